@@ -936,6 +936,13 @@ impl Engine {
             return;
         }
         self.unrest(bi, slot);
+        let n = self.orders.get_mut(slot);
+        n.price_ticks = new_price;
+        n.stop_ticks = new_stop;
+        n.qty_lots = r.qty_lots;
+        n.leaves_lots = new_leaves;
+        n.visible_lots = visible_slice(n.display_lots, new_leaves);
+        out.push(Event::Replaced { order: n.view(), orig_cl_ord_id: o.cl_ord_id, priority_kept: false });
         if !stops {
             out.push(Event::Book(BookChange::Delete {
                 instrument: InstrumentId(o.instrument as u32),
@@ -944,13 +951,6 @@ impl Engine {
                 price_ticks: o.price_ticks,
             }));
         }
-        let n = self.orders.get_mut(slot);
-        n.price_ticks = new_price;
-        n.stop_ticks = new_stop;
-        n.qty_lots = r.qty_lots;
-        n.leaves_lots = new_leaves;
-        n.visible_lots = visible_slice(n.display_lots, new_leaves);
-        out.push(Event::Replaced { order: n.view(), orig_cl_ord_id: o.cl_ord_id, priority_kept: false });
         if stops {
             self.rest(bi, slot, out).expect("level capacity validated");
         } else {

@@ -30,8 +30,10 @@ pub struct InstrumentSpec {
     /// Human-readable symbol.
     pub symbol: Symbol,
     /// Price of one tick in currency units, e.g. `0.01`.
+    #[serde(with = "rust_decimal::serde::str")]
     pub tick_size: Decimal,
     /// Quantity of one lot in instrument units, e.g. `1` share or `0.001` BTC.
+    #[serde(with = "rust_decimal::serde::str")]
     pub lot_size: Decimal,
     /// Smallest order quantity accepted, in lots (at least 1).
     pub min_qty_lots: u64,

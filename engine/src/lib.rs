@@ -70,23 +70,26 @@
 //! **Event order** for one command: GTD expiries first; then for a new order `Accepted`, per
 //! fill `Trade` + `Book::Execute` (+ `Book::Add` for an iceberg refill), then `Book::Add` if it
 //! rests or `Cancelled` for the remainder; then triggered stops, each `Triggered` followed by its
-//! own events. Cancels emit `Cancelled` then `Book::Delete`.
+//! own events. Cancels and expiries emit `Cancelled`/`Expired` then `Book::Delete`; a replace
+//! that loses priority emits `Replaced` (new state), `Book::Delete` (old price), then the events
+//! of re-entry; one that keeps it emits `Replaced` then `Book::Modify` if the visible quantity
+//! changed.
 //!
 //! ## Start reading
-//! [`engine`] (apply, matching), then [`order`] and [`price_level`] (the data layout),
-//! [`state`] (image, hash, invariants).
+//! `engine.rs` (apply, matching), then `order.rs`, `price_level.rs` and `ladder.rs` (the data
+//! layout), `state.rs` (image, hash, invariants).
 
 pub mod account;
 mod book;
 pub mod command;
-pub mod engine;
+mod engine;
 pub mod event;
 pub mod ids;
 mod index;
 pub mod instrument;
 mod ladder;
-pub mod order;
-pub mod price_level;
+mod order;
+mod price_level;
 pub mod query;
 pub mod state;
 
