@@ -219,4 +219,7 @@ impl Command {
 
     /// Upper bound of an encoded command's length in bytes.
     pub const MAX_ENCODED_LEN: usize = 256;
+
+    /// Journal record kind of an encoded command (the journal itself treats kinds as opaque).
+    pub const RECORD_KIND: u16 = 1;
 }

@@ -91,6 +91,7 @@ mod ladder;
 mod order;
 mod price_level;
 pub mod query;
+pub mod sim;
 pub mod state;
 
 pub use account::{AccountSpec, RiskLimits, StpMode};
