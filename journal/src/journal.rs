@@ -1,0 +1,510 @@
+//! The journal: recovery at open, the group-commit writer, replay and segment retention.
+
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use zerocopy::IntoBytes;
+
+use crate::error::{IoOp, JournalError};
+use crate::inspect::inspect;
+use crate::layout::{
+    CHAIN_ORIGIN_CHECKSUM, MAX_RECORD_BODY_LEN_BYTES, MAX_RECORD_LEN_BYTES, RECORD_ALIGN_BYTES,
+    RECORD_HEADER_LEN_BYTES, RecordHeader, SEGMENT_HEADER_LEN_BYTES, SegmentHeader, record_len_bytes,
+};
+use crate::mmap_storage::MmapStorage;
+use crate::reader::Replay;
+use crate::segment::{SegmentInfo, SegmentSlot, SegmentStatus};
+use crate::storage::{SegmentStorage, Storage};
+
+/// Default preallocated segment size.
+pub const DEFAULT_SEGMENT_LEN_BYTES: u64 = 64 * 1024 * 1024;
+/// Smallest segment: a header and one record of the largest size, so a fresh segment always
+/// takes the record that caused the rollover.
+pub const MIN_SEGMENT_LEN_BYTES: u64 = (SEGMENT_HEADER_LEN_BYTES + MAX_RECORD_LEN_BYTES) as u64;
+/// Largest segment. Bounds the address space one mapping takes and the recovery scan of the
+/// last segment's preallocated tail.
+pub const MAX_SEGMENT_LEN_BYTES: u64 = 16 * 1024 * 1024 * 1024;
+
+/// Default for [`JournalConfig::writeback_hint_len_bytes`].
+pub const DEFAULT_WRITEBACK_HINT_LEN_BYTES: u64 = 1024 * 1024;
+/// Hinted ranges end on a page boundary: the partly filled page at the write cursor will be
+/// dirtied again by the next append, and writing it back now would only write it twice.
+const WRITEBACK_PAGE_LEN_BYTES: usize = 4096;
+
+/// Zeros written over a torn tail, a chunk at a time.
+static ZEROS: [u8; 4096] = [0; 4096];
+
+/// How the journal is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JournalConfig {
+    /// Preallocated length of each new segment file. Between [`MIN_SEGMENT_LEN_BYTES`] and
+    /// [`MAX_SEGMENT_LEN_BYTES`], a multiple of [`RECORD_ALIGN_BYTES`]. Existing segments keep
+    /// the length they were created with.
+    pub segment_len_bytes: u64,
+    /// Sequence number of the first record of a new, empty journal. At least 1, because
+    /// positions use `first_seq - 1` for "nothing yet". Ignored when segments exist.
+    pub first_seq: u64,
+    /// Once this many bytes are appended and not yet synced, the writer asks the storage to
+    /// start writing them back ([`SegmentStorage::start_writeback`], `sync_file_range` on
+    /// files). Without it, a journal committed only at [`Durability::Written`] lets a whole
+    /// segment's worth of dirty pages pile up, and the sync that seals the segment at rollover
+    /// stalls the writer for all of them at once. 0 turns the hint off; otherwise at least one
+    /// page (4096).
+    pub writeback_hint_len_bytes: u64,
+}
+
+impl Default for JournalConfig {
+    fn default() -> Self {
+        JournalConfig {
+            segment_len_bytes: DEFAULT_SEGMENT_LEN_BYTES,
+            first_seq: 1,
+            writeback_hint_len_bytes: DEFAULT_WRITEBACK_HINT_LEN_BYTES,
+        }
+    }
+}
+
+impl JournalConfig {
+    fn validate(&self) -> Result<(), JournalError> {
+        let reason = if self.segment_len_bytes < MIN_SEGMENT_LEN_BYTES {
+            "segment_len_bytes is below MIN_SEGMENT_LEN_BYTES"
+        } else if self.segment_len_bytes > MAX_SEGMENT_LEN_BYTES {
+            "segment_len_bytes is above MAX_SEGMENT_LEN_BYTES"
+        } else if self.segment_len_bytes % RECORD_ALIGN_BYTES as u64 != 0 {
+            "segment_len_bytes is not a multiple of RECORD_ALIGN_BYTES"
+        } else if usize::try_from(self.segment_len_bytes).is_err() {
+            "segment_len_bytes does not fit in this platform's address space"
+        } else if self.first_seq == 0 {
+            "first_seq must be at least 1"
+        } else if self.writeback_hint_len_bytes != 0 && self.writeback_hint_len_bytes < WRITEBACK_PAGE_LEN_BYTES as u64
+        {
+            "writeback_hint_len_bytes must be 0 (off) or at least one page"
+        } else {
+            return Ok(());
+        };
+        Err(JournalError::InvalidConfig { reason })
+    }
+}
+
+/// How durable [`Journal::commit`] makes the appended records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// In the shared mapping, i.e. the page cache: survives a crash of this process, not of
+    /// the machine. Costs no system call.
+    Written,
+    /// On stable storage: msync(`MS_SYNC`) of the dirty range only, an fdatasync of that range.
+    Fsync,
+}
+
+/// What opening the journal had to repair.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// A torn tail was cut: segment, offset and reason, as inspection found it.
+    pub torn_tail: Option<(u64, SegmentStatus)>,
+    /// The last segment's header was torn (crash during creation) and the segment, holding no
+    /// records, was replaced. Its base sequence number.
+    pub replaced_segment: Option<u64>,
+    /// The directory held no segment and the first one was created.
+    pub created_first_segment: bool,
+}
+
+/// An append-only log of sequenced records in preallocated, memory-mapped segment files.
+///
+/// One writer owns it. [`Journal::append`] copies a record into the mapping; [`Journal::commit`]
+/// makes everything appended so far durable at a [`Durability`] level, so many appends share
+/// one sync (group commit). The positions [`Journal::appended_seq`] ≥ [`Journal::written_seq`] ≥
+/// [`Journal::synced_seq`] tell a pipeline which acknowledgements it may release.
+///
+/// A storage failure on the write path (a write, a sync, a rollover) fails the writer for good:
+/// every later `append`, `commit`, `archive_before` and `remove_segments_before` returns the same
+/// error. After a failed fsync the kernel may have dropped the dirty pages, so retrying could
+/// report durable what is not; reopen the journal and let recovery decide what survived.
+/// Reads and positions keep working.
+#[derive(Debug)]
+pub struct Journal<S: Storage> {
+    storage: S,
+    config: JournalConfig,
+    /// Open segments in sequence order; the last is the active one. Never empty.
+    segments: Vec<SegmentSlot<S::Segment>>,
+    /// Offset in the active segment where the next record goes.
+    write_offset: usize,
+    /// Offset in the active segment up to which everything is synced.
+    synced_offset: usize,
+    /// Offset in the active segment up to which everything is synced or hinted for writeback.
+    hinted_offset: usize,
+    /// [`JournalConfig::writeback_hint_len_bytes`], `usize::MAX` when off.
+    writeback_hint_len_bytes: usize,
+    /// Length of the active segment, cached off the hot path's pointer chase.
+    active_len_bytes: usize,
+    next_seq: u64,
+    last_checksum: u32,
+    written_seq: u64,
+    synced_seq: u64,
+    failed: Option<JournalError>,
+    recovery: RecoveryReport,
+}
+
+impl Journal<MmapStorage> {
+    /// Opens (creating if needed) the journal in directory `dir` on real files, locking the
+    /// directory against a second writer.
+    pub fn open_dir(dir: impl AsRef<Path>, config: JournalConfig) -> Result<Self, JournalError> {
+        let storage = MmapStorage::open(dir).map_err(|err| JournalError::io(IoOp::OpenStorage, None, err))?;
+        Journal::open(storage, config)
+    }
+}
+
+impl<S: Storage> Journal<S> {
+    /// Opens the journal on `storage`, recovering as it goes.
+    ///
+    /// Scans every segment in order, checking each record's checksums, its sequence number and
+    /// its chain to the one before. A torn tail (damaged bytes at the end of the last segment
+    /// with no good record after them) is zeroed and appending continues after the last good
+    /// record; a torn last-segment header with no records behind it is replaced. Anything else
+    /// — damage followed by a good record, a misplaced or duplicated record, a gap between
+    /// segments — is [`JournalError::Corrupt`] and nothing is changed. Finally the last
+    /// segment's used range is synced, so all recovered records count as durable.
+    pub fn open(mut storage: S, config: JournalConfig) -> Result<Self, JournalError> {
+        config.validate()?;
+        let inspection = inspect(&storage)?;
+        inspection.verdict()?;
+        let mut recovery = RecoveryReport::default();
+        let mut segments = Vec::with_capacity(inspection.segments.len() + 1);
+        let mut last_status = SegmentStatus::Clean;
+        for scanned in inspection.segments {
+            last_status = scanned.status;
+            segments.push(scanned.slot);
+        }
+
+        match last_status {
+            SegmentStatus::Clean | SegmentStatus::Corrupt { .. } => {}
+            SegmentStatus::TornTail { offset, cut_len_bytes, .. } => {
+                let slot = segments.last_mut().expect("a torn tail belongs to a segment");
+                let base_seq = slot.info.base_seq;
+                zero_range(&mut slot.segment, offset as usize, cut_len_bytes as usize)
+                    .map_err(|err| JournalError::io(IoOp::Write, Some(base_seq), err))?;
+                slot.segment
+                    .sync_range(offset as usize, cut_len_bytes as usize)
+                    .map_err(|err| JournalError::io(IoOp::Sync, Some(base_seq), err))?;
+                recovery.torn_tail = Some((base_seq, last_status));
+            }
+            SegmentStatus::TornHeader { .. } => {
+                let torn = segments.pop().expect("a torn header belongs to a segment");
+                let base_seq = torn.info.base_seq;
+                // Unmap before unlinking; the segment holds no records, so nothing is lost.
+                drop(torn);
+                storage
+                    .remove_segment(base_seq)
+                    .map_err(|err| JournalError::io(IoOp::RemoveSegment, Some(base_seq), err))?;
+                let prev_checksum = segments.last().map_or(CHAIN_ORIGIN_CHECKSUM, |prev| prev.last_checksum);
+                segments.push(create_segment(&mut storage, base_seq, prev_checksum, config.segment_len_bytes)?);
+                recovery.replaced_segment = Some(base_seq);
+            }
+        }
+        if segments.is_empty() {
+            segments.push(create_segment(
+                &mut storage,
+                config.first_seq,
+                CHAIN_ORIGIN_CHECKSUM,
+                config.segment_len_bytes,
+            )?);
+            recovery.created_first_segment = true;
+        }
+
+        let active = segments.last_mut().expect("at least one segment");
+        let write_offset = active.info.used_len_bytes as usize;
+        // A crash of the previous process may have left recovered records only in the page
+        // cache; make them durable so that synced_seq is honest from the start.
+        active
+            .segment
+            .sync_range(0, write_offset)
+            .map_err(|err| JournalError::io(IoOp::Sync, Some(active.info.base_seq), err))?;
+        let next_seq = active.info.next_seq();
+        let last_checksum = active.last_checksum;
+        let active_len_bytes = active.segment.bytes().len();
+        Ok(Journal {
+            storage,
+            config,
+            segments,
+            write_offset,
+            synced_offset: write_offset,
+            hinted_offset: write_offset,
+            writeback_hint_len_bytes: match config.writeback_hint_len_bytes {
+                0 => usize::MAX,
+                len_bytes => usize::try_from(len_bytes).unwrap_or(usize::MAX),
+            },
+            active_len_bytes,
+            next_seq,
+            last_checksum,
+            written_seq: next_seq - 1,
+            synced_seq: next_seq - 1,
+            failed: None,
+            recovery,
+        })
+    }
+
+    /// What opening had to repair.
+    pub fn recovery(&self) -> &RecoveryReport {
+        &self.recovery
+    }
+
+    /// The configuration the journal was opened with.
+    pub fn config(&self) -> &JournalConfig {
+        &self.config
+    }
+
+    /// The storage underneath, for tools and tests.
+    pub fn storage(&self) -> &S {
+        &self.storage
+    }
+
+    /// The error that failed the writer, if one did.
+    pub fn failure(&self) -> Option<&JournalError> {
+        self.failed.as_ref()
+    }
+
+    /// Appends one record. `seq` must be exactly [`Journal::next_seq`]; `body` at most
+    /// [`MAX_RECORD_BODY_LEN_BYTES`]. The record is in the shared mapping when this returns but
+    /// counts as neither written nor synced until [`Journal::commit`].
+    ///
+    /// Allocates nothing. When the record does not fit in the active segment, first syncs that
+    /// segment whole and then creates the next one (a file creation, a preallocation and two
+    /// syncs on this call).
+    pub fn append(&mut self, seq: u64, timestamp_ns: u64, kind: u16, body: &[u8]) -> Result<(), JournalError> {
+        if let Some(err) = &self.failed {
+            return Err(err.clone());
+        }
+        if body.len() > MAX_RECORD_BODY_LEN_BYTES {
+            return Err(JournalError::BodyTooLong { len_bytes: body.len(), max_len_bytes: MAX_RECORD_BODY_LEN_BYTES });
+        }
+        if seq != self.next_seq {
+            return Err(JournalError::OutOfSequence { expected_seq: self.next_seq, got_seq: seq });
+        }
+        let record_len = record_len_bytes(body.len());
+        if self.write_offset + record_len > self.active_len_bytes {
+            self.roll_over(seq)?;
+        }
+        let header = RecordHeader::new(seq, timestamp_ns, kind, body, self.last_checksum);
+        let offset = self.write_offset;
+        let active = self.segments.last_mut().expect("at least one segment");
+        // Body first, header last: whoever reads the shared mapping (recovery after a process
+        // crash, a tailing reader) finds either no header or a header with its body behind it.
+        // The padding is already zero: the tail past the last record always is.
+        let written = active
+            .segment
+            .write_at(offset + RECORD_HEADER_LEN_BYTES, body)
+            .and_then(|()| active.segment.write_at(offset, header.as_bytes()));
+        if let Err(err) = written {
+            let base_seq = active.info.base_seq;
+            return Err(self.fail(JournalError::io(IoOp::Write, Some(base_seq), err)));
+        }
+        active.info.record_count += 1;
+        active.info.used_len_bytes += record_len as u64;
+        active.last_checksum = header.header_checksum.get();
+        self.write_offset += record_len;
+        self.last_checksum = header.header_checksum.get();
+        self.next_seq = seq + 1;
+        if self.write_offset - self.hinted_offset >= self.writeback_hint_len_bytes {
+            self.hint_writeback()?;
+        }
+        Ok(())
+    }
+
+    /// Makes every record appended so far durable at `durability`. With [`Durability::Fsync`]
+    /// only the range appended since the last sync is synced; if nothing is pending, no system
+    /// call is made.
+    pub fn commit(&mut self, durability: Durability) -> Result<(), JournalError> {
+        if let Some(err) = &self.failed {
+            return Err(err.clone());
+        }
+        match durability {
+            // The bytes are in the shared mapping already: the page cache holds them.
+            Durability::Written => self.written_seq = self.appended_seq(),
+            Durability::Fsync => self.sync_active()?,
+        }
+        Ok(())
+    }
+
+    /// Highest sequence number appended (`first_seq - 1` before any).
+    pub fn appended_seq(&self) -> u64 {
+        self.next_seq - 1
+    }
+
+    /// Highest sequence number durable at [`Durability::Written`] or better: every record up to
+    /// it survives a process crash.
+    pub fn written_seq(&self) -> u64 {
+        self.written_seq
+    }
+
+    /// Highest sequence number durable at [`Durability::Fsync`]: every record up to it survives
+    /// power loss.
+    pub fn synced_seq(&self) -> u64 {
+        self.synced_seq
+    }
+
+    /// The only sequence number [`Journal::append`] accepts now.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Sequence number of the oldest record still held (or of the next record, if none is).
+    pub fn first_seq(&self) -> u64 {
+        self.segments[0].info.base_seq
+    }
+
+    /// Every segment still held, oldest first; the last is the one being appended to.
+    pub fn segments(&self) -> impl ExactSizeIterator<Item = SegmentInfo> + '_ {
+        self.segments.iter().map(|slot| slot.info)
+    }
+
+    /// Replays records from `seq` up to [`Journal::appended_seq`] (as of this call), checking
+    /// every checksum and the chain as it goes. `seq` may be [`Journal::next_seq`], giving an
+    /// empty replay.
+    ///
+    /// Finding `seq` walks its segment from the start (there is no index), so the cost is at
+    /// most one segment's worth of record headers.
+    pub fn read_from(&self, seq: u64) -> Result<Replay<'_, S::Segment>, JournalError> {
+        if seq < self.first_seq() || seq > self.next_seq {
+            return Err(JournalError::SeqNotInJournal { seq, first_seq: self.first_seq(), next_seq: self.next_seq });
+        }
+        let index = self.segments.partition_point(|slot| slot.info.base_seq <= seq) - 1;
+        let mut replay = Replay::new(&self.segments, index, self.appended_seq());
+        replay.skip_to(seq)?;
+        Ok(replay)
+    }
+
+    /// Moves every segment whose records all precede `seq` into `dest_dir`, oldest first, and
+    /// returns what it moved. The active segment is never moved. For snapshot retention: once
+    /// a snapshot at `seq` is durable, older input is only needed for audit.
+    pub fn archive_before(&mut self, seq: u64, dest_dir: &Path) -> Result<Vec<SegmentInfo>, JournalError> {
+        self.retire_before(seq, IoOp::ArchiveSegment, |storage, base_seq| storage.archive_segment(base_seq, dest_dir))
+    }
+
+    /// Deletes every segment whose records all precede `seq`, oldest first, and returns what it
+    /// deleted. The active segment is never deleted.
+    pub fn remove_segments_before(&mut self, seq: u64) -> Result<Vec<SegmentInfo>, JournalError> {
+        self.retire_before(seq, IoOp::RemoveSegment, |storage, base_seq| storage.remove_segment(base_seq))
+    }
+
+    fn retire_before(
+        &mut self,
+        seq: u64,
+        op: IoOp,
+        mut retire: impl FnMut(&mut S, u64) -> std::io::Result<()>,
+    ) -> Result<Vec<SegmentInfo>, JournalError> {
+        if let Some(err) = &self.failed {
+            return Err(err.clone());
+        }
+        let mut retired = Vec::new();
+        // A segment is wholly older than `seq` when the next one starts at or before it.
+        while self.segments.len() > 1 && self.segments[1].info.base_seq <= seq {
+            let info = self.segments[0].info;
+            // Unix lets a mapped file be renamed or unlinked; the mapping goes when the slot does.
+            retire(&mut self.storage, info.base_seq).map_err(|err| JournalError::io(op, Some(info.base_seq), err))?;
+            self.segments.remove(0);
+            retired.push(info);
+        }
+        if !retired.is_empty() {
+            self.storage.sync_dir().map_err(|err| JournalError::io(IoOp::SyncDir, None, err))?;
+        }
+        Ok(retired)
+    }
+
+    /// Syncs what was appended to the active segment since its last sync.
+    fn sync_active(&mut self) -> Result<(), JournalError> {
+        let pending_len_bytes = self.write_offset - self.synced_offset;
+        if pending_len_bytes > 0 {
+            let active = self.segments.last_mut().expect("at least one segment");
+            if let Err(err) = active.segment.sync_range(self.synced_offset, pending_len_bytes) {
+                let base_seq = active.info.base_seq;
+                return Err(self.fail(JournalError::io(IoOp::Sync, Some(base_seq), err)));
+            }
+            self.synced_offset = self.write_offset;
+        }
+        self.hinted_offset = self.write_offset;
+        self.synced_seq = self.appended_seq();
+        self.written_seq = self.appended_seq();
+        Ok(())
+    }
+
+    /// Seals the active segment and starts a new one whose first record will be `base_seq`.
+    #[cold]
+    fn roll_over(&mut self, base_seq: u64) -> Result<(), JournalError> {
+        // Seal durably before the next segment exists: then only the last segment can ever
+        // have a torn tail, and recovery never has to guess about an earlier one.
+        self.sync_active()?;
+        let segment =
+            match create_segment(&mut self.storage, base_seq, self.last_checksum, self.config.segment_len_bytes) {
+                Ok(segment) => segment,
+                Err(err) => return Err(self.fail(err)),
+            };
+        self.active_len_bytes = segment.segment.bytes().len();
+        self.segments.push(segment);
+        self.write_offset = SEGMENT_HEADER_LEN_BYTES;
+        self.synced_offset = SEGMENT_HEADER_LEN_BYTES;
+        self.hinted_offset = SEGMENT_HEADER_LEN_BYTES;
+        Ok(())
+    }
+
+    /// Asks the storage to start writing back the whole pages appended since the last sync or
+    /// hint. A failure here fails the writer like a failed sync: the storage is in trouble.
+    #[cold]
+    fn hint_writeback(&mut self) -> Result<(), JournalError> {
+        let from = self.hinted_offset.max(self.synced_offset);
+        let to = self.write_offset / WRITEBACK_PAGE_LEN_BYTES * WRITEBACK_PAGE_LEN_BYTES;
+        if to > from {
+            let active = self.segments.last_mut().expect("at least one segment");
+            if let Err(err) = active.segment.start_writeback(from, to - from) {
+                let base_seq = active.info.base_seq;
+                return Err(self.fail(JournalError::io(IoOp::StartWriteback, Some(base_seq), err)));
+            }
+        }
+        self.hinted_offset = to.max(from);
+        Ok(())
+    }
+
+    /// Fails the writer for good with `err` and returns it.
+    #[cold]
+    fn fail(&mut self, err: JournalError) -> JournalError {
+        self.failed = Some(err.clone());
+        err
+    }
+}
+
+/// Creates a segment file and writes and syncs its header.
+fn create_segment<S: Storage>(
+    storage: &mut S,
+    base_seq: u64,
+    prev_checksum: u32,
+    segment_len_bytes: u64,
+) -> Result<SegmentSlot<S::Segment>, JournalError> {
+    let mut segment = storage
+        .create_segment(base_seq, segment_len_bytes)
+        .map_err(|err| JournalError::io(IoOp::CreateSegment, Some(base_seq), err))?;
+    let created_at_ns = wall_clock_ns();
+    let header = SegmentHeader::new(base_seq, prev_checksum, created_at_ns, segment_len_bytes);
+    segment.write_at(0, header.as_bytes()).map_err(|err| JournalError::io(IoOp::Write, Some(base_seq), err))?;
+    segment.sync_range(0, SEGMENT_HEADER_LEN_BYTES).map_err(|err| JournalError::io(IoOp::Sync, Some(base_seq), err))?;
+    let info = SegmentInfo {
+        base_seq,
+        record_count: 0,
+        used_len_bytes: SEGMENT_HEADER_LEN_BYTES as u64,
+        segment_len_bytes,
+        created_at_ns: Some(created_at_ns),
+    };
+    Ok(SegmentSlot { info, prev_checksum, last_checksum: prev_checksum, segment })
+}
+
+fn zero_range<G: SegmentStorage>(segment: &mut G, offset: usize, len_bytes: usize) -> std::io::Result<()> {
+    let mut done = 0;
+    while done < len_bytes {
+        let chunk = (len_bytes - done).min(ZEROS.len());
+        segment.write_at(offset + done, &ZEROS[..chunk])?;
+        done += chunk;
+    }
+    Ok(())
+}
+
+/// Segment creation time. The journal may read the clock (the engine may not); the value is
+/// informational and never checked.
+fn wall_clock_ns() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| u64::try_from(since.as_nanos()).unwrap_or(u64::MAX))
+}

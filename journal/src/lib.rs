@@ -1,0 +1,113 @@
+//! sable's journal: the sequenced input log.
+//!
+//! Every input the sequencer stamps is appended here before its output may be released. Records
+//! are opaque bytes with a `kind: u16`; the journal guarantees order, integrity and durability,
+//! not meaning. Outputs are never journaled: replay re-derives them.
+//!
+//! # Invariants
+//!
+//! - Sequence numbers are strictly consecutive across the whole log; [`Journal::append`] refuses
+//!   anything else.
+//! - Every record carries the checksum of the record before it (a hash chain). Segment headers
+//!   carry the checksum of the previous segment's last record, so a segment verifies on its own
+//!   after older ones were archived.
+//! - Bytes past the last record of a segment are zero. Segment files are preallocated and never
+//!   truncated while mapped.
+//! - Only the last segment can have a torn tail: a segment is synced whole before the next one
+//!   is created.
+//! - Recovery refuses to guess. Damaged bytes at the tail with nothing good after them are a torn
+//!   write and are cut; damage followed by a good record, a misplaced record, or a gap between
+//!   segments is [`JournalError::Corrupt`] and the journal does not open. Committed history is
+//!   never truncated.
+//! - A storage failure on the write path fails the writer for good ([`Journal`] explains why).
+//!
+//! # Where to start reading
+//!
+//! [`journal`](Journal) (open/recovery, append, commit, retention), then `layout.rs` (the bytes),
+//! `segment.rs` (the scan that classifies damage), `reader.rs` (replay), `storage.rs` and its two
+//! implementations.
+//!
+//! # On-disk layout
+//!
+//! A journal is a directory of segment files named `NNNNNNNNNNNNNNNNNNNN.seg`: the sequence number
+//! of the segment's first record, zero-padded to 20 digits so names sort in sequence order. Each
+//! file is preallocated to [`JournalConfig::segment_len_bytes`]; unused space is zero. All
+//! integers are little-endian. Checksums are CRC32C (Castagnoli).
+//!
+//! ## Segment header (64 bytes, at offset 0)
+//!
+//! | offset | size | field                | meaning                                                      |
+//! |-------:|-----:|----------------------|--------------------------------------------------------------|
+//! | 0      | 8    | `magic`              | `b"SABLEJNL"`                                                |
+//! | 8      | 2    | `format_version`     | [`FORMAT_VERSION`] (1)                                       |
+//! | 10     | 2    | `reserved0`          | zero                                                         |
+//! | 12     | 4    | `prev_checksum`      | checksum of the previous segment's last record; 0 for the first segment of a log |
+//! | 16     | 8    | `base_seq`           | sequence number of the first record; equals the file name    |
+//! | 24     | 8    | `created_at_ns`      | wall clock at creation, ns since the Unix epoch (informational) |
+//! | 32     | 8    | `segment_len_bytes`  | preallocated file length                                     |
+//! | 40     | 20   | `reserved1`          | zero                                                         |
+//! | 60     | 4    | `header_checksum`    | CRC32C of bytes 0..60                                        |
+//!
+//! Records follow from offset 64, back to back, each starting at a multiple of 8.
+//!
+//! ## Record (40-byte header, body, zero padding to a multiple of 8)
+//!
+//! | offset | size | field              | meaning                                                        |
+//! |-------:|-----:|--------------------|----------------------------------------------------------------|
+//! | 0      | 4    | `header_checksum`  | CRC32C of header bytes 4..40; the record's checksum            |
+//! | 4      | 4    | `body_len_bytes`   | body length without padding, at most [`MAX_RECORD_BODY_LEN_BYTES`] |
+//! | 8      | 8    | `seq`              | sequence number                                                |
+//! | 16     | 8    | `timestamp_ns`     | sequencer timestamp                                            |
+//! | 24     | 4    | `body_checksum`    | CRC32C of the body                                             |
+//! | 28     | 4    | `parent_checksum`  | `header_checksum` of the previous record in the log; 0 for the first |
+//! | 32     | 2    | `kind`             | record kind, opaque to the journal                             |
+//! | 34     | 6    | `reserved`         | zero                                                           |
+//! | 40     | n    | body               | `body_len_bytes` bytes                                         |
+//! | 40 + n | 0–7  | padding            | zero; checked on read so every used bit is covered             |
+//!
+//! The header checksum covers the body checksum and the parent checksum, so it commits to the
+//! body and, through the parent, to the whole history before it. An all-zero header never checks
+//! out (the CRC32C of zeros is not zero); it marks the end of the written log.
+//!
+//! # Recovery at open
+//!
+//! | found at the first position without a good record          | last segment          | earlier segment |
+//! |-------------------------------------------------------------|-----------------------|-----------------|
+//! | zeros to the end of the file                                | end of log            | end of segment (the next must continue the sequence and chain) |
+//! | damaged bytes, nothing good after them                      | torn tail: zeroed, appending resumes there | corrupt |
+//! | damaged bytes, then a good record with seq ≥ the expected one | corrupt             | corrupt         |
+//! | a good record with the wrong seq or parent checksum         | corrupt               | corrupt         |
+//! | unusable segment header, no good record in the file         | torn creation: replaced | corrupt       |
+//!
+//! A known limit: with [`Durability::Written`] only, a power loss can write pages back out of
+//! order and leave a good unsynced record behind a lost one. Recovery then reports corruption
+//! instead of cutting the tail (it cannot tell that apart from damage to synced history), and the
+//! node must be recovered from its standby. Synced records are never affected.
+
+mod error;
+mod faulty_storage;
+mod inspect;
+mod journal;
+mod layout;
+mod mmap_storage;
+mod reader;
+mod segment;
+mod storage;
+
+pub use error::{CorruptReason, IoOp, JournalError};
+pub use faulty_storage::{CrashMode, FAULTY_PAGE_LEN_BYTES, FAULTY_SECTOR_LEN_BYTES, FaultySegment, FaultyStorage};
+pub use inspect::{Dump, DumpEntry, Inspection, SegmentSummary, inspect};
+pub use journal::{
+    DEFAULT_SEGMENT_LEN_BYTES, Durability, Journal, JournalConfig, MAX_SEGMENT_LEN_BYTES, MIN_SEGMENT_LEN_BYTES,
+    RecoveryReport,
+};
+pub use layout::{
+    CHAIN_ORIGIN_CHECKSUM, FORMAT_VERSION, MAX_RECORD_BODY_LEN_BYTES, MAX_RECORD_LEN_BYTES, RECORD_ALIGN_BYTES,
+    RECORD_HEADER_LEN_BYTES, Record, RecordHeader, SEGMENT_FILE_EXTENSION, SEGMENT_FILE_NAME_DIGITS,
+    SEGMENT_HEADER_LEN_BYTES, SEGMENT_MAGIC, SegmentHeader, decode_record, decode_record_in_place,
+    parse_segment_file_name, record_len_bytes, segment_file_name,
+};
+pub use mmap_storage::{MmapSegment, MmapStorage};
+pub use reader::Replay;
+pub use segment::{SegmentInfo, SegmentStatus};
+pub use storage::{SegmentStorage, Storage};

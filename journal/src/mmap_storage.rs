@@ -1,0 +1,236 @@
+//! [`Storage`] over real files: preallocated segment files in one directory, mapped shared.
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use memmap2::{Mmap, MmapMut, MmapOptions};
+
+use crate::layout::{parse_segment_file_name, segment_file_name};
+use crate::storage::{SegmentStorage, Storage};
+
+/// Segment files in a directory, mapped with `mmap(MAP_SHARED)`.
+///
+/// A writable `MmapStorage` holds an exclusive `flock` on the directory for its lifetime, so two
+/// writers can never map the same journal. Segment files are never truncated or shrunk while
+/// mapped (a mapping past end of file would fault with SIGBUS); operators must not do so either.
+#[derive(Debug)]
+pub struct MmapStorage {
+    dir: PathBuf,
+    /// Kept open for fsync of the directory and to hold the lock.
+    dir_file: File,
+    read_only: bool,
+}
+
+impl MmapStorage {
+    /// Opens (creating if missing) the journal directory for writing and locks it.
+    /// Fails with [`io::ErrorKind::WouldBlock`] if another writer holds the lock.
+    pub fn open(dir: impl AsRef<Path>) -> io::Result<Self> {
+        let dir = dir.as_ref().to_path_buf();
+        fs::create_dir_all(&dir)?;
+        let dir_file = File::open(&dir)?;
+        // SAFETY: `dir_file` is an open descriptor for the lifetime of this call; flock does not
+        // touch memory.
+        let rc = unsafe { libc::flock(dir_file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(MmapStorage { dir, dir_file, read_only: false })
+    }
+
+    /// Opens the journal directory for inspection only: no lock (a live writer may be running),
+    /// read-only mappings, and every write or sync fails.
+    pub fn open_read_only(dir: impl AsRef<Path>) -> io::Result<Self> {
+        let dir = dir.as_ref().to_path_buf();
+        let dir_file = File::open(&dir)?;
+        Ok(MmapStorage { dir, dir_file, read_only: true })
+    }
+
+    /// The journal directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Path of the segment file for `base_seq`.
+    pub fn segment_path(&self, base_seq: u64) -> PathBuf {
+        self.dir.join(segment_file_name(base_seq))
+    }
+
+    fn create_segment_file(&self, path: &Path, len_bytes: u64) -> io::Result<MmapSegment> {
+        let file = OpenOptions::new().read(true).write(true).create_new(true).open(path)?;
+        let len_off =
+            libc::off_t::try_from(len_bytes).map_err(|_| io::Error::other("segment length overflows off_t"))?;
+        // Preallocate so that appends never extend the file (no metadata update per fsync) and
+        // never hit ENOSPC as a SIGBUS in the middle of a copy into the mapping. glibc emulates
+        // posix_fallocate on file systems without fallocate by writing zeros.
+        // SAFETY: `file` is an open descriptor; posix_fallocate does not touch our memory.
+        let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len_off) };
+        if rc != 0 {
+            return Err(io::Error::from_raw_os_error(rc));
+        }
+        // The new size and allocation must be durable before records rely on them.
+        file.sync_all()?;
+        map_segment(&file, len_bytes, false)
+    }
+}
+
+impl Storage for MmapStorage {
+    type Segment = MmapSegment;
+
+    fn list_segments(&self) -> io::Result<Vec<u64>> {
+        let mut bases = Vec::new();
+        for entry in fs::read_dir(&self.dir)? {
+            let entry = entry?;
+            if let Some(base_seq) = entry.file_name().to_str().and_then(parse_segment_file_name) {
+                bases.push(base_seq);
+            }
+        }
+        bases.sort_unstable();
+        Ok(bases)
+    }
+
+    fn create_segment(&mut self, base_seq: u64, len_bytes: u64) -> io::Result<MmapSegment> {
+        if self.read_only {
+            return Err(read_only_error());
+        }
+        let path = self.segment_path(base_seq);
+        match self.create_segment_file(&path, len_bytes) {
+            Ok(segment) => {
+                self.sync_dir()?;
+                Ok(segment)
+            }
+            Err(err) => {
+                // Do not leave a half-made file behind; recovery could cope, but an operator
+                // looking at the directory should not have to.
+                let _ = fs::remove_file(&path);
+                Err(err)
+            }
+        }
+    }
+
+    fn open_segment(&self, base_seq: u64) -> io::Result<MmapSegment> {
+        let path = self.segment_path(base_seq);
+        let file = OpenOptions::new().read(true).write(!self.read_only).open(&path)?;
+        let len_bytes = file.metadata()?.len();
+        map_segment(&file, len_bytes, self.read_only)
+    }
+
+    fn remove_segment(&mut self, base_seq: u64) -> io::Result<()> {
+        if self.read_only {
+            return Err(read_only_error());
+        }
+        fs::remove_file(self.segment_path(base_seq))
+    }
+
+    fn archive_segment(&mut self, base_seq: u64, dest_dir: &Path) -> io::Result<()> {
+        if self.read_only {
+            return Err(read_only_error());
+        }
+        fs::create_dir_all(dest_dir)?;
+        let name = segment_file_name(base_seq);
+        let source = self.segment_path(base_seq);
+        let dest = dest_dir.join(&name);
+        match fs::rename(&source, &dest) {
+            Ok(()) => {}
+            Err(err) if err.raw_os_error() == Some(libc::EXDEV) => {
+                // Another file system: copy under a temporary name, make it durable, then
+                // publish it with a rename so a crash never leaves a partial archive segment.
+                let temp = dest_dir.join(format!("{name}.tmp"));
+                fs::copy(&source, &temp)?;
+                File::open(&temp)?.sync_all()?;
+                fs::rename(&temp, &dest)?;
+                File::open(dest_dir)?.sync_all()?;
+                fs::remove_file(&source)?;
+                return Ok(());
+            }
+            Err(err) => return Err(err),
+        }
+        File::open(dest_dir)?.sync_all()
+    }
+
+    fn sync_dir(&mut self) -> io::Result<()> {
+        self.dir_file.sync_all()
+    }
+}
+
+fn read_only_error() -> io::Error {
+    io::Error::new(io::ErrorKind::PermissionDenied, "journal storage opened read-only")
+}
+
+fn map_segment(file: &File, len_bytes: u64, read_only: bool) -> io::Result<MmapSegment> {
+    let len = usize::try_from(len_bytes).map_err(|_| io::Error::other("segment length overflows usize"))?;
+    let mut options = MmapOptions::new();
+    options.len(len);
+    // SAFETY: the mapping is only sound while nobody truncates or rewrites the file behind our
+    // back. The journal never truncates a mapped segment, writers lock the directory, and the
+    // crate docs tell operators not to touch live segment files.
+    let map = unsafe {
+        if read_only { SegmentMap::ReadOnly(options.map(file)?) } else { SegmentMap::ReadWrite(options.map_mut(file)?) }
+    };
+    Ok(MmapSegment { map, file: file.try_clone()? })
+}
+
+/// One segment file mapped into memory.
+#[derive(Debug)]
+pub struct MmapSegment {
+    map: SegmentMap,
+    /// Kept for `sync_file_range`, which works on a descriptor, not a mapping.
+    file: File,
+}
+
+#[derive(Debug)]
+enum SegmentMap {
+    ReadWrite(MmapMut),
+    ReadOnly(Mmap),
+}
+
+impl SegmentStorage for MmapSegment {
+    #[inline]
+    fn bytes(&self) -> &[u8] {
+        match &self.map {
+            SegmentMap::ReadWrite(map) => map,
+            SegmentMap::ReadOnly(map) => map,
+        }
+    }
+
+    #[inline]
+    fn write_at(&mut self, offset: usize, data: &[u8]) -> io::Result<()> {
+        match &mut self.map {
+            SegmentMap::ReadWrite(map) => {
+                map[offset..offset + data.len()].copy_from_slice(data);
+                Ok(())
+            }
+            SegmentMap::ReadOnly(_) => Err(read_only_error()),
+        }
+    }
+
+    fn sync_range(&mut self, offset: usize, len_bytes: usize) -> io::Result<()> {
+        match &self.map {
+            // memmap2 widens the range to page boundaries and calls msync(MS_SYNC).
+            SegmentMap::ReadWrite(map) => map.flush_range(offset, len_bytes),
+            SegmentMap::ReadOnly(_) => Err(read_only_error()),
+        }
+    }
+
+    fn start_writeback(&mut self, offset: usize, len_bytes: usize) -> io::Result<()> {
+        let to_off =
+            |value: usize| libc::off64_t::try_from(value).map_err(|_| io::Error::other("range overflows off64_t"));
+        // SYNC_FILE_RANGE_WRITE queues the dirty pages for writeback and returns; it neither
+        // waits nor flushes the device cache, so it is a hint, not a sync. It does not consume
+        // the file's write-back error state, so a later msync still reports any I/O error.
+        // SAFETY: `self.file` is an open descriptor; the call does not touch our memory.
+        let rc = unsafe {
+            libc::sync_file_range(
+                self.file.as_raw_fd(),
+                to_off(offset)?,
+                to_off(len_bytes)?,
+                libc::SYNC_FILE_RANGE_WRITE,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+}
