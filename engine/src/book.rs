@@ -74,6 +74,23 @@ impl Book {
         Some((r.saturating_sub(half), r.saturating_add(half)))
     }
 
+    /// The price of largest magnitude a market order on `taker_side` could trade at when no
+    /// band bounds it: the more extreme end of the opposite side (0 when that side is empty, as
+    /// the order cannot trade). Used for its notional checks.
+    pub fn unbounded_sweep_ticks(&self, taker_side: Side) -> i64 {
+        let ladder = self.ladder(taker_side.opposite(), false);
+        match (ladder.best(), ladder.worst()) {
+            (Some(b), Some(w)) => {
+                if b.price_ticks.unsigned_abs() >= w.price_ticks.unsigned_abs() {
+                    b.price_ticks
+                } else {
+                    w.price_ticks
+                }
+            }
+            _ => 0,
+        }
+    }
+
     pub fn in_band(&self, price_ticks: i64) -> bool {
         self.band().is_none_or(|(lo, hi)| (lo..=hi).contains(&price_ticks))
     }

@@ -145,7 +145,7 @@ pub struct MassCancel {
 }
 
 /// The body of a command.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CommandBody {
     /// Enter an order.
     NewOrder(NewOrder),
@@ -189,8 +189,8 @@ pub enum CommandBody {
     UpsertAccount(AccountSpec),
 }
 
-/// A sequenced command.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A sequenced command. `Copy` (no heap data), so it moves through ring slots by value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Command {
     /// Sequence number from the sequencer; strictly one more than the previous command's.
     pub seq: u64,

@@ -420,8 +420,16 @@ impl Engine {
                 if book.spec.band_bps > 0 && book.reference_ticks().is_none() {
                     return Err(RejectReason::NoReferencePrice);
                 }
-                let bound = book.band().map(|(lo, hi)| if o.side == Side::Buy { hi } else { lo });
-                bound.or(book.reference_ticks()).unwrap_or(0)
+                match book.band() {
+                    Some((lo, hi)) => {
+                        if o.side == Side::Buy {
+                            hi
+                        } else {
+                            lo
+                        }
+                    }
+                    None => book.unbounded_sweep_ticks(o.side),
+                }
             }
             OrdType::Stop => o.stop_ticks,
             OrdType::StopLimit => o.price_ticks,
@@ -1136,7 +1144,7 @@ impl Engine {
         let (Ok(()), Some(tln)) = (spec.validate(), spec.tick_lot_nanos()) else {
             return admin_reject(out, spec.id, RejectReason::InvalidSpec);
         };
-        self.books[i] = Some(Book::new(spec.clone(), tln, self.limits.max_levels_per_side));
+        self.books[i] = Some(Book::new(*spec, tln, self.limits.max_levels_per_side));
         out.push(Event::Instrument { instrument: spec.id, status: Some(spec.status) });
     }
 
@@ -1152,10 +1160,9 @@ impl Engine {
         if grid_changed && !book.is_empty() {
             return admin_reject(out, spec.id, RejectReason::InstrumentHasOrders);
         }
-        book.spec = spec.clone();
+        book.spec = *spec;
         book.tick_lot_nanos = tln;
         out.push(Event::Instrument { instrument: spec.id, status: Some(spec.status) });
-        self.run_triggers(bi, out);
     }
 
     fn set_status(&mut self, instrument: InstrumentId, status: TradingStatus, out: &mut impl EventSink) {
@@ -1164,7 +1171,6 @@ impl Engine {
         };
         self.books[bi].as_mut().expect("book exists").spec.status = status;
         out.push(Event::Instrument { instrument, status: Some(status) });
-        self.run_triggers(bi, out);
     }
 
     fn remove_instrument(&mut self, instrument: InstrumentId, out: &mut impl EventSink) {

@@ -58,7 +58,7 @@ pub enum RejectReason {
     QtyBelowMin = 6,
     /// Quantity above the instrument's maximum.
     QtyAboveMax = 7,
-    /// Limit or stop price outside the price band.
+    /// Limit price outside the price band (stop-limit prices are checked when they trigger).
     PriceOutsideBand = 8,
     /// A market order needs a reference price for its band and there is none.
     NoReferencePrice = 9,

@@ -23,7 +23,7 @@ pub enum TradingStatus {
 }
 
 /// Static description of an instrument, set by `AddInstrument` and `UpdateInstrument`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstrumentSpec {
     /// The instrument's id (index into the engine's table).
     pub id: InstrumentId,

@@ -67,6 +67,12 @@ impl Ladder {
         self.entries.remove(index);
     }
 
+    /// The worst level.
+    #[inline]
+    pub fn worst(&self) -> Option<Entry> {
+        self.entries.first().copied()
+    }
+
     /// Entry `rank` positions from the best (0 = best).
     #[inline]
     pub fn nth_best(&self, rank: usize) -> Option<Entry> {

@@ -23,8 +23,8 @@
 //! (`NoReferencePrice`). `Stop` / `StopLimit` wait, invisible, in a stop ladder until the
 //! instrument's last trade price reaches the stop (buy: last ≥ stop; sell: last ≤ stop), then
 //! emit `Triggered` and run as a market / limit order with their time in force. A stop whose
-//! condition already holds at entry triggers at once. Trigger order: after every order or replace
-//! (and when an instrument re-opens), eligible buy stops (lowest stop first) go before sell stops
+//! condition already holds at entry triggers at once. Trigger order: after every order or replace,
+//! eligible buy stops (lowest stop first) go before sell stops
 //! (highest first), FIFO within one stop price; each triggered order runs to completion, and may
 //! move the last price, before the next check. A triggered stop-limit whose price is outside the
 //! band is cancelled (`PriceOutsideBand`). Stops do not trigger while halted or closed.
@@ -57,13 +57,21 @@
 //! `CancelOldest` cancels the resting order and continues, `CancelBoth` cancels both,
 //! `DecrementAndCancel` reduces both by the smaller visible quantity (`Reduced` events; an order
 //! reaching zero is cancelled) and the taker continues. FOK counts only liquidity it would reach
-//! before STP stopped it.
+//! before STP stopped it (a decrement stops it too: FOK means all of the original quantity).
 //!
-//! **Pre-trade risk.** Per account: max live orders, max order quantity, max order notional,
-//! max live buy and sell notional (limit price × open quantity; stop-market orders at their stop
-//! price, market orders at the band edge). Per instrument: min/max quantity, max notional, price
-//! band around the last trade (or the configured reference before the first trade). Trading
-//! status: cancels are always accepted; new orders and replaces only while `Open`.
+//! **Pre-trade risk.** Per account: max order quantity and max order notional for every order;
+//! max live orders and max live buy and sell notional (price × open quantity) for orders that
+//! can become live — resting limit orders and stops. IOC, FOK and market orders never become
+//! live, so only the per-order limits bound them. An order's notional is priced at its limit
+//! price; a stop-market order's at its stop price; a market order's at the band edge, or, with
+//! no band, at the most extreme price on the opposite side (what a full sweep could reach).
+//! Per instrument: min/max quantity, max notional, price band around the last trade (or the
+//! configured reference before the first trade). Trading status: cancels are always accepted;
+//! new orders and replaces only while `Open`.
+//!
+//! **Authorization** is the gateway's job: the engine executes a mass cancel of any target
+//! (another account, an instrument, everything) as asked; sessions may only send what their
+//! configuration allows.
 //!
 //! **Rejects** leave the state untouched. Every rejection names a [`RejectReason`].
 //!

@@ -148,7 +148,7 @@ pub fn command_stream(
         seq += 1;
         let ts_ns = seq * ts_step_ns;
         let body = match setup.get(seq as usize - 1) {
-            Some(b) => b.clone(),
+            Some(b) => *b,
             None => flow.next_body(ts_ns),
         };
         Some(crate::Command { seq, ts_ns, body })

@@ -80,7 +80,7 @@ impl Engine {
             .enumerate()
             .filter_map(|(i, b)| b.as_ref().map(|b| (i, b)))
             .map(|(i, b)| BookImage {
-                spec: b.spec.clone(),
+                spec: b.spec,
                 last_trade_ticks: b.last_trade_ticks,
                 ladders: LADDERS.map(|(side, stops)| {
                     b.ladder(side, stops)

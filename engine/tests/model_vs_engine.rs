@@ -1,36 +1,55 @@
 //! Model-based property tests: the engine against a naive reference model
 //! (`tests/reference/mod.rs`), plus event-stream, snapshot and replay properties.
 //!
-//! Each case generates one or two instruments, two to four accounts and a stream of up to
-//! `SABLE_PROPTEST_MAX_CMDS` commands. Order references (cancel / replace / status targets) and
-//! stop prices are resolved against the model's live state while the stream runs, so they hit
-//! live orders most of the time; the resolved commands are printed when a case fails.
+//! Each case generates one or two instruments (tick 1, lot 1, some with a price band and a
+//! reference price), two to four accounts (some sharing an STP group, various default STP modes,
+//! some with tight risk limits) and a stream of up to `SABLE_PROPTEST_MAX_CMDS` commands of every
+//! kind. Order references (cancel / replace / status targets), aggressive prices and stop prices
+//! are resolved against the model's live state while the stream runs, so they mostly hit live
+//! orders and crossing prices. Three profiles, one test each:
+//! - `model_vs_engine`: the broad mix, `EngineLimits::SMALL`;
+//! - `dense_queues_vs_engine`: one instrument, prices within a tick, a shared STP group, many
+//!   icebergs and FOK orders (queue-position rules: refills, STP inside a level, FOK feasibility);
+//! - `tight_capacity_vs_engine`: the broad mix on tiny tables (order / level capacity, a
+//!   triggered stop finding no level, the GTD queue purge).
+//!
+//! `generator_reaches_every_path` runs a fixed seed and fails if the generators stop reaching
+//! any of the event kinds, reject reasons and model paths the properties are meant to cover.
 //!
 //! Properties, checked for every case:
-//! 1. engine events == model events, command by command (the message names the command index
-//!    and lists the resolved command stream up to it, so the shrunk case is a minimal sequence);
-//!    the engine's books (every ladder, in priority order, with per-level visible totals), last
-//!    trade prices and statuses also equal the model's after every command;
+//! 1. engine events == model events, command by command; the engine's books (every ladder, in
+//!    priority order, with per-level visible totals), specs and last trade prices also equal
+//!    the model's after every command;
 //! 2. `engine.check_invariants()` is Ok after every command;
 //! 3. quantity conservation per order from the event stream: accepted qty + replace deltas =
-//!    filled + cancelled + expired + reduced + leaves, with leaves equal to the engine's view;
-//!    order ids and trade ids are gap-free from 1;
-//! 4. price-time priority from the market-data feed alone: a book rebuilt from `Book` events
+//!    filled + cancelled + expired + reduced + leaves, with leaves equal to the engine's view and
+//!    every fill / reduce / replace view consistent with the running totals; order ids and trade
+//!    ids are gap-free from 1;
+//! 4. price-time priority from the market-data feed alone: a book rebuilt from `Book` events only
 //!    says every trade's maker is the head of the best opposite level, every `Execute` follows its
-//!    trade, and the rebuilt book equals `orders_in_priority` / `levels` after every command;
+//!    trade, no trade goes through the taker's limit, and the rebuilt book equals
+//!    `orders_in_priority` / `levels` after every command;
 //! 5. `Engine::load(&engine.save())` at a random cut point gives the same `state_hash` and image,
 //!    and the rest of the stream produces identical events on both engines;
 //! 6. replaying the resolved stream into a fresh engine gives the same events and final
 //!    `state_hash`.
 //!
-//! Rerun / longer runs (the seed is printed at the start of every run):
+//! On failure the message names the command index and the property, lists the resolved commands,
+//! and after proptest's shrinking a greedy delta-debugging pass prints a MINIMIZED concrete
+//! command sequence that still fails.
+//!
+//! Running (the seed is printed at the start of every test; defaults: 256 cases of up to 200
+//! commands per profile, seed from the clock):
 //!
 //! ```text
-//! SABLE_PROPTEST_SEED=<seed> cargo test -p sable-engine --test model_vs_engine -- --nocapture
-//! SABLE_PROPTEST_CASES=5000 SABLE_PROPTEST_MAX_CMDS=400 cargo test --release -p sable-engine --test model_vs_engine
+//! cargo test -p sable-engine --test model_vs_engine
+//! SABLE_PROPTEST_SEED=<seed> SABLE_PROPTEST_CASES=<n> SABLE_PROPTEST_MAX_CMDS=<m> \
+//!     cargo test -p sable-engine --test model_vs_engine <test name> -- --nocapture
+//! SABLE_PROPTEST_CASES=5000 SABLE_PROPTEST_MAX_CMDS=400 \
+//!     cargo test --release -p sable-engine --test model_vs_engine       # long run
+//! SABLE_PROPTEST_STATS=1 cargo test -p sable-engine --test model_vs_engine -- --nocapture
+//!                                                                  # coverage counts per path
 //! ```
-//!
-//! Defaults: 256 cases of up to 200 commands, seed from the clock.
 
 mod reference;
 
@@ -45,11 +64,14 @@ use engine::{
 };
 use proptest::prelude::*;
 use proptest::sample::Index;
-use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
+use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
 use reference::{LADDERS, MOrder, Model};
 use rust_decimal::Decimal;
 
-const LIMITS: EngineLimits = EngineLimits::SMALL;
+/// Tables so small that capacity rejects, `LevelCapacity` cancels of resting remainders and
+/// triggered stops, and the GTD queue purge all happen.
+const TINY: EngineLimits =
+    EngineLimits { max_orders: 10, max_levels: 9, max_levels_per_side: 3, max_instruments: 4, max_accounts: 16 };
 /// Prices cluster around this many ticks.
 const CENTER: i64 = 100;
 /// Nanos of one tick × one lot with tick 1 and lot 1.
@@ -105,8 +127,9 @@ struct NewOp {
     stp: Option<StpMode>,
     expire_off: u64,
     cl: u8,
-    /// Price at (or through) the best opposite level instead of around the center.
-    aggressive: bool,
+    /// 0: around the center; 1: at or through the best opposite level; 2: joins the best level
+    /// of its own side (deep queues).
+    price_mode: u8,
     /// Keep display / post-only even where they are invalid (to exercise those rejects).
     odd: bool,
 }
@@ -143,6 +166,8 @@ struct Case {
     ops: Vec<(u64, Op)>,
     /// Where to save/load.
     cut: Index,
+    /// Engine capacities.
+    limits: EngineLimits,
 }
 
 fn stp_mode() -> impl Strategy<Value = StpMode> {
@@ -212,11 +237,15 @@ fn new_op() -> impl Strategy<Value = NewOp> {
     );
     let prices = (prop_oneof![9 => -4i64..=4, 1 => -25i64..=25], -3i64..=3);
     let qty = prop_oneof![10 => 1u64..=6, 3 => 1u64..=14, 1 => 1u64..=60];
-    let display = prop_oneof![15 => Just(0u8), 4 => 1u8..=3, 1 => Just(4u8)];
+    let display = prop_oneof![30 => Just(0u8), 10 => 1u8..=3, 1 => Just(4u8)];
     let stp = prop_oneof![3 => Just(None), 1 => stp_mode().prop_map(Some)];
     let expire_off = prop_oneof![1 => Just(0u64), 12 => 1u64..80];
-    let flags = (prop::bool::weighted(0.2), prop::bool::weighted(0.5), prop::bool::weighted(0.05));
-    (0u8..60, 0u8..80, side(), kind, prices, qty, display, flags, stp, expire_off, 0u8..16).prop_map(
+    let flags = (
+        prop::bool::weighted(0.2),
+        prop_oneof![4 => Just(0u8), 4 => Just(1u8), 2 => Just(2u8)],
+        prop::bool::weighted(0.05),
+    );
+    (0u8..60, 0u8..80, side(), kind, prices, qty, display, flags, stp, expire_off, 0u8..32).prop_map(
         |(
             acct,
             inst,
@@ -225,7 +254,7 @@ fn new_op() -> impl Strategy<Value = NewOp> {
             (price_off, stop_off),
             qty,
             display,
-            (post_only, aggressive, odd),
+            (post_only, price_mode, odd),
             stp,
             expire_off,
             cl,
@@ -244,7 +273,7 @@ fn new_op() -> impl Strategy<Value = NewOp> {
                 stp,
                 expire_off,
                 cl,
-                aggressive,
+                price_mode,
                 odd,
             }
         },
@@ -266,10 +295,10 @@ fn op() -> impl Strategy<Value = Op> {
         14 => (ref_op(), 0u8..4).prop_map(|(r, cl)| Op::Cancel(r, cl)),
         30 => (
             ref_op(),
-            prop_oneof![3 => Just(None), 1 => (0u8..16).prop_map(Some)],
+            prop_oneof![3 => Just(None), 1 => (0u8..32).prop_map(Some)],
             prop_oneof![1 => Just(0i64), 1 => -2i64..=2],
             prop_oneof![1 => Just(0i64), 1 => -2i64..=2],
-            0u8..5,
+            0u8..6,
             1u64..=8,
             prop::bool::weighted(0.25),
         )
@@ -293,7 +322,7 @@ fn op() -> impl Strategy<Value = Op> {
             0u8..3,
             prop_oneof![9 => Just(TradingStatus::Open), 1 => Just(TradingStatus::Halted)],
             prop_oneof![5 => Just(0u8), 1 => Just(1u8)],
-            prop::bool::weighted(0.1),
+            prop::bool::weighted(0.2),
         )
             .prop_map(|(inst, band_bps, reference, status, tick, invalid)| Op::UpdateInstrument {
                 inst,
@@ -318,7 +347,59 @@ fn case_strategy(max_cmds: usize) -> impl Strategy<Value = Case> {
         prop::collection::vec((step, op()), 1..=max_cmds.max(1)),
         any::<Index>(),
     )
-        .prop_map(|(insts, accts, ops, cut)| Case { insts, accts, ops, cut })
+        .prop_map(|(insts, accts, ops, cut)| Case { insts, accts, ops, cut, limits: EngineLimits::SMALL })
+}
+
+/// The dense profile: one instrument without a band, prices within one tick of the center,
+/// two accounts sharing an STP group, many icebergs and FOK orders, few administrative
+/// commands. Deep queues make the queue-position rules (iceberg refills, STP inside a level, FOK
+/// feasibility) bite.
+fn dense_case_strategy(max_cmds: usize) -> impl Strategy<Value = Case> {
+    case_strategy(max_cmds).prop_map(|mut c| {
+        c.insts.truncate(1);
+        c.insts[0].band_bps = 0;
+        c.insts[0].min_qty = 1;
+        c.accts[0].group = Some(0);
+        c.accts[1].group = Some(0);
+        c.ops.retain(|(_, op)| {
+            !matches!(
+                op,
+                Op::SetStatus { .. } | Op::UpdateInstrument { .. } | Op::RemoveInstrument(_) | Op::MassCancel { .. }
+            )
+        });
+        for (_, op) in &mut c.ops {
+            if let Op::New(n) = op {
+                n.price_off = n.price_off.rem_euclid(3) - 1;
+                n.inst = 0;
+                n.acct %= 3;
+                if n.display == 0 && n.cl % 2 == 0 {
+                    n.display = 1 + (n.qty % 3) as u8;
+                }
+                if n.cl % 3 == 0 && n.tif != TimeInForce::Gtc {
+                    n.tif = TimeInForce::Fok;
+                    n.price_mode = 1;
+                    n.qty += 4;
+                }
+            }
+        }
+        c
+    })
+}
+
+/// The tight profile: the broad mix on tiny tables, with more and longer-lived GTD orders so
+/// that cancelled ones clog the engine's lazily cleaned GTD queue.
+fn tight_case_strategy(max_cmds: usize) -> impl Strategy<Value = Case> {
+    case_strategy(max_cmds).prop_map(|mut c| {
+        for (_, op) in &mut c.ops {
+            if let Op::New(n) = op
+                && matches!(n.tif, TimeInForce::Gtd | TimeInForce::Day)
+            {
+                n.tif = TimeInForce::Gtd;
+                n.expire_off *= 40;
+            }
+        }
+        Case { limits: TINY, ..c }
+    })
 }
 
 // ------------------------------------------------------------------------------------------
@@ -423,13 +504,14 @@ impl Resolver<'_> {
                 let instrument = if n.inst == 79 { InstrumentId(SPARE_INSTRUMENT) } else { self.instrument(n.inst) };
                 let inst = model.insts.get(&instrument.0);
                 let last = inst.and_then(|i| i.last_trade).unwrap_or(CENTER);
-                let opposite_best = inst.and_then(|i| i.ladder(n.side.opposite(), false).first()).map(|o| o.price);
-                let price_ticks = match opposite_best {
+                let best = |side: Side| inst.and_then(|i| i.ladder(side, false).first()).map(|o| o.price);
+                let price_ticks = match (n.price_mode, best(n.side.opposite()), best(n.side)) {
                     // At or through the best opposite price: sweeps one or more levels.
-                    Some(best) if n.aggressive => match n.side {
-                        Side::Buy => best + n.price_off.rem_euclid(3),
-                        Side::Sell => best - n.price_off.rem_euclid(3),
+                    (1, Some(b), _) => match n.side {
+                        Side::Buy => b + n.price_off.rem_euclid(3),
+                        Side::Sell => b - n.price_off.rem_euclid(3),
                     },
+                    (2, _, Some(b)) => b,
                     _ => CENTER + n.price_off,
                 };
                 let can_rest = matches!(n.ord_type, OrdType::Limit | OrdType::StopLimit)
@@ -439,6 +521,8 @@ impl Resolver<'_> {
                     4 => n.qty + 1,
                     d => d as u64,
                 };
+                // Icebergs get a reserve worth refilling.
+                let qty_lots = if (1..=3).contains(&n.display) { n.qty + 2 * n.display as u64 } else { n.qty };
                 let post_only = n.post_only && ((can_rest && n.ord_type == OrdType::Limit) || n.odd);
                 CommandBody::NewOrder(NewOrder {
                     account,
@@ -449,7 +533,7 @@ impl Resolver<'_> {
                     tif: n.tif,
                     price_ticks,
                     stop_ticks: last + n.stop_off,
-                    qty_lots: n.qty,
+                    qty_lots,
                     display_lots,
                     expire_ns: ts + n.expire_off,
                     post_only,
@@ -476,6 +560,7 @@ impl Resolver<'_> {
                     1 => qty,
                     2 => qty + qty_arg,
                     3 => cum,
+                    4 => cum + 1,
                     _ => *qty_arg,
                 };
                 CommandBody::Replace(Replace {
@@ -517,7 +602,7 @@ impl Resolver<'_> {
             },
             Op::UpdateInstrument { inst, band_bps, reference, status, tick, invalid } => {
                 let id = if *inst == 2 { SPARE_INSTRUMENT } else { self.instrument(*inst).0 };
-                let mut s = model.insts.get(&id).map_or_else(|| spec(id, &self.case.insts[0]), |i| i.spec.clone());
+                let mut s = model.insts.get(&id).map_or_else(|| spec(id, &self.case.insts[0]), |i| i.spec);
                 s.band_bps = *band_bps;
                 s.reference_ticks = match reference {
                     0 => None,
@@ -535,7 +620,7 @@ impl Resolver<'_> {
                 let account = match *acct as usize {
                     k if k < self.acct_ids.len() => AccountId(self.acct_ids[k]),
                     4 => AccountId(SPARE_ACCOUNT),
-                    _ => AccountId(LIMITS.max_accounts + 44),
+                    _ => AccountId(self.case.limits.max_accounts + 44),
                 };
                 let limits = if *tight {
                     limits_of(Some(TightLimits {
@@ -551,7 +636,7 @@ impl Resolver<'_> {
                 CommandBody::UpsertAccount(AccountSpec { account, stp_group: *group as u32, default_stp: *stp, limits })
             }
             Op::AddInstrument(id) => {
-                let id = if *id == 20 { LIMITS.max_instruments + 4 } else { *id };
+                let id = if *id == 20 { self.case.limits.max_instruments + 4 } else { *id };
                 CommandBody::AddInstrument(spec(id, &self.case.insts[0]))
             }
             Op::RemoveInstrument(id) => CommandBody::RemoveInstrument { instrument: InstrumentId(*id) },
@@ -562,10 +647,15 @@ impl Resolver<'_> {
 // ------------------------------------------------------------------------------------------
 // Property 4: a book rebuilt from the market-data feed
 
-/// Per (instrument, side): (order id, price, visible qty) in priority order.
+/// (order id, price, visible qty) in priority order.
+type FeedQueue = Vec<(u64, i64, u64)>;
+
+/// Per (instrument, side): (order id, price, visible qty) in priority order, rebuilt from `Book`
+/// events only; plus each order's side, type and limit from its last `Accepted` / `Replaced`.
 #[derive(Default)]
 struct FeedBook {
-    sides: BTreeMap<(u32, bool), Vec<(u64, i64, u64)>>,
+    sides: BTreeMap<(u32, bool), FeedQueue>,
+    limits: BTreeMap<u64, (Side, OrdType, i64)>,
 }
 
 fn sell(side: Side) -> bool {
@@ -584,7 +674,23 @@ impl FeedBook {
     fn apply(&mut self, events: &[Event]) -> Result<(), String> {
         for (k, e) in events.iter().enumerate() {
             match e {
+                Event::Accepted(v) | Event::Replaced { order: v, .. } => {
+                    self.limits.insert(v.id.0, (v.side, v.ord_type, v.price_ticks));
+                }
                 Event::Trade(t) => {
+                    let (taker_side, taker_type, limit) = self.limits[&t.taker.order_id.0];
+                    if taker_side != t.aggressor
+                        || (matches!(taker_type, OrdType::Limit | OrdType::StopLimit)
+                            && !match taker_side {
+                                Side::Buy => t.price_ticks <= limit,
+                                Side::Sell => t.price_ticks >= limit,
+                            })
+                    {
+                        return Err(format!(
+                            "trade {:?} at {} through the taker's limit {limit}",
+                            t.trade_id, t.price_ticks
+                        ));
+                    }
                     let maker_side = t.aggressor.opposite();
                     let q = self.sides.entry((t.instrument.0, sell(maker_side))).or_default();
                     match q.first() {
@@ -659,7 +765,13 @@ impl FeedBook {
 
     /// The rebuilt book equals the engine's book: orders in priority order and level totals.
     fn check_against(&self, engine: &Engine) -> Result<(), String> {
-        for (&(inst, is_sell), q) in &self.sides {
+        let mut keys: Vec<(u32, bool)> = self.sides.keys().copied().collect();
+        keys.extend(engine.instrument_ids().flat_map(|i| [(i.0, false), (i.0, true)]));
+        keys.sort_unstable();
+        keys.dedup();
+        let empty = Vec::new();
+        for (inst, is_sell) in keys {
+            let q = self.sides.get(&(inst, is_sell)).unwrap_or(&empty);
             let side = if is_sell { Side::Sell } else { Side::Buy };
             let ids: Vec<(u64, i64)> = q.iter().map(|e| (e.0, e.1)).collect();
             let engine_ids: Vec<(u64, i64)> = engine
@@ -671,7 +783,7 @@ impl FeedBook {
                 return Err(format!("feed book {inst} {side:?} {ids:?} but engine {engine_ids:?}"));
             }
             let mut levels: Vec<(i64, u64, u32)> = Vec::new();
-            for e in q {
+            for e in q.iter() {
                 match levels.last_mut() {
                     Some(l) if l.0 == e.1 => {
                         l.1 += e.2;
@@ -751,7 +863,7 @@ impl Ledgers {
                 Event::Reduced { order, reduced_lots } => {
                     let l = self.get(order.id)?;
                     l.reduced += reduced_lots;
-                    l.qty -= reduced_lots;
+                    l.qty = l.qty.checked_sub(*reduced_lots).ok_or("over-reduce")?;
                     l.leaves = l.leaves.checked_sub(*reduced_lots).ok_or("over-reduce")?;
                     if order.leaves_lots != l.leaves || order.qty_lots != l.qty || l.leaves == 0 {
                         return Err(format!("reduced order {order:?}, ledger {l:?}"));
@@ -956,98 +1068,206 @@ fn history(cmds: &[Command]) -> String {
     s
 }
 
-fn fail(msg: String, cmds: &[Command]) -> TestCaseError {
-    TestCaseError::fail(format!("{msg}\ncommand stream:\n{}", history(cmds)))
+fn lines(events: &[Event]) -> String {
+    let mut s = String::new();
+    for e in events {
+        let _ = writeln!(s, "    {e:?}");
+    }
+    s
 }
 
-fn run_case(case: &Case, stats: &RefCell<Stats>) -> Result<(), TestCaseError> {
+/// A broken property: what and the commands applied so far (the last one is the culprit,
+/// unless the end-of-stream checks failed).
+struct Failure {
+    msg: String,
+    cmds: Vec<Command>,
+}
+
+/// Applies the commands `next` hands out (it sees the model, to aim references at live
+/// orders) to the engine and the model, checking every property. Saves and reloads the engine
+/// before command `cut`.
+fn check_stream(
+    limits: EngineLimits,
+    cut: usize,
+    stats: Option<&RefCell<Stats>>,
+    mut next: impl FnMut(usize, &Model) -> Option<Command>,
+) -> Result<(), Failure> {
+    let mut engine = Engine::new(limits);
+    let mut model = Model::new(limits);
+    let mut feed = FeedBook::default();
+    let mut ledgers = Ledgers::default();
+    let mut cmds: Vec<Command> = Vec::new();
+    let mut all_events: Vec<Event> = Vec::new();
+    let mut restored: Option<Engine> = None;
+    let mut restored_live = None;
+    // Expiries of the engine's GTD queue entries (it drops dead orders' entries only lazily), to
+    // tell when the queue fills up and gets purged.
+    let mut gtd_queue: Vec<u64> = Vec::new();
+    macro_rules! bail {
+        ($($fmt:tt)*) => {
+            return Err(Failure { msg: format!($($fmt)*), cmds })
+        };
+    }
+
+    for i in 0.. {
+        if i == cut {
+            let image = engine.save();
+            let loaded = match Engine::load(&image) {
+                Ok(l) => l,
+                Err(e) => bail!("load before command {i}: {e}"),
+            };
+            if loaded.state_hash() != engine.state_hash() || loaded.save() != image {
+                bail!("state differs after save/load before command {i}");
+            }
+            restored_live = Some(loaded.live_orders());
+            restored = Some(loaded);
+        }
+        let Some(cmd) = next(i, &model) else { break };
+        cmds.push(cmd);
+
+        let mut events = Vec::new();
+        if let Err(e) = engine.apply(&cmd, &mut events) {
+            bail!("command {i}: apply: {e}");
+        }
+        let expected = model.apply(&cmd);
+        if events != expected {
+            bail!(
+                "command {i}: engine events differ from the model\n  engine:\n{}  model:\n{}",
+                lines(&events),
+                lines(&expected)
+            );
+        }
+        if let Err(e) = engine.check_invariants() {
+            bail!("command {i}: invariant broken: {e}");
+        }
+        if let Err(e) = compare_state(&engine, &model) {
+            bail!("command {i}: state differs from the model: {e}");
+        }
+        if let Err(e) = feed.apply(&events).and_then(|()| feed.check_against(&engine)) {
+            bail!("command {i}: market-data feed: {e}");
+        }
+        if let Err(e) = ledgers.apply(&events) {
+            bail!("command {i}: quantity ledger: {e}");
+        }
+        if let Some(r) = restored.as_mut() {
+            let mut again = Vec::new();
+            if let Err(e) = r.apply(&cmd, &mut again) {
+                bail!("command {i}: apply to the restored engine: {e}");
+            }
+            if again != events {
+                bail!(
+                    "command {i}: engine restored before {cut} emits\n{}  instead of\n{}",
+                    lines(&again),
+                    lines(&events)
+                );
+            }
+        }
+        if let Some(stats) = stats {
+            stats.borrow_mut().record(&cmd, &events);
+            gtd_queue.retain(|&e| e > cmd.ts_ns);
+            if let CommandBody::NewOrder(o) = &cmd.body
+                && let Some(Event::Accepted(v)) = events.iter().find(|e| matches!(e, Event::Accepted(_)))
+                && o.tif == TimeInForce::Gtd
+                && (matches!(o.ord_type, OrdType::Stop | OrdType::StopLimit)
+                    || events
+                        .iter()
+                        .any(|e| matches!(e, Event::Book(BookChange::Add { order_id, .. }) if *order_id == v.id)))
+            {
+                if gtd_queue.len() == limits.max_orders as usize + 1 {
+                    stats.borrow_mut().bump("gtd queue full: purged");
+                    gtd_queue.retain(|_| false);
+                    gtd_queue.extend(
+                        model
+                            .live_orders()
+                            .iter()
+                            .filter(|o| o.tif == TimeInForce::Gtd && o.id != v.id.0)
+                            .map(|o| o.expire_ns),
+                    );
+                }
+                gtd_queue.push(o.expire_ns);
+            }
+        }
+        all_events.extend(events);
+    }
+    if let (Some(stats), Some(live)) = (stats, restored_live) {
+        stats.borrow_mut().bump(format!("save/load with live orders={}", live > 0));
+    }
+
+    if let Err(e) = ledgers.check_final(&engine) {
+        bail!("end of stream: {e}");
+    }
+    let hash = engine.state_hash();
+    if restored.as_ref().is_some_and(|r| r.state_hash() != hash) {
+        bail!("end of stream: the restored engine's state differs");
+    }
+    let mut replay = Engine::new(limits);
+    let mut replay_events = Vec::new();
+    for c in &cmds {
+        if let Err(e) = replay.apply(c, &mut replay_events) {
+            bail!("replay: {e}");
+        }
+    }
+    if replay_events != all_events || replay.state_hash() != hash {
+        bail!("end of stream: replay into a fresh engine differs");
+    }
+    Ok(())
+}
+
+/// Resolves a generated case into commands while checking them.
+fn check_case(case: &Case, stats: Option<&RefCell<Stats>>) -> Result<(), Failure> {
     let resolver = Resolver {
         case,
         inst_ids: (1..=case.insts.len() as u32).collect(),
         acct_ids: (1..=case.accts.len() as u32).collect(),
     };
-    let mut engine = Engine::new(LIMITS);
-    let mut model = Model::new(LIMITS);
-    let mut feed = FeedBook::default();
-    let mut ledgers = Ledgers::default();
-    let mut cmds: Vec<Command> = Vec::new();
-    let mut all_events: Vec<Event> = Vec::new();
     let setup = resolver.setup();
-    let total = setup.len() + case.ops.len();
-    let cut = case.cut.index(total + 1);
-    let mut restored: Option<Engine> = None;
-    let mut restored_live = 0;
+    let cut = case.cut.index(setup.len() + case.ops.len() + 1);
     let mut ts: u64 = 1_000;
-
-    for i in 0..total {
-        if i == cut {
-            let image = engine.save();
-            let loaded = Engine::load(&image).map_err(|e| fail(format!("load at {i}: {e}"), &cmds))?;
-            if loaded.state_hash() != engine.state_hash() || loaded.save() != image {
-                return Err(fail(format!("state differs after save/load at command {i}"), &cmds));
-            }
-            restored_live = loaded.live_orders();
-            restored = Some(loaded);
-        }
+    check_stream(case.limits, cut, stats, |i, model| {
         let body = if i < setup.len() {
-            setup[i].clone()
+            setup[i]
         } else {
-            let (step, op) = &case.ops[i - setup.len()];
+            let (step, op) = case.ops.get(i - setup.len())?;
             ts += step + if let Op::Tick(dt) = op { *dt } else { 0 };
-            resolver.resolve(op, &model, ts)
+            resolver.resolve(op, model, ts)
         };
-        let cmd = Command { seq: i as u64 + 1, ts_ns: ts, body };
-        cmds.push(cmd.clone());
+        Some(Command { seq: i as u64 + 1, ts_ns: ts, body })
+    })
+}
 
-        let mut events = Vec::new();
-        engine.apply(&cmd, &mut events).map_err(|e| fail(format!("apply: {e}"), &cmds))?;
-        let expected = model.apply(&cmd);
-        if events != expected {
-            return Err(fail(
-                format!(
-                    "command {i}: engine events differ from the model\n engine: {events:#?}\n model: {expected:#?}"
-                ),
-                &cmds,
-            ));
-        }
-        engine.check_invariants().map_err(|e| fail(format!("command {i}: invariant broken: {e}"), &cmds))?;
-        compare_state(&engine, &model).map_err(|e| fail(format!("command {i}: state differs: {e}"), &cmds))?;
-        feed.apply(&events).map_err(|e| fail(format!("command {i}: feed: {e}"), &cmds))?;
-        feed.check_against(&engine).map_err(|e| fail(format!("command {i}: feed book: {e}"), &cmds))?;
-        ledgers.apply(&events).map_err(|e| fail(format!("command {i}: ledger: {e}"), &cmds))?;
-        if let Some(r) = restored.as_mut() {
-            let mut again = Vec::new();
-            r.apply(&cmd, &mut again).map_err(|e| fail(format!("apply restored: {e}"), &cmds))?;
-            if again != events {
-                return Err(fail(
-                    format!("command {i}: restored engine (loaded before {cut}) emits {again:#?}\n not {events:#?}"),
-                    &cmds,
-                ));
+fn run_case(case: &Case, stats: &RefCell<Stats>) -> Result<(), TestCaseError> {
+    check_case(case, Some(stats))
+        .map_err(|f| TestCaseError::fail(format!("{}\ncommand stream:\n{}", f.msg, history(&f.cmds))))
+}
+
+/// Greedy delta debugging on a concrete failing stream: drops every command whose removal
+/// keeps some property failing (sequence numbers renumbered, timestamps kept).
+fn minimize(limits: EngineLimits, failure: Failure) -> Failure {
+    let renumber = |v: Vec<Command>| -> Vec<Command> {
+        v.into_iter().enumerate().map(|(i, c)| Command { seq: i as u64 + 1, ..c }).collect()
+    };
+    let check = |v: &[Command]| check_stream(limits, usize::MAX, None, |i, _| v.get(i).copied());
+    let mut best = match check(&failure.cmds) {
+        Err(f) => f,
+        Ok(()) => return failure, // needs the save/load cut to fail: keep as is
+    };
+    loop {
+        let mut shrunk = false;
+        let mut i = best.cmds.len();
+        while i > 0 {
+            i -= 1;
+            let mut candidate = best.cmds.clone();
+            candidate.remove(i);
+            if let Err(f) = check(&renumber(candidate)) {
+                best = f;
+                shrunk = true;
+                i = i.min(best.cmds.len());
             }
         }
-        stats.borrow_mut().record(&cmd, &events);
-        all_events.extend(events);
+        if !shrunk {
+            return best;
+        }
     }
-    if cut < total {
-        stats.borrow_mut().bump(format!("save/load with live orders={}", restored_live > 0));
-    }
-
-    ledgers.check_final(&engine).map_err(|e| fail(e, &cmds))?;
-    let hash = engine.state_hash();
-    if let Some(r) = &restored
-        && r.state_hash() != hash
-    {
-        return Err(fail("restored engine's final state differs".into(), &cmds));
-    }
-    let mut replay = Engine::new(LIMITS);
-    let mut replay_events = Vec::new();
-    for c in &cmds {
-        replay.apply(c, &mut replay_events).map_err(|e| fail(format!("replay: {e}"), &cmds))?;
-    }
-    if replay_events != all_events || replay.state_hash() != hash {
-        return Err(fail("replay into a fresh engine differs".into(), &cmds));
-    }
-    Ok(())
 }
 
 // ------------------------------------------------------------------------------------------
@@ -1057,33 +1277,68 @@ fn env_num(name: &str) -> Option<u64> {
     std::env::var(name).ok().map(|v| v.trim().parse().unwrap_or_else(|_| panic!("{name}={v} is not a number")))
 }
 
-fn run(cases: u32, max_cmds: usize, seed: u64) -> Stats {
+#[derive(Clone, Copy)]
+enum Profile {
+    Broad,
+    Dense,
+    Tight,
+}
+
+fn run(profile: Profile, cases: u32, max_cmds: usize, seed: u64) -> Stats {
     let mut seed_bytes = [0u8; 32];
     seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
     let config = Config { cases, failure_persistence: None, ..Config::default() };
     let mut runner = TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes));
     let stats = RefCell::new(Stats::default());
-    if let Err(e) = runner.run(&case_strategy(max_cmds), |case| run_case(&case, &stats)) {
+    let strategy = match profile {
+        Profile::Broad => case_strategy(max_cmds).boxed(),
+        Profile::Dense => dense_case_strategy(max_cmds).boxed(),
+        Profile::Tight => tight_case_strategy(max_cmds).boxed(),
+    };
+    if let Err(e) = runner.run(&strategy, |case| run_case(&case, &stats)) {
+        let minimal = match &e {
+            TestError::Fail(_, case) => match check_case(case, None) {
+                Err(f) => {
+                    let m = minimize(case.limits, f);
+                    format!("\n\nMINIMIZED command sequence:\n{}{}\n", history(&m.cmds), m.msg)
+                }
+                Ok(()) => String::new(),
+            },
+            TestError::Abort(_) => String::new(),
+        };
         panic!(
-            "{e}\nreproduce with SABLE_PROPTEST_SEED={seed} SABLE_PROPTEST_CASES={cases} SABLE_PROPTEST_MAX_CMDS={max_cmds}"
+            "{e}{minimal}\nreproduce with SABLE_PROPTEST_SEED={seed} SABLE_PROPTEST_CASES={cases} \
+             SABLE_PROPTEST_MAX_CMDS={max_cmds}"
         );
     }
-    stats.into_inner()
+    let mut stats = stats.into_inner();
+    for (path, n) in reference::take_hits() {
+        *stats.0.entry(format!("model path: {path}")).or_default() += n;
+    }
+    stats
 }
 
-/// The main property test (see the file header).
-#[test]
-fn model_vs_engine() {
+struct Settings {
+    cases: u32,
+    max_cmds: usize,
+    seed: u64,
+}
+
+fn settings(name: &str) -> Settings {
     let cases = env_num("SABLE_PROPTEST_CASES").unwrap_or(256) as u32;
     let max_cmds = env_num("SABLE_PROPTEST_MAX_CMDS").unwrap_or(200) as usize;
     let seed = env_num("SABLE_PROPTEST_SEED").unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
     });
     eprintln!(
-        "model_vs_engine: seed={seed} cases={cases} max_cmds={max_cmds} \
-         (reproduce: SABLE_PROPTEST_SEED={seed} SABLE_PROPTEST_CASES={cases} SABLE_PROPTEST_MAX_CMDS={max_cmds})"
+        "{name}: seed={seed} cases={cases} max_cmds={max_cmds} \
+         (reproduce: SABLE_PROPTEST_SEED={seed} SABLE_PROPTEST_CASES={cases} SABLE_PROPTEST_MAX_CMDS={max_cmds} \
+         cargo test -p sable-engine --test model_vs_engine {name})"
     );
-    let stats = run(cases, max_cmds, seed);
+    Settings { cases, max_cmds, seed }
+}
+
+fn print_stats(stats: &Stats) {
     if std::env::var_os("SABLE_PROPTEST_STATS").is_some() {
         for (k, v) in &stats.0 {
             eprintln!("{v:>9}  {k}");
@@ -1091,12 +1346,39 @@ fn model_vs_engine() {
     }
 }
 
+/// The main property test (see the file header): every command type over one or two
+/// instruments.
+#[test]
+fn model_vs_engine() {
+    let s = settings("model_vs_engine");
+    print_stats(&run(Profile::Broad, s.cases, s.max_cmds, s.seed));
+}
+
+/// The same properties on the dense profile (deep queues, shared STP group, icebergs, FOK).
+#[test]
+fn dense_queues_vs_engine() {
+    let s = settings("dense_queues_vs_engine");
+    print_stats(&run(Profile::Dense, s.cases, s.max_cmds, s.seed));
+}
+
+/// The same properties with tiny capacities (order pool, price levels, GTD queue).
+#[test]
+fn tight_capacity_vs_engine() {
+    let s = settings("tight_capacity_vs_engine");
+    print_stats(&run(Profile::Tight, s.cases, s.max_cmds, s.seed));
+}
+
 /// Guards the generator: with a fixed seed, every semantic path the properties are meant to
 /// cover is actually reached (a generator change that silently stops producing, say, STP
 /// decrements or stop cascades fails here).
 #[test]
 fn generator_reaches_every_path() {
-    let stats = run(64, 200, 0x5AB1E);
+    let mut stats = run(Profile::Broad, 128, 200, 0x5AB1E);
+    for profile in [Profile::Dense, Profile::Tight] {
+        for (k, v) in run(profile, 64, 200, 0x5AB1E).0 {
+            *stats.0.entry(k).or_default() += v;
+        }
+    }
     let required = [
         "trade",
         "iceberg refill",
@@ -1168,6 +1450,30 @@ fn generator_reaches_every_path() {
         "rejected Admin InstrumentExists",
         "rejected Admin IdOutOfRange",
         "rejected Admin InvalidSpec",
+        "rejected NewOrder OrderCapacity",
+        "rejected NewOrder LevelCapacity",
+        "rejected Replace LevelCapacity",
+        "cancelled LevelCapacity",
+        "gtd queue full: purged",
+        "model path: market-like taker stopped at the band edge",
+        "model path: stp cancel-oldest",
+        "model path: stp decrement: maker cancelled",
+        "model path: stp decrement: iceberg slice gone, refilled",
+        "model path: stp decrement: taker cancelled",
+        "model path: stp decrement: taker reduced, continues",
+        "model path: iceberg refill behind others at its level",
+        "model path: fok killed: stp",
+        "model path: fok killed: stp behind an iceberg refill",
+        "model path: fok killed: partial liquidity",
+        "model path: fok killed: no liquidity",
+        "model path: fok filled after stp cancel-oldest",
+        "model path: fok filled through an iceberg refill",
+        "model path: fok filled",
+        "model path: triggered stop-limit rests",
+        "model path: several gtd expiries in one command",
+        "model path: gtd expiry of a pending stop",
+        "model path: end of day expires a pending stop",
+        "model path: replace keeps priority of an iceberg, slice shrinks",
     ];
     let missing: Vec<&str> = required.iter().copied().filter(|k| !stats.0.contains_key(*k)).collect();
     assert!(missing.is_empty(), "generator never reached: {missing:?}");

@@ -170,10 +170,7 @@ fn instruments_are_added_changed_halted_resumed_and_removed() {
 
     let mut changed = spec(INST);
     changed.tick_size = dec!(0.05);
-    assert_eq!(
-        rejected(&t.run(CommandBody::UpdateInstrument(changed.clone()))),
-        Some(RejectReason::InstrumentHasOrders)
-    );
+    assert_eq!(rejected(&t.run(CommandBody::UpdateInstrument(changed))), Some(RejectReason::InstrumentHasOrders));
     assert_eq!(
         rejected(&t.run(CommandBody::RemoveInstrument { instrument: INST })),
         Some(RejectReason::InstrumentHasOrders)
@@ -343,7 +340,7 @@ fn stops_trigger_on_last_trade_in_documented_order() {
     assert!(matches!(ev[1], Event::Triggered(_)));
     assert_eq!(trades(&ev), vec![(108, 1, "a5".into(), "now".into())]);
 
-    // Stops do not trigger while halted, and do when trading resumes.
+    // A halt and an update change nothing for waiting stops; the next trade triggers them.
     t.ok(CommandBody::SetTradingStatus { instrument: INST, status: TradingStatus::Halted });
     let mut upd = spec(INST);
     upd.status = TradingStatus::Halted;
@@ -604,6 +601,22 @@ fn pre_trade_risk_limits_reject_with_a_reason() {
     // Fills release open notional.
     t.ok(CommandBody::NewOrder(limit(B, "hit", Side::Sell, 50, 100)));
     t.ok(CommandBody::NewOrder(limit(A, "b4", Side::Buy, 50, 100)));
+}
+
+#[test]
+fn market_orders_without_a_band_are_priced_at_the_far_side_for_risk() {
+    let mut t = T::new();
+    let limits = RiskLimits { max_order_notional_nanos: 10 * 1_000_000_000, ..RiskLimits::UNLIMITED }; // 10.00
+    t.ok(CommandBody::UpsertAccount(AccountSpec { limits, ..AccountSpec::unlimited(A) }));
+    let mkt =
+        |id: &str, q| NewOrder { ord_type: OrdType::Market, tif: TimeInForce::Ioc, ..limit(A, id, Side::Buy, 0, q) };
+    // Empty book: the order cannot trade, nothing to price.
+    assert_eq!(rejected(&t.submit(mkt("m0", 50))), None);
+    t.ok(CommandBody::NewOrder(limit(B, "s1", Side::Sell, 10, 5)));
+    t.ok(CommandBody::NewOrder(limit(B, "s2", Side::Sell, 30, 5)));
+    // A sweep could reach 0.30: 40 lots x 0.30 = 12.00 > 10.00, although the touch is 0.10.
+    assert_eq!(rejected(&t.submit(mkt("m1", 40))), Some(RejectReason::AccountMaxOrderNotional));
+    assert_eq!(rejected(&t.submit(mkt("m2", 30))), None);
 }
 
 // ------------------------------------------------------------------ identity and determinism

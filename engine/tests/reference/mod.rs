@@ -12,16 +12,32 @@
 //! market order's notional uses, whether replace re-checks the band when the price is
 //! unchanged, ...) the model follows the engine's choice; the test report lists those places.
 //!
-//! The model ignores `OrderCapacity` / `LevelCapacity`; the generated streams stay far below
-//! `EngineLimits::SMALL`.
+//! Capacity is modelled by counting: the live orders against `max_orders`, and the distinct
+//! prices of a ladder (and of all ladders) against `max_levels_per_side` (`max_levels`).
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 
 use engine::{
     AccountId, AccountSpec, BookChange, CancelReason, ClOrdId, Command, CommandBody, EngineLimits, Event, ExpireReason,
     Fill, InstrumentId, InstrumentSpec, MassCancel, MassCancelTarget, NewOrder, OrdType, OrderId, OrderRef, OrderView,
     Reject, RejectReason, Replace, RequestKind, Side, StpMode, TimeInForce, Trade, TradeId, TradingStatus,
 };
+
+thread_local! {
+    static HITS: RefCell<BTreeMap<&'static str, u64>> = const { RefCell::new(BTreeMap::new()) };
+}
+
+/// Counts one pass through a noteworthy path (coverage statistics for the tests).
+fn hit(path: &'static str) {
+    HITS.with(|h| *h.borrow_mut().entry(path).or_default() += 1);
+}
+
+/// The path counts of this thread so far, resetting them.
+pub fn take_hits() -> BTreeMap<&'static str, u64> {
+    HITS.with(|h| std::mem::take(&mut *h.borrow_mut()))
+}
 
 /// One live order of the model.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -205,6 +221,14 @@ impl Inst {
         self.ladders.iter().all(Vec::is_empty)
     }
 
+    /// Distinct prices (stop prices on stop ladders) of one ladder.
+    fn level_count(&self, side: Side, stops: bool) -> u32 {
+        let mut keys: Vec<i64> =
+            self.ladder(side, stops).iter().map(|o| if stops { o.stop } else { o.price }).collect();
+        keys.dedup();
+        keys.len() as u32
+    }
+
     fn sort(&mut self, side: Side, stops: bool) {
         let v = self.ladder_mut(side, stops);
         // Best first: bids and sell stops highest first, asks and buy stops lowest first.
@@ -311,6 +335,9 @@ fn sweep(
         }
         let Some(head) = inst.ladder(opp, false).first().cloned() else { return true };
         if limit.is_some_and(|l| !crosses(taker.side, l, head.price)) {
+            if taker.is_market_like() {
+                hit("market-like taker stopped at the band edge");
+            }
             return true;
         }
         if taker.stp != StpMode::Allow && group_of(accounts, head.account) == taker_group {
@@ -320,6 +347,7 @@ fn sweep(
                     return false;
                 }
                 StpMode::CancelOldest => {
+                    hit("stp cancel-oldest");
                     let m = inst.take(head.id).expect("head exists");
                     cancelled_resting(&m, CancelReason::SelfTrade, m.cl_ord_id, out);
                     continue;
@@ -333,6 +361,7 @@ fn sweep(
                 StpMode::DecrementAndCancel => {
                     let q = taker.leaves.min(head.visible);
                     if q == head.leaves {
+                        hit("stp decrement: maker cancelled");
                         let m = inst.take(head.id).expect("head exists");
                         cancelled_resting(&m, CancelReason::SelfTrade, m.cl_ord_id, out);
                     } else {
@@ -342,6 +371,7 @@ fn sweep(
                         m.visible -= q;
                         out.push(Event::Reduced { order: m.view(), reduced_lots: q });
                         if m.visible == 0 {
+                            hit("stp decrement: iceberg slice gone, refilled");
                             // The slice is gone, the reserve is not: leave and re-enter at the back.
                             out.push(book_delete(m));
                             let mut m = inst.take(head.id).expect("head exists");
@@ -353,9 +383,11 @@ fn sweep(
                         }
                     }
                     if taker.leaves == q {
+                        hit("stp decrement: taker cancelled");
                         cancelled_taker(taker, CancelReason::SelfTrade, out);
                         return false;
                     }
+                    hit("stp decrement: taker reduced, continues");
                     taker.leaves -= q;
                     taker.qty -= q;
                     out.push(Event::Reduced { order: taker.view(), reduced_lots: q });
@@ -399,6 +431,9 @@ fn sweep(
         if maker.visible == 0 {
             let mut m = inst.take(maker.id).expect("maker exists");
             if m.leaves > 0 {
+                if inst.ladder(m.side, false).first().is_some_and(|o| o.price == m.price) {
+                    hit("iceberg refill behind others at its level");
+                }
                 // Iceberg refill at the back of its level.
                 m.visible = slice(m.display, m.leaves);
                 out.push(book_add(&m));
@@ -475,6 +510,16 @@ impl Model {
         self.live_orders().iter().any(|o| o.account == account && o.cl_ord_id == c)
     }
 
+    /// Whether resting at `key` on that ladder would need a new price level that the
+    /// capacities do not allow.
+    fn level_unavailable(&self, inst: u32, side: Side, stops: bool, key: i64) -> bool {
+        let i = &self.insts[&inst];
+        let exists = i.ladder(side, stops).iter().any(|o| (if stops { o.stop } else { o.price }) == key);
+        let total: u32 =
+            self.insts.values().map(|i| LADDERS.iter().map(|&(s, st)| i.level_count(s, st)).sum::<u32>()).sum();
+        !exists && (i.level_count(side, stops) >= self.limits.max_levels_per_side || total >= self.limits.max_levels)
+    }
+
     fn open_orders(&self, account: AccountId) -> u32 {
         self.live_orders().iter().filter(|o| o.account == account).count() as u32
     }
@@ -539,13 +584,17 @@ impl Model {
             CommandBody::AddInstrument(spec) => {
                 if spec.id.0 >= self.limits.max_instruments {
                     out.push(admin_reject(spec.id, RejectReason::IdOutOfRange));
-                } else if self.insts.contains_key(&spec.id.0) {
-                    out.push(admin_reject(spec.id, RejectReason::InstrumentExists));
-                } else if spec.validate().is_err() {
-                    out.push(admin_reject(spec.id, RejectReason::InvalidSpec));
                 } else {
-                    self.insts.insert(spec.id.0, Inst::new(spec.clone()));
-                    out.push(Event::Instrument { instrument: spec.id, status: Some(spec.status) });
+                    match self.insts.entry(spec.id.0) {
+                        Entry::Occupied(_) => out.push(admin_reject(spec.id, RejectReason::InstrumentExists)),
+                        Entry::Vacant(_) if spec.validate().is_err() => {
+                            out.push(admin_reject(spec.id, RejectReason::InvalidSpec))
+                        }
+                        Entry::Vacant(v) => {
+                            v.insert(Inst::new(*spec));
+                            out.push(Event::Instrument { instrument: spec.id, status: Some(spec.status) });
+                        }
+                    }
                 }
             }
             CommandBody::UpdateInstrument(spec) => {
@@ -560,9 +609,8 @@ impl Model {
                 {
                     out.push(admin_reject(spec.id, RejectReason::InstrumentHasOrders));
                 } else {
-                    inst.spec = spec.clone();
+                    inst.spec = *spec;
                     out.push(Event::Instrument { instrument: spec.id, status: Some(spec.status) });
-                    self.run_triggers(spec.id.0, &mut out);
                 }
             }
             CommandBody::SetTradingStatus { instrument, status } => match self.insts.get_mut(&instrument.0) {
@@ -570,7 +618,6 @@ impl Model {
                 Some(inst) => {
                     inst.spec.status = *status;
                     out.push(Event::Instrument { instrument: *instrument, status: Some(*status) });
-                    self.run_triggers(instrument.0, &mut out);
                 }
             },
             CommandBody::RemoveInstrument { instrument } => match self.insts.get(&instrument.0) {
@@ -612,8 +659,14 @@ impl Model {
             .map(|o| (o.expire_ns, o.id, o.instrument.0))
             .collect();
         due.sort();
+        if due.len() > 1 {
+            hit("several gtd expiries in one command");
+        }
         for (_, id, inst) in due {
             let o = self.insts.get_mut(&inst).expect("inst").take(id).expect("live");
+            if o.pending {
+                hit("gtd expiry of a pending stop");
+            }
             out.push(Event::Expired { order: o.done_view(), expired_lots: o.leaves, reason: ExpireReason::Gtd });
             if !o.pending {
                 out.push(book_delete(&o));
@@ -655,7 +708,11 @@ impl Model {
                 o.price_ticks
             }
             OrdType::Market => match (inst.spec.band_bps, inst.band()) {
-                (0, _) => inst.reference().unwrap_or(0),
+                (0, _) => {
+                    // No band: the most extreme price a full sweep of the other side reaches.
+                    let other = &inst.ladders[ladder_index(o.side.opposite(), false)];
+                    other.iter().map(|m| m.price).max_by_key(|p| p.unsigned_abs()).unwrap_or(0)
+                }
                 (_, None) => return Err(RejectReason::NoReferencePrice),
                 (_, Some((lo, hi))) => {
                     if o.side == Side::Buy {
@@ -699,6 +756,17 @@ impl Model {
             && crosses(o.side, o.price_ticks, best.price)
         {
             return Err(RejectReason::WouldTakeLiquidity);
+        }
+        if self.live_orders().len() as u32 >= self.limits.max_orders {
+            return Err(RejectReason::OrderCapacity);
+        }
+        // A limit order that may rest needs a level even if it might fill completely.
+        let needs_level = match o.ord_type {
+            OrdType::Stop | OrdType::StopLimit => self.level_unavailable(o.instrument.0, o.side, true, o.stop_ticks),
+            _ => may_rest && self.level_unavailable(o.instrument.0, o.side, false, o.price_ticks),
+        };
+        if needs_level {
+            return Err(RejectReason::LevelCapacity);
         }
         Ok(())
     }
@@ -768,10 +836,27 @@ impl Model {
                     _ => None,
                 })
                 .sum();
+            let stp = trial_out
+                .iter()
+                .any(|e| matches!(e, Event::Reduced { .. } | Event::Cancelled { reason: CancelReason::SelfTrade, .. }));
+            let refill = trial_out.windows(2).any(|w| {
+                matches!(w, [Event::Book(BookChange::Execute { order_id: a, .. }), Event::Book(BookChange::Add { order_id: b, .. })] if a == b)
+            });
             if traded < taker.leaves {
+                hit(match (stp, refill) {
+                    (true, true) => "fok killed: stp behind an iceberg refill",
+                    (true, false) => "fok killed: stp",
+                    (false, _) if traded > 0 => "fok killed: partial liquidity",
+                    (false, _) => "fok killed: no liquidity",
+                });
                 cancelled_taker(&taker, CancelReason::FokUnfilled, out);
                 return;
             }
+            hit(match (stp, refill) {
+                (true, _) => "fok filled after stp cancel-oldest",
+                (false, true) => "fok filled through an iceberg refill",
+                (false, false) => "fok filled",
+            });
         }
         if !sweep(inst, accounts, &mut taker, limit, next_trade_id, out) {
             return;
@@ -779,7 +864,16 @@ impl Model {
         if taker.leaves == 0 {
             return;
         }
+        if taker.may_rest() && self.level_unavailable(taker.instrument.0, taker.side, false, taker.price) {
+            hit("remainder finds no level");
+            cancelled_taker(&taker, CancelReason::LevelCapacity, out);
+            return;
+        }
+        let inst = self.insts.get_mut(&taker.instrument.0).expect("inst");
         if taker.may_rest() {
+            if taker.ord_type == OrdType::StopLimit {
+                hit("triggered stop-limit rests");
+            }
             taker.pending = false;
             taker.visible = slice(taker.display, taker.leaves);
             out.push(book_add(&taker));
@@ -807,6 +901,9 @@ impl Model {
             let Some(last) = inst.last_trade else { return };
             let buy = inst.ladder(Side::Buy, true).first().filter(|o| o.stop <= last);
             let sell = inst.ladder(Side::Sell, true).first().filter(|o| o.stop >= last);
+            if buy.is_some() && sell.is_some() {
+                hit("buy and sell stops eligible at once");
+            }
             let Some(id) = buy.or(sell).map(|o| o.id) else { return };
             let inst = self.insts.get_mut(&inst_id).expect("inst");
             let mut o = inst.take(id).expect("stop exists");
@@ -874,6 +971,11 @@ impl Model {
         {
             return Err(RejectReason::WouldTakeLiquidity);
         }
+        // A new price needs a level; the one the order leaves is not counted on.
+        let (key, old_key) = if o.pending { (new_stop, o.stop) } else { (new_price, o.price) };
+        if key != old_key && self.level_unavailable(o.instrument.0, o.side, o.pending, key) {
+            return Err(RejectReason::LevelCapacity);
+        }
         Ok(())
     }
 
@@ -926,6 +1028,9 @@ impl Model {
             m.visible = m.visible.min(new_leaves);
             out.push(Event::Replaced { order: m.view(), orig_cl_ord_id: o.cl_ord_id, priority_kept: true });
             if !m.pending && m.visible != o.visible {
+                if m.display > 0 {
+                    hit("replace keeps priority of an iceberg, slice shrinks");
+                }
                 out.push(book_modify(m));
             }
             return;
@@ -1008,6 +1113,9 @@ impl Model {
                 let inst = self.insts.get_mut(&i).expect("inst");
                 if inst.find(id).expect("live").tif == TimeInForce::Day {
                     let o = inst.take(id).expect("live");
+                    if o.pending {
+                        hit("end of day expires a pending stop");
+                    }
                     out.push(Event::Expired {
                         order: o.done_view(),
                         expired_lots: o.leaves,
