@@ -96,7 +96,9 @@ pub fn parse_orderbook(text: &str) -> Result<Vec<Vec<i64>>, String> {
         .filter(|l| !l.trim().is_empty())
         .enumerate()
         .map(|(n, l)| {
-            l.split(',').map(|v| v.trim().parse::<i64>().map_err(|_| format!("row {}: bad value {v:?}", n + 1))).collect()
+            l.split(',')
+                .map(|v| v.trim().parse::<i64>().map_err(|_| format!("row {}: bad value {v:?}", n + 1)))
+                .collect()
         })
         .collect()
 }

@@ -28,20 +28,10 @@ fn check(stream: &str, orderbook: &str, depth: usize, expected_rows: usize) {
 
 #[test]
 fn aapl_depth_10_matches_all_998_rows() {
-    check(
-        "AAPL_2012-06-21_level10_first999.stream.csv",
-        "AAPL_2012-06-21_34200000_57600000_orderbook_10.csv",
-        10,
-        998,
-    );
+    check("AAPL_2012-06-21_level10_first999.stream.csv", "AAPL_2012-06-21_34200000_57600000_orderbook_10.csv", 10, 998);
 }
 
 #[test]
 fn goog_full_day_depth_1_matches_all_49481_rows() {
-    check(
-        "GOOG_2012-06-21_level1.stream.csv",
-        "GOOG_2012-06-21_34200000_57600000_orderbook_1.csv",
-        1,
-        49_481,
-    );
+    check("GOOG_2012-06-21_level1.stream.csv", "GOOG_2012-06-21_34200000_57600000_orderbook_1.csv", 1, 49_481);
 }

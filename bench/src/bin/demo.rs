@@ -13,7 +13,10 @@ fn usd(price: i64) -> String {
 
 fn main() {
     let cmds: Vec<StreamCmd> = parse_stream(STREAM).expect("the embedded stream parses");
-    println!("sable demo: replaying {} commands of Nasdaq AAPL order flow (2012-06-21) through the engine\n", cmds.len());
+    println!(
+        "sable demo: replaying {} commands of Nasdaq AAPL order flow (2012-06-21) through the engine\n",
+        cmds.len()
+    );
     let mut trades = 0u64;
     let mut shown = 0;
     // Rows are the book after each message; trades are read from each command's events.

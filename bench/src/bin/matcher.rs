@@ -1,0 +1,513 @@
+//! In-process matcher benchmark: sable and peer order books side by side on identical,
+//! pre-generated command streams.
+//!
+//! `cargo run --release -p sable-bench --bin matcher -- [--commands N] [--workload NAME] [--wait spin]`
+//! (`--quick` for a CI smoke run of a few seconds; `--help` for the rest).
+//!
+//! Workloads are generated once as engine-neutral ops (with a reference book counting the trades
+//! every engine must reproduce) and translated to each engine's native commands before timing.
+//! For every (workload, engine) it then runs `--passes` throughput passes (wall time of the
+//! timed segments / commands, no per-command timer; median reported) and one pass that
+//! timestamps every command into an HdrHistogram, each on a fresh book.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, ValueEnum};
+use hdrhistogram::Histogram;
+use sable_bench::engines::matchcore::MatchcoreAdapter;
+use sable_bench::engines::naive::NaiveAdapter;
+use sable_bench::engines::orderbook_rs::ObAdapter;
+use sable_bench::engines::sable::{INSTRUMENT, LIMITS, RefMode, SableAdapter, SableBook, limits_for};
+use sable_bench::engines::{Adapter, Book, translate_all};
+use sable_bench::ops::Workload;
+use sable_bench::timing::{self, Ticker};
+use sable_bench::workloads::deep_book::{self, DeepParams};
+use sable_bench::workloads::exchange_core_mix::{self, MixParams};
+use sable_bench::workloads::goog_day;
+
+const WORKLOADS: [&str; 3] = ["exchange_core_mix", "deep_book", "goog_day"];
+const ENGINES: [&str; 5] = ["sable", "sable_2M", "matchcore", "orderbook-rs", "naive"];
+
+/// sable's `max_orders` for the small books (exchange_core_mix holds ~1,000 orders, goog_day at
+/// most a few thousand): 64x headroom. The deep book gets [`LIMITS`] (2M).
+const SMALL_BOOK_MAX_ORDERS: u32 = 1 << 16;
+
+/// sable's in-process matcher benchmark.
+#[derive(Parser)]
+#[command(version)]
+struct Args {
+    /// Timed commands per workload (goog_day: rounded up to whole days).
+    #[arg(long, default_value_t = 2_000_000)]
+    commands: u64,
+    /// `all` or a comma-separated list of exchange_core_mix, deep_book, goog_day.
+    #[arg(long, default_value = "all")]
+    workload: String,
+    /// `all` or a comma-separated list of sable, sable_2M (sable with the deep book's 2M-order
+    /// capacities on the small workloads), matchcore, orderbook-rs, naive.
+    #[arg(long, default_value = "all")]
+    engines: String,
+    /// Wait strategy. Accepted for symmetry with the pipeline benchmarks: this one is
+    /// single-threaded (apply runs on the benchmark thread), so nothing ever waits.
+    #[arg(long, default_value = "spin")]
+    wait: String,
+    /// Seed of the generated workloads.
+    #[arg(long, default_value_t = 0x5AB1E)]
+    seed: u64,
+    /// Orders pre-loaded into the deep book.
+    #[arg(long, default_value_t = 1_000_000)]
+    deep_orders: usize,
+    /// The GOOG neutral stream.
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/data/GOOG_2012-06-21_level1.stream.csv"))]
+    goog: PathBuf,
+    /// How sable's cancel/replace name the order.
+    #[arg(long, value_enum, default_value_t = SableRef::Id)]
+    sable_ref: SableRef,
+    /// sable's `max_orders` (order pool and index capacity) for every workload; levels scale
+    /// along. Default: 65,536 for exchange_core_mix and goog_day, 2,097,152 for deep_book.
+    /// Setting it skips `sable_2M`.
+    #[arg(long)]
+    sable_max_orders: Option<u32>,
+    /// CI smoke mode: 100,000 commands, a 100,000-order deep book, one throughput pass.
+    #[arg(long)]
+    quick: bool,
+    /// Do not pin the benchmark thread.
+    #[arg(long)]
+    no_pin: bool,
+    /// Throughput passes per (workload, engine); the median is reported.
+    #[arg(long, default_value_t = 3)]
+    passes: u32,
+    /// Only generate the workloads and print what the reference book saw.
+    #[arg(long)]
+    generate_only: bool,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum SableRef {
+    /// Exchange order id.
+    Id,
+    /// Client order id.
+    Client,
+}
+
+/// One (workload, engine) result.
+struct Run {
+    engine: &'static str,
+    commands: u64,
+    ops_per_s: f64,
+    /// Per-command service time in ticks.
+    hist: Histogram<u64>,
+    trades: u64,
+    rejects: u64,
+}
+
+/// The 1, 5 and 15 minute load averages: other work on this shared machine competes for the
+/// core the benchmark runs on.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+fn pick(list: &str, all: &[&'static str], what: &str) -> Result<Vec<&'static str>, String> {
+    if list == "all" {
+        return Ok(all.to_vec());
+    }
+    list.split(',')
+        .map(|n| {
+            all.iter().copied().find(|a| *a == n.trim()).ok_or_else(|| format!("unknown {what} {n:?}; one of {all:?}"))
+        })
+        .collect()
+}
+
+fn pin() -> String {
+    let Some(cores) = core_affinity::get_core_ids() else { return "no (core list unavailable)".into() };
+    let Some(core) = cores.last().copied() else { return "no (no cores listed)".into() };
+    if core_affinity::set_for_current(core) {
+        format!("yes, core {}", core.id)
+    } else {
+        "no (set_for_current failed)".into()
+    }
+}
+
+/// Timestamps an empty window many times: the floor under every per-command figure.
+fn timer_overhead(ticker: &Ticker) -> (f64, f64) {
+    let mut h = Histogram::<u64>::new_with_bounds(1, 1 << 40, 3).expect("valid bounds");
+    for _ in 0..1_000_000 {
+        let t0 = timing::start();
+        let t1 = timing::stop();
+        h.saturating_record((t1 - t0).max(1));
+    }
+    (ticker.ns(h.value_at_quantile(0.5)), ticker.ns(h.value_at_quantile(0.99)))
+}
+
+/// Applies every segment of a translated workload to `book`; the timed segments go through
+/// `timed` (which gets the book and the segment's commands).
+fn drive<B: Book>(book: &mut B, w: &Workload, cmds: &[Vec<B::Cmd>], mut timed: impl FnMut(&mut B, &[B::Cmd])) {
+    for (seg, cmds) in w.segments.iter().zip(cmds) {
+        if seg.timed {
+            timed(book, cmds);
+        } else {
+            for c in cmds {
+                book.apply(c);
+            }
+        }
+    }
+}
+
+/// The throughput loop over one timed segment; never inlined so profilers can attribute
+/// exactly the timed work to it (`perf report -p timed_segment -x`, callgrind
+/// `--toggle-collect=*timed_segment*`).
+#[inline(never)]
+fn timed_segment<B: Book>(book: &mut B, cmds: &[B::Cmd]) {
+    for c in cmds {
+        book.apply(c);
+    }
+}
+
+/// Runs one engine over a workload: translate once, then `passes` throughput passes and one
+/// latency pass, each on a fresh book.
+fn run<A: Adapter>(
+    label: &'static str,
+    mut adapter: A,
+    w: &Workload,
+    passes: u32,
+    mut before_timed: impl FnMut(&A::Book),
+) -> Run {
+    let t = Instant::now();
+    let cmds = translate_all(&mut adapter, w);
+    let translate_s = t.elapsed().as_secs_f64();
+    println!("  [{}] adapter: {}", label, adapter.describe());
+    let commands = w.timed_commands();
+
+    // Throughput: no per-command timer; Instant around each timed segment.
+    let mut rates = Vec::new();
+    let mut trades = 0;
+    let mut rejects = 0;
+    let mut faults = 0;
+    for pass in 0..passes.max(1) {
+        let mut book = adapter.new_book();
+        let mut wall = Duration::ZERO;
+        let mut hooked = pass > 0;
+        drive(&mut book, w, &cmds, |book, cmds| {
+            if !hooked {
+                before_timed(book);
+                hooked = true;
+            }
+            let f0 = timing::minor_faults();
+            let t0 = Instant::now();
+            timed_segment(book, cmds);
+            wall += t0.elapsed();
+            if let (Some(a), Some(b)) = (f0, timing::minor_faults()) {
+                faults += b - a;
+            }
+        });
+        rates.push(commands as f64 / wall.as_secs_f64());
+        if pass == 0 {
+            (trades, rejects) = (book.trades(), book.rejects());
+        } else if book.trades() != trades {
+            println!("  [{}] WARNING: passes disagree on trades ({} vs {})", label, trades, book.trades());
+        }
+    }
+
+    // Latency: a timestamp pair around every timed command.
+    let mut book = adapter.new_book();
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 1 << 40, 3).expect("valid bounds");
+    drive(&mut book, w, &cmds, |book, cmds| {
+        for c in cmds {
+            let t0 = timing::start();
+            book.apply(c);
+            let t1 = timing::stop();
+            hist.saturating_record((t1 - t0).max(1));
+        }
+    });
+    if book.trades() != trades {
+        println!("  [{}] WARNING: latency pass disagrees on trades ({} vs {})", label, trades, book.trades());
+    }
+    drop(book);
+
+    let mut sorted = rates.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted[sorted.len() / 2];
+    println!(
+        "  [{}] translated {} commands in {:.2} s; throughput passes (M commands/s): {}; median {:.2}; minor page \
+         faults inside timed segments: {:.1} per pass",
+        label,
+        w.total_commands(),
+        translate_s,
+        rates.iter().map(|r| format!("{:.2}", r / 1e6)).collect::<Vec<_>>().join(" "),
+        median / 1e6,
+        faults as f64 / rates.len() as f64
+    );
+    Run { engine: label, commands, ops_per_s: median, hist, trades, rejects }
+}
+
+/// Times a fixed ~100 ns piece of work many times: what this machine adds to any per-command
+/// tail by itself (interrupts, hypervisor steal), independent of the engines.
+fn jitter_probe(ticker: &Ticker) -> [f64; 5] {
+    let mut h = Histogram::<u64>::new_with_bounds(1, 1 << 40, 3).expect("valid bounds");
+    let mut x = 1u64;
+    for _ in 0..2_000_000 {
+        let t0 = timing::start();
+        for _ in 0..64 {
+            x = std::hint::black_box(x.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(7));
+        }
+        let t1 = timing::stop();
+        h.saturating_record((t1 - t0).max(1));
+    }
+    let q = |x: f64| ticker.ns(h.value_at_quantile(x));
+    [q(0.5), q(0.99), q(0.999), q(0.9999), ticker.ns(h.max())]
+}
+
+fn sable_memory(book: &SableBook) {
+    let e = &book.engine;
+    let m = e.memory_report();
+    let levels = e.levels(INSTRUMENT, engine::Side::Buy).len() + e.levels(INSTRUMENT, engine::Side::Sell).len();
+    let live = e.live_orders().max(1) as f64;
+    let level_share = m.level_bytes as f64 * levels as f64 / live;
+    println!(
+        "  [sable] memory per resting order ({} orders, {} levels): order record {} B + index {:.1} B/slot + level \
+         share {} B x {} levels / {} orders = {:.2} B -> {:.1} B/order (preallocated total {:.0} MiB for {} slots)",
+        e.live_orders(),
+        levels,
+        m.order_record_bytes,
+        m.index_bytes_per_order,
+        m.level_bytes,
+        levels,
+        e.live_orders(),
+        level_share,
+        m.order_record_bytes as f64 + m.index_bytes_per_order + level_share,
+        m.total_bytes as f64 / (1u64 << 20) as f64,
+        e.limits().max_orders
+    );
+}
+
+fn describe_workload(w: &Workload) {
+    let r = &w.reference;
+    let n = w.timed_commands().max(1) as f64;
+    let pct = |k: usize| 100.0 * r.kinds_timed[k] as f64 / n;
+    println!("\n== workload {}  seed={:#x}", w.name, w.seed);
+    for note in &w.notes {
+        println!("  {note}");
+    }
+    println!(
+        "  reference book: {} timed commands (add {:.1}%, ioc {:.1}%, cancel {:.1}%, amend {:.1}%, reduce {:.1}%); \
+         trade ratio {:.2}% of commands trade; {} trades timed, {} total; resting orders mean {:.0} (end {}); \
+         price levels mean {:.0}; no-op commands {}; orders with more qty than their limit reaches while the book \
+         has more beyond it: {}",
+        w.timed_commands(),
+        pct(0),
+        pct(1),
+        pct(2),
+        pct(3),
+        pct(4),
+        100.0 * r.trading_commands_timed as f64 / n,
+        r.trades_timed,
+        r.trades_total,
+        r.mean_resting_orders(),
+        r.resting_orders_end,
+        r.mean_levels(),
+        r.noop_commands_timed,
+        r.through_limit_orders
+    );
+}
+
+fn report(w: &Workload, run: &Run, sable: Option<&Run>, ticker: &Ticker) -> String {
+    let h = &run.hist;
+    let q = |x: f64| ticker.ns(h.value_at_quantile(x));
+    println!(
+        "  [{}] per-command ns: p50 {:.0}  p90 {:.0}  p99 {:.0}  p99.9 {:.0}  p99.99 {:.0}  max {:.0}  (mean {:.0}); \
+         throughput {:.2} M commands/s",
+        run.engine,
+        q(0.5),
+        q(0.9),
+        q(0.99),
+        q(0.999),
+        q(0.9999),
+        ticker.ns(h.max()),
+        ticker.ns(h.mean() as u64),
+        run.ops_per_s / 1e6
+    );
+    let reference = w.reference.trades_total;
+    let expected = sable.map_or(reference, |s| s.trades);
+    print!(
+        "  [{}] trades {} (sable {}, reference {}); rejects/no-ops {} (reference no-ops {})",
+        run.engine, run.trades, expected, reference, run.rejects, w.reference.noop_commands_timed
+    );
+    if run.trades == expected && run.trades == reference {
+        println!(" -> trade count OK");
+    } else {
+        println!();
+        let why = if run.engine == "matchcore" && w.reference.through_limit_orders > 0 {
+            format!(
+                "matchcore 0.4.0 matches a crossing limit order with no price limit, and this stream has {} \
+                 orders whose quantity exceeds what the book holds within their limit, so it trades through the \
+                 limit and its book diverges from then on",
+                w.reference.through_limit_orders
+            )
+        } else if run.engine == "sable" {
+            "sable differs from the reference book: check the sable adapter's id prediction (rejects) and the \
+             engine's semantics"
+                .into()
+        } else {
+            "the adapter maps an op differently or the engine's semantics differ".into()
+        };
+        println!("  [{}] WARNING: trade count mismatch: {why}", run.engine);
+    }
+    let mut line = format!(
+        "workload={} engine={} commands={} ops_per_s={:.0} p50_ns={:.0} p99_ns={:.0} p9999_ns={:.0} max_ns={:.0} trades={}",
+        w.name,
+        run.engine,
+        run.commands,
+        run.ops_per_s,
+        q(0.5),
+        q(0.99),
+        q(0.9999),
+        ticker.ns(h.max()),
+        run.trades
+    );
+    if let Some(s) = sable {
+        line.push_str(&format!(" ratio_vs_sable={:.3}", run.ops_per_s / s.ops_per_s));
+    }
+    println!("{line}");
+    line
+}
+
+fn build(name: &str, a: &Args) -> Result<Workload, String> {
+    Ok(match name {
+        "exchange_core_mix" => exchange_core_mix::generate(MixParams::exchange_core(a.commands, a.seed)),
+        "deep_book" => deep_book::generate(DeepParams {
+            commands: a.commands,
+            seed: a.seed ^ 0xDEE9,
+            resting_orders: a.deep_orders,
+            span_ticks: 20_000,
+        }),
+        "goog_day" => goog_day::load(&a.goog, a.commands)?,
+        _ => unreachable!("names come from WORKLOADS"),
+    })
+}
+
+fn main() -> ExitCode {
+    let mut args = Args::parse();
+    if args.quick {
+        args.commands = 100_000;
+        args.deep_orders = 100_000;
+        args.passes = 1;
+    }
+    let (workloads, engines) =
+        match (pick(&args.workload, &WORKLOADS, "workload"), pick(&args.engines, &ENGINES, "engine")) {
+            (Ok(w), Ok(e)) => (w, e),
+            (Err(e), _) | (_, Err(e)) => {
+                eprintln!("matcher: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+    if args.wait != "spin" {
+        eprintln!(
+            "matcher: --wait {}: only `spin` exists; this benchmark is single-threaded and never waits",
+            args.wait
+        );
+        return ExitCode::FAILURE;
+    }
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let pinned = if args.no_pin { "no (--no-pin)".to_string() } else { pin() };
+    let ticker = Ticker::calibrate(Duration::from_millis(200));
+    let (oh50, oh99) = timer_overhead(&ticker);
+    let jitter = jitter_probe(&ticker);
+    let ref_mode = match args.sable_ref {
+        SableRef::Id => RefMode::Id,
+        SableRef::Client => RefMode::Client,
+    };
+
+    println!("sable matcher benchmark (in-process, single-threaded)");
+    println!("  cpus: {cpus}; benchmark thread pinned: {pinned}; load average at start: {}", loadavg());
+    println!(
+        "  wait strategy: none involved: every engine's apply runs on this thread, no queues or hand-offs \
+         (--wait {} accepted, no effect)",
+        args.wait
+    );
+    println!(
+        "  timer: {} at {:.3} ticks/ns; empty timed window p50 {:.1} ns, p99 {:.1} ns (included in the per-command \
+         figures, not subtracted)",
+        ticker.kind, ticker.ticks_per_ns, oh50, oh99
+    );
+    println!(
+        "  machine noise: a fixed ~{:.0} ns loop timed 2M times: p99 {:.0} ns, p99.9 {:.0} ns, p99.99 {:.0} ns, max {:.0} ns \
+         (tails above the work itself come from the machine, not from any engine)",
+        jitter[0], jitter[1], jitter[2], jitter[3], jitter[4]
+    );
+    println!(
+        "  throughput: {} separate pass(es) per engine, each on a fresh book, Instant around each timed segment, no \
+         per-command timer, median reported; commands are translated to each engine's native form before any pass",
+        args.passes
+    );
+    println!(
+        "  native command sizes (bytes, streamed from memory by the timed loop): sable {}, matchcore {}, orderbook-rs {}, \
+         naive {}",
+        std::mem::size_of::<engine::Command>(),
+        std::mem::size_of::<matchcore::Command>(),
+        std::mem::size_of::<sable_bench::engines::orderbook_rs::ObCmd>(),
+        std::mem::size_of::<sable_bench::ops::Op>()
+    );
+    println!("  ratio_vs_sable = engine ops_per_s / sable ops_per_s (< 1: sable is faster)");
+
+    let mut summary = Vec::new();
+    for name in workloads {
+        let t = Instant::now();
+        let w = match build(name, &args) {
+            Ok(w) => w,
+            Err(e) => {
+                println!("\n== workload {name}: skipped: {e}");
+                continue;
+            }
+        };
+        describe_workload(&w);
+        println!("  generated in {:.2} s", t.elapsed().as_secs_f64());
+        if args.generate_only {
+            continue;
+        }
+        let mut sable: Option<Run> = None;
+        for &engine in &engines {
+            let run = match engine {
+                "sable" => {
+                    let max_orders = args.sable_max_orders.unwrap_or(if w.name == "deep_book" {
+                        LIMITS.max_orders
+                    } else {
+                        SMALL_BOOK_MAX_ORDERS
+                    });
+                    let adapter = SableAdapter::new(w.ids, w.accounts, ref_mode, limits_for(max_orders));
+                    run("sable", adapter, &w, args.passes, |b: &SableBook| {
+                        if w.name == "deep_book" {
+                            sable_memory(b);
+                        }
+                    })
+                }
+                "sable_2M" => {
+                    if args.sable_max_orders.is_some() || w.name == "deep_book" {
+                        continue;
+                    }
+                    println!(
+                        "  [sable_2M] sable again with the deep book's capacities (max_orders 2,097,152): what sizing costs"
+                    );
+                    run("sable_2M", SableAdapter::new(w.ids, w.accounts, ref_mode, LIMITS), &w, args.passes, |_| {})
+                }
+                "matchcore" => run(MatchcoreAdapter::NAME, MatchcoreAdapter::new(w.ids), &w, args.passes, |_| {}),
+                "orderbook-rs" => run(ObAdapter::NAME, ObAdapter, &w, args.passes, |_| {}),
+                "naive" => run(NaiveAdapter::NAME, NaiveAdapter, &w, args.passes, |_| {}),
+                _ => unreachable!("names come from ENGINES"),
+            };
+            summary.push(report(&w, &run, sable.as_ref(), &ticker));
+            if engine == "sable" {
+                sable = Some(run);
+            }
+        }
+    }
+    if !summary.is_empty() {
+        println!("\n== summary (load average at end: {})", loadavg());
+        for line in summary {
+            println!("{line}");
+        }
+    }
+    ExitCode::SUCCESS
+}

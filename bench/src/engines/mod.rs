@@ -1,0 +1,41 @@
+//! The benchmarked books behind one interface. Each has an adapter that translates the neutral
+//! [`Op`]s into the book's own commands once, before timing, and a book whose `apply` is the only
+//! thing measured. Dispatch is static: the timing loop is monomorphised per book.
+
+pub mod matchcore;
+pub mod naive;
+pub mod orderbook_rs;
+pub mod sable;
+
+use crate::ops::{Op, Workload};
+
+/// A book under test.
+pub trait Book {
+    /// The book's native command, produced by its adapter.
+    type Cmd;
+    /// Applies one command (the measured call).
+    fn apply(&mut self, cmd: &Self::Cmd);
+    /// Trades (maker fills) so far.
+    fn trades(&self) -> u64;
+    /// Commands the book refused or found nothing to act on.
+    fn rejects(&self) -> u64;
+}
+
+/// Translates neutral ops for one book and creates fresh instances of it.
+pub trait Adapter {
+    /// The book.
+    type Book: Book;
+    /// Name in the output.
+    const NAME: &'static str;
+    /// Translates one op. Called once per op, in stream order, before any timing.
+    fn translate(&mut self, op: &Op) -> <Self::Book as Book>::Cmd;
+    /// A fresh, empty book ready for the first translated command.
+    fn new_book(&self) -> Self::Book;
+    /// How the adapter maps the ops (printed once per workload).
+    fn describe(&self) -> String;
+}
+
+/// Translates a whole workload, segment by segment.
+pub fn translate_all<A: Adapter>(adapter: &mut A, w: &Workload) -> Vec<Vec<<A::Book as Book>::Cmd>> {
+    w.segments.iter().map(|s| s.ops.iter().map(|op| adapter.translate(op)).collect()).collect()
+}

@@ -1,0 +1,95 @@
+//! Per-command timestamps. On x86-64 the time-stamp counter (`lfence; rdtsc` before,
+//! `rdtscp; lfence` after, so the measured work cannot drift out of the window), calibrated
+//! against `Instant`; elsewhere `Instant` itself.
+
+use std::time::{Duration, Instant};
+
+/// A calibrated tick source.
+#[derive(Clone, Copy, Debug)]
+pub struct Ticker {
+    /// Ticks per nanosecond.
+    pub ticks_per_ns: f64,
+    /// What the ticks are.
+    pub kind: &'static str,
+}
+
+#[cfg(target_arch = "x86_64")]
+mod imp {
+    use std::arch::x86_64::{__rdtscp, _mm_lfence, _rdtsc};
+
+    pub const KIND: &str = "rdtsc (lfence;rdtsc .. rdtscp;lfence)";
+
+    /// Timestamp taken before the measured work.
+    #[inline(always)]
+    pub fn start() -> u64 {
+        // SAFETY: lfence and rdtsc have no preconditions on x86-64.
+        unsafe {
+            _mm_lfence();
+            _rdtsc()
+        }
+    }
+
+    /// Timestamp taken after the measured work.
+    #[inline(always)]
+    pub fn stop() -> u64 {
+        let mut aux = 0u32;
+        // SAFETY: rdtscp writes only `aux`; lfence has no preconditions.
+        unsafe {
+            let t = __rdtscp(&mut aux);
+            _mm_lfence();
+            t
+        }
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+mod imp {
+    use std::sync::OnceLock;
+    use std::time::Instant;
+
+    pub const KIND: &str = "Instant (ns)";
+
+    fn base() -> Instant {
+        static BASE: OnceLock<Instant> = OnceLock::new();
+        *BASE.get_or_init(Instant::now)
+    }
+
+    #[inline(always)]
+    pub fn start() -> u64 {
+        base().elapsed().as_nanos() as u64
+    }
+
+    #[inline(always)]
+    pub fn stop() -> u64 {
+        base().elapsed().as_nanos() as u64
+    }
+}
+
+pub use imp::{start, stop};
+
+impl Ticker {
+    /// Calibrates the tick rate against `Instant` over about `window`.
+    pub fn calibrate(window: Duration) -> Ticker {
+        let (i0, t0) = (Instant::now(), start());
+        while i0.elapsed() < window {
+            std::hint::spin_loop();
+        }
+        let (t1, ns) = (stop(), i0.elapsed().as_nanos() as f64);
+        Ticker { ticks_per_ns: (t1 - t0) as f64 / ns, kind: imp::KIND }
+    }
+
+    /// Converts ticks to nanoseconds.
+    #[inline]
+    pub fn ns(&self, ticks: u64) -> f64 {
+        ticks as f64 / self.ticks_per_ns
+    }
+}
+
+/// Minor page faults of the calling thread so far (Linux `/proc/thread-self/stat`), to show
+/// first-touch faults landing inside measured work.
+pub fn minor_faults() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    // Fields after the parenthesised command name; minflt is field 10 overall.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split(' ').nth(7)?.parse().ok()
+}
