@@ -245,7 +245,7 @@ impl Engine {
     /// Whether resting at `price_ticks` on that ladder needs a level that cannot be had.
     fn level_unavailable(&self, book: &Book, side: Side, stops: bool, price_ticks: i64) -> bool {
         let ladder = book.ladder(side, stops);
-        ladder.find(price_ticks).is_err() && (ladder.is_full() || !self.levels.has_free())
+        ladder.level_at(price_ticks).is_none() && (ladder.is_full() || !self.levels.has_free())
     }
 
     /// Links the order at the back of its level (book, or stop ladder when pending) and counts it
@@ -258,14 +258,14 @@ impl Engine {
         let price = if stops { o.stop_ticks } else { o.price_ticks };
         o.visible_lots = if stops { o.leaves_lots } else { visible_slice(o.display_lots, o.leaves_lots) };
         let ladder = book.ladder_mut(side, stops);
-        let level = match ladder.find(price) {
-            Ok(i) => ladder.nth_best(ladder.len() - 1 - i).expect("found index is valid").level,
-            Err(i) => {
+        let level = match ladder.level_at(price) {
+            Some(level) => level,
+            None => {
                 if ladder.is_full() {
                     return Err(());
                 }
                 let Some(level) = self.levels.alloc(price) else { return Err(()) };
-                ladder.insert(i, price, level);
+                ladder.add(price, level);
                 level
             }
         };
@@ -300,9 +300,7 @@ impl Engine {
         let (level, empty) = self.levels.unlink(&mut self.orders, slot);
         if empty {
             let price = self.levels.get(level).price_ticks;
-            let ladder = self.books[bi].as_mut().expect("book exists").ladder_mut(o.side(), stops);
-            let i = ladder.find(price).expect("a level in use is on its ladder");
-            ladder.remove_at(i);
+            self.books[bi].as_mut().expect("book exists").ladder_mut(o.side(), stops).remove(price);
             self.levels.free(level);
         }
         let acc = self.account_mut(o.account);
@@ -1030,24 +1028,23 @@ impl Engine {
     ) -> u32 {
         let mut count = 0;
         for (side, stops) in [(Side::Buy, false), (Side::Sell, false), (Side::Buy, true), (Side::Sell, true)] {
-            let mut rank = 0;
-            loop {
-                let book = self.books[bi].as_ref().expect("book exists");
-                let Some(e) = book.ladder(side, stops).nth_best(rank) else { break };
-                let mut cur = self.levels.get(e.level).head;
-                let mut level_survives = false;
+            // Best (last entry) first. Removing orders only turns entries into tombstones or pops
+            // them off the end, so the entries below the current one keep their indexes.
+            let mut i = self.books[bi].as_ref().expect("book exists").ladder(side, stops).entry_count();
+            while i > 0 {
+                i -= 1;
+                let ladder = self.books[bi].as_ref().expect("book exists").ladder(side, stops);
+                if i >= ladder.entry_count() || ladder.entry(i).level == NIL {
+                    continue;
+                }
+                let mut cur = self.levels.get(ladder.entry(i).level).head;
                 while cur != NIL {
                     let o = *self.orders.get(cur);
                     if pick(&o) {
                         remove(self, cur);
                         count += 1;
-                    } else {
-                        level_survives = true;
                     }
                     cur = o.next;
-                }
-                if level_survives {
-                    rank += 1;
                 }
             }
         }

@@ -1,12 +1,17 @@
-//! Lookup of live orders by exchange id and by (account, client id). Both tables store only the
-//! slot (4 bytes + 1 control byte per bucket); keys are read back from the order record. Hashes
-//! are fixed mixing functions, never randomly seeded, so the engine behaves the same on every
-//! run and machine. Capacity is reserved at start-up for the whole order pool.
+//! Lookup of live orders by exchange id and by (account, client id).
+//!
+//! Exchange ids are a counter, so they index a direct-mapped ring (`id & mask`, twice the pool
+//! size) with no hashing: one load and a check of the order's id. An order that outlives a whole
+//! ring cycle while its entry is needed moves to a small overflow table. Client ids go through
+//! a hash table that stores only the slot (4 bytes + 1 control byte per bucket) and reads keys
+//! back from the order record. Hashes are fixed mixing functions, never randomly seeded, so the
+//! engine behaves the same on every run and machine. All memory is reserved and touched at
+//! start-up, so no page fault lands inside `apply`.
 
 use hashbrown::HashTable;
 
 use crate::ids::ClOrdId;
-use crate::order::{Order, OrderPool, Slot};
+use crate::order::{NIL, Order, OrderPool, Slot};
 
 /// splitmix64's finaliser: a bijective mix, good enough to spread sequential ids.
 #[inline]
@@ -33,22 +38,51 @@ fn hash_client(account: u32, c: &ClOrdId) -> u64 {
 }
 
 pub(crate) struct OrderIndex {
-    by_id: HashTable<Slot>,
+    /// Slot of the live order whose id maps here, or `NIL`.
+    id_ring: Vec<Slot>,
+    id_mask: u64,
+    /// Orders displaced from the ring by a newer id with the same ring position.
+    id_overflow: HashTable<Slot>,
     by_client: HashTable<Slot>,
+    live: usize,
+}
+
+/// Inserts and removes `count` placeholder entries so the table's memory is touched now rather
+/// than on first use inside `apply`.
+fn pre_touch(table: &mut HashTable<Slot>, count: usize) {
+    for i in 0..count as u64 {
+        table.insert_unique(mix(i), 0, |_| unreachable!("capacity reserved"));
+    }
+    table.clear();
 }
 
 impl OrderIndex {
     pub fn with_capacity(capacity: u32) -> Self {
+        let ring_len = (capacity as usize).next_power_of_two() * 2;
+        let mut by_client = HashTable::with_capacity(capacity as usize);
+        pre_touch(&mut by_client, capacity as usize);
         OrderIndex {
-            by_id: HashTable::with_capacity(capacity as usize),
-            by_client: HashTable::with_capacity(capacity as usize),
+            id_ring: vec![NIL; ring_len],
+            id_mask: ring_len as u64 - 1,
+            // Displacement needs an order to survive `ring_len` newer ids: rare, but it must never
+            // allocate, so the table is reserved for the whole pool (and left untouched until used).
+            id_overflow: HashTable::with_capacity(capacity as usize),
+            by_client,
+            live: 0,
         }
     }
 
     pub fn insert(&mut self, pool: &OrderPool, slot: Slot) {
-        let o = pool.get(slot);
-        self.by_id.insert_unique(hash_id(o.id), slot, |&s| hash_id(pool.get(s).id));
+        let id = pool.get(slot).id;
+        let at = (id & self.id_mask) as usize;
+        let displaced = self.id_ring[at];
+        if displaced != NIL {
+            let old = pool.get(displaced).id;
+            self.id_overflow.insert_unique(hash_id(old), displaced, |&s| hash_id(pool.get(s).id));
+        }
+        self.id_ring[at] = slot;
         self.insert_client(pool, slot);
+        self.live += 1;
     }
 
     pub fn insert_client(&mut self, pool: &OrderPool, slot: Slot) {
@@ -60,14 +94,17 @@ impl OrderIndex {
     }
 
     pub fn remove(&mut self, pool: &OrderPool, slot: Slot) {
-        let o = pool.get(slot);
-        let id = o.id;
-        if let Ok(e) = self.by_id.find_entry(hash_id(id), |&s| s == slot) {
+        let id = pool.get(slot).id;
+        let at = (id & self.id_mask) as usize;
+        if self.id_ring[at] == slot {
+            self.id_ring[at] = NIL;
+        } else if let Ok(e) = self.id_overflow.find_entry(hash_id(id), |&s| s == slot) {
             e.remove();
         } else {
             panic!("order {id} missing from the id index");
         }
         self.remove_client(pool, slot);
+        self.live -= 1;
     }
 
     pub fn remove_client(&mut self, pool: &OrderPool, slot: Slot) {
@@ -82,7 +119,14 @@ impl OrderIndex {
 
     #[inline]
     pub fn find_id(&self, pool: &OrderPool, id: u64) -> Option<Slot> {
-        self.by_id.find(hash_id(id), |&s| pool.get(s).id == id).copied()
+        let s = self.id_ring[(id & self.id_mask) as usize];
+        if s != NIL && pool.get(s).id == id {
+            return Some(s);
+        }
+        if self.id_overflow.is_empty() {
+            return None;
+        }
+        self.id_overflow.find(hash_id(id), |&s| pool.get(s).id == id).copied()
     }
 
     #[inline]
@@ -96,11 +140,13 @@ impl OrderIndex {
     }
 
     pub fn len(&self) -> usize {
-        self.by_id.len()
+        self.live
     }
 
-    /// Heap bytes of both tables (buckets × (slot + control byte)).
+    /// Bytes of the id ring, the overflow table and the client table.
     pub fn allocated_bytes(&self) -> usize {
-        (self.by_id.capacity() + self.by_client.capacity()) * (std::mem::size_of::<Slot>() + 1)
+        let bucket = std::mem::size_of::<Slot>() + 1;
+        self.id_ring.len() * std::mem::size_of::<Slot>()
+            + (self.id_overflow.capacity() + self.by_client.capacity()) * bucket
     }
 }

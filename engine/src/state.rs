@@ -162,16 +162,14 @@ impl Engine {
             let mut book = Book::new(b.spec, tln, e.limits.max_levels_per_side);
             book.last_trade_ticks = b.last_trade_ticks;
             for ((side, stops), levels) in LADDERS.into_iter().zip(b.ladders) {
-                for orders in levels {
+                // Levels are imaged best first; the ladder is built worst first.
+                for orders in levels.into_iter().rev() {
                     let first = orders.first().ok_or_else(|| bad(format!("instrument {i}: empty level")))?;
                     let price = if stops { first.view.stop_ticks } else { first.view.price_ticks };
-                    let ladder = book.ladder_mut(side, stops);
-                    // Levels arrive best first, so each goes in front of the previous one.
-                    if ladder.best().is_some_and(|b| !ladder.better(b.price_ticks, price)) || ladder.is_full() {
-                        return Err(bad(format!("instrument {i}: levels out of order or too many")));
-                    }
                     let level = e.levels.alloc(price).ok_or_else(|| bad("level capacity".into()))?;
-                    ladder.insert(0, price, level);
+                    book.ladder_mut(side, stops)
+                        .push_best(price, level)
+                        .map_err(|()| bad(format!("instrument {i}: levels out of order or too many")))?;
                     for oi in orders {
                         let key = if stops { oi.view.stop_ticks } else { oi.view.price_ticks };
                         if oi.view.side != side || oi.view.instrument != InstrumentId(i as u32) || key != price {
@@ -209,6 +207,7 @@ impl Engine {
             }
             for (side, stops) in LADDERS {
                 let ladder = b.ladder(side, stops);
+                ladder.check().map_err(|e| format!("instrument {i}: {e}"))?;
                 let mut prev: Option<i64> = None;
                 for e in ladder.iter_best_first() {
                     if prev.is_some_and(|p| !ladder.better(p, e.price_ticks)) {
