@@ -4,6 +4,7 @@
 use crate::command::Side;
 use crate::instrument::{InstrumentSpec, TradingStatus};
 use crate::ladder::{Best, Ladder};
+use crate::price_level::LevelPool;
 
 pub(crate) struct Book {
     pub spec: InstrumentSpec,
@@ -51,6 +52,19 @@ impl Book {
         }
     }
 
+    /// Tombstoned levels across the four ladders.
+    pub fn tombstones(&self) -> usize {
+        self.bids.tombstones() + self.asks.tombstones() + self.buy_stops.tombstones() + self.sell_stops.tombstones()
+    }
+
+    /// Returns the four ladders' tombstoned levels to the pool.
+    pub fn compact(&mut self, levels: &mut LevelPool) {
+        self.bids.compact(levels);
+        self.asks.compact(levels);
+        self.buy_stops.compact(levels);
+        self.sell_stops.compact(levels);
+    }
+
     pub fn is_empty(&self) -> bool {
         self.bids.is_empty() && self.asks.is_empty() && self.buy_stops.is_empty() && self.sell_stops.is_empty()
     }
@@ -77,9 +91,9 @@ impl Book {
     /// The price of largest magnitude a market order on `taker_side` could trade at when no
     /// band bounds it: the more extreme end of the opposite side (0 when that side is empty, as
     /// the order cannot trade). Used for its notional checks.
-    pub fn unbounded_sweep_ticks(&self, taker_side: Side) -> i64 {
+    pub fn unbounded_sweep_ticks(&self, taker_side: Side, levels: &LevelPool) -> i64 {
         let ladder = self.ladder(taker_side.opposite(), false);
-        match (ladder.best(), ladder.worst()) {
+        match (ladder.best(), ladder.worst(levels)) {
             (Some(b), Some(w)) => {
                 if b.price_ticks.unsigned_abs() >= w.price_ticks.unsigned_abs() {
                     b.price_ticks

@@ -245,12 +245,34 @@ impl Engine {
     /// Whether resting at `price_ticks` on that ladder needs a level that cannot be had.
     fn level_unavailable(&self, book: &Book, side: Side, stops: bool, price_ticks: i64) -> bool {
         let ladder = book.ladder(side, stops);
-        ladder.level_at(price_ticks).is_none() && (ladder.is_full() || !self.levels.has_free())
+        // Capacity is almost never short: test it before looking the price up.
+        if !ladder.is_full() && self.levels.has_free() {
+            return false;
+        }
+        match ladder.level_at(price_ticks, &self.levels) {
+            Some(l) if self.levels.get(l).count > 0 => false,
+            Some(_) => ladder.is_full(), // a tombstone to revive: needs only ladder room
+            None => ladder.is_full() || (!self.levels.has_free() && !self.any_tombstones()),
+        }
+    }
+
+    fn any_tombstones(&self) -> bool {
+        self.books.iter().flatten().any(|b| b.tombstones() > 0)
+    }
+
+    /// Returns every tombstoned level to the pool (when the pool runs dry).
+    fn compact_ladders(&mut self) {
+        for book in self.books.iter_mut().flatten() {
+            book.compact(&mut self.levels);
+        }
     }
 
     /// Links the order at the back of its level (book, or stop ladder when pending) and counts it
     /// in its account. Fails only on level capacity.
     fn rest(&mut self, bi: usize, slot: Slot, out: &mut impl EventSink) -> Result<(), ()> {
+        if !self.levels.has_free() {
+            self.compact_ladders();
+        }
         let book = self.books[bi].as_mut().expect("book exists");
         let o = self.orders.get_mut(slot);
         let stops = o.pending_stop();
@@ -258,14 +280,22 @@ impl Engine {
         let price = if stops { o.stop_ticks } else { o.price_ticks };
         o.visible_lots = if stops { o.leaves_lots } else { visible_slice(o.display_lots, o.leaves_lots) };
         let ladder = book.ladder_mut(side, stops);
-        let level = match ladder.level_at(price) {
-            Some(level) => level,
+        let level = match ladder.level_at(price, &self.levels) {
+            Some(level) => {
+                if self.levels.get(level).count == 0 {
+                    if ladder.is_full() {
+                        return Err(());
+                    }
+                    ladder.revive();
+                }
+                level
+            }
             None => {
                 if ladder.is_full() {
                     return Err(());
                 }
                 let Some(level) = self.levels.alloc(price) else { return Err(()) };
-                ladder.add(price, level);
+                ladder.insert(price, level, &mut self.levels);
                 level
             }
         };
@@ -299,9 +329,7 @@ impl Engine {
         let stops = o.pending_stop();
         let (level, empty) = self.levels.unlink(&mut self.orders, slot);
         if empty {
-            let price = self.levels.get(level).price_ticks;
-            self.books[bi].as_mut().expect("book exists").ladder_mut(o.side(), stops).remove(price);
-            self.levels.free(level);
+            self.books[bi].as_mut().expect("book exists").ladder_mut(o.side(), stops).emptied(level, &mut self.levels);
         }
         let acc = self.account_mut(o.account);
         acc.open_orders -= 1;
@@ -426,7 +454,7 @@ impl Engine {
                             lo
                         }
                     }
-                    None => book.unbounded_sweep_ticks(o.side),
+                    None => book.unbounded_sweep_ticks(o.side, &self.levels),
                 }
             }
             OrdType::Stop => o.stop_ticks,
@@ -565,7 +593,7 @@ impl Engine {
         let mode = t.stp();
         let book = self.books[bi].as_ref().expect("book exists");
         let mut total: u64 = 0;
-        for e in book.ladder(t.side().opposite(), false).iter_best_first() {
+        for e in book.ladder(t.side().opposite(), false).iter_best_first(&self.levels) {
             if limit.is_some_and(|l| !crosses(t.side(), l, e.price_ticks)) || total >= t.leaves_lots {
                 break;
             }
@@ -1028,13 +1056,13 @@ impl Engine {
     ) -> u32 {
         let mut count = 0;
         for (side, stops) in [(Side::Buy, false), (Side::Sell, false), (Side::Buy, true), (Side::Sell, true)] {
-            // Best (last entry) first. Removing orders only turns entries into tombstones or pops
-            // them off the end, so the entries below the current one keep their indexes.
+            // Best (last entry) first, skipping tombstones. Removing orders only empties levels
+            // or pops them off the end, so the entries below the current one keep their indexes.
             let mut i = self.books[bi].as_ref().expect("book exists").ladder(side, stops).entry_count();
             while i > 0 {
                 i -= 1;
                 let ladder = self.books[bi].as_ref().expect("book exists").ladder(side, stops);
-                if i >= ladder.entry_count() || ladder.entry(i).level == NIL {
+                if i >= ladder.entry_count() || self.levels.get(ladder.entry(i).level).count == 0 {
                     continue;
                 }
                 let mut cur = self.levels.get(ladder.entry(i).level).head;

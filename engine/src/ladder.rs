@@ -1,18 +1,20 @@
 //! One side of a book: its price levels sorted by priority with the best level last, so the
-//! best price is O(1) and levels near the touch are cheap to add and remove.
+//! best price is O(1), plus a price → level table so finding a price never searches.
 //!
-//! A level that empties away from the touch is not removed: its entry stays as a *tombstone*
-//! (price kept, no level) so that an order returning to that price reuses the slot instead of
-//! shifting the array twice. Order flow revisits the same prices constantly (amends, refills),
-//! so after warm-up almost no command moves the array. Tombstones are never the last entry
-//! (emptying the best level pops it and any tombstones behind it), and the array is compacted
-//! only when it is full. Tombstones are invisible: every query, bulk operation and the state
-//! image skip them, so they change speed, never behaviour. Capacity is fixed when the
-//! instrument is added; the steady state never allocates.
+//! A level that empties away from the touch stays allocated and in place as a *tombstone*
+//! (count 0), so an order returning to that price reuses it: order flow revisits the same
+//! prices constantly (amends, refills), and after warm-up almost no command inserts into or
+//! shifts the array. Emptying the best level pops it and any tombstones behind it, so the last
+//! entry is never a tombstone. Tombstones are released when the array or the level pool runs
+//! out ([`Ladder::compact`]). They are invisible: every query, bulk operation and the state image
+//! skip them, so they change speed, never behaviour. Capacity is fixed when the instrument is
+//! added; the steady state never allocates.
 
+use hashbrown::HashTable;
 use serde::{Deserialize, Serialize};
 
-use crate::order::{NIL, Slot};
+use crate::order::Slot;
+use crate::price_level::LevelPool;
 
 /// Which price is best on this ladder.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,24 +28,41 @@ pub(crate) enum Best {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Entry {
     pub price_ticks: i64,
-    /// The level, or `NIL` for a tombstone.
     pub level: Slot,
+}
+
+#[inline]
+fn hash_price(price_ticks: i64) -> u64 {
+    // splitmix64's finaliser (fixed, not seeded).
+    let mut x = price_ticks as u64;
+    x ^= x >> 30;
+    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x ^= x >> 27;
+    x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
 }
 
 pub(crate) struct Ladder {
     best: Best,
-    /// Sorted worst → best; the last entry, if any, is never a tombstone.
+    /// Sorted worst → best; every entry's level is allocated; the last is never empty.
     entries: Vec<Entry>,
-    /// Entries that hold a level.
+    /// Every entry's level, by price.
+    by_price: HashTable<Slot>,
+    /// Entries whose level holds orders.
     live: usize,
 }
 
 impl Ladder {
     pub fn with_capacity(best: Best, capacity: u32) -> Self {
-        Ladder { best, entries: Vec::with_capacity(capacity as usize), live: 0 }
+        Ladder {
+            best,
+            entries: Vec::with_capacity(capacity as usize),
+            by_price: HashTable::with_capacity(capacity as usize),
+            live: 0,
+        }
     }
 
-    /// No live level.
+    /// No level holds orders.
     pub fn is_empty(&self) -> bool {
         self.live == 0
     }
@@ -53,29 +72,21 @@ impl Ladder {
         self.live == self.entries.capacity()
     }
 
-    /// `Ok(index)` of the entry at `price_ticks` (possibly a tombstone), or `Err(index)` where
-    /// it would be inserted.
-    #[inline]
-    pub fn find(&self, price_ticks: i64) -> Result<usize, usize> {
-        match self.best {
-            Best::High => self.entries.binary_search_by(|e| e.price_ticks.cmp(&price_ticks)),
-            Best::Low => self.entries.binary_search_by(|e| price_ticks.cmp(&e.price_ticks)),
-        }
+    /// Entries that are tombstones.
+    pub fn tombstones(&self) -> usize {
+        self.entries.len() - self.live
     }
 
-    /// The live level at `price_ticks`.
+    /// The level at `price_ticks`, live or tombstone.
     #[inline]
-    pub fn level_at(&self, price_ticks: i64) -> Option<Slot> {
-        // Most activity is at the touch: try the best entry before searching.
+    pub fn level_at(&self, price_ticks: i64, levels: &LevelPool) -> Option<Slot> {
+        // Most activity is at the touch: try the best entry before the table.
         if let Some(b) = self.entries.last()
             && b.price_ticks == price_ticks
         {
             return Some(b.level);
         }
-        match self.find(price_ticks) {
-            Ok(i) if self.entries[i].level != NIL => Some(self.entries[i].level),
-            _ => None,
-        }
+        self.by_price.find(hash_price(price_ticks), |&s| levels.get(s).price_ticks == price_ticks).copied()
     }
 
     #[inline]
@@ -83,52 +94,76 @@ impl Ladder {
         self.entries.last().copied()
     }
 
-    /// The worst live level (a scan past tombstones at the worst end).
-    pub fn worst(&self) -> Option<Entry> {
-        self.entries.iter().find(|e| e.level != NIL).copied()
+    /// The worst level holding orders.
+    pub fn worst(&self, levels: &LevelPool) -> Option<Entry> {
+        self.entries.iter().find(|e| levels.get(e.level).count > 0).copied()
     }
 
-    /// Records `level` as the live level at `price_ticks`, reusing a tombstone when there is one.
-    /// The caller checked `!is_full()` and that no live level exists at that price.
-    pub fn add(&mut self, price_ticks: i64, level: Slot) {
-        assert!(!self.is_full(), "ladder capacity checked by the caller");
-        let improves = self.entries.last().is_none_or(|b| self.better(price_ticks, b.price_ticks));
-        if improves && self.entries.len() < self.entries.capacity() {
-            self.entries.push(Entry { price_ticks, level });
-            self.live += 1;
-            return;
-        }
-        let i = match self.find(price_ticks) {
-            Ok(i) => {
-                debug_assert!(self.entries[i].level == NIL, "a live level exists at this price");
-                self.entries[i].level = level;
-                self.live += 1;
-                return;
-            }
-            Err(i) if self.entries.len() < self.entries.capacity() => i,
-            Err(_) => {
-                self.compact();
-                self.find(price_ticks).expect_err("no entry at this price")
-            }
-        };
-        self.entries.insert(i, Entry { price_ticks, level });
+    /// A tombstone at this level's price is about to receive an order again.
+    pub fn revive(&mut self) {
+        debug_assert!(!self.is_full(), "capacity checked by the caller");
         self.live += 1;
     }
 
-    /// Marks the live level at `price_ticks` gone.
-    pub fn remove(&mut self, price_ticks: i64) {
-        let last = self.entries.len().wrapping_sub(1);
-        let i = if self.entries.last().is_some_and(|b| b.price_ticks == price_ticks) {
-            last
-        } else {
-            self.find(price_ticks).expect("a level in use is on its ladder")
-        };
-        debug_assert!(self.entries[i].level != NIL, "removing a tombstone");
-        self.entries[i].level = NIL;
-        self.live -= 1;
-        while self.entries.last().is_some_and(|e| e.level == NIL) {
-            self.entries.pop();
+    /// Adds a new level (no entry exists at its price) that is about to receive an order. The
+    /// caller checked `!is_full()`; tombstones are released first if the array is full.
+    pub fn insert(&mut self, price_ticks: i64, level: Slot, levels: &mut LevelPool) {
+        assert!(!self.is_full(), "ladder capacity checked by the caller");
+        if self.entries.len() == self.entries.capacity() {
+            self.compact(levels);
         }
+        let improves = self.entries.last().is_none_or(|b| self.better(price_ticks, b.price_ticks));
+        if improves {
+            self.entries.push(Entry { price_ticks, level });
+        } else {
+            let i = self.find(price_ticks).expect_err("no entry at a new level's price");
+            self.entries.insert(i, Entry { price_ticks, level });
+        }
+        self.by_price.insert_unique(hash_price(price_ticks), level, |_| unreachable!("capacity reserved"));
+        self.live += 1;
+    }
+
+    /// `level` lost its last order. At the best end it goes (with the tombstones behind it);
+    /// elsewhere it stays as a tombstone.
+    pub fn emptied(&mut self, level: Slot, levels: &mut LevelPool) {
+        self.live -= 1;
+        if self.entries.last().is_some_and(|e| e.level == level) {
+            while let Some(e) = self.entries.last().copied() {
+                if levels.get(e.level).count > 0 {
+                    break;
+                }
+                self.entries.pop();
+                self.forget(e, levels);
+            }
+        }
+    }
+
+    fn forget(&mut self, e: Entry, levels: &mut LevelPool) {
+        match self.by_price.find_entry(hash_price(e.price_ticks), |&s| s == e.level) {
+            Ok(found) => {
+                found.remove();
+            }
+            Err(_) => panic!("level at {} missing from the price table", e.price_ticks),
+        }
+        levels.free(e.level);
+    }
+
+    /// Releases every tombstone (its level returns to the pool).
+    pub fn compact(&mut self, levels: &mut LevelPool) {
+        if self.tombstones() == 0 {
+            return;
+        }
+        let mut kept = 0;
+        for i in 0..self.entries.len() {
+            let e = self.entries[i];
+            if levels.get(e.level).count > 0 {
+                self.entries[kept] = e;
+                kept += 1;
+            } else {
+                self.forget(e, levels);
+            }
+        }
+        self.entries.truncate(kept);
     }
 
     /// Appends a level better than every present one (state loading, best level last).
@@ -139,12 +174,16 @@ impl Ladder {
             return Err(());
         }
         self.entries.push(Entry { price_ticks, level });
+        self.by_price.insert_unique(hash_price(price_ticks), level, |_| unreachable!("capacity reserved"));
         self.live += 1;
         Ok(())
     }
 
-    fn compact(&mut self) {
-        self.entries.retain(|e| e.level != NIL);
+    fn find(&self, price_ticks: i64) -> Result<usize, usize> {
+        match self.best {
+            Best::High => self.entries.binary_search_by(|e| e.price_ticks.cmp(&price_ticks)),
+            Best::Low => self.entries.binary_search_by(|e| price_ticks.cmp(&e.price_ticks)),
+        }
     }
 
     /// Number of entries, tombstones included (for index walks with [`Ladder::entry`]).
@@ -158,9 +197,9 @@ impl Ladder {
         self.entries[i]
     }
 
-    /// Live levels in priority order.
-    pub fn iter_best_first(&self) -> impl Iterator<Item = Entry> + '_ {
-        self.entries.iter().rev().filter(|e| e.level != NIL).copied()
+    /// Levels holding orders, in priority order.
+    pub fn iter_best_first<'a>(&'a self, levels: &'a LevelPool) -> impl Iterator<Item = Entry> + 'a {
+        self.entries.iter().rev().filter(|e| levels.get(e.level).count > 0).copied()
     }
 
     /// True if a level at `a` has priority over one at `b` on this ladder.
@@ -172,16 +211,25 @@ impl Ladder {
         }
     }
 
-    /// Checks the ladder's own invariants: sorted, counted, no tombstone at the best end.
-    pub fn check(&self) -> Result<(), String> {
+    /// Checks the ladder's own invariants: sorted, counted, indexed, no tombstone at the best
+    /// end.
+    pub fn check(&self, levels: &LevelPool) -> Result<(), String> {
         if self.entries.windows(2).any(|w| !self.better(w[1].price_ticks, w[0].price_ticks)) {
             return Err("ladder entries out of order".into());
         }
-        if self.entries.iter().filter(|e| e.level != NIL).count() != self.live {
+        if self.entries.iter().filter(|e| levels.get(e.level).count > 0).count() != self.live {
             return Err("ladder live count wrong".into());
         }
-        if self.entries.last().is_some_and(|e| e.level == NIL) {
+        if self.entries.last().is_some_and(|e| levels.get(e.level).count == 0) {
             return Err("tombstone at the best end".into());
+        }
+        if self.by_price.len() != self.entries.len()
+            || self.entries.iter().any(|e| self.level_at(e.price_ticks, levels) != Some(e.level))
+        {
+            return Err("price table out of step with the entries".into());
+        }
+        if self.entries.iter().any(|e| levels.get(e.level).price_ticks != e.price_ticks) {
+            return Err("level price differs from its entry".into());
         }
         Ok(())
     }

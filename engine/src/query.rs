@@ -37,7 +37,7 @@ impl Engine {
     pub fn levels(&self, instrument: InstrumentId, side: Side) -> Vec<LevelView> {
         let Some(Some(book)) = self.books.get(instrument.0 as usize) else { return Vec::new() };
         book.ladder(side, false)
-            .iter_best_first()
+            .iter_best_first(&self.levels)
             .map(|e| {
                 let l = self.levels.get(e.level);
                 LevelView { price_ticks: l.price_ticks, qty_lots: l.visible_lots, orders: l.count }
@@ -65,7 +65,7 @@ impl Engine {
 
     pub(crate) fn for_each_order(&self, instrument: InstrumentId, side: Side, stops: bool, mut f: impl FnMut(&Order)) {
         let Some(Some(book)) = self.books.get(instrument.0 as usize) else { return };
-        for e in book.ladder(side, stops).iter_best_first() {
+        for e in book.ladder(side, stops).iter_best_first(&self.levels) {
             let mut cur = self.levels.get(e.level).head;
             while cur != NIL {
                 let o = self.orders.get(cur);

@@ -84,7 +84,7 @@ impl Engine {
                 last_trade_ticks: b.last_trade_ticks,
                 ladders: LADDERS.map(|(side, stops)| {
                     b.ladder(side, stops)
-                        .iter_best_first()
+                        .iter_best_first(&self.levels)
                         .map(|e| {
                             let mut level = Vec::new();
                             let mut cur = self.levels.get(e.level).head;
@@ -207,9 +207,9 @@ impl Engine {
             }
             for (side, stops) in LADDERS {
                 let ladder = b.ladder(side, stops);
-                ladder.check().map_err(|e| format!("instrument {i}: {e}"))?;
+                ladder.check(&self.levels).map_err(|e| format!("instrument {i}: {e}"))?;
                 let mut prev: Option<i64> = None;
-                for e in ladder.iter_best_first() {
+                for e in ladder.iter_best_first(&self.levels) {
                     if prev.is_some_and(|p| !ladder.better(p, e.price_ticks)) {
                         return Err(format!("instrument {i}: ladder out of order at {}", e.price_ticks));
                     }
