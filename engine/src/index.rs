@@ -15,7 +15,7 @@ use crate::order::{NIL, Order, OrderPool, Slot};
 
 /// splitmix64's finaliser: a bijective mix, good enough to spread sequential ids.
 #[inline]
-fn mix(mut x: u64) -> u64 {
+pub(crate) fn mix(mut x: u64) -> u64 {
     x ^= x >> 30;
     x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
     x ^= x >> 27;

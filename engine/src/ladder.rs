@@ -33,13 +33,7 @@ pub(crate) struct Entry {
 
 #[inline]
 fn hash_price(price_ticks: i64) -> u64 {
-    // splitmix64's finaliser (fixed, not seeded).
-    let mut x = price_ticks as u64;
-    x ^= x >> 30;
-    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x ^= x >> 27;
-    x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
+    crate::index::mix(price_ticks as u64)
 }
 
 pub(crate) struct Ladder {
