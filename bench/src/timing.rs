@@ -93,3 +93,31 @@ pub fn minor_faults() -> Option<u64> {
     let rest = &stat[stat.rfind(')')? + 2..];
     rest.split(' ').nth(7)?.parse().ok()
 }
+
+/// Timestamps an empty window a million times: the floor under every per-command figure
+/// (p50 and p99 in ns).
+pub fn timer_overhead(ticker: &Ticker) -> (f64, f64) {
+    let mut h = crate::report::histogram();
+    for _ in 0..1_000_000 {
+        let t0 = start();
+        let t1 = stop();
+        h.saturating_record((t1 - t0).max(1));
+    }
+    (ticker.ns(h.value_at_quantile(0.5)), ticker.ns(h.value_at_quantile(0.99)))
+}
+
+/// Times a fixed ~100 ns piece of work two million times: what this machine adds to any
+/// per-command tail by itself (interrupts, hypervisor steal), independent of what is measured.
+pub fn jitter_probe(ticker: &Ticker) -> crate::report::Percentiles {
+    let mut h = crate::report::histogram();
+    let mut x = 1u64;
+    for _ in 0..2_000_000 {
+        let t0 = start();
+        for _ in 0..64 {
+            x = std::hint::black_box(x.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(7));
+        }
+        let t1 = stop();
+        h.saturating_record((t1 - t0).max(1));
+    }
+    crate::report::Percentiles::from_ticks(&h, ticker)
+}

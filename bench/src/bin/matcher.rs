@@ -21,7 +21,9 @@ use sable_bench::engines::naive::NaiveAdapter;
 use sable_bench::engines::orderbook_rs::ObAdapter;
 use sable_bench::engines::sable::{INSTRUMENT, LIMITS, RefMode, SableAdapter, SableBook, limits_for};
 use sable_bench::engines::{Adapter, Book, translate_all};
+use sable_bench::machine;
 use sable_bench::ops::Workload;
+use sable_bench::report::{self, Percentiles, summary_line};
 use sable_bench::timing::{self, Ticker};
 use sable_bench::workloads::deep_book::{self, DeepParams};
 use sable_bench::workloads::exchange_core_mix::{self, MixParams};
@@ -102,14 +104,6 @@ struct Run {
     rejects: u64,
 }
 
-/// The 1, 5 and 15 minute load averages: other work on this shared machine competes for the
-/// core the benchmark runs on.
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".into())
-}
-
 fn pick(list: &str, all: &[&'static str], what: &str) -> Result<Vec<&'static str>, String> {
     if list == "all" {
         return Ok(all.to_vec());
@@ -119,27 +113,6 @@ fn pick(list: &str, all: &[&'static str], what: &str) -> Result<Vec<&'static str
             all.iter().copied().find(|a| *a == n.trim()).ok_or_else(|| format!("unknown {what} {n:?}; one of {all:?}"))
         })
         .collect()
-}
-
-fn pin() -> String {
-    let Some(cores) = core_affinity::get_core_ids() else { return "no (core list unavailable)".into() };
-    let Some(core) = cores.last().copied() else { return "no (no cores listed)".into() };
-    if core_affinity::set_for_current(core) {
-        format!("yes, core {}", core.id)
-    } else {
-        "no (set_for_current failed)".into()
-    }
-}
-
-/// Timestamps an empty window many times: the floor under every per-command figure.
-fn timer_overhead(ticker: &Ticker) -> (f64, f64) {
-    let mut h = Histogram::<u64>::new_with_bounds(1, 1 << 40, 3).expect("valid bounds");
-    for _ in 0..1_000_000 {
-        let t0 = timing::start();
-        let t1 = timing::stop();
-        h.saturating_record((t1 - t0).max(1));
-    }
-    (ticker.ns(h.value_at_quantile(0.5)), ticker.ns(h.value_at_quantile(0.99)))
 }
 
 /// Applies every segment of a translated workload to `book`; the timed segments go through
@@ -213,7 +186,7 @@ fn run<A: Adapter>(
 
     // Latency: a timestamp pair around every timed command.
     let mut book = adapter.new_book();
-    let mut hist = Histogram::<u64>::new_with_bounds(1, 1 << 40, 3).expect("valid bounds");
+    let mut hist = report::histogram();
     drive(&mut book, w, &cmds, |book, cmds| {
         for c in cmds {
             let t0 = timing::start();
@@ -241,23 +214,6 @@ fn run<A: Adapter>(
         faults as f64 / rates.len() as f64
     );
     Run { engine: label, commands, ops_per_s: median, hist, trades, rejects }
-}
-
-/// Times a fixed ~100 ns piece of work many times: what this machine adds to any per-command
-/// tail by itself (interrupts, hypervisor steal), independent of the engines.
-fn jitter_probe(ticker: &Ticker) -> [f64; 5] {
-    let mut h = Histogram::<u64>::new_with_bounds(1, 1 << 40, 3).expect("valid bounds");
-    let mut x = 1u64;
-    for _ in 0..2_000_000 {
-        let t0 = timing::start();
-        for _ in 0..64 {
-            x = std::hint::black_box(x.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(7));
-        }
-        let t1 = timing::stop();
-        h.saturating_record((t1 - t0).max(1));
-    }
-    let q = |x: f64| ticker.ns(h.value_at_quantile(x));
-    [q(0.5), q(0.99), q(0.999), q(0.9999), ticker.ns(h.max())]
 }
 
 fn sable_memory(book: &SableBook) {
@@ -314,21 +270,8 @@ fn describe_workload(w: &Workload) {
 }
 
 fn report(w: &Workload, run: &Run, sable: Option<&Run>, ticker: &Ticker) -> String {
-    let h = &run.hist;
-    let q = |x: f64| ticker.ns(h.value_at_quantile(x));
-    println!(
-        "  [{}] per-command ns: p50 {:.0}  p90 {:.0}  p99 {:.0}  p99.9 {:.0}  p99.99 {:.0}  max {:.0}  (mean {:.0}); \
-         throughput {:.2} M commands/s",
-        run.engine,
-        q(0.5),
-        q(0.9),
-        q(0.99),
-        q(0.999),
-        q(0.9999),
-        ticker.ns(h.max()),
-        ticker.ns(h.mean() as u64),
-        run.ops_per_s / 1e6
-    );
+    let p = Percentiles::from_ticks(&run.hist, ticker);
+    println!("  [{}] per-command ns: {}; throughput {:.2} M commands/s", run.engine, p.describe(), run.ops_per_s / 1e6);
     let reference = w.reference.trades_total;
     let expected = sable.map_or(reference, |s| s.trades);
     print!(
@@ -355,18 +298,8 @@ fn report(w: &Workload, run: &Run, sable: Option<&Run>, ticker: &Ticker) -> Stri
         };
         println!("  [{}] WARNING: trade count mismatch: {why}", run.engine);
     }
-    let mut line = format!(
-        "workload={} engine={} commands={} ops_per_s={:.0} p50_ns={:.0} p99_ns={:.0} p9999_ns={:.0} max_ns={:.0} trades={}",
-        w.name,
-        run.engine,
-        run.commands,
-        run.ops_per_s,
-        q(0.5),
-        q(0.99),
-        q(0.9999),
-        ticker.ns(h.max()),
-        run.trades
-    );
+    let mut line = summary_line(w.name, run.engine, run.commands, run.ops_per_s, &p);
+    line.push_str(&format!(" trades={}", run.trades));
     if let Some(s) = sable {
         line.push_str(&format!(" ratio_vs_sable={:.3}", run.ops_per_s / s.ops_per_s));
     }
@@ -410,18 +343,18 @@ fn main() -> ExitCode {
         );
         return ExitCode::FAILURE;
     }
-    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let pinned = if args.no_pin { "no (--no-pin)".to_string() } else { pin() };
+    let cpus = machine::cpus();
+    let pinned = if args.no_pin { "no (--no-pin)".to_string() } else { machine::pin_to_last_core() };
     let ticker = Ticker::calibrate(Duration::from_millis(200));
-    let (oh50, oh99) = timer_overhead(&ticker);
-    let jitter = jitter_probe(&ticker);
+    let (oh50, oh99) = timing::timer_overhead(&ticker);
+    let jitter = timing::jitter_probe(&ticker);
     let ref_mode = match args.sable_ref {
         SableRef::Id => RefMode::Id,
         SableRef::Client => RefMode::Client,
     };
 
     println!("sable matcher benchmark (in-process, single-threaded)");
-    println!("  cpus: {cpus}; benchmark thread pinned: {pinned}; load average at start: {}", loadavg());
+    println!("  cpus: {cpus}; benchmark thread pinned: {pinned}; load average at start: {}", machine::loadavg());
     println!(
         "  wait strategy: none involved: every engine's apply runs on this thread, no queues or hand-offs \
          (--wait {} accepted, no effect)",
@@ -435,7 +368,7 @@ fn main() -> ExitCode {
     println!(
         "  machine noise: a fixed ~{:.0} ns loop timed 2M times: p99 {:.0} ns, p99.9 {:.0} ns, p99.99 {:.0} ns, max {:.0} ns \
          (tails above the work itself come from the machine, not from any engine)",
-        jitter[0], jitter[1], jitter[2], jitter[3], jitter[4]
+        jitter.p50_ns, jitter.p99_ns, jitter.p999_ns, jitter.p9999_ns, jitter.max_ns
     );
     println!(
         "  throughput: {} separate pass(es) per engine, each on a fresh book, Instant around each timed segment, no \
@@ -504,7 +437,7 @@ fn main() -> ExitCode {
         }
     }
     if !summary.is_empty() {
-        println!("\n== summary (load average at end: {})", loadavg());
+        println!("\n== summary (load average at end: {})", machine::loadavg());
         for line in summary {
             println!("{line}");
         }
