@@ -96,13 +96,28 @@ fn sigkill_at_random_moments_loses_nothing_reported_durable() {
                 }
             }
         });
-        // Kill at a random moment: sometimes during recovery, mostly under load.
-        std::thread::sleep(Duration::from_millis(rng.below(250)));
+        // Kill at a random moment: one cycle in five blind from spawn (often mid-recovery), the
+        // others after the child reports its recovery, under load.
+        let mut lines = Vec::new();
+        if rng.below(5) == 0 {
+            std::thread::sleep(Duration::from_millis(rng.below(150)));
+        } else {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                let recovered = line.starts_with("RECOVERED");
+                lines.push(line);
+                if recovered {
+                    break;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(rng.below(100)));
+        }
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         reader.join().unwrap();
         let durable_before = max_durable;
-        for line in rx.try_iter() {
+        lines.extend(rx.try_iter());
+        for line in lines {
             let f: Vec<&str> = line.split_whitespace().collect();
             match f.as_slice() {
                 ["RECOVERED", seq, hash, _replayed, snap] => {
@@ -146,7 +161,7 @@ fn sigkill_at_random_moments_loses_nothing_reported_durable() {
         report.snapshot.map(|s| s.seq),
         report.replayed
     );
-    assert!(recoveries > cycles / 2, "most cycles should get past recovery");
+    assert!(recoveries >= cycles * 3 / 5, "most cycles should get past recovery: {recoveries} of {cycles}");
 }
 
 #[test]
