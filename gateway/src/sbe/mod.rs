@@ -27,6 +27,7 @@ pub mod codec;
 pub mod convert;
 pub mod frame;
 pub mod messages;
+pub mod session;
 
 pub use codec::{
     DecodeError, EncodeError, Inbound, Outbound, decode_as, decode_inbound, decode_inbound_frame, decode_outbound,

@@ -1,0 +1,575 @@
+//! The appliance's configuration: TOML, with a built-in default (`gateway/config/default.toml`,
+//! where every key is documented) so `sable run` works on a fresh machine.
+//!
+//! [`Config::parse`] reads the text; [`Config::validate`] turns it into a [`Validated`] config
+//! with engine-ready instrument and account specs, or fails with the first problem, naming the
+//! key (`instruments[0].tick_size: ...`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use engine::{AccountId, AccountSpec, EngineLimits, InstrumentId, InstrumentSpec, RiskLimits, StpMode, Symbol};
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+use serde::Deserialize;
+
+/// The built-in configuration text.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+/// Most instruments, accounts or sessions a configuration may list.
+pub const MAX_CONFIG_ENTRIES: usize = 4096;
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("reading {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The text is not valid TOML or does not match the schema (unknown key, wrong type).
+    #[error("parsing configuration: {0}")]
+    Parse(#[from] toml::de::Error),
+    /// A value is out of range or inconsistent.
+    #[error("{key}: {reason}")]
+    Invalid {
+        /// Dotted path of the offending key.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key: key.into(), reason: reason.into() }
+}
+
+/// When an acknowledgement may leave the appliance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DurabilityPolicy {
+    /// As soon as the matcher produced it.
+    Memory,
+    /// Once the command is in the journal's page cache.
+    Written,
+    /// Once the command is on stable storage.
+    Fsync,
+}
+
+/// How idle pipeline threads wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WaitKind {
+    /// Never sleeps (dedicated cores only).
+    BusySpin,
+    /// `sched_yield` in a loop.
+    Yield,
+    /// Sleeps between checks.
+    Sleep,
+    /// Yields a while, then sleeps.
+    Backoff,
+}
+
+/// Self-trade prevention mode as written in the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StpConfig {
+    /// [`StpMode::Allow`].
+    Allow,
+    /// [`StpMode::CancelNewest`].
+    CancelNewest,
+    /// [`StpMode::CancelOldest`].
+    CancelOldest,
+    /// [`StpMode::CancelBoth`].
+    CancelBoth,
+    /// [`StpMode::DecrementAndCancel`].
+    DecrementAndCancel,
+}
+
+impl From<StpConfig> for StpMode {
+    fn from(s: StpConfig) -> Self {
+        match s {
+            StpConfig::Allow => StpMode::Allow,
+            StpConfig::CancelNewest => StpMode::CancelNewest,
+            StpConfig::CancelOldest => StpMode::CancelOldest,
+            StpConfig::CancelBoth => StpMode::CancelBoth,
+            StpConfig::DecrementAndCancel => StpMode::DecrementAndCancel,
+        }
+    }
+}
+
+/// `[server]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Listen address of the SBE order-entry port.
+    pub listen: String,
+    /// Data directory (journal and snapshots).
+    pub data_dir: PathBuf,
+}
+
+/// `[pipeline]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Durability policy.
+    pub durability: DurabilityPolicy,
+    /// Wait strategy of idle pipeline threads.
+    pub wait_strategy: WaitKind,
+    /// Sleep between checks, microseconds.
+    pub sleep_us: u64,
+    /// Yields before sleeping (`backoff`).
+    pub backoff_yields: u32,
+    /// Sleep of a `backoff` waiter that has been idle for long, microseconds.
+    pub idle_sleep_us: u64,
+    /// Core to pin the matcher to.
+    #[serde(default)]
+    pub matcher_core: Option<usize>,
+    /// Input ring slots (power of two).
+    pub input_ring_slots: usize,
+    /// Output ring slots (power of two).
+    pub output_ring_slots: usize,
+}
+
+/// `[engine]`: the matcher's fixed capacities.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineConfig {
+    /// [`EngineLimits::max_orders`].
+    pub max_orders: u32,
+    /// [`EngineLimits::max_levels`].
+    pub max_levels: u32,
+    /// [`EngineLimits::max_levels_per_side`].
+    pub max_levels_per_side: u32,
+    /// [`EngineLimits::max_instruments`].
+    pub max_instruments: u32,
+    /// [`EngineLimits::max_accounts`].
+    pub max_accounts: u32,
+}
+
+/// `[journal]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalSection {
+    /// Segment file size in bytes.
+    pub segment_len_bytes: u64,
+}
+
+/// `[snapshot]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotSection {
+    /// Periodic snapshot interval in commands; 0 = off.
+    pub every_commands: u64,
+    /// Snapshots kept.
+    pub keep_last: usize,
+}
+
+/// `[sessions_limits]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionLimits {
+    /// Most connections at once.
+    pub max_connections: usize,
+    /// Unsent output bytes per connection before it is disconnected.
+    pub outbound_buffer_bytes: usize,
+    /// Smallest keepalive interval a client may ask for, ms.
+    pub keepalive_min_ms: u32,
+    /// Largest keepalive interval a client may ask for, ms.
+    pub keepalive_max_ms: u32,
+}
+
+/// `[[instruments]]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstrumentConfig {
+    /// Instrument id (SBE SecurityId).
+    pub id: u32,
+    /// Symbol.
+    pub symbol: String,
+    /// Tick size (decimal string).
+    #[serde(with = "rust_decimal::serde::str")]
+    pub tick_size: Decimal,
+    /// Lot size (decimal string).
+    #[serde(with = "rust_decimal::serde::str")]
+    pub lot_size: Decimal,
+    /// Smallest order, lots.
+    pub min_qty_lots: u64,
+    /// Largest order, lots.
+    pub max_qty_lots: u64,
+    /// Largest order notional in currency units; `None` = no limit.
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    pub max_notional: Option<Decimal>,
+    /// Price band in basis points; 0 = off.
+    #[serde(default)]
+    pub band_bps: u32,
+    /// Band reference price before the first trade.
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    pub reference_price: Option<Decimal>,
+}
+
+/// `[[accounts]]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountConfig {
+    /// Account id.
+    pub id: u32,
+    /// STP group; defaults to the account id.
+    #[serde(default)]
+    pub stp_group: Option<u32>,
+    /// Default STP mode.
+    #[serde(default = "default_stp")]
+    pub default_stp: StpConfig,
+    /// Live orders limit.
+    #[serde(default)]
+    pub max_open_orders: Option<u32>,
+    /// Order quantity limit in lots.
+    #[serde(default)]
+    pub max_order_qty_lots: Option<u64>,
+    /// Order notional limit in currency units.
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    pub max_order_notional: Option<Decimal>,
+    /// Live buy notional limit in currency units.
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    pub max_open_buy_notional: Option<Decimal>,
+    /// Live sell notional limit in currency units.
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    pub max_open_sell_notional: Option<Decimal>,
+}
+
+fn default_stp() -> StpConfig {
+    StpConfig::CancelNewest
+}
+
+/// `[[sessions]]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionConfig {
+    /// FIXP session id.
+    pub session_id: u64,
+    /// Username (Negotiate `Username`).
+    pub username: String,
+    /// Password (Negotiate `Password`).
+    pub password: String,
+    /// Accounts the session may act on.
+    pub accounts: Vec<u32>,
+}
+
+/// The whole file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `[server]`.
+    pub server: ServerConfig,
+    /// `[pipeline]`.
+    pub pipeline: PipelineConfig,
+    /// `[engine]`.
+    pub engine: EngineConfig,
+    /// `[journal]`.
+    pub journal: JournalSection,
+    /// `[snapshot]`.
+    pub snapshot: SnapshotSection,
+    /// `[sessions_limits]`.
+    pub sessions_limits: SessionLimits,
+    /// `[[instruments]]`.
+    #[serde(default)]
+    pub instruments: Vec<InstrumentConfig>,
+    /// `[[accounts]]`.
+    #[serde(default)]
+    pub accounts: Vec<AccountConfig>,
+    /// `[[sessions]]`.
+    #[serde(default)]
+    pub sessions: Vec<SessionConfig>,
+}
+
+/// A checked configuration with engine-ready specs.
+#[derive(Clone, Debug)]
+pub struct Validated {
+    /// The file as read.
+    pub raw: Config,
+    /// The listen address.
+    pub listen: SocketAddr,
+    /// Engine capacities.
+    pub limits: EngineLimits,
+    /// Instrument specs, in file order.
+    pub instruments: Vec<InstrumentSpec>,
+    /// Account specs, in file order.
+    pub accounts: Vec<AccountSpec>,
+}
+
+fn nanos(d: Decimal, key: &str) -> Result<u128, ConfigError> {
+    if d.is_sign_negative() {
+        return Err(invalid(key, "must not be negative"));
+    }
+    let n = d.checked_mul(Decimal::from(1_000_000_000u64)).ok_or_else(|| invalid(key, "too large"))?;
+    if !n.fract().is_zero() {
+        return Err(invalid(key, "finer than 10^-9 currency units"));
+    }
+    n.to_u128().ok_or_else(|| invalid(key, "too large"))
+}
+
+fn opt_nanos(d: Option<Decimal>, key: &str) -> Result<u128, ConfigError> {
+    d.map_or(Ok(u128::MAX), |d| nanos(d, key))
+}
+
+impl Config {
+    /// Parses TOML text (unknown keys are errors).
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        Ok(toml::from_str(text)?)
+    }
+
+    /// The built-in default.
+    pub fn default_config() -> Config {
+        Config::parse(DEFAULT_TOML).expect("the embedded default configuration parses (tested)")
+    }
+
+    /// Reads and parses a file.
+    pub fn load(path: &std::path::Path) -> Result<Config, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        Config::parse(&text)
+    }
+
+    /// Checks every value and builds the engine specs.
+    pub fn validate(self) -> Result<Validated, ConfigError> {
+        let listen: SocketAddr =
+            self.server.listen.parse().map_err(|e| invalid("server.listen", format!("not an IP:port address: {e}")))?;
+        let p = &self.pipeline;
+        if !(1..=100_000).contains(&p.sleep_us) {
+            return Err(invalid("pipeline.sleep_us", "must be in 1..=100000"));
+        }
+        if !(p.sleep_us..=100_000).contains(&p.idle_sleep_us) {
+            return Err(invalid("pipeline.idle_sleep_us", "must be in sleep_us..=100000"));
+        }
+        if p.wait_strategy == WaitKind::BusySpin && p.matcher_core.is_none() {
+            return Err(invalid(
+                "pipeline.wait_strategy",
+                "busy-spin needs a dedicated core: set pipeline.matcher_core (or use backoff/sleep/yield)",
+            ));
+        }
+        if let Some(core) = p.matcher_core {
+            let cores = core_affinity::get_core_ids().unwrap_or_default();
+            if !cores.iter().any(|c| c.id == core) {
+                return Err(invalid("pipeline.matcher_core", format!("core {core} does not exist on this machine")));
+            }
+        }
+        for (key, n) in
+            [("pipeline.input_ring_slots", p.input_ring_slots), ("pipeline.output_ring_slots", p.output_ring_slots)]
+        {
+            if !n.is_power_of_two() || !(64..=1 << 24).contains(&n) {
+                return Err(invalid(key, "must be a power of two in 64..=16777216"));
+            }
+        }
+        let e = &self.engine;
+        let limits = EngineLimits {
+            max_orders: e.max_orders,
+            max_levels: e.max_levels,
+            max_levels_per_side: e.max_levels_per_side,
+            max_instruments: e.max_instruments,
+            max_accounts: e.max_accounts,
+        };
+        if e.max_instruments == 0 || e.max_instruments > 1 << 16 {
+            return Err(invalid("engine.max_instruments", "must be in 1..=65536"));
+        }
+        for (key, v) in [("engine.max_orders", e.max_orders), ("engine.max_levels", e.max_levels)] {
+            if v == 0 || v == u32::MAX {
+                return Err(invalid(key, "must be in 1..4294967295"));
+            }
+        }
+        if e.max_levels_per_side == 0 || e.max_accounts == 0 {
+            return Err(invalid("engine", "max_levels_per_side and max_accounts must be at least 1"));
+        }
+        let seg = self.journal.segment_len_bytes;
+        if !(journal::MIN_SEGMENT_LEN_BYTES..=journal::MAX_SEGMENT_LEN_BYTES).contains(&seg) || !seg.is_multiple_of(8) {
+            return Err(invalid(
+                "journal.segment_len_bytes",
+                format!(
+                    "must be a multiple of 8 in {}..={}",
+                    journal::MIN_SEGMENT_LEN_BYTES,
+                    journal::MAX_SEGMENT_LEN_BYTES
+                ),
+            ));
+        }
+        if self.snapshot.keep_last == 0 {
+            return Err(invalid("snapshot.keep_last", "must be at least 1"));
+        }
+        let s = &self.sessions_limits;
+        if s.max_connections == 0 || s.max_connections > 65_536 {
+            return Err(invalid("sessions_limits.max_connections", "must be in 1..=65536"));
+        }
+        if s.outbound_buffer_bytes < 4096 {
+            return Err(invalid("sessions_limits.outbound_buffer_bytes", "must be at least 4096"));
+        }
+        if s.keepalive_min_ms == 0 || s.keepalive_min_ms > s.keepalive_max_ms {
+            return Err(invalid("sessions_limits.keepalive_min_ms", "must be at least 1 and at most keepalive_max_ms"));
+        }
+        for (what, n) in [
+            ("instruments", self.instruments.len()),
+            ("accounts", self.accounts.len()),
+            ("sessions", self.sessions.len()),
+        ] {
+            if n > MAX_CONFIG_ENTRIES {
+                return Err(invalid(what, format!("at most {MAX_CONFIG_ENTRIES} entries")));
+            }
+        }
+
+        let mut instruments = Vec::with_capacity(self.instruments.len());
+        for (i, ic) in self.instruments.iter().enumerate() {
+            let key = |k: &str| format!("instruments[{i}].{k}");
+            if ic.id >= e.max_instruments {
+                return Err(invalid(
+                    key("id"),
+                    format!("must be below engine.max_instruments ({})", e.max_instruments),
+                ));
+            }
+            if instruments.iter().any(|s: &InstrumentSpec| s.id.0 == ic.id) {
+                return Err(invalid(key("id"), format!("instrument {} is listed twice", ic.id)));
+            }
+            let symbol = Symbol::new(&ic.symbol).map_err(|err| invalid(key("symbol"), err.to_string()))?;
+            let mut spec = InstrumentSpec {
+                id: InstrumentId(ic.id),
+                symbol,
+                tick_size: ic.tick_size,
+                lot_size: ic.lot_size,
+                min_qty_lots: ic.min_qty_lots,
+                max_qty_lots: ic.max_qty_lots,
+                max_notional_nanos: opt_nanos(ic.max_notional, &key("max_notional"))?,
+                band_bps: ic.band_bps,
+                reference_ticks: None,
+                status: engine::TradingStatus::Open,
+            };
+            if let Some(px) = ic.reference_price {
+                spec.reference_ticks =
+                    Some(spec.price_to_ticks(px).map_err(|err| {
+                        invalid(key("reference_price"), format!("{err} (tick size {})", ic.tick_size))
+                    })?);
+            }
+            spec.validate().map_err(|reason| invalid(format!("instruments[{i}]"), reason))?;
+            crate::sbe::convert::check_wire_grid(&spec)
+                .map_err(|err| invalid(format!("instruments[{i}]"), format!("not tradable over SBE: {err}")))?;
+            instruments.push(spec);
+        }
+        if instruments.iter().map(|s| s.symbol).collect::<std::collections::BTreeSet<_>>().len() != instruments.len() {
+            return Err(invalid("instruments", "two instruments share a symbol"));
+        }
+
+        let mut accounts = Vec::with_capacity(self.accounts.len());
+        for (i, ac) in self.accounts.iter().enumerate() {
+            let key = |k: &str| format!("accounts[{i}].{k}");
+            if ac.id >= e.max_accounts {
+                return Err(invalid(key("id"), format!("must be below engine.max_accounts ({})", e.max_accounts)));
+            }
+            if accounts.iter().any(|s: &AccountSpec| s.account.0 == ac.id) {
+                return Err(invalid(key("id"), format!("account {} is listed twice", ac.id)));
+            }
+            accounts.push(AccountSpec {
+                account: AccountId(ac.id),
+                stp_group: ac.stp_group.unwrap_or(ac.id),
+                default_stp: ac.default_stp.into(),
+                limits: RiskLimits {
+                    max_open_orders: ac.max_open_orders.unwrap_or(u32::MAX),
+                    max_order_qty_lots: ac.max_order_qty_lots.unwrap_or(u64::MAX),
+                    max_order_notional_nanos: opt_nanos(ac.max_order_notional, &key("max_order_notional"))?,
+                    max_open_buy_notional_nanos: opt_nanos(ac.max_open_buy_notional, &key("max_open_buy_notional"))?,
+                    max_open_sell_notional_nanos: opt_nanos(ac.max_open_sell_notional, &key("max_open_sell_notional"))?,
+                },
+            });
+        }
+
+        for (i, sc) in self.sessions.iter().enumerate() {
+            let key = |k: &str| format!("sessions[{i}].{k}");
+            if self.sessions[..i].iter().any(|o| o.session_id == sc.session_id) {
+                return Err(invalid(key("session_id"), format!("session {} is listed twice", sc.session_id)));
+            }
+            if self.sessions[..i].iter().any(|o| o.username == sc.username) {
+                return Err(invalid(key("username"), format!("username {:?} is used twice", sc.username)));
+            }
+            for (k, v) in [("username", &sc.username), ("password", &sc.password)] {
+                crate::sbe::messages::char_field::<20>(v.as_bytes())
+                    .map_err(|err| invalid(key(k), format!("not an SBE credential: {err}")))?;
+                if v.is_empty() {
+                    return Err(invalid(key(k), "must not be empty"));
+                }
+            }
+            if sc.accounts.is_empty() {
+                return Err(invalid(key("accounts"), "a session needs at least one account"));
+            }
+            for a in &sc.accounts {
+                if !accounts.iter().any(|s| s.account.0 == *a) {
+                    return Err(invalid(key("accounts"), format!("account {a} is not configured in [[accounts]]")));
+                }
+            }
+        }
+        Ok(Validated { raw: self, listen, limits, instruments, accounts })
+    }
+}
+
+impl Validated {
+    /// The instrument spec with this symbol.
+    pub fn instrument_by_symbol(&self, symbol: &str) -> Option<&InstrumentSpec> {
+        self.instruments.iter().find(|s| s.symbol.as_str() == symbol)
+    }
+
+    /// The session with this id.
+    pub fn session(&self, session_id: u64) -> Option<&SessionConfig> {
+        self.raw.sessions.iter().find(|s| s.session_id == session_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_default_is_valid() {
+        let v = Config::default_config().validate().expect("default validates");
+        assert_eq!(v.instruments.len(), 1);
+        assert_eq!(v.instrument_by_symbol("DEMO").map(|s| s.id), Some(InstrumentId(1)));
+        assert_eq!(v.raw.pipeline.durability, DurabilityPolicy::Written);
+        assert_ne!(v.raw.pipeline.wait_strategy, WaitKind::BusySpin, "nothing busy-spins by default");
+        assert_eq!(v.accounts[0].limits.max_order_notional_nanos, 100_000_000 * 1_000_000_000);
+        assert_eq!(v.accounts[1].limits.max_order_notional_nanos, u128::MAX);
+    }
+
+    fn with(edit: impl FnOnce(&mut Config)) -> Result<Validated, ConfigError> {
+        let mut c = Config::default_config();
+        edit(&mut c);
+        c.validate()
+    }
+
+    fn err_key(r: Result<Validated, ConfigError>) -> String {
+        match r {
+            Err(ConfigError::Invalid { key, .. }) => key,
+            other => panic!("expected an Invalid error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn precise_errors_name_the_key() {
+        assert_eq!(err_key(with(|c| c.server.listen = "nowhere".into())), "server.listen");
+        assert_eq!(err_key(with(|c| c.pipeline.wait_strategy = WaitKind::BusySpin)), "pipeline.wait_strategy");
+        assert_eq!(err_key(with(|c| c.pipeline.input_ring_slots = 1000)), "pipeline.input_ring_slots");
+        assert_eq!(err_key(with(|c| c.instruments[0].tick_size = Decimal::ZERO)), "instruments[0]");
+        assert_eq!(
+            err_key(with(|c| c.instruments[0].reference_price = Some(Decimal::new(1001, 3)))),
+            "instruments[0].reference_price"
+        );
+        assert_eq!(err_key(with(|c| c.accounts[1].id = 1)), "accounts[1].id");
+        assert_eq!(err_key(with(|c| c.sessions[0].accounts = vec![99])), "sessions[0].accounts");
+        assert_eq!(err_key(with(|c| c.sessions[1].session_id = 1)), "sessions[1].session_id");
+        assert_eq!(err_key(with(|c| c.sessions[0].password = "x".repeat(21))), "sessions[0].password");
+        assert_eq!(
+            err_key(with(|c| c.accounts[0].max_order_notional = Some(Decimal::new(1, 10)))),
+            "accounts[0].max_order_notional"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let text = DEFAULT_TOML.replace("[server]\n", "[server]\nlisten_port = 1\n");
+        assert!(matches!(Config::parse(&text), Err(ConfigError::Parse(_))));
+    }
+}

@@ -1,0 +1,284 @@
+//! `sable`: the appliance (`sable run`), an example client (`sable client`) and the operator
+//! tools (`sable journal …`, `sable snapshot …`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use gateway::client::{Client, describe};
+use gateway::config::{Config, Validated};
+use gateway::sbe::codec::{Outbound, decode_outbound};
+use gateway::sbe::messages::{
+    ExecType, NewOrderSingle, OrdType, OrderCancelRequest, PRICE9_NULL, QTY4_NULL, SelfTradePrevention, Side,
+    TimeInForce, char_field,
+};
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+use snapshot::cli::{JournalCmd, SnapshotCmd, run_journal, run_snapshot};
+use zerocopy::little_endian::{I64, U32, U64};
+
+#[derive(Parser)]
+#[command(name = "sable", version, about = "sable: an LMAX-style order-matching appliance")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the appliance (SBE order entry over TCP). SIGTERM/SIGINT: drain, final snapshot, exit 0.
+    Run {
+        /// Configuration file; the built-in demo configuration when omitted.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Example client: log in, send one request, print the reports.
+    Client(ClientArgs),
+    /// Journal tools (run with the appliance stopped, except read-only ones).
+    #[command(subcommand)]
+    Journal(JournalCmd),
+    /// Snapshot tools.
+    #[command(subcommand)]
+    Snapshot(SnapshotCmd),
+}
+
+#[derive(clap::Args)]
+struct ClientArgs {
+    /// Configuration the server runs with (for symbols, tick sizes and defaults).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Server address; default: the configuration's listen address.
+    #[arg(long)]
+    addr: Option<std::net::SocketAddr>,
+    /// FIXP session id.
+    #[arg(long, default_value_t = 1)]
+    session: u64,
+    /// Username.
+    #[arg(long, default_value = "demo")]
+    user: String,
+    /// Password.
+    #[arg(long, default_value = "demo")]
+    password: String,
+    /// How long to wait for further reports after the last one, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    wait_ms: u64,
+    #[command(subcommand)]
+    request: ClientRequest,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SideArg {
+    Buy,
+    Sell,
+}
+
+#[derive(Subcommand)]
+enum ClientRequest {
+    /// A limit GTC order.
+    Order {
+        /// Buy or sell.
+        #[arg(long)]
+        side: SideArg,
+        /// Limit price (decimal).
+        #[arg(long)]
+        price: Decimal,
+        /// Quantity (decimal, instrument units).
+        #[arg(long)]
+        qty: Decimal,
+        /// Instrument symbol.
+        #[arg(long, default_value = "DEMO")]
+        symbol: String,
+        /// Account; default: the session's first configured account.
+        #[arg(long)]
+        account: Option<u32>,
+        /// Client order id; default: derived from the clock.
+        #[arg(long)]
+        cl_ord_id: Option<String>,
+    },
+    /// Cancel an order by its client order id.
+    Cancel {
+        /// Client order id of the order to cancel.
+        #[arg(long)]
+        orig_cl_ord_id: String,
+        /// Instrument symbol.
+        #[arg(long, default_value = "DEMO")]
+        symbol: String,
+        /// Account; default: the session's first configured account.
+        #[arg(long)]
+        account: Option<u32>,
+        /// The cancel request's own client id; default: derived from the clock.
+        #[arg(long)]
+        cl_ord_id: Option<String>,
+    },
+}
+
+/// What `sable client` sends.
+enum Request {
+    Order(NewOrderSingle),
+    Cancel(OrderCancelRequest),
+}
+
+fn load_config(path: Option<&PathBuf>) -> Result<Validated, String> {
+    let cfg = match path {
+        Some(p) => Config::load(p).map_err(|e| e.to_string())?,
+        None => Config::default_config(),
+    };
+    cfg.validate().map_err(|e| format!("configuration: {e}"))
+}
+
+fn run(config: Option<PathBuf>) -> Result<(), String> {
+    let cfg = load_config(config.as_ref())?;
+    let term = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, Arc::clone(&term)).map_err(|e| format!("installing signal handler: {e}"))?;
+    }
+    let appliance = gateway::pipeline::start(cfg).map_err(|e| e.to_string())?;
+    eprintln!("sable: listening on {}", appliance.local_addr());
+    while !term.load(Ordering::Acquire) && !appliance.is_finished() {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let report = appliance.shutdown().map_err(|e| e.to_string())?;
+    eprintln!(
+        "sable: stopped at seq {} state_hash {:016x} (final snapshot {})",
+        report.last_seq, report.state_hash, report.snapshot_seq
+    );
+    Ok(())
+}
+
+fn clock_id(prefix: &str) -> String {
+    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    format!("{prefix}-{ms}")
+}
+
+fn build_request(cfg: &Validated, session: u64, request: ClientRequest) -> Result<(Request, String), String> {
+    let default_account = |account: Option<u32>| {
+        account
+            .or_else(|| cfg.session(session).and_then(|s| s.accounts.first().copied()))
+            .ok_or("no --account and the session is not in the configuration")
+    };
+    match request {
+        ClientRequest::Order { side, price, qty, symbol, account, cl_ord_id } => {
+            let spec = cfg.instrument_by_symbol(&symbol).ok_or_else(|| format!("unknown symbol {symbol}"))?;
+            let account = default_account(account)?;
+            let price9 = (price * Decimal::from(1_000_000_000u64))
+                .to_i64()
+                .filter(|v| *v != PRICE9_NULL)
+                .ok_or("price does not fit Price9")?;
+            let qty4 = (qty * Decimal::from(10_000u64))
+                .to_u64()
+                .filter(|v| *v != QTY4_NULL)
+                .ok_or("quantity does not fit Qty4")?;
+            let cl = cl_ord_id.unwrap_or_else(|| clock_id("cli"));
+            let order = NewOrderSingle {
+                cl_ord_id: char_field(cl.as_bytes()).map_err(|e| format!("cl_ord_id: {e}"))?,
+                account: U32::new(account),
+                security_id: U32::new(spec.id.0),
+                side: match side {
+                    SideArg::Buy => Side::Buy,
+                    SideArg::Sell => Side::Sell,
+                }
+                .to_u8(),
+                ord_type: OrdType::Limit.to_u8(),
+                time_in_force: TimeInForce::GoodTillCancel.to_u8(),
+                exec_inst: 0,
+                self_trade_prevention: SelfTradePrevention::AccountDefault.to_u8(),
+                price: I64::new(price9),
+                stop_px: I64::new(PRICE9_NULL),
+                order_qty: U64::new(qty4),
+                display_qty: U64::new(QTY4_NULL),
+                expire_time: U64::new(0),
+            };
+            Ok((
+                Request::Order(order),
+                format!("NewOrderSingle cl_ord_id={cl} account={account} {symbol} {price} x {qty}"),
+            ))
+        }
+        ClientRequest::Cancel { orig_cl_ord_id, symbol, account, cl_ord_id } => {
+            let spec = cfg.instrument_by_symbol(&symbol).ok_or_else(|| format!("unknown symbol {symbol}"))?;
+            let account = default_account(account)?;
+            let cl = cl_ord_id.unwrap_or_else(|| clock_id("cxl"));
+            let cancel = OrderCancelRequest {
+                cl_ord_id: char_field(cl.as_bytes()).map_err(|e| format!("cl_ord_id: {e}"))?,
+                orig_cl_ord_id: char_field(orig_cl_ord_id.as_bytes()).map_err(|e| format!("orig_cl_ord_id: {e}"))?,
+                order_id: U64::new(0),
+                account: U32::new(account),
+                security_id: U32::new(spec.id.0),
+            };
+            Ok((Request::Cancel(cancel), format!("OrderCancelRequest cl_ord_id={cl} orig_cl_ord_id={orig_cl_ord_id}")))
+        }
+    }
+}
+
+fn client(args: ClientArgs) -> Result<(), String> {
+    let cfg = load_config(args.config.as_ref())?;
+    let addr = args.addr.unwrap_or(cfg.listen);
+    let (request, summary) = build_request(&cfg, args.session, args.request)?;
+    let mut c = Client::login(addr, args.session, &args.user, &args.password).map_err(|e| e.to_string())?;
+    println!("connected to {addr} as session {} ({})", args.session, args.user);
+    let cl_ord_id = match &request {
+        Request::Order(o) => {
+            c.send(o).map_err(|e| e.to_string())?;
+            o.cl_ord_id
+        }
+        Request::Cancel(x) => {
+            c.send(x).map_err(|e| e.to_string())?;
+            x.cl_ord_id
+        }
+    };
+    println!("sent {summary}");
+    loop {
+        let frame = match c.recv(Duration::from_millis(args.wait_ms)) {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => return Err(e.to_string()),
+        };
+        let msg = decode_outbound(&frame[6..]).map_err(|e| e.to_string())?;
+        if matches!(msg, Outbound::Sequence(_)) {
+            continue;
+        }
+        println!("{}", describe(&msg));
+        let finished = match msg {
+            Outbound::ExecutionReport(r) => {
+                r.cl_ord_id == cl_ord_id && (r.leaves_qty.get() == 0 || r.exec_type == ExecType::Rejected.to_u8())
+            }
+            Outbound::OrderCancelReject(r) => r.cl_ord_id == cl_ord_id,
+            Outbound::BusinessMessageReject(_) | Outbound::Terminate(_) => true,
+            _ => false,
+        };
+        if finished {
+            break;
+        }
+    }
+    c.terminate().map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::Run { config } => {
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                )
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                .init();
+            run(config)
+        }
+        Cmd::Client(args) => client(args),
+        Cmd::Journal(cmd) => run_journal(cmd, &mut std::io::stdout()),
+        Cmd::Snapshot(cmd) => run_snapshot(cmd, &mut std::io::stdout()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sable: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,703 @@
+//! The gateway I/O thread: owns every socket (mio), runs the SBE sessions, is the sequencer
+//! (stamps seq + timestamp once, publishes into the input ring) and is the publisher (releases
+//! matcher output once durable, encodes reports, routes them by account).
+//!
+//! Running the publisher here means reports never cross another thread to reach a socket; the
+//! thread never blocks: when the input ring is full it drains output while it retries, and a
+//! connection whose bounded outbound buffer fills is disconnected (slow consumer).
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{ErrorKind, Read, Write};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use disruptor::{Polling, Producer, SingleConsumerBarrier, SingleProducer};
+use engine::{AccountId, Command, CommandBody, Event, InstrumentId, InstrumentSpec, OrderId};
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+use snapshot::SnapshotStore;
+
+use crate::config::{DurabilityPolicy, Validated};
+use crate::pipeline::{ADMIN_ORIGIN, OutItem, OutSlot, OutputPoller, PipelineError, Shared, ShutdownReport, Slot};
+use crate::sbe::codec::decode_inbound;
+use crate::sbe::convert::{OrderTerms, Report, ReportContext, ReportLookup, event_reports};
+use crate::sbe::frame::{MAX_FRAME_LEN_BYTES, next_frame};
+use crate::sbe::session::{Output, SbeSession, ServerMessage, SessionEnv, SessionState};
+use crate::wait::Wait;
+
+/// Token of the listener.
+const LISTENER: Token = Token(usize::MAX - 1);
+/// Token of the waker (stop requests).
+pub const WAKER: Token = Token(usize::MAX - 2);
+/// Receive buffer per connection; a frame is at most [`MAX_FRAME_LEN_BYTES`].
+const RECV_BUF_BYTES: usize = 64 * 1024;
+/// Session timers run this often.
+const TIMER_PERIOD: Duration = Duration::from_millis(50);
+/// Output slots taken from the ring at a time.
+const PUBLISH_BATCH: u64 = 256;
+/// Exec ids of gateway rejects have the top bit set; engine reports use `seq << 20 | n`.
+const GATEWAY_EXEC_ID_BASE: u64 = 1 << 63;
+/// How long a shutdown waits for in-flight commands to be published.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The input ring's producer end.
+pub type InputProducer = SingleProducer<Slot, SingleConsumerBarrier>;
+
+/// Everything the I/O thread takes over from [`crate::pipeline::start`].
+pub struct IoParts {
+    /// The configuration.
+    pub cfg: Validated,
+    /// The poller.
+    pub poll: Poll,
+    /// The order-entry listener.
+    pub listener: TcpListener,
+    /// The input ring's producer.
+    pub input: InputProducer,
+    /// The output ring's consumer.
+    pub out_poller: OutputPoller,
+    /// Shared atomics.
+    pub shared: Arc<Shared>,
+    /// Idle strategy of this thread while work is in flight.
+    pub wait: Wait,
+    /// The next sequence number to stamp.
+    pub next_seq: u64,
+    /// The last timestamp stamped (timestamps never go backwards).
+    pub last_ts_ns: u64,
+    /// Terms of live orders (trade reports need them).
+    pub order_terms: HashMap<u64, OrderTerms>,
+    /// Where the final snapshot goes.
+    pub store: SnapshotStore,
+    /// Configuration commands to sequence before any client's.
+    pub admin: Vec<CommandBody>,
+}
+
+struct Conn {
+    stream: TcpStream,
+    session: SbeSession,
+    recv: Vec<u8>,
+    recv_len: usize,
+    send: Vec<u8>,
+    closing: bool,
+}
+
+struct Lookup {
+    instruments: Vec<Option<InstrumentSpec>>,
+    terms: HashMap<u64, OrderTerms>,
+}
+
+impl ReportLookup for Lookup {
+    fn instrument(&self, id: InstrumentId) -> Option<&InstrumentSpec> {
+        self.instruments.get(id.0 as usize).and_then(|s| s.as_ref())
+    }
+    fn order_terms(&self, id: OrderId) -> Option<OrderTerms> {
+        self.terms.get(&id.0).copied()
+    }
+}
+
+/// The I/O thread's state.
+pub struct IoThread {
+    cfg: Validated,
+    poll: Poll,
+    listener: Option<TcpListener>,
+    input: Option<InputProducer>,
+    out_poller: OutputPoller,
+    shared: Arc<Shared>,
+    wait: Wait,
+    next_seq: u64,
+    last_ts_ns: u64,
+    /// Highest sequence number whose output was fully released.
+    seq_published: u64,
+    held: VecDeque<OutSlot>,
+    lookup: Lookup,
+    conns: Vec<Option<Conn>>,
+    /// Connection index of each configured session while it is negotiated or established.
+    session_conn: Vec<Option<usize>>,
+    /// Session indices allowed on each account id.
+    account_sessions: HashMap<u32, Vec<usize>>,
+    next_gateway_exec_id: u64,
+    exec_seq: u64,
+    exec_n: u64,
+    store: SnapshotStore,
+    admin: Vec<CommandBody>,
+    reports: Vec<(AccountId, Report)>,
+    outputs: Vec<Output>,
+}
+
+fn wall_ns() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+}
+
+impl IoThread {
+    /// Takes over the parts and registers the listener.
+    pub fn new(parts: IoParts) -> std::io::Result<Self> {
+        let IoParts {
+            cfg,
+            poll,
+            mut listener,
+            input,
+            out_poller,
+            shared,
+            wait,
+            next_seq,
+            last_ts_ns,
+            order_terms,
+            store,
+            admin,
+        } = parts;
+        poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
+        let mut account_sessions: HashMap<u32, Vec<usize>> = HashMap::new();
+        for (i, s) in cfg.raw.sessions.iter().enumerate() {
+            for a in &s.accounts {
+                account_sessions.entry(*a).or_default().push(i);
+            }
+        }
+        let max_conns = cfg.raw.sessions_limits.max_connections;
+        let n_sessions = cfg.raw.sessions.len();
+        let instruments = crate::pipeline::instrument_table(&cfg.instruments);
+        Ok(IoThread {
+            cfg,
+            poll,
+            listener: Some(listener),
+            input: Some(input),
+            out_poller,
+            shared,
+            wait,
+            next_seq,
+            last_ts_ns,
+            seq_published: next_seq - 1,
+            held: VecDeque::with_capacity(PUBLISH_BATCH as usize),
+            lookup: Lookup { instruments, terms: order_terms },
+            conns: (0..max_conns).map(|_| None).collect(),
+            session_conn: vec![None; n_sessions],
+            account_sessions,
+            next_gateway_exec_id: GATEWAY_EXEC_ID_BASE,
+            exec_seq: 0,
+            exec_n: 0,
+            store,
+            admin,
+            reports: Vec::with_capacity(64),
+            outputs: Vec::with_capacity(16),
+        })
+    }
+
+    fn in_flight(&self) -> bool {
+        self.seq_published + 1 < self.next_seq || !self.held.is_empty()
+    }
+
+    fn failure(&self) -> Option<String> {
+        if self.shared.failed.load(Ordering::Acquire) {
+            Some(self.shared.failure.lock().unwrap_or_else(|p| p.into_inner()).clone().unwrap_or_default())
+        } else {
+            None
+        }
+    }
+
+    /// The thread's main loop; returns after a stop request (clean) or a stage failure.
+    pub fn run(mut self) -> Result<ShutdownReport, PipelineError> {
+        let admin = std::mem::take(&mut self.admin);
+        for body in admin {
+            self.submit(ADMIN_ORIGIN, body);
+        }
+        let mut events = Events::with_capacity(256);
+        let mut last_timer = Instant::now();
+        let mut idle_rounds = 0u32;
+        loop {
+            if let Some(f) = self.failure() {
+                tracing::error!(failure = %f, "pipeline stage failed; stopping");
+                self.close_all();
+                self.stop_stages();
+                return Err(PipelineError::Stage(f));
+            }
+            if self.shared.stop.load(Ordering::Acquire) {
+                return self.shutdown();
+            }
+            let busy = self.in_flight();
+            let timeout = if busy { Some(Duration::ZERO) } else { Some(TIMER_PERIOD) };
+            if let Err(e) = self.poll.poll(&mut events, timeout)
+                && e.kind() != ErrorKind::Interrupted
+            {
+                tracing::error!(error = %e, "polling failed; stopping");
+                self.close_all();
+                self.stop_stages();
+                return Err(PipelineError::Io { what: "polling", source: e });
+            }
+            let mut progressed = !events.is_empty();
+            for ev in events.iter() {
+                match ev.token() {
+                    LISTENER => self.accept(),
+                    WAKER => {}
+                    Token(i) => {
+                        if ev.is_readable() || ev.is_read_closed() {
+                            self.read(i);
+                        }
+                    }
+                }
+            }
+            progressed |= self.publish();
+            self.flush_all();
+            if last_timer.elapsed() >= TIMER_PERIOD {
+                last_timer = Instant::now();
+                self.timers();
+            }
+            if busy && !progressed {
+                self.wait.idle(idle_rounds);
+                idle_rounds = idle_rounds.saturating_add(1);
+            } else {
+                idle_rounds = 0;
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Sequencer
+
+    /// Stamps and publishes one command; while the ring is full, releases output so the
+    /// matcher can move on.
+    fn submit(&mut self, origin: u32, body: CommandBody) {
+        let ts_ns = wall_ns().max(self.last_ts_ns);
+        self.last_ts_ns = ts_ns;
+        let slot = Slot { origin, command: Command { seq: self.next_seq, ts_ns, body } };
+        let mut rounds = 0u32;
+        loop {
+            let Some(input) = self.input.as_mut() else { return };
+            if input.try_publish(|s| *s = slot).is_ok() {
+                break;
+            }
+            if self.shared.failed.load(Ordering::Acquire) {
+                return;
+            }
+            if !self.publish() {
+                self.wait.idle(rounds);
+                rounds = rounds.saturating_add(1);
+            }
+            self.flush_all();
+        }
+        self.next_seq += 1;
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Publisher
+
+    fn releasable(&self, seq: u64) -> bool {
+        self.cfg.raw.pipeline.durability == DurabilityPolicy::Memory
+            || self.shared.seq_durable.load(Ordering::Acquire) >= seq
+    }
+
+    /// Releases every output slot whose input is durable; true if anything moved.
+    fn publish(&mut self) -> bool {
+        let mut moved = false;
+        loop {
+            if self.held.is_empty() {
+                match self.out_poller.take(PUBLISH_BATCH) {
+                    Ok(mut guard) => {
+                        for s in &mut guard {
+                            self.held.push_back(*s);
+                        }
+                    }
+                    Err(Polling::NoEvents | Polling::Shutdown) => return moved,
+                }
+            }
+            while let Some(slot) = self.held.front().copied() {
+                if !self.releasable(slot.seq) {
+                    return moved;
+                }
+                self.held.pop_front();
+                self.release(&slot);
+                moved = true;
+            }
+        }
+    }
+
+    fn release(&mut self, slot: &OutSlot) {
+        let event = match slot.item {
+            OutItem::Done => {
+                self.seq_published = slot.seq;
+                return;
+            }
+            OutItem::Event(e) => e,
+        };
+        if matches!(event, Event::Book(_) | Event::Instrument { .. } | Event::Account(_)) {
+            return;
+        }
+        if let Event::Accepted(v) | Event::Triggered(v) | Event::Replaced { order: v, .. } = &event {
+            self.lookup.terms.insert(v.id.0, OrderTerms::from(v));
+        }
+        if self.exec_seq != slot.seq {
+            self.exec_seq = slot.seq;
+            self.exec_n = 0;
+        }
+        let mut ctx = ReportContext { transact_time_ns: slot.ts_ns, next_exec_id: (slot.seq << 20) | self.exec_n };
+        let mut reports = std::mem::take(&mut self.reports);
+        reports.clear();
+        let res = event_reports(&event, &slot.request, &self.lookup, &mut ctx, |a, r| reports.push((a, r)));
+        self.exec_n = ctx.next_exec_id & ((1 << 20) - 1);
+        if let Err(e) = res {
+            tracing::error!(seq = slot.seq, error = %e, ?event, "cannot build a report");
+        }
+        for (account, report) in reports.drain(..) {
+            self.route(account, report);
+        }
+        self.reports = reports;
+        match &event {
+            Event::Cancelled { order, .. } | Event::Expired { order, .. } => {
+                self.lookup.terms.remove(&order.id.0);
+            }
+            Event::Trade(t) => {
+                for f in [&t.taker, &t.maker] {
+                    if f.leaves_lots == 0 {
+                        self.lookup.terms.remove(&f.order_id.0);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn route(&mut self, account: AccountId, report: Report) {
+        let n = self.account_sessions.get(&account.0).map_or(0, Vec::len);
+        for k in 0..n {
+            let s = self.account_sessions[&account.0][k];
+            let Some(ci) = self.session_conn[s] else { continue };
+            if self.conns[ci].as_ref().is_some_and(|c| c.session.is_established()) {
+                self.queue(ci, ServerMessage::Report(report));
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Connections
+
+    fn accept(&mut self) {
+        loop {
+            let Some(listener) = self.listener.as_ref() else { return };
+            let (mut stream, peer) = match listener.accept() {
+                Ok(x) => x,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    return;
+                }
+            };
+            let Some(i) = self.conns.iter().position(Option::is_none) else {
+                tracing::warn!(%peer, "connection refused: sessions_limits.max_connections reached");
+                continue;
+            };
+            if let Err(e) =
+                self.poll.registry().register(&mut stream, Token(i), Interest::READABLE | Interest::WRITABLE)
+            {
+                tracing::warn!(%peer, error = %e, "cannot register connection");
+                continue;
+            }
+            let _ = stream.set_nodelay(true);
+            tracing::info!(%peer, conn = i, "connected");
+            self.conns[i] = Some(Conn {
+                stream,
+                session: SbeSession::new(wall_ns()),
+                recv: vec![0; RECV_BUF_BYTES],
+                recv_len: 0,
+                send: Vec::with_capacity(4096),
+                closing: false,
+            });
+        }
+    }
+
+    fn read(&mut self, ci: usize) {
+        loop {
+            let Some(conn) = self.conns.get_mut(ci).and_then(Option::as_mut) else { return };
+            if conn.closing {
+                return;
+            }
+            let at = conn.recv_len;
+            match conn.stream.read(&mut conn.recv[at..]) {
+                Ok(0) => {
+                    self.drop_conn(ci, "peer closed the connection");
+                    return;
+                }
+                Ok(n) => {
+                    conn.recv_len += n;
+                    self.frames(ci);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.drop_conn(ci, &format!("read error: {e}"));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Handles every complete frame in the connection's receive buffer.
+    fn frames(&mut self, ci: usize) {
+        let mut consumed = 0;
+        loop {
+            let now = wall_ns();
+            let mut outputs = std::mem::take(&mut self.outputs);
+            outputs.clear();
+            let Some(conn) = self.conns.get_mut(ci).and_then(Option::as_mut) else { return };
+            if conn.closing {
+                break;
+            }
+            let buf = &conn.recv[consumed..conn.recv_len];
+            let frame = match next_frame(buf) {
+                Ok(None) => break,
+                Ok(Some((len, msg))) => {
+                    consumed += len;
+                    Ok(msg)
+                }
+                Err(e) => Err(e.to_string()),
+            };
+            let sessions = &self.cfg.raw.sessions;
+            let limits = &self.cfg.raw.sessions_limits;
+            let instruments = &self.lookup.instruments;
+            let session_conn = &self.session_conn;
+            let mut env = SessionEnv {
+                sessions,
+                limits,
+                instrument: |id: InstrumentId| instruments.get(id.0 as usize).and_then(|s| s.as_ref()),
+                in_use: |sid: u64| {
+                    sessions
+                        .iter()
+                        .position(|s| s.session_id == sid)
+                        .and_then(|i| session_conn[i])
+                        .is_some_and(|c| c != ci)
+                },
+                next_exec_id: &mut self.next_gateway_exec_id,
+            };
+            match frame.map(|msg| decode_inbound(msg).map_err(|e| e.to_string())) {
+                Ok(Ok(inbound)) => conn.session.on_message(&inbound, now, &mut env, &mut |o| outputs.push(o)),
+                Ok(Err(reason)) | Err(reason) => {
+                    tracing::warn!(conn = ci, %reason, "malformed input; terminating the session");
+                    conn.session.on_malformed(&reason, &mut |o| outputs.push(o));
+                }
+            }
+            let stop = conn.session.state() == SessionState::Closed;
+            self.apply_outputs(ci, &mut outputs);
+            self.outputs = outputs;
+            if stop {
+                break;
+            }
+        }
+        if let Some(conn) = self.conns.get_mut(ci).and_then(Option::as_mut) {
+            conn.recv.copy_within(consumed..conn.recv_len, 0);
+            conn.recv_len -= consumed;
+            // Every complete frame was consumed and a frame is at most MAX_FRAME_LEN_BYTES, so
+            // the buffer always has room for the next read (a zero-length read means EOF).
+            debug_assert!(conn.recv_len < MAX_FRAME_LEN_BYTES || conn.closing);
+        }
+    }
+
+    fn apply_outputs(&mut self, ci: usize, outputs: &mut Vec<Output>) {
+        for o in outputs.drain(..) {
+            match o {
+                Output::Send(msg) => {
+                    self.track_session(ci, &msg);
+                    self.queue(ci, msg);
+                }
+                Output::Submit(body) => {
+                    let origin = self.conns[ci]
+                        .as_ref()
+                        .and_then(|c| c.session.config_index())
+                        .map_or(ADMIN_ORIGIN, |i| i as u32);
+                    self.submit(origin, body);
+                }
+                Output::Close => {
+                    if let Some(c) = self.conns[ci].as_mut() {
+                        c.closing = true;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Keeps `session_conn` in step with negotiation.
+    fn track_session(&mut self, ci: usize, msg: &ServerMessage) {
+        if let ServerMessage::NegotiationResponse(_) = msg
+            && let Some(idx) = self.conns[ci].as_ref().and_then(|c| c.session.config_index())
+        {
+            self.session_conn[idx] = Some(ci);
+        }
+    }
+
+    /// Appends a message to the connection's bounded outbound buffer; disconnects a client
+    /// that let it fill.
+    fn queue(&mut self, ci: usize, msg: ServerMessage) {
+        let cap = self.cfg.raw.sessions_limits.outbound_buffer_bytes;
+        let Some(conn) = self.conns.get_mut(ci).and_then(Option::as_mut) else { return };
+        let mut buf = [0u8; MAX_FRAME_LEN_BYTES];
+        let n = match msg.encode(&mut buf) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!(conn = ci, error = %e, "cannot encode an outbound message");
+                return;
+            }
+        };
+        if conn.send.len() + n > cap {
+            tracing::warn!(
+                conn = ci,
+                session = conn.session.session_id(),
+                cap,
+                "slow consumer: outbound buffer full; disconnecting"
+            );
+            let mut outs = Vec::new();
+            conn.session.on_slow_consumer(&mut |o| outs.push(o));
+            // Best effort: the Terminate goes out only if the socket takes it right now.
+            for o in outs {
+                if let Output::Send(m) = o
+                    && let Ok(k) = m.encode(&mut buf)
+                {
+                    let _ = conn.stream.write(&buf[..k]);
+                }
+            }
+            self.drop_conn(ci, "slow consumer");
+            return;
+        }
+        conn.send.extend_from_slice(&buf[..n]);
+        conn.session.on_sent(&msg, wall_ns());
+    }
+
+    fn flush_all(&mut self) {
+        for ci in 0..self.conns.len() {
+            let Some(conn) = self.conns[ci].as_mut() else { continue };
+            let mut written = 0;
+            let mut broken = None;
+            while written < conn.send.len() {
+                match conn.stream.write(&conn.send[written..]) {
+                    Ok(0) => {
+                        broken = Some("socket closed while writing".to_string());
+                        break;
+                    }
+                    Ok(n) => written += n,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        broken = Some(format!("write error: {e}"));
+                        break;
+                    }
+                }
+            }
+            conn.send.drain(..written);
+            if let Some(why) = broken {
+                self.drop_conn(ci, &why);
+            } else if conn.closing && conn.send.is_empty() {
+                self.drop_conn(ci, "session terminated");
+            }
+        }
+    }
+
+    fn drop_conn(&mut self, ci: usize, why: &str) {
+        let Some(mut conn) = self.conns[ci].take() else { return };
+        let _ = self.poll.registry().deregister(&mut conn.stream);
+        if let Some(idx) = conn.session.config_index()
+            && self.session_conn[idx] == Some(ci)
+        {
+            self.session_conn[idx] = None;
+        }
+        tracing::info!(conn = ci, session = conn.session.session_id(), why, "disconnected");
+    }
+
+    fn timers(&mut self) {
+        let now = wall_ns();
+        for ci in 0..self.conns.len() {
+            let mut outputs = std::mem::take(&mut self.outputs);
+            outputs.clear();
+            if let Some(conn) = self.conns[ci].as_mut() {
+                conn.session.on_timer(now, &mut |o| outputs.push(o));
+            }
+            self.apply_outputs(ci, &mut outputs);
+            self.outputs = outputs;
+        }
+    }
+
+    fn close_all(&mut self) {
+        for ci in 0..self.conns.len() {
+            let mut outputs = Vec::new();
+            if let Some(conn) = self.conns[ci].as_mut() {
+                conn.session.on_shutdown(&mut |o| outputs.push(o));
+            }
+            self.apply_outputs(ci, &mut outputs);
+        }
+        self.flush_all();
+        for ci in 0..self.conns.len() {
+            self.drop_conn(ci, "server shutting down");
+        }
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Shutdown
+
+    /// Drops the input producer, which lets the journaler, matcher and follower finish what
+    /// is in the ring and join. The join runs on a helper thread while this one discards
+    /// output (every session is closed by now), so a matcher waiting on a full output ring
+    /// cannot hang the shutdown.
+    fn stop_stages(&mut self) {
+        let Some(input) = self.input.take() else { return };
+        let joiner = std::thread::Builder::new().name("sable-stop".into()).spawn(move || drop(input));
+        let Ok(joiner) = joiner else {
+            tracing::error!("cannot spawn the stage joiner; stages are left to the process exit");
+            return;
+        };
+        let mut rounds = 0u32;
+        while !joiner.is_finished() {
+            self.held.clear();
+            let took = match self.out_poller.poll() {
+                Ok(mut guard) => (&mut guard).count() > 0,
+                Err(_) => false,
+            };
+            if took {
+                rounds = 0;
+            } else {
+                self.wait.idle(rounds);
+                rounds = rounds.saturating_add(1);
+            }
+        }
+        if joiner.join().is_err() {
+            tracing::error!("a pipeline stage panicked while stopping");
+        }
+    }
+
+    /// Stop accepting, publish everything in flight, close sessions, stop the stages, take
+    /// the final snapshot.
+    fn shutdown(mut self) -> Result<ShutdownReport, PipelineError> {
+        tracing::info!("shutting down: no new connections or input");
+        if let Some(mut l) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut l);
+        }
+        let deadline = Instant::now() + DRAIN_TIMEOUT;
+        let mut rounds = 0u32;
+        while self.in_flight() && Instant::now() < deadline && !self.shared.failed.load(Ordering::Acquire) {
+            if self.publish() {
+                rounds = 0;
+            } else {
+                self.wait.idle(rounds);
+                rounds = rounds.saturating_add(1);
+            }
+            self.flush_all();
+        }
+        let drained = !self.in_flight();
+        self.close_all();
+        self.stop_stages();
+        if let Some(f) = self.failure() {
+            return Err(PipelineError::Stage(f));
+        }
+        if !drained {
+            return Err(PipelineError::Stage("in-flight commands were not published within 30 s".into()));
+        }
+        let engine = self
+            .shared
+            .engine_back
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .ok_or_else(|| PipelineError::Stage("the matcher did not hand its engine back".into()))?;
+        let info = self.store.write(&engine, wall_ns())?;
+        let report = ShutdownReport { last_seq: engine.seq(), state_hash: engine.state_hash(), snapshot_seq: info.seq };
+        tracing::info!(
+            seq = report.last_seq,
+            state_hash = format_args!("{:016x}", report.state_hash),
+            "final snapshot written; stopped"
+        );
+        Ok(report)
+    }
+}

@@ -1,0 +1,311 @@
+//! The appliance end to end, in-process: pipeline on 127.0.0.1:0, a temp data dir, `written`
+//! durability, the yield-then-sleep wait strategy; real TCP clients. No timing assertions: every
+//! wait is bounded so a bug fails the test instead of hanging it.
+
+use std::time::{Duration, Instant};
+
+use gateway::client::Client;
+use gateway::config::{Config, DurabilityPolicy, WaitKind};
+use gateway::pipeline::{self, Appliance};
+use gateway::sbe::codec::{Outbound, decode_outbound};
+use gateway::sbe::messages::{
+    BusinessRejectReason, ExecType, ExecutionReport, NewOrderSingle, OrdStatus, OrdType, OrderCancelReplaceRequest,
+    OrderCancelRequest, PRICE9_NULL, QTY4_NULL, SelfTradePrevention, Side, TerminationCode, TimeInForce, char_field,
+};
+use zerocopy::little_endian::{I64, U32, U64};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn start(dir: &std::path::Path) -> Appliance {
+    start_with(dir, DurabilityPolicy::Written, 1 << 20)
+}
+
+fn start_with(dir: &std::path::Path, durability: DurabilityPolicy, outbound_buffer_bytes: usize) -> Appliance {
+    let mut c = Config::default_config();
+    c.server.listen = "127.0.0.1:0".into();
+    c.server.data_dir = dir.to_path_buf();
+    c.pipeline.durability = durability;
+    c.sessions_limits.outbound_buffer_bytes = outbound_buffer_bytes;
+    c.pipeline.wait_strategy = WaitKind::Backoff;
+    c.pipeline.input_ring_slots = 1024;
+    c.pipeline.output_ring_slots = 4096;
+    c.engine.max_orders = 4096;
+    c.engine.max_levels = 1024;
+    c.engine.max_levels_per_side = 256;
+    c.journal.segment_len_bytes = 1 << 20;
+    c.snapshot.every_commands = 4;
+    pipeline::start(c.validate().expect("test config validates")).expect("appliance starts")
+}
+
+fn px(p: f64) -> I64 {
+    I64::new((p * 1e9).round() as i64)
+}
+
+fn order(cl: &str, account: u32, side: Side, price: f64, qty: u64) -> NewOrderSingle {
+    NewOrderSingle {
+        cl_ord_id: char_field(cl.as_bytes()).unwrap(),
+        account: U32::new(account),
+        security_id: U32::new(1),
+        side: side.to_u8(),
+        ord_type: OrdType::Limit.to_u8(),
+        time_in_force: TimeInForce::GoodTillCancel.to_u8(),
+        exec_inst: 0,
+        self_trade_prevention: SelfTradePrevention::AccountDefault.to_u8(),
+        price: px(price),
+        stop_px: I64::new(PRICE9_NULL),
+        order_qty: U64::new(qty * 10_000),
+        display_qty: U64::new(QTY4_NULL),
+        expire_time: U64::new(0),
+    }
+}
+
+/// Reads frames until `pick` accepts one (skipping heartbeats and others), bounded by `WAIT`.
+fn wait_for<T>(c: &mut Client, what: &str, mut pick: impl FnMut(&Outbound<'_>) -> Option<T>) -> T {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "timed out waiting for {what}");
+        let frame = match c.recv(left) {
+            Ok(Some(f)) => f,
+            Ok(None) => panic!("timed out waiting for {what}"),
+            Err(e) => panic!("waiting for {what}: {e}"),
+        };
+        let msg = decode_outbound(&frame[6..]).expect("server frames decode");
+        if let Some(t) = pick(&msg) {
+            return t;
+        }
+    }
+}
+
+fn er(c: &mut Client, cl: &str, exec_type: ExecType) -> ExecutionReport {
+    let cl_field: [u8; 20] = char_field(cl.as_bytes()).unwrap();
+    wait_for(c, &format!("{} for {cl}", exec_type.name()), |m| match m {
+        Outbound::ExecutionReport(r) if r.cl_ord_id == cl_field && r.exec_type == exec_type.to_u8() => Some(**r),
+        _ => None,
+    })
+}
+
+fn qty4(lots: u64) -> u64 {
+    lots * 10_000
+}
+
+#[test]
+fn orders_trade_cancel_replace_and_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = start(dir.path());
+    let addr = app.local_addr();
+    let mut c1 = Client::login(addr, 1, "demo", "demo").expect("session 1 logs in");
+    let mut c2 = Client::login(addr, 2, "demo2", "demo2").expect("session 2 logs in");
+
+    // A resting order is acknowledged.
+    c1.send(&order("b1", 1, Side::Buy, 100.25, 10)).unwrap();
+    let new = er(&mut c1, "b1", ExecType::New);
+    assert_eq!(new.ord_status, OrdStatus::New.to_u8());
+    assert_eq!(new.leaves_qty.get(), qty4(10));
+    let b1_id = new.order_id.get();
+
+    // A crossing order fills both sides at the resting price.
+    c2.send(&order("s1", 2, Side::Sell, 100.20, 4)).unwrap();
+    er(&mut c2, "s1", ExecType::New);
+    let taker = er(&mut c2, "s1", ExecType::Trade);
+    assert_eq!(taker.ord_status, OrdStatus::Filled.to_u8());
+    assert_eq!(taker.last_px.get(), px(100.25).get());
+    assert_eq!(taker.last_qty.get(), qty4(4));
+    let maker = er(&mut c1, "b1", ExecType::Trade);
+    assert_eq!(maker.ord_status, OrdStatus::PartiallyFilled.to_u8());
+    assert_eq!(maker.leaves_qty.get(), qty4(6));
+    assert_eq!(maker.trade_id.get(), taker.trade_id.get());
+
+    // Replace: new total 8 (4 filled), new price.
+    let mut rp = OrderCancelReplaceRequest {
+        cl_ord_id: char_field(b"b1r").unwrap(),
+        orig_cl_ord_id: char_field(b"b1").unwrap(),
+        order_id: U64::new(0),
+        account: U32::new(1),
+        security_id: U32::new(1),
+        price: px(100.10),
+        // The codec requires every restated field; StopPx does not apply to a limit order.
+        stop_px: I64::new(0),
+        order_qty: U64::new(qty4(8)),
+    };
+    c1.send(&rp).unwrap();
+    let replaced = er(&mut c1, "b1r", ExecType::Replaced);
+    assert_eq!(replaced.order_id.get(), b1_id);
+    assert_eq!(replaced.leaves_qty.get(), qty4(4));
+    assert_eq!(replaced.price.get(), px(100.10).get());
+
+    // Cancel it by its new client id.
+    let cancel = OrderCancelRequest {
+        cl_ord_id: char_field(b"b1c").unwrap(),
+        orig_cl_ord_id: char_field(b"b1r").unwrap(),
+        order_id: U64::new(0),
+        account: U32::new(1),
+        security_id: U32::new(1),
+    };
+    c1.send(&cancel).unwrap();
+    let cancelled = er(&mut c1, "b1c", ExecType::Canceled);
+    assert_eq!(cancelled.order_id.get(), b1_id);
+    assert_eq!(cancelled.leaves_qty.get(), 0);
+
+    // Replacing a dead order is refused with an OrderCancelReject.
+    rp.cl_ord_id = char_field(b"b1x").unwrap();
+    rp.orig_cl_ord_id = char_field(b"b1r").unwrap();
+    c1.send(&rp).unwrap();
+    wait_for(&mut c1, "OrderCancelReject", |m| matches!(m, Outbound::OrderCancelReject(_)).then_some(()));
+
+    // A session may act only on its own accounts.
+    c1.send(&order("x1", 2, Side::Buy, 100.0, 1)).unwrap();
+    let reason = wait_for(&mut c1, "BusinessMessageReject", |m| match m {
+        Outbound::BusinessMessageReject(r) => Some(r.reason),
+        _ => None,
+    });
+    assert_eq!(reason, BusinessRejectReason::NotAuthorized.to_u8());
+
+    // A resting order to find again after the restart.
+    c1.send(&order("b2", 1, Side::Buy, 99.00, 5)).unwrap();
+    er(&mut c1, "b2", ExecType::New);
+
+    // Garbage terminates only the offending session.
+    c2.send_raw(&[0, 0, 0, 20, 0x12, 0x34, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]).unwrap();
+    let code = wait_for(&mut c2, "Terminate", |m| match m {
+        Outbound::Terminate(t) => Some(t.code),
+        _ => None,
+    });
+    assert_eq!(code, TerminationCode::InvalidMessage.to_u8());
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match c2.recv(Duration::from_millis(100)) {
+            Err(_) => break,
+            Ok(_) => assert!(Instant::now() < deadline, "the offending connection was not closed"),
+        }
+    }
+    c1.send(&order("b3", 1, Side::Buy, 98.00, 1)).unwrap();
+    er(&mut c1, "b3", ExecType::New);
+
+    drop(c1);
+    let stopped = app.shutdown().expect("clean shutdown");
+    assert!(stopped.last_seq > 0);
+
+    // Restart on the same data directory: the same state, and the book still trades.
+    let app = start(dir.path());
+    assert_eq!(app.restored(), (stopped.last_seq, stopped.state_hash), "restore reproduces the state");
+    let addr = app.local_addr();
+    let mut c1 = Client::login(addr, 1, "demo", "demo").expect("session 1 logs in again");
+    let mut c2 = Client::login(addr, 2, "demo2", "demo2").expect("session 2 logs in again");
+    c2.send(&order("s2", 2, Side::Sell, 99.00, 5)).unwrap();
+    let taker = er(&mut c2, "s2", ExecType::Trade);
+    assert_eq!(taker.last_px.get(), px(99.00).get());
+    let maker = er(&mut c1, "b2", ExecType::Trade);
+    assert_eq!(maker.ord_status, OrdStatus::Filled.to_u8());
+    drop((c1, c2));
+    app.shutdown().expect("clean shutdown after restart");
+}
+
+#[test]
+fn bad_credentials_and_duplicate_sessions_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = start(dir.path());
+    let addr = app.local_addr();
+    assert!(Client::login(addr, 1, "demo", "nope").is_err());
+    let _c1 = Client::login(addr, 1, "demo", "demo").expect("first login");
+    assert!(Client::login(addr, 1, "demo", "demo").is_err(), "a second connection of session 1 is refused");
+    drop(_c1);
+    app.shutdown().expect("clean shutdown");
+}
+
+#[test]
+fn every_durability_policy_acknowledges_and_trades() {
+    for policy in [DurabilityPolicy::Memory, DurabilityPolicy::Written, DurabilityPolicy::Fsync] {
+        let dir = tempfile::tempdir().unwrap();
+        let app = start_with(dir.path(), policy, 1 << 20);
+        let addr = app.local_addr();
+        let mut c1 = Client::login(addr, 1, "demo", "demo").expect("login");
+        let mut c2 = Client::login(addr, 2, "demo2", "demo2").expect("login");
+        c1.send(&order("b1", 1, Side::Buy, 10.00, 3)).unwrap();
+        er(&mut c1, "b1", ExecType::New);
+        c2.send(&order("s1", 2, Side::Sell, 10.00, 3)).unwrap();
+        assert_eq!(er(&mut c2, "s1", ExecType::Trade).ord_status, OrdStatus::Filled.to_u8(), "{policy:?}");
+        assert_eq!(er(&mut c1, "b1", ExecType::Trade).ord_status, OrdStatus::Filled.to_u8(), "{policy:?}");
+        drop((c1, c2));
+        app.shutdown().expect("clean shutdown");
+    }
+}
+
+#[test]
+fn a_client_that_does_not_read_is_disconnected_and_others_carry_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = start_with(dir.path(), DurabilityPolicy::Written, 4096);
+    let addr = app.local_addr();
+    let mut slow = Client::login(addr, 1, "demo", "demo").expect("login");
+    let mut fast = Client::login(addr, 2, "demo2", "demo2").expect("login");
+    // Requests whose reports the slow client never reads (rejected ones are reports too).
+    let sender = std::thread::spawn(move || {
+        for i in 0..200_000u64 {
+            let o = order(&format!("x{i}"), 1, Side::Buy, 90.0 + (i % 200) as f64 * 0.01, 1);
+            if slow.send(&o).is_err() {
+                return (true, slow);
+            }
+        }
+        (false, slow)
+    });
+    // Meanwhile the other session is served.
+    fast.send(&order("f1", 2, Side::Sell, 120.00, 1)).unwrap();
+    er(&mut fast, "f1", ExecType::New);
+    let (send_failed, mut slow) = sender.join().expect("sender thread");
+    // The server closed the slow connection: reading what the kernel buffered ends in EOF/reset.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut closed = send_failed;
+    while !closed && Instant::now() < deadline {
+        closed = slow.recv(Duration::from_millis(500)).is_err();
+    }
+    assert!(closed, "the slow consumer was not disconnected");
+    fast.send(&order("f2", 2, Side::Sell, 121.00, 1)).unwrap();
+    er(&mut fast, "f2", ExecType::New);
+    drop(fast);
+    app.shutdown().expect("clean shutdown");
+}
+
+#[test]
+fn heartbeats_keep_a_session_alive_and_silence_ends_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = start(dir.path());
+    let addr = app.local_addr();
+
+    // A client that answers the server's Sequence heartbeats (Client::recv does) stays up
+    // through several keepalive intervals.
+    let mut live = Client::connect(addr).unwrap();
+    live.negotiate(1, "demo", "demo").unwrap();
+    live.establish(1000).unwrap();
+    let quiet_until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < quiet_until {
+        if let Ok(Some(frame)) = live.recv(Duration::from_millis(100)) {
+            let msg = decode_outbound(&frame[6..]).unwrap();
+            assert!(matches!(msg, Outbound::Sequence(_)), "only heartbeats while idle, got {msg:?}");
+        }
+    }
+    live.send(&order("h1", 1, Side::Buy, 50.0, 1)).unwrap();
+    er(&mut live, "h1", ExecType::New);
+
+    // A client that sends nothing for two intervals is terminated.
+    let mut silent = Client::connect(addr).unwrap();
+    silent.negotiate(2, "demo2", "demo2").unwrap();
+    silent.establish(100).unwrap();
+    // Not reading means not answering heartbeats either (Client::recv answers them).
+    std::thread::sleep(Duration::from_millis(1000));
+    let deadline = Instant::now() + WAIT;
+    let code = loop {
+        assert!(Instant::now() < deadline, "the silent session was not terminated");
+        match silent.recv(Duration::from_millis(200)) {
+            Ok(Some(frame)) => {
+                if let Ok(Outbound::Terminate(t)) = decode_outbound(&frame[6..]) {
+                    break t.code;
+                }
+            }
+            Ok(None) => {}
+            Err(e) => panic!("connection ended without a Terminate: {e}"),
+        }
+    };
+    assert_eq!(code, TerminationCode::KeepaliveExpired.to_u8());
+    drop(live);
+    app.shutdown().expect("clean shutdown");
+}
