@@ -4,24 +4,8 @@
 //! Order ids here are dense (`0..Workload::ids`) and never reused, so adapters can keep their
 //! id maps in plain vectors.
 
-/// Buy or sell.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Side {
-    /// Bid.
-    Buy,
-    /// Ask.
-    Sell,
-}
-
-impl Side {
-    /// The other side.
-    pub fn opposite(self) -> Side {
-        match self {
-            Side::Buy => Side::Sell,
-            Side::Sell => Side::Buy,
-        }
-    }
-}
+/// Buy or sell: the engine's own type (every peer's adapter maps it to its own).
+pub use engine::Side;
 
 /// One command of a workload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
