@@ -34,6 +34,10 @@ pub const WAKER: Token = Token(usize::MAX - 2);
 const RECV_BUF_BYTES: usize = 64 * 1024;
 /// Session timers run this often.
 const TIMER_PERIOD: Duration = Duration::from_millis(50);
+/// Longest stretch without a sequenced command: the engine's only clock is command timestamps,
+/// so an idle appliance sequences a `Tick` this often and GTD orders expire on time without
+/// traffic (one journal record per idle second).
+const TICK_PERIOD_NS: u64 = 1_000_000_000;
 /// Output slots taken from the ring at a time.
 const PUBLISH_BATCH: u64 = 256;
 /// Exec ids of gateway rejects have the top bit set; engine reports use `seq << 20 | n`.
@@ -599,6 +603,9 @@ impl IoThread {
 
     fn timers(&mut self) {
         let now = wall_ns();
+        if now.saturating_sub(self.last_ts_ns) >= TICK_PERIOD_NS {
+            self.submit(ADMIN_ORIGIN, CommandBody::Tick);
+        }
         for ci in 0..self.conns.len() {
             let mut outputs = std::mem::take(&mut self.outputs);
             outputs.clear();

@@ -309,3 +309,22 @@ fn heartbeats_keep_a_session_alive_and_silence_ends_it() {
     drop(live);
     app.shutdown().expect("clean shutdown");
 }
+
+#[test]
+fn gtd_orders_expire_without_other_traffic() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = start(dir.path());
+    let mut c = Client::login(app.local_addr(), 1, "demo", "demo").expect("session 1 logs in");
+    let now_ns = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    let mut gtd = order("g1", 1, Side::Buy, 99.0, 3);
+    gtd.time_in_force = TimeInForce::GoodTillDate.to_u8();
+    gtd.expire_time = U64::new(now_ns + 1_200_000_000);
+    c.send(&gtd).unwrap();
+    er(&mut c, "g1", ExecType::New);
+    // Nothing else is sent: the appliance's own Tick must carry engine time past the expiry.
+    let expired = er(&mut c, "g1", ExecType::Expired);
+    assert_eq!(expired.ord_status, OrdStatus::Expired.to_u8());
+    assert_eq!(expired.leaves_qty.get(), 0);
+    drop(c);
+    app.shutdown().expect("clean shutdown");
+}
