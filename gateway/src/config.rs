@@ -256,6 +256,35 @@ pub struct SessionConfig {
     pub password: String,
     /// Accounts the session may act on.
     pub accounts: Vec<u32>,
+    /// Application messages per second the session may send on average; 0 (the default) = no
+    /// throttle.
+    #[serde(default = "default_throttle_per_s")]
+    pub throttle_per_s: u32,
+    /// Messages the session may send back to back above the average rate.
+    #[serde(default = "default_throttle_burst")]
+    pub throttle_burst: u32,
+    /// What a message over the limit gets.
+    #[serde(default)]
+    pub throttle_policy: ThrottlePolicy,
+}
+
+fn default_throttle_per_s() -> u32 {
+    0
+}
+
+fn default_throttle_burst() -> u32 {
+    1_000
+}
+
+/// What happens to an application message beyond a session's throttle.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ThrottlePolicy {
+    /// Refused with BusinessMessageReject(Throttled); the session stays up.
+    #[default]
+    Reject,
+    /// The session is terminated with Terminate(Throttled).
+    Disconnect,
 }
 
 /// The whole file.
@@ -496,6 +525,9 @@ impl Config {
             }
             if sc.accounts.is_empty() {
                 return Err(invalid(key("accounts"), "a session needs at least one account"));
+            }
+            if sc.throttle_per_s > 0 && sc.throttle_burst == 0 {
+                return Err(invalid(key("throttle_burst"), "must be at least 1 when throttle_per_s is set"));
             }
             for a in &sc.accounts {
                 if !accounts.iter().any(|s| s.account.0 == *a) {

@@ -11,6 +11,7 @@
 //!   ring, journaler ∥ matcher, follower, output ring, publisher.
 //! - [`server`]: the gateway I/O thread (mio), which is also the sequencer and the publisher.
 //! - [`wait`]: the configurable wait strategy of idle pipeline threads.
+//! - [`throttle`]: the per-session message throttle (GCRA).
 //! - [`client`]: a small blocking SBE client (`sable client`, tests).
 
 pub mod client;
@@ -18,4 +19,5 @@ pub mod config;
 pub mod pipeline;
 pub mod sbe;
 pub mod server;
+pub mod throttle;
 pub mod wait;

@@ -21,12 +21,15 @@
 //!   reject (ExecutionReport Rejected, OrderCancelReject, OrderMassCancelReport) carrying the
 //!   [`ConvertError::code`].
 //! - Malformed bytes end only this session: `Terminate(InvalidMessage)` with the reason.
+//! - Throttle: application messages beyond the session's configured rate and burst (GCRA) get
+//!   `BusinessMessageReject(Throttled)`, or end the session with `Terminate(Throttled)`, as the
+//!   session's `throttle_policy` says. A throttled message still consumes its sequence number.
 
 use engine::{CommandBody, InstrumentId, InstrumentSpec};
 use zerocopy::FromZeros;
 use zerocopy::little_endian::{U16, U64};
 
-use crate::config::{SessionConfig, SessionLimits};
+use crate::config::{SessionConfig, SessionLimits, ThrottlePolicy};
 use crate::sbe::codec::{EncodeError, Inbound, encode};
 use crate::sbe::convert::{self, Report, ReportContext};
 use crate::sbe::messages::{
@@ -34,6 +37,7 @@ use crate::sbe::messages::{
     NegotiationReject, NegotiationRejectCode, NegotiationResponse, RetransmitReject, RetransmitRejectCode, Sequence,
     Terminate, TerminationCode, char_field_lossy, char_field_str,
 };
+use crate::throttle::Gcra;
 
 /// How long a new connection may take to establish, in nanoseconds.
 pub const HANDSHAKE_TIMEOUT_NS: u64 = 10_000_000_000;
@@ -133,6 +137,7 @@ pub struct SbeSession {
     connected_ns: u64,
     last_recv_ns: u64,
     last_send_ns: u64,
+    throttle: Gcra,
 }
 
 fn terminate(session_id: u64, code: TerminationCode, reason: &str) -> ServerMessage {
@@ -156,6 +161,7 @@ impl SbeSession {
             connected_ns: now_ns,
             last_recv_ns: now_ns,
             last_send_ns: now_ns,
+            throttle: Gcra::default(),
         }
     }
 
@@ -384,8 +390,24 @@ impl SbeSession {
             Inbound::OrderStatusRequest(m) => (m.account.get(), m.orig_cl_ord_id),
             _ => return,
         };
-        let allowed =
-            self.config_index.and_then(|i| env.sessions.get(i)).is_some_and(|s| s.accounts.contains(&account));
+        let config = self.config_index.and_then(|i| env.sessions.get(i));
+        if let Some(c) = config
+            && !self.throttle.admit(now_ns, c.throttle_per_s, c.throttle_burst)
+        {
+            let reason = format!("throttled: over {} messages/s (burst {})", c.throttle_per_s, c.throttle_burst);
+            if c.throttle_policy == ThrottlePolicy::Disconnect {
+                return self.close(TerminationCode::Throttled, &reason, out);
+            }
+            let mut m = BusinessMessageReject::new_zeroed();
+            m.ref_seq_num = U64::new(seq);
+            m.ref_template_id = U16::new(msg.template_id());
+            m.reason = BusinessRejectReason::Throttled.to_u8();
+            m.cl_ord_id = cl_ord_id;
+            m.text = char_field_lossy(reason.as_bytes());
+            out(Output::Send(ServerMessage::BusinessReject(m)));
+            return;
+        }
+        let allowed = config.is_some_and(|s| s.accounts.contains(&account));
         if !allowed {
             let mut m = BusinessMessageReject::new_zeroed();
             m.ref_seq_num = U64::new(seq);
@@ -633,5 +655,39 @@ mod tests {
         let t = Terminate { session_id: U64::new(1), code: 0, reason: [0; 48] };
         let out = h.feed(&t, 1);
         assert!(matches!(out[..], [Output::Send(ServerMessage::Terminate(_)), Output::Close]));
+    }
+
+    #[test]
+    fn throttle_rejects_or_disconnects_beyond_rate_and_burst() {
+        for policy in [ThrottlePolicy::Reject, ThrottlePolicy::Disconnect] {
+            let mut h = Harness::new();
+            h.cfg.sessions[0].throttle_per_s = 10;
+            h.cfg.sessions[0].throttle_burst = 3;
+            h.cfg.sessions[0].throttle_policy = policy;
+            h.negotiate("demo", "demo");
+            h.establish(1000);
+            let t = 1_000_000_000;
+            for _ in 0..3 {
+                assert!(matches!(h.feed(&order(1, 1), t)[..], [Output::Submit(_)]), "the burst passes");
+            }
+            let out = h.feed(&order(1, 1), t);
+            match policy {
+                ThrottlePolicy::Reject => {
+                    let [Output::Send(ServerMessage::BusinessReject(r))] = out[..] else { panic!("{out:?}") };
+                    assert_eq!(r.reason, BusinessRejectReason::Throttled.to_u8());
+                    assert_eq!(r.ref_seq_num.get(), 4, "a throttled message still uses its sequence number");
+                    assert!(h.s.is_established());
+                    // One interval (100 ms) later one more fits.
+                    assert!(matches!(h.feed(&order(1, 1), t + 100_000_000)[..], [Output::Submit(_)]));
+                }
+                ThrottlePolicy::Disconnect => {
+                    let [Output::Send(ServerMessage::Terminate(term)), Output::Close] = out[..] else {
+                        panic!("{out:?}")
+                    };
+                    assert_eq!(term.code, TerminationCode::Throttled.to_u8());
+                    assert_eq!(h.s.state(), SessionState::Closed);
+                }
+            }
+        }
     }
 }
