@@ -249,7 +249,7 @@ impl Engine {
         if !ladder.is_full() && self.levels.has_free() {
             return false;
         }
-        match ladder.level_at(price_ticks, &self.levels) {
+        match ladder.level_at(price_ticks) {
             Some(l) if self.levels.get(l).count > 0 => false,
             Some(_) => ladder.is_full(), // a tombstone to revive: needs only ladder room
             None => ladder.is_full() || (!self.levels.has_free() && !self.any_tombstones()),
@@ -280,7 +280,7 @@ impl Engine {
         let price = if stops { o.stop_ticks } else { o.price_ticks };
         o.visible_lots = if stops { o.leaves_lots } else { visible_slice(o.display_lots, o.leaves_lots) };
         let ladder = book.ladder_mut(side, stops);
-        let level = match ladder.level_at(price, &self.levels) {
+        let level = match ladder.level_at(price) {
             Some(level) => {
                 if self.levels.get(level).count == 0 {
                     if ladder.is_full() {

@@ -31,17 +31,20 @@ pub(crate) struct Entry {
     pub level: Slot,
 }
 
+/// Price in the low bits, so neighbouring prices land in neighbouring buckets (books are dense
+/// near the touch: lookups hit lines already cached), and mixed top bits, which hashbrown uses as
+/// its 7-bit tags, so the tags still tell prices apart.
 #[inline]
 fn hash_price(price_ticks: i64) -> u64 {
-    crate::index::mix(price_ticks as u64)
+    (price_ticks as u64) ^ (crate::index::mix(price_ticks as u64) & 0xFE00_0000_0000_0000)
 }
 
 pub(crate) struct Ladder {
     best: Best,
     /// Sorted worst → best; every entry's level is allocated; the last is never empty.
     entries: Vec<Entry>,
-    /// Every entry's level, by price.
-    by_price: HashTable<Slot>,
+    /// Every entry, by price (the price is kept in the table so a lookup reads no level).
+    by_price: HashTable<Entry>,
     /// Entries whose level holds orders.
     live: usize,
 }
@@ -73,14 +76,14 @@ impl Ladder {
 
     /// The level at `price_ticks`, live or tombstone.
     #[inline]
-    pub fn level_at(&self, price_ticks: i64, levels: &LevelPool) -> Option<Slot> {
+    pub fn level_at(&self, price_ticks: i64) -> Option<Slot> {
         // Most activity is at the touch: try the best entry before the table.
         if let Some(b) = self.entries.last()
             && b.price_ticks == price_ticks
         {
             return Some(b.level);
         }
-        self.by_price.find(hash_price(price_ticks), |&s| levels.get(s).price_ticks == price_ticks).copied()
+        self.by_price.find(hash_price(price_ticks), |e| e.price_ticks == price_ticks).map(|e| e.level)
     }
 
     #[inline]
@@ -113,7 +116,8 @@ impl Ladder {
             let i = self.find(price_ticks).expect_err("no entry at a new level's price");
             self.entries.insert(i, Entry { price_ticks, level });
         }
-        self.by_price.insert_unique(hash_price(price_ticks), level, |_| unreachable!("capacity reserved"));
+        self.by_price
+            .insert_unique(hash_price(price_ticks), Entry { price_ticks, level }, |e| hash_price(e.price_ticks));
         self.live += 1;
     }
 
@@ -133,7 +137,7 @@ impl Ladder {
     }
 
     fn forget(&mut self, e: Entry, levels: &mut LevelPool) {
-        match self.by_price.find_entry(hash_price(e.price_ticks), |&s| s == e.level) {
+        match self.by_price.find_entry(hash_price(e.price_ticks), |x| x.level == e.level) {
             Ok(found) => {
                 found.remove();
             }
@@ -168,7 +172,8 @@ impl Ladder {
             return Err(());
         }
         self.entries.push(Entry { price_ticks, level });
-        self.by_price.insert_unique(hash_price(price_ticks), level, |_| unreachable!("capacity reserved"));
+        self.by_price
+            .insert_unique(hash_price(price_ticks), Entry { price_ticks, level }, |e| hash_price(e.price_ticks));
         self.live += 1;
         Ok(())
     }
@@ -218,7 +223,7 @@ impl Ladder {
             return Err("tombstone at the best end".into());
         }
         if self.by_price.len() != self.entries.len()
-            || self.entries.iter().any(|e| self.level_at(e.price_ticks, levels) != Some(e.level))
+            || self.entries.iter().any(|e| self.level_at(e.price_ticks) != Some(e.level))
         {
             return Err("price table out of step with the entries".into());
         }
