@@ -9,6 +9,7 @@
 //! machine through [`machine`].
 
 pub mod durability;
+pub mod e2e;
 pub mod engines;
 pub mod lobster;
 pub mod machine;

@@ -1,0 +1,107 @@
+//! The appliance under test: the default configuration with one SBE session and one account per
+//! load connection, started in-process through `gateway::pipeline::start` on a scratch data
+//! directory and 127.0.0.1:0.
+//!
+//! The gateway has no builder for configurations; its `Config` has public fields, so this
+//! starts from `Config::default_config()` (the embedded default, what `sable run` uses) and
+//! changes only what the benchmark needs, listed in [`Setup::describe`].
+
+use std::path::Path;
+
+use gateway::config::{Config, DurabilityPolicy, SessionConfig, StpConfig, WaitKind};
+use gateway::pipeline::{self, Appliance};
+
+/// Most connections one run may open: the default `sessions_limits.max_connections`.
+pub const MAX_CONNECTIONS: usize = 64;
+
+/// Per-connection outbound buffer: large enough that a receiver briefly descheduled on the
+/// shared 2-core machine is not disconnected as a slow consumer (the default is 1 MiB, ~6,300
+/// execution reports).
+pub const OUTBOUND_BUFFER_BYTES: usize = 16 << 20;
+
+/// Account and session ids of connection `c` (session ids and accounts start at 1).
+pub fn account_of(c: usize) -> u32 {
+    c as u32 + 1
+}
+
+/// The credentials of connection `c`.
+pub fn credentials_of(c: usize) -> (u64, String, String) {
+    let id = c as u64 + 1;
+    (id, format!("bench{id}"), format!("bench{id}"))
+}
+
+/// What the benchmark asks of the appliance.
+#[derive(Clone, Copy, Debug)]
+pub struct Setup {
+    /// When acknowledgements may leave.
+    pub durability: DurabilityPolicy,
+    /// How idle pipeline threads wait.
+    pub wait: WaitKind,
+    /// The matcher's core, for `busy-spin`.
+    pub matcher_core: Option<usize>,
+    /// Load connections, each its own session and account.
+    pub connections: usize,
+}
+
+impl Setup {
+    /// The configuration: the embedded default plus the changes listed in [`Setup::describe`].
+    pub fn config(&self, data_dir: &Path) -> Config {
+        assert!((1..=MAX_CONNECTIONS).contains(&self.connections), "connections must be in 1..={MAX_CONNECTIONS}");
+        let mut c = Config::default_config();
+        c.server.listen = "127.0.0.1:0".into();
+        c.server.data_dir = data_dir.to_path_buf();
+        c.pipeline.durability = self.durability;
+        c.pipeline.wait_strategy = self.wait;
+        c.pipeline.matcher_core = self.matcher_core;
+        c.sessions_limits.outbound_buffer_bytes = OUTBOUND_BUFFER_BYTES;
+        c.sessions_limits.max_connections = MAX_CONNECTIONS;
+        let template = c.accounts.first().cloned().expect("the default configuration has an account");
+        c.accounts = (0..self.connections)
+            .map(|i| {
+                let mut a = template.clone();
+                a.id = account_of(i);
+                a.stp_group = Some(a.id);
+                // The flow's IOC orders may meet the same account's resting orders; they must
+                // trade, not be cancelled by self-trade prevention.
+                a.default_stp = StpConfig::Allow;
+                a.max_open_orders = None;
+                a
+            })
+            .collect();
+        let session_template = c.sessions.first().cloned().expect("the default configuration has a session");
+        c.sessions = (0..self.connections)
+            .map(|i| {
+                let (session_id, username, password) = credentials_of(i);
+                SessionConfig {
+                    session_id,
+                    username,
+                    password,
+                    accounts: vec![account_of(i)],
+                    // The benchmark measures the appliance, not its per-session throttle.
+                    throttle_per_s: 0,
+                    ..session_template.clone()
+                }
+            })
+            .collect();
+        c
+    }
+
+    /// How this configuration differs from `gateway/config/default.toml`.
+    pub fn describe(&self) -> String {
+        format!(
+            "default.toml except: listen 127.0.0.1:0, scratch data_dir, durability {:?}, wait_strategy {:?}, \
+             matcher_core {:?}, {} sessions/accounts (stp allow, no open-order limit, no throttle), outbound_buffer_bytes {} MiB",
+            self.durability,
+            self.wait,
+            self.matcher_core,
+            self.connections,
+            OUTBOUND_BUFFER_BYTES >> 20
+        )
+    }
+
+    /// Starts the appliance on `data_dir`.
+    pub fn start(&self, data_dir: &Path) -> Result<Appliance, String> {
+        let validated = self.config(data_dir).validate().map_err(|e| format!("benchmark configuration: {e}"))?;
+        pipeline::start(validated).map_err(|e| format!("starting the appliance: {e}"))
+    }
+}
