@@ -37,6 +37,9 @@ use crate::wait::Wait;
 /// Session index of commands the appliance issues itself (configuration, not a client).
 pub const ADMIN_ORIGIN: u32 = u32::MAX;
 
+/// How long the snapshot follower sleeps when it has caught up (it is never on the ack path).
+const FOLLOWER_SLEEP: std::time::Duration = std::time::Duration::from_millis(1);
+
 /// One input ring slot: a sequenced command and who sent it.
 #[derive(Clone, Copy, Debug)]
 pub struct Slot {
@@ -412,7 +415,9 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
         )
         .and_then()
         .thread_name("sable-follower")
-        .handle_events_and_state_with(
+        // The follower only takes snapshots: nothing waits on it but a full ring, so it sleeps
+        // between batches instead of competing with the matcher for a core on every command.
+        .handle_events_and_state_with_wait_strategy(
             |f: &mut Option<Follower>, slot: &Slot, _seq, _end| {
                 let Some(follower) = f.as_mut() else { return };
                 match follower.apply(&slot.command) {
@@ -425,6 +430,7 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
                 }
             },
             move || follower_engine.map(|e| Follower::new(e, follower_store, every, retention)),
+            Wait::Sleep(FOLLOWER_SLEEP),
         )
         .build();
 
