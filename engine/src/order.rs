@@ -179,7 +179,8 @@ impl Order {
             && matches!(self.tif(), TimeInForce::Gtc | TimeInForce::Day | TimeInForce::Gtd)
     }
 
-    /// The price the order would rest or match at when it acts as a limit order.
+    /// Market and stop-market orders: they match without a limit price of their own (only the
+    /// band bounds them) and never rest.
     pub fn is_marketable_type(&self) -> bool {
         matches!(self.ord_type(), OrdType::Market | OrdType::Stop)
     }
@@ -257,20 +258,13 @@ impl OrderPool {
         self.live
     }
 
-    /// Takes a free slot, or `None` when the pool is full.
+    /// Takes a free slot for a new order, or `None` when the pool is full.
     pub fn alloc(&mut self, init: &OrderInit) -> Option<Slot> {
-        let slot = self.free_head;
-        if slot == NIL {
-            return None;
-        }
-        self.free_head = self.slots[slot as usize].next;
-        self.slots[slot as usize] = Order::from_init(init);
-        self.live += 1;
-        Some(slot)
+        self.place(Order::from_init(init))
     }
 
-    /// Places a restored order (load path).
-    pub fn alloc_restored(&mut self, order: Order) -> Option<Slot> {
+    /// Takes a free slot for `order` (new or restored), or `None` when the pool is full.
+    pub fn place(&mut self, order: Order) -> Option<Slot> {
         let slot = self.free_head;
         if slot == NIL {
             return None;

@@ -177,7 +177,7 @@ impl Engine {
                         }
                         let mut o = Order::from_view(&oi.view, oi.visible_lots, oi.post_only, oi.stp);
                         o.set_pending_stop(stops);
-                        let slot = e.orders.alloc_restored(o).ok_or_else(|| bad("order capacity".into()))?;
+                        let slot = e.orders.place(o).ok_or_else(|| bad("order capacity".into()))?;
                         e.levels.push_back(level, &mut e.orders, slot);
                         e.index.insert(&e.orders, slot);
                     }
