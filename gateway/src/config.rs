@@ -276,6 +276,161 @@ fn default_throttle_burst() -> u32 {
     1_000
 }
 
+/// `[fix]`: the FIX 4.4 acceptor. Settings carry the names and meanings FIX operators know
+/// from QuickFIX; each `[[fix_sessions]]` entry may override the session-level ones.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixSection {
+    /// TCP address of the FIX acceptor; empty turns FIX off.
+    #[serde(default = "default_fix_listen")]
+    pub listen: String,
+    /// Defaults of every FIX session.
+    #[serde(flatten)]
+    pub defaults: FixSettings,
+}
+
+fn default_fix_listen() -> String {
+    "127.0.0.1:9200".into()
+}
+
+impl Default for FixSection {
+    fn default() -> Self {
+        FixSection { listen: default_fix_listen(), defaults: FixSettings::default() }
+    }
+}
+
+/// QuickFIX-style session settings (`[fix]` defaults, overridable per `[[fix_sessions]]`).
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FixSettings {
+    /// QuickFIX `ResetOnLogon`: start both sequence numbers at 1 on every Logon.
+    pub reset_on_logon: bool,
+    /// QuickFIX `ResetOnLogout`: start both sequence numbers at 1 after a clean Logout.
+    pub reset_on_logout: bool,
+    /// QuickFIX `ResetOnDisconnect`: start both sequence numbers at 1 after any disconnect.
+    pub reset_on_disconnect: bool,
+    /// Smallest HeartBtInt (108) a Logon may ask for, in seconds.
+    pub heartbeat_min_s: u32,
+    /// Largest HeartBtInt (108) a Logon may ask for, in seconds.
+    pub heartbeat_max_s: u32,
+    /// QuickFIX `LogonTimeout`: seconds a new connection may take to send its Logon.
+    pub logon_timeout_s: u32,
+    /// QuickFIX `LogoutTimeout`: seconds to wait for the counterparty's Logout reply.
+    pub logout_timeout_s: u32,
+    /// QuickFIX `CheckLatency`: refuse messages whose SendingTime (52) is off by more than
+    /// `max_latency_s` (SessionRejectReason 10, then Logout).
+    pub check_latency: bool,
+    /// QuickFIX `MaxLatency`, in seconds.
+    pub max_latency_s: u32,
+    /// QuickFIX `ValidateFieldsOutOfOrder`: header fields must come first, trailer last.
+    pub validate_fields_out_of_order: bool,
+    /// QuickFIX `ValidateFieldsHaveValues`: an empty value is a reject (373=4).
+    pub validate_fields_have_values: bool,
+    /// QuickFIX `ValidateUserDefinedFields`: user-defined tags (5000-9999) must be in the
+    /// dictionary for the message type.
+    pub validate_user_defined_fields: bool,
+    /// QuickFIX `AllowUnknownMsgFields`: tags unknown to the dictionary are let through.
+    pub allow_unknown_msg_fields: bool,
+    /// Cancel every live order of the session's accounts when its connection ends (after a
+    /// Logout or not); a Logon may also ask for it with tag 8013=Y.
+    pub cancel_on_disconnect: bool,
+}
+
+impl Default for FixSettings {
+    fn default() -> Self {
+        FixSettings {
+            reset_on_logon: false,
+            reset_on_logout: false,
+            reset_on_disconnect: false,
+            heartbeat_min_s: 1,
+            heartbeat_max_s: 120,
+            logon_timeout_s: 10,
+            logout_timeout_s: 2,
+            check_latency: true,
+            max_latency_s: 120,
+            validate_fields_out_of_order: true,
+            validate_fields_have_values: true,
+            validate_user_defined_fields: true,
+            allow_unknown_msg_fields: false,
+            cancel_on_disconnect: false,
+        }
+    }
+}
+
+/// `[[fix_sessions]]`: one FIX session, named by its CompIDs as the client sends them.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixSessionConfig {
+    /// The client's SenderCompID (49) — sable's TargetCompID.
+    pub sender_comp_id: String,
+    /// The client's TargetCompID (56) — sable's SenderCompID.
+    pub target_comp_id: String,
+    /// Username (553) the Logon must carry; empty = none checked.
+    #[serde(default)]
+    pub username: String,
+    /// Password (554) the Logon must carry; empty = none checked.
+    #[serde(default)]
+    pub password: String,
+    /// Accounts the session may act on.
+    pub accounts: Vec<u32>,
+    /// Application messages per second on average; 0 = no throttle.
+    #[serde(default = "default_throttle_per_s")]
+    pub throttle_per_s: u32,
+    /// Messages back to back above the average rate.
+    #[serde(default = "default_throttle_burst")]
+    pub throttle_burst: u32,
+    /// What a message over the limit gets (BusinessMessageReject, or Logout).
+    #[serde(default)]
+    pub throttle_policy: ThrottlePolicy,
+    /// Overrides of the `[fix]` defaults, spelled like them (`reset_on_logon = true`, ...).
+    #[serde(default)]
+    pub settings: Option<toml::Table>,
+}
+
+impl FixSessionConfig {
+    /// The session's effective settings: `[fix]` defaults with this session's overrides.
+    pub fn effective(&self, defaults: &FixSettings) -> Result<FixSettings, ConfigError> {
+        let Some(over) = &self.settings else { return Ok(*defaults) };
+        let mut table = toml::Table::try_from(DefaultsView(defaults))
+            .map_err(|e| invalid("fix", format!("cannot merge session settings: {e}")))?;
+        for (k, v) in over {
+            table.insert(k.clone(), v.clone());
+        }
+        table.try_into().map_err(|e: toml::de::Error| invalid("fix_sessions.settings", e.to_string()))
+    }
+
+    /// The key of the session's persistent store (`fix-<sender>-<target>`).
+    pub fn store_name(&self) -> String {
+        format!("fix-{}-{}", self.sender_comp_id, self.target_comp_id)
+    }
+}
+
+/// Serializes [`FixSettings`] for merging (keeps `FixSettings` itself `Deserialize`-only).
+struct DefaultsView<'a>(&'a FixSettings);
+
+impl serde::Serialize for DefaultsView<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let f = self.0;
+        let mut m = s.serialize_map(Some(14))?;
+        m.serialize_entry("reset_on_logon", &f.reset_on_logon)?;
+        m.serialize_entry("reset_on_logout", &f.reset_on_logout)?;
+        m.serialize_entry("reset_on_disconnect", &f.reset_on_disconnect)?;
+        m.serialize_entry("heartbeat_min_s", &f.heartbeat_min_s)?;
+        m.serialize_entry("heartbeat_max_s", &f.heartbeat_max_s)?;
+        m.serialize_entry("logon_timeout_s", &f.logon_timeout_s)?;
+        m.serialize_entry("logout_timeout_s", &f.logout_timeout_s)?;
+        m.serialize_entry("check_latency", &f.check_latency)?;
+        m.serialize_entry("max_latency_s", &f.max_latency_s)?;
+        m.serialize_entry("validate_fields_out_of_order", &f.validate_fields_out_of_order)?;
+        m.serialize_entry("validate_fields_have_values", &f.validate_fields_have_values)?;
+        m.serialize_entry("validate_user_defined_fields", &f.validate_user_defined_fields)?;
+        m.serialize_entry("allow_unknown_msg_fields", &f.allow_unknown_msg_fields)?;
+        m.serialize_entry("cancel_on_disconnect", &f.cancel_on_disconnect)?;
+        m.end()
+    }
+}
+
 /// What happens to an application message beyond a session's throttle.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -312,6 +467,12 @@ pub struct Config {
     /// `[[sessions]]`.
     #[serde(default)]
     pub sessions: Vec<SessionConfig>,
+    /// `[fix]`.
+    #[serde(default)]
+    pub fix: FixSection,
+    /// `[[fix_sessions]]`.
+    #[serde(default)]
+    pub fix_sessions: Vec<FixSessionConfig>,
 }
 
 /// A checked configuration with engine-ready specs.
@@ -327,6 +488,10 @@ pub struct Validated {
     pub instruments: Vec<InstrumentSpec>,
     /// Account specs, in file order.
     pub accounts: Vec<AccountSpec>,
+    /// The FIX listen address (`None` when `[fix] listen` is empty).
+    pub fix_listen: Option<SocketAddr>,
+    /// Effective settings of each `[[fix_sessions]]` entry, in file order.
+    pub fix_settings: Vec<FixSettings>,
 }
 
 fn nanos(d: Decimal, key: &str) -> Result<u128, ConfigError> {
@@ -535,14 +700,78 @@ impl Config {
                 }
             }
         }
-        Ok(Validated { raw: self, listen, limits, instruments, accounts })
+        let fix_listen = if self.fix.listen.is_empty() {
+            None
+        } else {
+            Some(self.fix.listen.parse().map_err(|e| invalid("fix.listen", format!("not an IP:port address: {e}")))?)
+        };
+        if self.fix_sessions.len() > MAX_CONFIG_ENTRIES {
+            return Err(invalid("fix_sessions", format!("at most {MAX_CONFIG_ENTRIES} entries")));
+        }
+        check_fix_settings("fix", &self.fix.defaults)?;
+        let mut fix_settings = Vec::with_capacity(self.fix_sessions.len());
+        for (i, fc) in self.fix_sessions.iter().enumerate() {
+            let key = |k: &str| format!("fix_sessions[{i}].{k}");
+            for (k, v) in [("sender_comp_id", &fc.sender_comp_id), ("target_comp_id", &fc.target_comp_id)] {
+                if v.is_empty()
+                    || v.len() > MAX_COMP_ID_LEN
+                    || !v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+                {
+                    return Err(invalid(
+                        key(k),
+                        format!("must be 1..={MAX_COMP_ID_LEN} characters of A-Z a-z 0-9 _ - ."),
+                    ));
+                }
+            }
+            if self.fix_sessions[..i]
+                .iter()
+                .any(|o| o.sender_comp_id == fc.sender_comp_id && o.target_comp_id == fc.target_comp_id)
+            {
+                return Err(invalid(key("sender_comp_id"), "this CompID pair is listed twice"));
+            }
+            if fc.accounts.is_empty() {
+                return Err(invalid(key("accounts"), "a session needs at least one account"));
+            }
+            for a in &fc.accounts {
+                if !accounts.iter().any(|s| s.account.0 == *a) {
+                    return Err(invalid(key("accounts"), format!("account {a} is not configured in [[accounts]]")));
+                }
+            }
+            if fc.throttle_per_s > 0 && fc.throttle_burst == 0 {
+                return Err(invalid(key("throttle_burst"), "must be at least 1 when throttle_per_s is set"));
+            }
+            let eff = fc.effective(&self.fix.defaults).map_err(|e| invalid(key("settings"), e.to_string()))?;
+            check_fix_settings(&key("settings"), &eff)?;
+            fix_settings.push(eff);
+        }
+        Ok(Validated { raw: self, listen, limits, instruments, accounts, fix_listen, fix_settings })
     }
+}
+
+/// Longest SenderCompID / TargetCompID sable accepts.
+pub const MAX_COMP_ID_LEN: usize = 32;
+
+fn check_fix_settings(key: &str, f: &FixSettings) -> Result<(), ConfigError> {
+    if f.heartbeat_min_s == 0 || f.heartbeat_min_s > f.heartbeat_max_s || f.heartbeat_max_s > 3600 {
+        return Err(invalid(key, "need 1 <= heartbeat_min_s <= heartbeat_max_s <= 3600"));
+    }
+    if f.logon_timeout_s == 0 || f.logout_timeout_s == 0 || f.max_latency_s == 0 {
+        return Err(invalid(key, "logon_timeout_s, logout_timeout_s and max_latency_s must be at least 1"));
+    }
+    Ok(())
 }
 
 impl Validated {
     /// The instrument spec with this symbol.
     pub fn instrument_by_symbol(&self, symbol: &str) -> Option<&InstrumentSpec> {
         self.instruments.iter().find(|s| s.symbol.as_str() == symbol)
+    }
+
+    /// Index of the FIX session a client names with its (SenderCompID, TargetCompID).
+    pub fn fix_session(&self, sender_comp_id: &[u8], target_comp_id: &[u8]) -> Option<usize> {
+        self.raw.fix_sessions.iter().position(|s| {
+            s.sender_comp_id.as_bytes() == sender_comp_id && s.target_comp_id.as_bytes() == target_comp_id
+        })
     }
 
     /// The session with this id.
@@ -596,6 +825,31 @@ mod tests {
         assert_eq!(
             err_key(with(|c| c.accounts[0].max_order_notional = Some(Decimal::new(1, 10)))),
             "accounts[0].max_order_notional"
+        );
+    }
+
+    #[test]
+    fn fix_sessions_merge_their_overrides_with_the_defaults() {
+        let v = Config::default_config().validate().expect("default validates");
+        assert_eq!(v.fix_listen.map(|a| a.port()), Some(9200));
+        assert_eq!(v.fix_settings.len(), 2);
+        assert_eq!(v.fix_settings[0], FixSettings::default());
+        assert_eq!(v.fix_session(b"CLIENT2", b"SABLE"), Some(1));
+        let text = DEFAULT_TOML.replace(
+            "# settings = { cancel_on_disconnect = true }",
+            "settings = { cancel_on_disconnect = true, heartbeat_max_s = 30 }",
+        );
+        let v = Config::parse(&text).expect("parses").validate().expect("validates");
+        assert!(v.fix_settings[1].cancel_on_disconnect);
+        assert_eq!(v.fix_settings[1].heartbeat_max_s, 30);
+        assert!(!v.fix_settings[0].cancel_on_disconnect);
+        let bad = DEFAULT_TOML.replace("# settings = { cancel_on_disconnect = true }", "settings = { no_such = 1 }");
+        assert_eq!(err_key(Config::parse(&bad).expect("parses").validate()), "fix_sessions[1].settings");
+        let bad = DEFAULT_TOML.replace("reset_on_logout = false", "reset_on_logout = false\nreset_on_lunch = true");
+        assert!(Config::parse(&bad).is_err(), "unknown [fix] keys are refused");
+        assert_eq!(
+            err_key(with(|c| c.fix_sessions[1].sender_comp_id = "CLIENT1".into())),
+            "fix_sessions[1].sender_comp_id"
         );
     }
 

@@ -16,8 +16,10 @@
 
 pub mod client;
 pub mod config;
+pub mod fix;
 pub mod pipeline;
 pub mod sbe;
 pub mod server;
+pub mod store;
 pub mod throttle;
 pub mod wait;

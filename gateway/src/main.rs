@@ -137,6 +137,9 @@ fn run(config: Option<PathBuf>) -> Result<(), String> {
     }
     let appliance = gateway::pipeline::start(cfg).map_err(|e| e.to_string())?;
     eprintln!("sable: listening on {}", appliance.local_addr());
+    if let Some(addr) = appliance.fix_addr() {
+        eprintln!("sable: FIX listening on {addr}");
+    }
     while !term.load(Ordering::Acquire) && !appliance.is_finished() {
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -152,6 +152,7 @@ pub struct ShutdownReport {
 /// A running appliance.
 pub struct Appliance {
     local_addr: SocketAddr,
+    fix_addr: Option<SocketAddr>,
     shared: Arc<Shared>,
     waker: Arc<mio::Waker>,
     io: Option<JoinHandle<Result<ShutdownReport, PipelineError>>>,
@@ -163,6 +164,11 @@ impl Appliance {
     /// The bound order-entry address.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The bound FIX address, if FIX is on.
+    pub fn fix_addr(&self) -> Option<SocketAddr> {
+        self.fix_addr
     }
 
     /// State hash and sequence number right after restore (before configuration commands).
@@ -197,6 +203,11 @@ impl Drop for Appliance {
             let _ = h.join();
         }
     }
+}
+
+/// Where the per-session stores (sequence numbers, sent messages) live under the data directory.
+pub fn sessions_dir(data_dir: &std::path::Path) -> PathBuf {
+    data_dir.join("sessions")
 }
 
 /// Where the journal lives under the data directory.
@@ -446,6 +457,49 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
         listener.local_addr().map_err(|source| PipelineError::Io { what: "reading the listen address", source })?;
     tracing::info!(%local_addr, durability = ?p.durability, wait = ?wait, "listening");
 
+    // 7. Sessions: a persistent store per configured session (sequence numbers and sent
+    //    messages, so clients resume after a restart), the FIX data dictionary, one FIX
+    //    session per configured CompID pair, and the FIX listener.
+    let dictionary = crate::fix::dictionary::Dictionary::sable();
+    let sessions_dir = sessions_dir(&data_dir);
+    std::fs::create_dir_all(&sessions_dir)
+        .map_err(|source| PipelineError::Io { what: "creating the sessions dir", source })?;
+    let mut fix_sessions = Vec::with_capacity(cfg.raw.fix_sessions.len());
+    for (fc, settings) in cfg.raw.fix_sessions.iter().zip(&cfg.fix_settings) {
+        let store = crate::store::SessionStore::open(&sessions_dir, &fc.store_name(), Default::default())
+            .map_err(|e| PipelineError::Stage(format!("session store {}: {e}", fc.store_name())))?;
+        tracing::info!(
+            session = %fc.store_name(),
+            next_in = store.next_target_seq(),
+            next_out = store.next_sender_seq(),
+            "FIX session store opened"
+        );
+        fix_sessions.push(crate::fix::session::FixSession::new(fc, *settings, store));
+    }
+    let mut sbe_stores = Vec::with_capacity(cfg.raw.sessions.len());
+    for sc in &cfg.raw.sessions {
+        let name = format!("sbe-{}", sc.session_id);
+        let store = crate::store::SessionStore::open(&sessions_dir, &name, Default::default())
+            .map_err(|e| PipelineError::Stage(format!("session store {name}: {e}")))?;
+        sbe_stores.push(store);
+    }
+    let fix_listener = match cfg.fix_listen {
+        Some(addr) => Some(
+            mio::net::TcpListener::bind(addr)
+                .map_err(|source| PipelineError::Io { what: "binding the FIX listen address", source })?,
+        ),
+        None => None,
+    };
+    let fix_addr = match &fix_listener {
+        Some(l) => {
+            Some(l.local_addr().map_err(|source| PipelineError::Io { what: "reading the FIX listen address", source })?)
+        }
+        None => None,
+    };
+    if let Some(addr) = fix_addr {
+        tracing::info!(%addr, "FIX listening");
+    }
+
     let io = IoThread::new(crate::server::IoParts {
         cfg,
         poll,
@@ -459,6 +513,10 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
         order_terms,
         store,
         admin,
+        fix_listener,
+        fix_sessions,
+        dictionary,
+        sbe_stores,
     })
     .map_err(|source| PipelineError::Io { what: "registering the listener", source })?;
     let handle = std::thread::Builder::new()
@@ -466,7 +524,7 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
         .spawn(move || io.run())
         .map_err(|source| PipelineError::Io { what: "spawning the I/O thread", source })?;
 
-    Ok(Appliance { local_addr, shared, waker, io: Some(handle), restored_hash, restored_seq })
+    Ok(Appliance { local_addr, fix_addr, shared, waker, io: Some(handle), restored_hash, restored_seq })
 }
 
 /// The instruments of a validated configuration indexed by id, for the I/O thread's lookups.

@@ -1,4 +1,4 @@
-//! The gateway I/O thread: owns every socket (mio), runs the SBE sessions, is the sequencer
+//! The gateway I/O thread: owns every socket (mio), runs the SBE and FIX sessions, is the sequencer
 //! (stamps seq + timestamp once, publishes into the input ring) and is the publisher (releases
 //! matcher output once durable, encodes reports, routes them by account).
 //!
@@ -23,11 +23,18 @@ use crate::pipeline::{ADMIN_ORIGIN, OutItem, OutSlot, OutputPoller, PipelineErro
 use crate::sbe::codec::decode_inbound;
 use crate::sbe::convert::{OrderTerms, Report, ReportContext, ReportLookup, event_reports};
 use crate::sbe::frame::{MAX_FRAME_LEN_BYTES, next_frame};
-use crate::sbe::session::{Output, SbeSession, ServerMessage, SessionEnv, SessionState};
+use crate::fix::dictionary::Dictionary;
+use crate::fix::message::FieldTable;
+use crate::fix::session::{Action, FixEnv, FixSession, InstrumentTable};
+use crate::sbe::messages::{RetransmitReject, RetransmitRejectCode, Retransmission};
+use crate::sbe::session::{MAX_RETRANSMIT_COUNT, Output, SbeSession, ServerMessage, SessionEnv, SessionState};
+use crate::store::SessionStore;
 use crate::wait::Wait;
 
 /// Token of the listener.
 const LISTENER: Token = Token(usize::MAX - 1);
+/// Token of the FIX listener.
+const FIX_LISTENER: Token = Token(usize::MAX - 3);
 /// Token of the waker (stop requests).
 pub const WAKER: Token = Token(usize::MAX - 2);
 /// Receive buffer per connection; a frame is at most [`MAX_FRAME_LEN_BYTES`].
@@ -74,15 +81,47 @@ pub struct IoParts {
     pub store: SnapshotStore,
     /// Configuration commands to sequence before any client's.
     pub admin: Vec<CommandBody>,
+    /// The FIX listener, if FIX is on.
+    pub fix_listener: Option<TcpListener>,
+    /// One FIX session per `[[fix_sessions]]` entry, with its store opened.
+    pub fix_sessions: Vec<FixSession>,
+    /// The FIX data dictionary.
+    pub dictionary: Dictionary,
+    /// One persistent store per `[[sessions]]` entry (SBE), in file order.
+    pub sbe_stores: Vec<SessionStore>,
+}
+
+/// What speaks on a connection.
+enum Proto {
+    /// SBE over SOFH, with its FIXP-style session.
+    Sbe(SbeSession),
+    /// FIX 4.4: bound to a configured session once its Logon arrived.
+    Fix { bound: Option<usize>, connected_ns: u64 },
+}
+
+/// A session a report can be routed to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SessionRef {
+    Sbe(usize),
+    Fix(usize),
 }
 
 struct Conn {
     stream: TcpStream,
-    session: SbeSession,
+    proto: Proto,
     recv: Vec<u8>,
     recv_len: usize,
     send: Vec<u8>,
     closing: bool,
+}
+
+impl Conn {
+    fn sbe(&self) -> Option<&SbeSession> {
+        match &self.proto {
+            Proto::Sbe(s) => Some(s),
+            Proto::Fix { .. } => None,
+        }
+    }
 }
 
 struct Lookup {
@@ -117,8 +156,19 @@ pub struct IoThread {
     conns: Vec<Option<Conn>>,
     /// Connection index of each configured session while it is negotiated or established.
     session_conn: Vec<Option<usize>>,
-    /// Session indices allowed on each account id.
-    account_sessions: HashMap<u32, Vec<usize>>,
+    /// Sessions allowed on each account id.
+    account_sessions: HashMap<u32, Vec<SessionRef>>,
+    fix_listener: Option<TcpListener>,
+    fix: Vec<FixSession>,
+    /// Connection index of each FIX session while it is logged on.
+    fix_conn: Vec<Option<usize>>,
+    dictionary: Dictionary,
+    sbe_stores: Vec<SessionStore>,
+    fix_table: Box<FieldTable>,
+    fix_submits: Vec<CommandBody>,
+    /// Set once shutdown closes the sessions: cancel-on-disconnect does not apply to a clean
+    /// shutdown (its reports could not be published any more; orders survive the restart).
+    stopping: bool,
     next_gateway_exec_id: u64,
     exec_seq: u64,
     exec_n: u64,
@@ -148,14 +198,27 @@ impl IoThread {
             order_terms,
             store,
             admin,
+            mut fix_listener,
+            fix_sessions,
+            dictionary,
+            sbe_stores,
         } = parts;
         poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
-        let mut account_sessions: HashMap<u32, Vec<usize>> = HashMap::new();
+        if let Some(l) = fix_listener.as_mut() {
+            poll.registry().register(l, FIX_LISTENER, Interest::READABLE)?;
+        }
+        let mut account_sessions: HashMap<u32, Vec<SessionRef>> = HashMap::new();
         for (i, s) in cfg.raw.sessions.iter().enumerate() {
             for a in &s.accounts {
-                account_sessions.entry(*a).or_default().push(i);
+                account_sessions.entry(*a).or_default().push(SessionRef::Sbe(i));
             }
         }
+        for (j, s) in cfg.raw.fix_sessions.iter().enumerate() {
+            for a in &s.accounts {
+                account_sessions.entry(*a).or_default().push(SessionRef::Fix(j));
+            }
+        }
+        let n_fix = fix_sessions.len();
         let max_conns = cfg.raw.sessions_limits.max_connections;
         let n_sessions = cfg.raw.sessions.len();
         let instruments = crate::pipeline::instrument_table(&cfg.instruments);
@@ -175,6 +238,14 @@ impl IoThread {
             conns: (0..max_conns).map(|_| None).collect(),
             session_conn: vec![None; n_sessions],
             account_sessions,
+            fix_listener,
+            fix: fix_sessions,
+            fix_conn: vec![None; n_fix],
+            dictionary,
+            sbe_stores,
+            fix_table: Box::default(),
+            fix_submits: Vec::with_capacity(16),
+            stopping: false,
             next_gateway_exec_id: GATEWAY_EXEC_ID_BASE,
             exec_seq: 0,
             exec_n: 0,
@@ -229,7 +300,8 @@ impl IoThread {
             let mut progressed = !events.is_empty();
             for ev in events.iter() {
                 match ev.token() {
-                    LISTENER => self.accept(),
+                    LISTENER => self.accept(false),
+                    FIX_LISTENER => self.accept(true),
                     WAKER => {}
                     Token(i) => {
                         if ev.is_readable() || ev.is_read_closed() {
@@ -361,20 +433,78 @@ impl IoThread {
     fn route(&mut self, account: AccountId, report: Report) {
         let n = self.account_sessions.get(&account.0).map_or(0, Vec::len);
         for k in 0..n {
-            let s = self.account_sessions[&account.0][k];
-            let Some(ci) = self.session_conn[s] else { continue };
-            if self.conns[ci].as_ref().is_some_and(|c| c.session.is_established()) {
-                self.queue(ci, ServerMessage::Report(report));
+            match self.account_sessions[&account.0][k] {
+                SessionRef::Sbe(s) => {
+                    let live = self.session_conn[s].filter(|&ci| {
+                        self.conns[ci].as_ref().is_some_and(|c| matches!(&c.proto, Proto::Sbe(x) if x.is_established()))
+                    });
+                    match live {
+                        Some(ci) => self.queue(ci, ServerMessage::Report(report)),
+                        None => self.store_offline(s, &report),
+                    }
+                }
+                SessionRef::Fix(j) => self.route_fix(j, &report),
             }
+        }
+    }
+
+    /// A report for SBE session `s` while no connection of it is established: kept in its
+    /// store under the next sequence number, for a RetransmitRequest after it re-establishes.
+    fn store_offline(&mut self, s: usize, report: &Report) {
+        let mut buf = [0u8; MAX_FRAME_LEN_BYTES];
+        let n = match report.encode(&mut buf) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!(session = s, error = %e, "cannot encode a report");
+                return;
+            }
+        };
+        let store = &mut self.sbe_stores[s];
+        if let Err(e) = store.record_sent(store.next_sender_seq(), Some(&buf[..n])) {
+            tracing::error!(session = s, error = %e, "session store write failed");
+        }
+    }
+
+    /// A report for FIX session `j`: sent when it is logged on, stored for its resend either
+    /// way (a session that is offline gets it through ResendRequest when it logs on again).
+    fn route_fix(&mut self, j: usize, report: &Report) {
+        let security_id = match report {
+            Report::Execution(m) => m.security_id.get(),
+            Report::MassCancel(m) => m.security_id.get(),
+            Report::CancelReject(_) => 0,
+        };
+        let symbol = self
+            .lookup
+            .instruments
+            .get(security_id as usize)
+            .and_then(|s| s.as_ref())
+            .map(|s| s.symbol)
+            .unwrap_or_default();
+        let ci = self.fix_conn[j];
+        let out = ci.and_then(|ci| self.conns[ci].as_mut()).map(|c| &mut c.send);
+        self.fix[j].send_report(report, symbol.as_str().as_bytes(), wall_ns(), out);
+        if let Some(ci) = ci {
+            self.check_fix_backlog(ci);
+        }
+    }
+
+    /// Disconnects a FIX client whose unsent output outgrew its bound. Nothing is lost: every
+    /// message is in the session store and comes back through ResendRequest.
+    fn check_fix_backlog(&mut self, ci: usize) {
+        let cap = self.cfg.raw.sessions_limits.outbound_buffer_bytes;
+        if self.conns[ci].as_ref().is_some_and(|c| c.send.len() > cap) {
+            tracing::warn!(conn = ci, cap, "slow consumer: FIX outbound buffer full; disconnecting");
+            self.drop_conn(ci, "slow consumer");
         }
     }
 
     // ------------------------------------------------------------------------------------
     // Connections
 
-    fn accept(&mut self) {
+    fn accept(&mut self, fix: bool) {
         loop {
-            let Some(listener) = self.listener.as_ref() else { return };
+            let listener = if fix { self.fix_listener.as_ref() } else { self.listener.as_ref() };
+            let Some(listener) = listener else { return };
             let (mut stream, peer) = match listener.accept() {
                 Ok(x) => x,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
@@ -394,10 +524,12 @@ impl IoThread {
                 continue;
             }
             let _ = stream.set_nodelay(true);
-            tracing::info!(%peer, conn = i, "connected");
+            tracing::info!(%peer, conn = i, fix, "connected");
+            let proto =
+                if fix { Proto::Fix { bound: None, connected_ns: wall_ns() } } else { Proto::Sbe(SbeSession::new(wall_ns())) };
             self.conns[i] = Some(Conn {
                 stream,
-                session: SbeSession::new(wall_ns()),
+                proto,
                 recv: vec![0; RECV_BUF_BYTES],
                 recv_len: 0,
                 send: Vec::with_capacity(4096),
@@ -420,7 +552,11 @@ impl IoThread {
                 }
                 Ok(n) => {
                     conn.recv_len += n;
-                    self.frames(ci);
+                    if matches!(conn.proto, Proto::Fix { .. }) {
+                        self.fix_frames(ci);
+                    } else {
+                        self.frames(ci);
+                    }
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
@@ -443,6 +579,7 @@ impl IoThread {
             if conn.closing {
                 break;
             }
+            let Proto::Sbe(session) = &mut conn.proto else { return };
             let buf = &conn.recv[consumed..conn.recv_len];
             let frame = match next_frame(buf) {
                 Ok(None) => break,
@@ -456,6 +593,7 @@ impl IoThread {
             let limits = &self.cfg.raw.sessions_limits;
             let instruments = &self.lookup.instruments;
             let session_conn = &self.session_conn;
+            let sbe_stores = &self.sbe_stores;
             let mut env = SessionEnv {
                 sessions,
                 limits,
@@ -468,15 +606,26 @@ impl IoThread {
                         .is_some_and(|c| c != ci)
                 },
                 next_exec_id: &mut self.next_gateway_exec_id,
+                resume: &|i: usize| {
+                    let st = &sbe_stores[i];
+                    (st.next_sender_seq(), st.next_target_seq() - 1)
+                },
             };
             match frame.map(|msg| decode_inbound(msg).map_err(|e| e.to_string())) {
-                Ok(Ok(inbound)) => conn.session.on_message(&inbound, now, &mut env, &mut |o| outputs.push(o)),
+                Ok(Ok(inbound)) => session.on_message(&inbound, now, &mut env, &mut |o| outputs.push(o)),
                 Ok(Err(reason)) | Err(reason) => {
                     tracing::warn!(conn = ci, %reason, "malformed input; terminating the session");
-                    conn.session.on_malformed(&reason, &mut |o| outputs.push(o));
+                    session.on_malformed(&reason, &mut |o| outputs.push(o));
                 }
             }
-            let stop = conn.session.state() == SessionState::Closed;
+            let stop = session.state() == SessionState::Closed;
+            if session.is_established()
+                && let Some(i) = session.config_index()
+                && self.sbe_stores[i].next_target_seq() != session.next_recv_seq()
+                && let Err(e) = self.sbe_stores[i].set_next_target_seq(session.next_recv_seq())
+            {
+                tracing::error!(session = i, error = %e, "session store write failed");
+            }
             self.apply_outputs(ci, &mut outputs);
             self.outputs = outputs;
             if stop {
@@ -502,7 +651,8 @@ impl IoThread {
                 Output::Submit(body) => {
                     let origin = self.conns[ci]
                         .as_ref()
-                        .and_then(|c| c.session.config_index())
+                        .and_then(|c| c.sbe())
+                        .and_then(|s| s.config_index())
                         .map_or(ADMIN_ORIGIN, |i| i as u32);
                     self.submit(origin, body);
                 }
@@ -511,14 +661,172 @@ impl IoThread {
                         c.closing = true;
                     }
                 }
+                Output::Retransmit { session_id, request_timestamp, from_seq, count } => {
+                    self.retransmit(ci, session_id, request_timestamp, from_seq, count);
+                }
             }
         }
+    }
+
+    /// The input-ring origin of FIX session `j` (after the SBE sessions).
+    fn fix_origin(&self, j: usize) -> u32 {
+        (self.cfg.raw.sessions.len() + j) as u32
+    }
+
+    /// Handles every complete FIX message in the connection's receive buffer. Garbled
+    /// messages (bad BodyLength or CheckSum) are skipped, as FIX says, without a reply.
+    fn fix_frames(&mut self, ci: usize) {
+        let mut consumed = 0;
+        let mut close = None;
+        loop {
+            let now = wall_ns();
+            let Some(conn) = self.conns.get_mut(ci).and_then(Option::as_mut) else { return };
+            if conn.closing {
+                break;
+            }
+            let Proto::Fix { bound, .. } = &mut conn.proto else { return };
+            let buf = &conn.recv[consumed..conn.recv_len];
+            let (len, bytes) = match crate::fix::frame::next_message(buf) {
+                Ok(None) => break,
+                Ok(Some(x)) => x,
+                Err(garbled) => {
+                    tracing::warn!(conn = ci, reason = %garbled, "garbled FIX message ignored");
+                    consumed += garbled.skip.max(1);
+                    continue;
+                }
+            };
+            consumed += len;
+            let instruments = InstrumentTable(&self.lookup.instruments);
+            let mut env = FixEnv {
+                dictionary: &self.dictionary,
+                instruments: &instruments,
+                next_exec_id: &mut self.next_gateway_exec_id,
+            };
+            let mut submits = std::mem::take(&mut self.fix_submits);
+            let action = match *bound {
+                Some(j) => self.fix[j].on_message(bytes, now, &mut env, &mut conn.send, &mut |b| submits.push(b)),
+                None => {
+                    // The first message must be a Logon naming a configured session that is
+                    // not logged on elsewhere; anything else is disconnected without a reply.
+                    let msg = match crate::fix::message::parse(bytes, &mut self.fix_table) {
+                        Ok(m) => m,
+                        Err(e) => {
+                            close = Some(format!("first message unparseable: {e}"));
+                            break;
+                        }
+                    };
+                    if msg.msg_type() != b"A" {
+                        close = Some("first message is not a Logon".into());
+                        break;
+                    }
+                    let sender = msg.get(49).unwrap_or(b"");
+                    let target = msg.get(56).unwrap_or(b"");
+                    let Some(j) = self.cfg.fix_session(sender, target) else {
+                        close = Some(format!(
+                            "Logon from unknown session {}->{}",
+                            String::from_utf8_lossy(sender),
+                            String::from_utf8_lossy(target)
+                        ));
+                        break;
+                    };
+                    if self.fix_conn[j].is_some() {
+                        close = Some(format!("session {} is already logged on", self.fix[j].their_comp_id()));
+                        break;
+                    }
+                    *bound = Some(j);
+                    let a = self.fix[j].on_logon(&msg, now, &mut env, &mut conn.send);
+                    if a == Action::Continue {
+                        self.fix_conn[j] = Some(ci);
+                    }
+                    a
+                }
+            };
+            if action == Action::Close {
+                conn.closing = true;
+            }
+            let bound_j = *bound;
+            for body in submits.drain(..) {
+                let origin = bound_j.map_or(ADMIN_ORIGIN, |j| self.fix_origin(j));
+                self.submit(origin, body);
+            }
+            self.fix_submits = submits;
+            if action == Action::Close {
+                break;
+            }
+        }
+        if let Some(why) = close {
+            tracing::warn!(conn = ci, %why, "FIX connection refused");
+            self.drop_conn(ci, &why);
+            return;
+        }
+        if let Some(conn) = self.conns.get_mut(ci).and_then(Option::as_mut) {
+            conn.recv.copy_within(consumed..conn.recv_len, 0);
+            conn.recv_len -= consumed;
+        }
+        self.check_fix_backlog(ci);
+    }
+
+    /// FIX timers of connection `ci`: logon timeout before Logon, heartbeats after.
+    fn fix_timer(&mut self, ci: usize, now: u64) {
+        let Some(conn) = self.conns[ci].as_mut() else { return };
+        let Proto::Fix { bound, connected_ns } = conn.proto else { return };
+        let action = match bound {
+            Some(j) => self.fix[j].on_timer(now, &mut conn.send),
+            None => {
+                let timeout_ns = u64::from(self.cfg.raw.fix.defaults.logon_timeout_s) * 1_000_000_000;
+                if now.saturating_sub(connected_ns) > timeout_ns { Action::Close } else { Action::Continue }
+            }
+        };
+        if action == Action::Close {
+            self.drop_conn(ci, "FIX session timed out");
+        }
+    }
+
+    /// Answers a RetransmitRequest: `Retransmission` and the stored frames, or
+    /// `RetransmitReject` when the range was never sent, is no longer retained, or is too long.
+    fn retransmit(&mut self, ci: usize, session_id: u64, request_timestamp: u64, from_seq: u64, count: u32) {
+        let Some(idx) = self.conns[ci].as_ref().and_then(|c| c.sbe()).and_then(|s| s.config_index()) else { return };
+        let store = &self.sbe_stores[idx];
+        let end = from_seq.saturating_add(u64::from(count));
+        let code = if count == 0 || count > MAX_RETRANSMIT_COUNT {
+            Some(RetransmitRejectCode::RequestLimitExceeded)
+        } else if from_seq < store.oldest_retained_seq().max(1) || end > store.next_sender_seq() {
+            Some(RetransmitRejectCode::OutOfRange)
+        } else {
+            None
+        };
+        if let Some(code) = code {
+            self.queue(
+                ci,
+                ServerMessage::RetransmitReject(RetransmitReject {
+                    session_id: zerocopy::little_endian::U64::new(session_id),
+                    request_timestamp: zerocopy::little_endian::U64::new(request_timestamp),
+                    code: code.to_u8(),
+                }),
+            );
+            return;
+        }
+        self.queue(
+            ci,
+            ServerMessage::Retransmission(Retransmission {
+                session_id: zerocopy::little_endian::U64::new(session_id),
+                request_timestamp: zerocopy::little_endian::U64::new(request_timestamp),
+                next_seq_no: zerocopy::little_endian::U64::new(from_seq),
+                count: zerocopy::little_endian::U32::new(count),
+            }),
+        );
+        let Some(conn) = self.conns[ci].as_mut() else { return };
+        let send = &mut conn.send;
+        if let Err(e) = self.sbe_stores[idx].for_each_sent(from_seq, end - 1, |_, frame| send.extend_from_slice(frame)) {
+            tracing::error!(session = idx, error = %e, "session store read failed during retransmission");
+        }
+        self.check_fix_backlog(ci);
     }
 
     /// Keeps `session_conn` in step with negotiation.
     fn track_session(&mut self, ci: usize, msg: &ServerMessage) {
         if let ServerMessage::NegotiationResponse(_) = msg
-            && let Some(idx) = self.conns[ci].as_ref().and_then(|c| c.session.config_index())
+            && let Some(idx) = self.conns[ci].as_ref().and_then(|c| c.sbe()).and_then(|s| s.config_index())
         {
             self.session_conn[idx] = Some(ci);
         }
@@ -529,6 +837,7 @@ impl IoThread {
     fn queue(&mut self, ci: usize, msg: ServerMessage) {
         let cap = self.cfg.raw.sessions_limits.outbound_buffer_bytes;
         let Some(conn) = self.conns.get_mut(ci).and_then(Option::as_mut) else { return };
+        let Proto::Sbe(session) = &mut conn.proto else { return };
         let mut buf = [0u8; MAX_FRAME_LEN_BYTES];
         let n = match msg.encode(&mut buf) {
             Ok(n) => n,
@@ -540,12 +849,12 @@ impl IoThread {
         if conn.send.len() + n > cap {
             tracing::warn!(
                 conn = ci,
-                session = conn.session.session_id(),
+                session = session.session_id(),
                 cap,
                 "slow consumer: outbound buffer full; disconnecting"
             );
             let mut outs = Vec::new();
-            conn.session.on_slow_consumer(&mut |o| outs.push(o));
+            session.on_slow_consumer(&mut |o| outs.push(o));
             // Best effort: the Terminate goes out only if the socket takes it right now.
             for o in outs {
                 if let Output::Send(m) = o
@@ -557,8 +866,17 @@ impl IoThread {
             self.drop_conn(ci, "slow consumer");
             return;
         }
+        if msg.is_application()
+            && let Some(i) = session.config_index()
+        {
+            let store = &mut self.sbe_stores[i];
+            debug_assert_eq!(store.next_sender_seq(), session.next_send_seq(), "store and session agree on seqs");
+            if let Err(e) = store.record_sent(session.next_send_seq(), Some(&buf[..n])) {
+                tracing::error!(session = i, error = %e, "session store write failed");
+            }
+        }
         conn.send.extend_from_slice(&buf[..n]);
-        conn.session.on_sent(&msg, wall_ns());
+        session.on_sent(&msg, wall_ns());
     }
 
     fn flush_all(&mut self) {
@@ -593,12 +911,34 @@ impl IoThread {
     fn drop_conn(&mut self, ci: usize, why: &str) {
         let Some(mut conn) = self.conns[ci].take() else { return };
         let _ = self.poll.registry().deregister(&mut conn.stream);
-        if let Some(idx) = conn.session.config_index()
-            && self.session_conn[idx] == Some(ci)
-        {
-            self.session_conn[idx] = None;
+        match conn.proto {
+            Proto::Sbe(session) => {
+                if let Some(idx) = session.config_index()
+                    && self.session_conn[idx] == Some(ci)
+                {
+                    self.session_conn[idx] = None;
+                }
+                tracing::info!(conn = ci, session = session.session_id(), why, "disconnected");
+            }
+            Proto::Fix { bound, .. } => {
+                tracing::info!(conn = ci, session = ?bound.map(|j| self.fix[j].their_comp_id()), why, "FIX disconnected");
+                if let Some(j) = bound
+                    && self.fix_conn[j] == Some(ci)
+                {
+                    self.fix_conn[j] = None;
+                    let mut submits = std::mem::take(&mut self.fix_submits);
+                    self.fix[j].on_disconnect(wall_ns(), &mut |b| submits.push(b));
+                    if self.stopping {
+                        submits.clear();
+                    }
+                    let origin = self.fix_origin(j);
+                    for body in submits.drain(..) {
+                        self.submit(origin, body);
+                    }
+                    self.fix_submits = submits;
+                }
+            }
         }
-        tracing::info!(conn = ci, session = conn.session.session_id(), why, "disconnected");
     }
 
     fn timers(&mut self) {
@@ -609,25 +949,41 @@ impl IoThread {
         for ci in 0..self.conns.len() {
             let mut outputs = std::mem::take(&mut self.outputs);
             outputs.clear();
-            if let Some(conn) = self.conns[ci].as_mut() {
-                conn.session.on_timer(now, &mut |o| outputs.push(o));
+            if let Some(conn) = self.conns[ci].as_mut()
+                && let Proto::Sbe(session) = &mut conn.proto
+            {
+                session.on_timer(now, &mut |o| outputs.push(o));
             }
             self.apply_outputs(ci, &mut outputs);
             self.outputs = outputs;
+            self.fix_timer(ci, now);
         }
     }
 
     fn close_all(&mut self) {
+        self.stopping = true;
         for ci in 0..self.conns.len() {
             let mut outputs = Vec::new();
             if let Some(conn) = self.conns[ci].as_mut() {
-                conn.session.on_shutdown(&mut |o| outputs.push(o));
+                match &mut conn.proto {
+                    Proto::Sbe(session) => session.on_shutdown(&mut |o| outputs.push(o)),
+                    Proto::Fix { bound: Some(j), .. } => self.fix[*j].on_shutdown(wall_ns(), &mut conn.send),
+                    Proto::Fix { bound: None, .. } => {}
+                }
             }
             self.apply_outputs(ci, &mut outputs);
         }
         self.flush_all();
         for ci in 0..self.conns.len() {
             self.drop_conn(ci, "server shutting down");
+        }
+        for f in &mut self.fix {
+            f.flush();
+        }
+        for (i, st) in self.sbe_stores.iter_mut().enumerate() {
+            if let Err(e) = st.flush() {
+                tracing::error!(session = i, error = %e, "session store flush failed");
+            }
         }
     }
 
@@ -669,6 +1025,9 @@ impl IoThread {
     fn shutdown(mut self) -> Result<ShutdownReport, PipelineError> {
         tracing::info!("shutting down: no new connections or input");
         if let Some(mut l) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut l);
+        }
+        if let Some(mut l) = self.fix_listener.take() {
             let _ = self.poll.registry().deregister(&mut l);
         }
         let deadline = Instant::now() + DRAIN_TIMEOUT;

@@ -23,6 +23,7 @@ fn start(dir: &std::path::Path) -> Appliance {
 fn start_with(dir: &std::path::Path, durability: DurabilityPolicy, outbound_buffer_bytes: usize) -> Appliance {
     let mut c = Config::default_config();
     c.server.listen = "127.0.0.1:0".into();
+    c.fix.listen = "127.0.0.1:0".into();
     c.server.data_dir = dir.to_path_buf();
     c.pipeline.durability = durability;
     c.sessions_limits.outbound_buffer_bytes = outbound_buffer_bytes;

@@ -35,6 +35,7 @@ const WINDOW: u64 = 200;
 fn config_text(data_dir: &std::path::Path) -> String {
     let mut text = DEFAULT_TOML
         .replace("listen = \"127.0.0.1:9100\"", "listen = \"127.0.0.1:0\"")
+        .replace("listen = \"127.0.0.1:9200\"", "listen = \"127.0.0.1:0\"")
         .replace("data_dir = \"./data\"", &format!("data_dir = {:?}", data_dir.display().to_string()))
         .replace("every_commands = 100000", "every_commands = 20000");
     for n in 3..=SESSIONS {

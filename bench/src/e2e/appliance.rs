@@ -49,6 +49,7 @@ impl Setup {
         assert!((1..=MAX_CONNECTIONS).contains(&self.connections), "connections must be in 1..={MAX_CONNECTIONS}");
         let mut c = Config::default_config();
         c.server.listen = "127.0.0.1:0".into();
+        c.fix.listen = "127.0.0.1:0".into();
         c.server.data_dir = data_dir.to_path_buf();
         c.pipeline.durability = self.durability;
         c.pipeline.wait_strategy = self.wait;

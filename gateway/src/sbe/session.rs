@@ -10,10 +10,13 @@
 //!
 //! - Inbound application messages are implicitly sequenced from the `NextSeqNo` of Establish;
 //!   a client `Sequence` moves the expectation forward (never back).
-//! - Outbound application messages (reports, BusinessMessageReject) are counted from 1 per
-//!   connection; `Sequence` heartbeats announce the next one. The count is not persisted
-//!   across restarts, and `RetransmitRequest` is answered with `RetransmitReject(OutOfRange)`:
-//!   the gateway keeps no history of sent messages yet.
+//! - Outbound application messages (reports, BusinessMessageReject) carry the session's
+//!   persistent sequence (the I/O thread keeps them in the session's
+//!   [`crate::store::SessionStore`], also while the client is away); EstablishmentAck
+//!   announces the next one and the last inbound seq processed, `Sequence` heartbeats repeat
+//!   it. `RetransmitRequest` becomes [`Output::Retransmit`]: the I/O thread answers with
+//!   `Retransmission` and the stored messages, or `RetransmitReject` when the range is not
+//!   (or no longer) stored or larger than [`MAX_RETRANSMIT_COUNT`].
 //! - Keepalive: a `Sequence` goes out when nothing was sent for one interval; nothing received
 //!   for two intervals ends the session with `Terminate(KeepaliveExpired)`.
 //! - An application message for an account the session is not configured for is answered with
@@ -34,10 +37,13 @@ use crate::sbe::codec::{EncodeError, Inbound, encode};
 use crate::sbe::convert::{self, Report, ReportContext};
 use crate::sbe::messages::{
     BusinessMessageReject, BusinessRejectReason, EstablishRejectCode, EstablishmentAck, EstablishmentReject, FlowType,
-    NegotiationReject, NegotiationRejectCode, NegotiationResponse, RetransmitReject, RetransmitRejectCode, Sequence,
+    NegotiationReject, NegotiationRejectCode, NegotiationResponse, RetransmitReject, RetransmitRejectCode, Retransmission, Sequence,
     Terminate, TerminationCode, char_field_lossy, char_field_str,
 };
 use crate::throttle::Gcra;
+
+/// Most messages one RetransmitRequest may ask for.
+pub const MAX_RETRANSMIT_COUNT: u32 = 10_000;
 
 /// How long a new connection may take to establish, in nanoseconds.
 pub const HANDSHAKE_TIMEOUT_NS: u64 = 10_000_000_000;
@@ -70,6 +76,8 @@ pub enum ServerMessage {
     Sequence(Sequence),
     /// RetransmitReject.
     RetransmitReject(RetransmitReject),
+    /// Retransmission (the stored messages follow it).
+    Retransmission(Retransmission),
     /// Terminate.
     Terminate(Terminate),
     /// BusinessMessageReject (an application message).
@@ -88,6 +96,7 @@ impl ServerMessage {
             ServerMessage::EstablishmentReject(m) => encode(m, buf),
             ServerMessage::Sequence(m) => encode(m, buf),
             ServerMessage::RetransmitReject(m) => encode(m, buf),
+            ServerMessage::Retransmission(m) => encode(m, buf),
             ServerMessage::Terminate(m) => encode(m, buf),
             ServerMessage::BusinessReject(m) => encode(m, buf),
             ServerMessage::Report(r) => r.encode(buf),
@@ -109,6 +118,17 @@ pub enum Output {
     Submit(CommandBody),
     /// Close the connection after sending what is queued.
     Close,
+    /// Answer a RetransmitRequest from the session's store.
+    Retransmit {
+        /// The session.
+        session_id: u64,
+        /// The request's timestamp (echoed).
+        request_timestamp: u64,
+        /// First seq asked for.
+        from_seq: u64,
+        /// How many.
+        count: u32,
+    },
 }
 
 /// What the session needs to know about the rest of the gateway.
@@ -123,6 +143,9 @@ pub struct SessionEnv<'a, F: Fn(InstrumentId) -> Option<&'a InstrumentSpec>, U: 
     pub in_use: U,
     /// Exec id counter for gateway rejects.
     pub next_exec_id: &'a mut u64,
+    /// Where configured session `i` resumes: (next outbound seq, last inbound seq processed),
+    /// from its persistent store.
+    pub resume: &'a dyn Fn(usize) -> (u64, u64),
 }
 
 /// One connection's FIXP session.
@@ -178,6 +201,11 @@ impl SbeSession {
     /// Index of the session's entry in the configuration, once negotiated.
     pub fn config_index(&self) -> Option<usize> {
         self.config_index
+    }
+
+    /// The next inbound application sequence number expected.
+    pub fn next_recv_seq(&self) -> u64 {
+        self.next_recv_seq
     }
 
     /// The next outbound application sequence number.
@@ -318,6 +346,8 @@ impl SbeSession {
                     return;
                 }
                 self.keepalive_ns = u64::from(keepalive_ms) * 1_000_000;
+                let (next_send, last_processed) = self.config_index.map_or((1, 0), |i| (env.resume)(i));
+                self.next_send_seq = next_send;
                 self.next_recv_seq = m.next_seq_no.get().max(1);
                 self.state = SessionState::Established;
                 out(Output::Send(ServerMessage::EstablishmentAck(EstablishmentAck {
@@ -325,7 +355,7 @@ impl SbeSession {
                     request_timestamp: m.timestamp,
                     keepalive_interval: m.keepalive_interval,
                     next_seq_no: U64::new(self.next_send_seq),
-                    last_processed_seq_no: U64::new(self.next_recv_seq - 1),
+                    last_processed_seq_no: U64::new(last_processed),
                 })));
             }
             (SessionState::AwaitNegotiate, Inbound::Establish(m)) => {
@@ -356,11 +386,20 @@ impl SbeSession {
                 }
             }
             (SessionState::Established, Inbound::RetransmitRequest(m)) => {
-                out(Output::Send(ServerMessage::RetransmitReject(RetransmitReject {
-                    session_id: m.session_id,
-                    request_timestamp: m.timestamp,
-                    code: RetransmitRejectCode::OutOfRange.to_u8(),
-                })));
+                if m.session_id.get() != self.session_id {
+                    out(Output::Send(ServerMessage::RetransmitReject(RetransmitReject {
+                        session_id: m.session_id,
+                        request_timestamp: m.timestamp,
+                        code: RetransmitRejectCode::OutOfRange.to_u8(),
+                    })));
+                    return;
+                }
+                out(Output::Retransmit {
+                    session_id: self.session_id,
+                    request_timestamp: m.timestamp.get(),
+                    from_seq: m.from_seq_no.get(),
+                    count: m.count.get(),
+                });
             }
             (SessionState::Established, app) => self.on_application(app, now_ns, env, out),
             (_, other) => {
@@ -434,7 +473,7 @@ impl SbeSession {
     }
 }
 
-fn gateway_reject(msg: &Inbound<'_>, code: u16, ctx: &mut ReportContext) -> Option<Report> {
+pub(crate) fn gateway_reject(msg: &Inbound<'_>, code: u16, ctx: &mut ReportContext) -> Option<Report> {
     Some(match msg {
         Inbound::NewOrderSingle(m) => Report::Execution(convert::new_order_gateway_reject(m, code, ctx)),
         Inbound::OrderCancelRequest(m) => Report::CancelReject(convert::cancel_gateway_reject(m, code, ctx)),
@@ -500,6 +539,7 @@ mod tests {
                 instrument: |id: InstrumentId| if id == spec.id { Some(&spec) } else { None },
                 in_use: |_| in_use,
                 next_exec_id: &mut self.exec,
+                resume: &|_| (1, 0),
             };
             let mut outs = Vec::new();
             self.s.on_message(&inbound, now_ns, &mut env, &mut |o| outs.push(o));

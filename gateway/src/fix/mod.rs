@@ -1,0 +1,10 @@
+//! FIX 4.4 tag=value order entry: framing, zero-copy parsing, the data dictionary
+//! (`gateway/fix/FIX44-sable.xml`, QuickFIX format) and validation, message writing, the session
+//! layer and the conversion to and from engine commands and reports.
+
+pub mod convert;
+pub mod dictionary;
+pub mod frame;
+pub mod message;
+pub mod session;
+pub mod writer;

@@ -1,0 +1,425 @@
+//! Allocation-free writing of FIX messages into a caller buffer.
+//!
+//! ```text
+//! let mut w = Writer::new(&mut buf, "FIX.4.4", b"0");
+//! w.str(49, "SABLE").str(56, "CLIENT").u64(34, 7).timestamp_ms(52, now_ns);
+//! let len = w.finish()?;   // buf[..len] is the whole message, BodyLength and CheckSum filled in
+//! ```
+//!
+//! The body (from `35=`) is written at an offset that leaves room for the longest
+//! `8=<BeginString><SOH>9=<BodyLength><SOH>`; [`Writer::finish`] writes the real prefix just
+//! before the body, moves the message to the start of the buffer and appends `10=NNN<SOH>`.
+//! Errors are sticky: the first failure (buffer too small, SOH or nothing in a value, …) is
+//! kept and returned by `finish`, so call sites chain without checking every field. Nothing
+//! here panics or allocates.
+
+use crate::fix::frame::{CHECKSUM_FIELD_LEN_BYTES, MAX_MESSAGE_LEN_BYTES, SOH, checksum};
+
+/// Digits reserved for the BodyLength value: enough for [`MAX_MESSAGE_LEN_BYTES`].
+const BODY_LENGTH_DIGITS: usize = 5;
+
+/// Longest BeginString accepted (`FIXT.1.1` is 8 bytes).
+pub const MAX_BEGIN_STRING_LEN_BYTES: usize = 16;
+
+/// Most digits after the decimal point [`Writer::decimal`] accepts.
+pub const MAX_DECIMAL_SCALE: u32 = 18;
+
+/// Why a message could not be written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum WriteError {
+    /// The buffer is too small for the message.
+    #[error("buffer too small")]
+    BufferTooSmall,
+    /// The message would exceed [`MAX_MESSAGE_LEN_BYTES`] (the peer's framer would drop it).
+    #[error("message of {len} bytes exceeds the {} byte limit", MAX_MESSAGE_LEN_BYTES)]
+    TooLong {
+        /// The message's length.
+        len: usize,
+    },
+    /// A value contains SOH, which would split it into two fields.
+    #[error("value of tag {tag} contains SOH")]
+    ValueContainsSoh {
+        /// The field's tag.
+        tag: u32,
+    },
+    /// A value is empty (peers reject empty fields with 373=4).
+    #[error("value of tag {tag} is empty")]
+    EmptyValue {
+        /// The field's tag.
+        tag: u32,
+    },
+    /// The BeginString is empty, too long or contains SOH.
+    #[error("invalid BeginString")]
+    BeginString,
+    /// A decimal's scale is above [`MAX_DECIMAL_SCALE`].
+    #[error("decimal scale {scale} of tag {tag} is above {}", MAX_DECIMAL_SCALE)]
+    Scale {
+        /// The field's tag.
+        tag: u32,
+        /// The scale given.
+        scale: u32,
+    },
+    /// A tag of 0.
+    #[error("tag 0 is not a FIX tag")]
+    Tag,
+}
+
+/// Writes one message. See the module docs.
+#[derive(Debug)]
+pub struct Writer<'a> {
+    buf: &'a mut [u8],
+    begin_string: &'a str,
+    body_start: usize,
+    pos: usize,
+    error: Option<WriteError>,
+}
+
+impl<'a> Writer<'a> {
+    /// Starts a message of `msg_type` (written first in the body, as `35=`) with
+    /// `begin_string` (e.g. [`crate::fix::frame::BEGIN_STRING`]).
+    pub fn new(buf: &'a mut [u8], begin_string: &'a str, msg_type: &[u8]) -> Self {
+        let body_start = 2 + begin_string.len() + 1 + 2 + BODY_LENGTH_DIGITS + 1;
+        let mut w = Writer { buf, begin_string, body_start, pos: body_start, error: None };
+        if begin_string.is_empty() || begin_string.len() > MAX_BEGIN_STRING_LEN_BYTES || begin_string.contains('\x01') {
+            w.error = Some(WriteError::BeginString);
+        }
+        w.bytes(35, msg_type);
+        w
+    }
+
+    fn fail(&mut self, e: WriteError) {
+        if self.error.is_none() {
+            self.error = Some(e);
+        }
+    }
+
+    fn put(&mut self, bytes: &[u8]) {
+        if self.error.is_some() {
+            return;
+        }
+        match self.buf.get_mut(self.pos..self.pos + bytes.len()) {
+            Some(dst) => {
+                dst.copy_from_slice(bytes);
+                self.pos += bytes.len();
+            }
+            None => self.fail(WriteError::BufferTooSmall),
+        }
+    }
+
+    fn tag(&mut self, tag: u32) {
+        if tag == 0 {
+            self.fail(WriteError::Tag);
+        }
+        let mut digits = [0u8; 10];
+        let n = format_u64(u64::from(tag), &mut digits);
+        self.put(&digits[..n]);
+        self.put(b"=");
+    }
+
+    /// Appends `tag=value` with raw bytes. The value must be non-empty and free of SOH.
+    pub fn bytes(&mut self, tag: u32, value: &[u8]) -> &mut Self {
+        if value.is_empty() {
+            self.fail(WriteError::EmptyValue { tag });
+        } else if value.contains(&SOH) {
+            self.fail(WriteError::ValueContainsSoh { tag });
+        }
+        self.tag(tag);
+        self.put(value);
+        self.put(&[SOH]);
+        self
+    }
+
+    /// Appends a string field.
+    pub fn str(&mut self, tag: u32, value: &str) -> &mut Self {
+        self.bytes(tag, value.as_bytes())
+    }
+
+    /// Appends an unsigned integer.
+    pub fn u64(&mut self, tag: u32, value: u64) -> &mut Self {
+        let mut digits = [0u8; 20];
+        let n = format_u64(value, &mut digits);
+        self.bytes(tag, &digits[..n])
+    }
+
+    /// Appends a signed integer.
+    pub fn i64(&mut self, tag: u32, value: i64) -> &mut Self {
+        let mut out = [0u8; 21];
+        let mut n = 0;
+        if value < 0 {
+            out[0] = b'-';
+            n = 1;
+        }
+        n += format_u64(value.unsigned_abs(), &mut out[n..]);
+        self.bytes(tag, &out[..n])
+    }
+
+    /// Appends a one-character field (CHAR).
+    pub fn char(&mut self, tag: u32, value: u8) -> &mut Self {
+        self.bytes(tag, &[value])
+    }
+
+    /// Appends a BOOLEAN: `Y` or `N`.
+    pub fn bool(&mut self, tag: u32, value: bool) -> &mut Self {
+        self.bytes(tag, if value { b"Y" } else { b"N" })
+    }
+
+    /// Appends the exact decimal `mantissa / 10^scale` in its shortest form: no trailing
+    /// zeros after the point, no point for whole numbers (1012500000, 9 → `1.0125`;
+    /// -5, 0 → `-5`; 0, 4 → `0`).
+    pub fn decimal(&mut self, tag: u32, mantissa: i64, scale: u32) -> &mut Self {
+        if scale > MAX_DECIMAL_SCALE {
+            self.fail(WriteError::Scale { tag, scale });
+            return self;
+        }
+        let mut out = [0u8; 48];
+        let n = format_decimal(mantissa, scale, &mut out);
+        self.bytes(tag, &out[..n])
+    }
+
+    /// Appends a UTCTimestamp with milliseconds, `YYYYMMDD-HH:MM:SS.sss`, from nanoseconds
+    /// since the Unix epoch (truncated toward the past).
+    pub fn timestamp_ms(&mut self, tag: u32, unix_ns: i64) -> &mut Self {
+        let mut out = [0u8; 27];
+        let n = format_timestamp(unix_ns, 3, &mut out);
+        self.bytes(tag, &out[..n])
+    }
+
+    /// Appends a UTCTimestamp with nanoseconds, `YYYYMMDD-HH:MM:SS.sssssssss` (FIX 5.0
+    /// precision; only for peers that accept it).
+    pub fn timestamp_ns(&mut self, tag: u32, unix_ns: i64) -> &mut Self {
+        let mut out = [0u8; 27];
+        let n = format_timestamp(unix_ns, 9, &mut out);
+        self.bytes(tag, &out[..n])
+    }
+
+    /// Bytes of body written so far (from `35=`).
+    pub fn body_len(&self) -> usize {
+        self.pos - self.body_start
+    }
+
+    /// Completes the message: BodyLength, BeginString, CheckSum. Returns its length; the
+    /// message is `buf[..len]`.
+    pub fn finish(self) -> Result<usize, WriteError> {
+        let Writer { buf, begin_string, body_start, pos, error } = self;
+        if let Some(e) = error {
+            return Err(e);
+        }
+        let body_len = pos - body_start;
+        let mut digits = [0u8; 20];
+        let nd = format_u64(body_len as u64, &mut digits);
+        let prefix_len = 2 + begin_string.len() + 1 + 2 + nd + 1;
+        let len = prefix_len + body_len + CHECKSUM_FIELD_LEN_BYTES;
+        if len > MAX_MESSAGE_LEN_BYTES {
+            return Err(WriteError::TooLong { len });
+        }
+        if buf.len() < body_start + body_len + CHECKSUM_FIELD_LEN_BYTES || nd > BODY_LENGTH_DIGITS {
+            return Err(WriteError::BufferTooSmall);
+        }
+        // Write the prefix right before the body, then slide the message to the start.
+        let from = body_start - prefix_len;
+        let mut p = from;
+        for part in [&b"8="[..], begin_string.as_bytes(), &[SOH], b"9=", &digits[..nd], &[SOH]] {
+            buf[p..p + part.len()].copy_from_slice(part);
+            p += part.len();
+        }
+        buf.copy_within(from..pos, 0);
+        let end = prefix_len + body_len;
+        let sum = checksum(&buf[..end]);
+        let tail = [b'1', b'0', b'=', b'0' + sum / 100, b'0' + sum / 10 % 10, b'0' + sum % 10, SOH];
+        buf[end..end + CHECKSUM_FIELD_LEN_BYTES].copy_from_slice(&tail);
+        Ok(len)
+    }
+}
+
+/// Writes the decimal digits of `v` into `out`; returns how many. `out` must hold 20 bytes
+/// (or as many as `v` has digits).
+fn format_u64(mut v: u64, out: &mut [u8]) -> usize {
+    let mut tmp = [0u8; 20];
+    let mut n = 0;
+    loop {
+        tmp[n] = b'0' + (v % 10) as u8;
+        n += 1;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for (i, d) in tmp[..n].iter().rev().enumerate() {
+        out[i] = *d;
+    }
+    n
+}
+
+/// Writes `mantissa / 10^scale` in shortest exact form; `out` holds at least 48 bytes and
+/// `scale <= MAX_DECIMAL_SCALE`.
+fn format_decimal(mantissa: i64, scale: u32, out: &mut [u8]) -> usize {
+    let mut digits = [0u8; 20];
+    let nd = format_u64(mantissa.unsigned_abs(), &mut digits);
+    // Trim trailing zeros of the fraction.
+    let mut scale = scale as usize;
+    let mut nd_used = nd;
+    while scale > 0 && nd_used > 1 && digits[nd_used - 1] == b'0' {
+        nd_used -= 1;
+        scale -= 1;
+    }
+    if nd_used == 1 && digits[0] == b'0' {
+        out[0] = b'0';
+        return 1;
+    }
+    let mut n = 0;
+    if mantissa < 0 {
+        out[0] = b'-';
+        n = 1;
+    }
+    if scale == 0 {
+        out[n..n + nd_used].copy_from_slice(&digits[..nd_used]);
+        return n + nd_used;
+    }
+    if nd_used > scale {
+        let int_len = nd_used - scale;
+        out[n..n + int_len].copy_from_slice(&digits[..int_len]);
+        n += int_len;
+        out[n] = b'.';
+        n += 1;
+        out[n..n + scale].copy_from_slice(&digits[int_len..nd_used]);
+        n + scale
+    } else {
+        out[n] = b'0';
+        out[n + 1] = b'.';
+        n += 2;
+        for _ in 0..scale - nd_used {
+            out[n] = b'0';
+            n += 1;
+        }
+        out[n..n + nd_used].copy_from_slice(&digits[..nd_used]);
+        n + nd_used
+    }
+}
+
+/// Civil date (year, month 1–12, day 1–31) of a day count since 1970-01-01.
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    // Shift to 0000-03-01 so the leap day ends the year, then split into 400-year eras.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097; // day of era, 0..=146096
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // year of era, 0..=399
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // day of year from March 1st, 0..=365
+    let mp = (5 * doy + 2) / 153; // month from March, 0..=11
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// Writes `YYYYMMDD-HH:MM:SS` and `frac_digits` (3 or 9) fractional digits; `out` holds 27
+/// bytes. Every i64 instant has a 4-digit year (1677–2262).
+fn format_timestamp(unix_ns: i64, frac_digits: u32, out: &mut [u8]) -> usize {
+    const NS_PER_DAY: i64 = 86_400_000_000_000;
+    let days = unix_ns.div_euclid(NS_PER_DAY);
+    let ns_of_day = unix_ns.rem_euclid(NS_PER_DAY);
+    let (year, month, day) = civil_from_days(days);
+    let secs = ns_of_day / 1_000_000_000;
+    let frac = (ns_of_day % 1_000_000_000) / 10i64.pow(9 - frac_digits);
+    let mut put = |at: usize, v: i64, width: usize| {
+        let mut v = v;
+        for i in (0..width).rev() {
+            out[at + i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, year, 4);
+    put(4, i64::from(month), 2);
+    put(6, i64::from(day), 2);
+    put(9, secs / 3600, 2);
+    put(12, secs / 60 % 60, 2);
+    put(15, secs % 60, 2);
+    put(18, frac, frac_digits as usize);
+    out[8] = b'-';
+    out[11] = b':';
+    out[14] = b':';
+    out[17] = b'.';
+    18 + frac_digits as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fix::frame::next_message;
+    use crate::fix::message::{days_from_civil, parse_utc_timestamp_ns};
+
+    fn dec(m: i64, s: u32) -> String {
+        let mut out = [0u8; 48];
+        let n = format_decimal(m, s, &mut out);
+        String::from_utf8(out[..n].to_vec()).unwrap()
+    }
+
+    #[test]
+    fn decimals_are_shortest_and_exact() {
+        assert_eq!(dec(1_012_500_000, 9), "1.0125");
+        assert_eq!(dec(-1_012_500_000, 9), "-1.0125");
+        assert_eq!(dec(0, 9), "0");
+        assert_eq!(dec(5, 0), "5");
+        assert_eq!(dec(500, 2), "5");
+        assert_eq!(dec(5, 3), "0.005");
+        assert_eq!(dec(-5, 18), "-0.000000000000000005");
+        assert_eq!(dec(i64::MIN, 0), "-9223372036854775808");
+        assert_eq!(dec(i64::MIN, 18), "-9.223372036854775808");
+        assert_eq!(dec(1200, 1), "120");
+        assert_eq!(dec(1000, 0), "1000");
+    }
+
+    #[test]
+    fn timestamps_round_trip() {
+        let mut out = [0u8; 27];
+        for ns in [0i64, 1_709_251_199_999_000_000, -1, i64::MIN, i64::MAX, 951_782_400_123_000_000] {
+            let n = format_timestamp(ns, 9, &mut out);
+            assert_eq!(parse_utc_timestamp_ns(&out[..n]), Some(ns), "{}", String::from_utf8_lossy(&out[..n]));
+            let n = format_timestamp(ns, 3, &mut out);
+            assert_eq!(parse_utc_timestamp_ns(&out[..n]), Some(ns.div_euclid(1_000_000) * 1_000_000));
+        }
+        let n = format_timestamp(1_704_164_645_678_000_000, 3, &mut out);
+        assert_eq!(&out[..n], b"20240102-03:04:05.678");
+        for days in [-719_468i64, -1, 0, 59, 10_957, 2_932_896] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days);
+        }
+    }
+
+    #[test]
+    fn writes_a_framed_message() {
+        let mut buf = [0u8; 256];
+        let mut w = Writer::new(&mut buf, "FIX.4.4", b"0");
+        w.str(49, "S").str(56, "T").u64(34, 1).i64(58, -3).char(54, b'1').bool(43, false);
+        let n = w.finish().unwrap();
+        let expect_body = "35=0\x0149=S\x0156=T\x0134=1\x0158=-3\x0154=1\x0143=N\x01";
+        let head = format!("8=FIX.4.4\x019={}\x01{expect_body}", expect_body.len());
+        assert_eq!(&buf[..head.len()], head.as_bytes());
+        assert_eq!(next_message(&buf[..n]).unwrap().unwrap().0, n);
+    }
+
+    #[test]
+    fn errors_instead_of_panics() {
+        for size in 0..40 {
+            let mut buf = vec![0u8; size];
+            let mut w = Writer::new(&mut buf, "FIX.4.4", b"0");
+            w.str(49, "SENDER").str(56, "TARGET");
+            assert_eq!(w.finish(), Err(WriteError::BufferTooSmall), "size {size}");
+        }
+        let mut buf = [0u8; 256];
+        let mut w = Writer::new(&mut buf, "FIX.4.4", b"0");
+        w.str(58, "a\x01b").str(49, "");
+        assert_eq!(w.finish(), Err(WriteError::ValueContainsSoh { tag: 58 }));
+        let mut w = Writer::new(&mut buf, "FIX.4.4", b"0");
+        w.str(49, "");
+        assert_eq!(w.finish(), Err(WriteError::EmptyValue { tag: 49 }));
+        let mut w = Writer::new(&mut buf, "FIX.4.4", b"0");
+        w.decimal(44, 1, 19);
+        assert_eq!(w.finish(), Err(WriteError::Scale { tag: 44, scale: 19 }));
+        assert_eq!(Writer::new(&mut buf, "", b"0").finish(), Err(WriteError::BeginString));
+        assert_eq!(Writer::new(&mut buf, "FIX.4.4", b"").finish(), Err(WriteError::EmptyValue { tag: 35 }));
+        let mut big = vec![0u8; 20_000];
+        let mut w = Writer::new(&mut big, "FIX.4.4", b"0");
+        w.str(58, &"x".repeat(MAX_MESSAGE_LEN_BYTES));
+        assert!(matches!(w.finish(), Err(WriteError::TooLong { .. })));
+    }
+}
