@@ -12,7 +12,8 @@ use crate::sbe::SbeMessage;
 use crate::sbe::codec::{DecodeError, EncodeError, Outbound, decode_outbound, encode};
 use crate::sbe::frame::{FrameError, SOFH_LEN_BYTES, next_frame};
 use crate::sbe::messages::{
-    Establish, ExecType, Negotiate, OrdStatus, Sequence, Side, Terminate, TerminationCode, char_field, char_field_str,
+    Establish, EstablishmentAck, ExecType, Negotiate, OrdStatus, Sequence, Side, Terminate, TerminationCode,
+    char_field, char_field_str,
 };
 
 /// Keepalive interval the client asks for, in milliseconds.
@@ -114,8 +115,9 @@ impl Client {
         }
     }
 
-    /// Establish; returns when EstablishmentAck arrives.
-    pub fn establish(&mut self, keepalive_ms: u32) -> Result<(), ClientError> {
+    /// Establish; returns the EstablishmentAck (its NextSeqNo is the server's next
+    /// application message: a client that saw fewer asks for the rest with RetransmitRequest).
+    pub fn establish(&mut self, keepalive_ms: u32) -> Result<EstablishmentAck, ClientError> {
         let m = Establish {
             session_id: U64::new(self.session_id),
             timestamp: U64::new(now_ns()),
@@ -125,7 +127,7 @@ impl Client {
         self.send(&m)?;
         let frame = self.recv(Duration::from_secs(5))?.ok_or(ClientError::Timeout)?;
         match decode_outbound(&frame[6..])? {
-            Outbound::EstablishmentAck(_) => Ok(()),
+            Outbound::EstablishmentAck(a) => Ok(*a),
             other => Err(ClientError::Refused(describe(&other))),
         }
     }

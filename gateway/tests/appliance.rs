@@ -329,3 +329,105 @@ fn gtd_orders_expire_without_other_traffic() {
     drop(c);
     app.shutdown().expect("clean shutdown");
 }
+
+/// Counts application messages (what the server sequences) among `frames`.
+fn is_application(m: &Outbound<'_>) -> bool {
+    matches!(
+        m,
+        Outbound::ExecutionReport(_)
+            | Outbound::OrderCancelReject(_)
+            | Outbound::OrderMassCancelReport(_)
+            | Outbound::BusinessMessageReject(_)
+    )
+}
+
+#[test]
+fn sbe_sequences_persist_and_missed_reports_are_retransmitted_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = start(dir.path());
+    let addr = app.local_addr();
+    let mut c1 = Client::connect(addr).unwrap();
+    c1.negotiate(1, "demo", "demo").unwrap();
+    let ack = c1.establish(1000).unwrap();
+    assert_eq!(ack.next_seq_no.get(), 1, "a fresh session starts at 1");
+    c1.send(&order("rest", 1, Side::Buy, 100.0, 5)).unwrap();
+    er(&mut c1, "rest", ExecType::New);
+    c1.terminate().unwrap();
+    drop(c1);
+    // While session 1 is away, session 2 fills part of its order.
+    let mut c2 = Client::login(addr, 2, "demo2", "demo2").unwrap();
+    c2.send(&order("hit", 2, Side::Sell, 100.0, 2)).unwrap();
+    er(&mut c2, "hit", ExecType::Trade);
+    drop(c2);
+    app.shutdown().expect("clean shutdown");
+
+    let app = start(dir.path());
+    let mut c1 = Client::connect(app.local_addr()).unwrap();
+    c1.negotiate(1, "demo", "demo").unwrap();
+    let ack = c1.establish(1000).unwrap();
+    // Seen before: seq 1 (the New). Stored while away: seq 2 (the fill).
+    assert_eq!(ack.next_seq_no.get(), 3, "the outbound sequence continued across the restart");
+    assert!(ack.last_processed_seq_no.get() >= 1, "the server remembers what it processed: {ack:?}");
+
+    // Too far, and too many: RetransmitReject with the reason.
+    let req = |from: u64, count: u32| gateway::sbe::messages::RetransmitRequest {
+        session_id: U64::new(1),
+        timestamp: U64::new(7),
+        from_seq_no: U64::new(from),
+        count: U32::new(count),
+    };
+    for (from, count, code) in [
+        (2, 5, gateway::sbe::messages::RetransmitRejectCode::OutOfRange),
+        (1, 0, gateway::sbe::messages::RetransmitRejectCode::RequestLimitExceeded),
+        (1, 1_000_000, gateway::sbe::messages::RetransmitRejectCode::RequestLimitExceeded),
+    ] {
+        c1.send(&req(from, count)).unwrap();
+        let got = wait_for(&mut c1, "RetransmitReject", |m| match m {
+            Outbound::RetransmitReject(r) => Some(r.code),
+            _ => None,
+        });
+        assert_eq!(got, code.to_u8(), "from {from} count {count}");
+    }
+
+    c1.send(&req(2, 1)).unwrap();
+    let (next, count) = wait_for(&mut c1, "Retransmission", |m| match m {
+        Outbound::Retransmission(r) => Some((r.next_seq_no.get(), r.count.get())),
+        _ => None,
+    });
+    assert_eq!((next, count), (2, 1));
+    let fill = wait_for(&mut c1, "the retransmitted fill", |m| match m {
+        Outbound::ExecutionReport(r) => Some(**r),
+        other => {
+            assert!(!is_application(other), "only the retransmitted message may follow: {other:?}");
+            None
+        }
+    });
+    assert_eq!(fill.exec_type, ExecType::Trade.to_u8());
+    assert_eq!(fill.cl_ord_id, char_field::<20>(b"rest").unwrap());
+    assert_eq!((fill.last_qty.get(), fill.leaves_qty.get()), (qty4(2), qty4(3)));
+
+    // New messages carry on from 3.
+    c1.send(&order("more", 1, Side::Buy, 99.0, 1)).unwrap();
+    er(&mut c1, "more", ExecType::New);
+    c1.send(&req(1, 3)).unwrap();
+    wait_for(&mut c1, "Retransmission", |m| match m {
+        Outbound::Retransmission(r) => Some(assert_eq!((r.next_seq_no.get(), r.count.get()), (1, 3))),
+        _ => None,
+    });
+    let mut kinds = Vec::new();
+    while kinds.len() < 3 {
+        wait_for(&mut c1, "retransmitted messages", |m| match m {
+            Outbound::ExecutionReport(r) => Some(kinds.push((r.exec_type, r.cl_ord_id))),
+            _ => None,
+        });
+    }
+    assert_eq!(
+        kinds,
+        vec![
+            (ExecType::New.to_u8(), char_field::<20>(b"rest").unwrap()),
+            (ExecType::Trade.to_u8(), char_field::<20>(b"rest").unwrap()),
+            (ExecType::New.to_u8(), char_field::<20>(b"more").unwrap()),
+        ]
+    );
+    app.shutdown().unwrap();
+}
