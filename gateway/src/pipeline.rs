@@ -491,9 +491,9 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
         None => None,
     };
     let fix_addr = match &fix_listener {
-        Some(l) => {
-            Some(l.local_addr().map_err(|source| PipelineError::Io { what: "reading the FIX listen address", source })?)
-        }
+        Some(l) => Some(
+            l.local_addr().map_err(|source| PipelineError::Io { what: "reading the FIX listen address", source })?,
+        ),
         None => None,
     };
     if let Some(addr) = fix_addr {

@@ -19,14 +19,14 @@ use mio::{Events, Interest, Poll, Token};
 use snapshot::SnapshotStore;
 
 use crate::config::{DurabilityPolicy, Validated};
+use crate::fix::dictionary::Dictionary;
+use crate::fix::message::FieldTable;
+use crate::fix::session::{Action, FixEnv, FixSession, InstrumentTable};
 use crate::pipeline::{ADMIN_ORIGIN, OutItem, OutSlot, OutputPoller, PipelineError, Shared, ShutdownReport, Slot};
 use crate::sbe::codec::decode_inbound;
 use crate::sbe::convert::{OrderTerms, Report, ReportContext, ReportLookup, event_reports};
 use crate::sbe::frame::{MAX_FRAME_LEN_BYTES, next_frame};
-use crate::fix::dictionary::Dictionary;
-use crate::fix::message::FieldTable;
-use crate::fix::session::{Action, FixEnv, FixSession, InstrumentTable};
-use crate::sbe::messages::{RetransmitReject, RetransmitRejectCode, Retransmission};
+use crate::sbe::messages::{Retransmission, RetransmitReject, RetransmitRejectCode};
 use crate::sbe::session::{MAX_RETRANSMIT_COUNT, Output, SbeSession, ServerMessage, SessionEnv, SessionState};
 use crate::store::SessionStore;
 use crate::wait::Wait;
@@ -525,8 +525,11 @@ impl IoThread {
             }
             let _ = stream.set_nodelay(true);
             tracing::info!(%peer, conn = i, fix, "connected");
-            let proto =
-                if fix { Proto::Fix { bound: None, connected_ns: wall_ns() } } else { Proto::Sbe(SbeSession::new(wall_ns())) };
+            let proto = if fix {
+                Proto::Fix { bound: None, connected_ns: wall_ns() }
+            } else {
+                Proto::Sbe(SbeSession::new(wall_ns()))
+            };
             self.conns[i] = Some(Conn {
                 stream,
                 proto,
@@ -817,7 +820,8 @@ impl IoThread {
         );
         let Some(conn) = self.conns[ci].as_mut() else { return };
         let send = &mut conn.send;
-        if let Err(e) = self.sbe_stores[idx].for_each_sent(from_seq, end - 1, |_, frame| send.extend_from_slice(frame)) {
+        if let Err(e) = self.sbe_stores[idx].for_each_sent(from_seq, end - 1, |_, frame| send.extend_from_slice(frame))
+        {
             tracing::error!(session = idx, error = %e, "session store read failed during retransmission");
         }
         self.check_fix_backlog(ci);

@@ -211,12 +211,28 @@ fn orders_trade_between_two_fix_sessions_with_exact_decimals() {
     assert_eq!(b_fill.get(1057), Some("Y"), "the buyer took liquidity");
     let a_fill = a.expect("8");
     assert_eq!((a_fill.get(150), a_fill.get(39)), (Some("F"), Some("1")));
-    assert_eq!((a_fill.get(37), a_fill.get(14), a_fill.get(151)), (Some(maker_order_id.as_str()), Some("4"), Some("6")));
+    assert_eq!(
+        (a_fill.get(37), a_fill.get(14), a_fill.get(151)),
+        (Some(maker_order_id.as_str()), Some("4"), Some("6"))
+    );
     assert_eq!(a_fill.get(1057), Some("N"));
     assert_eq!(a_fill.get(1003), b_fill.get(1003), "both sides name the same trade");
 
     // Replace down to 8 (fills included: 4 left open), then cancel.
-    a.send("G", &[(11, "s1r"), (41, "s1"), (1, "1"), (55, "DEMO"), (54, "2"), (60, "20261122-10:00:00"), (38, "8"), (40, "2"), (44, "101")]);
+    a.send(
+        "G",
+        &[
+            (11, "s1r"),
+            (41, "s1"),
+            (1, "1"),
+            (55, "DEMO"),
+            (54, "2"),
+            (60, "20261122-10:00:00"),
+            (38, "8"),
+            (40, "2"),
+            (44, "101"),
+        ],
+    );
     let rep = a.expect("8");
     assert_eq!((rep.get(150), rep.get(11), rep.get(41)), (Some("5"), Some("s1r"), Some("s1")), "{rep:?}");
     assert_eq!((rep.get(44), rep.get(151)), (Some("101"), Some("4")));
@@ -299,7 +315,13 @@ fn every_session_reject_path_answers_with_its_reason_and_consumes_the_seq() {
         ("D", with(&[(54, "9")], Some(54)), "5", Some("54"), "Value is incorrect (out of range) for this tag"),
         ("D", with(&[(38, "ten")], Some(38)), "6", Some("38"), "Incorrect data format for value"),
         ("D", with(&[(58, "a"), (58, "b")], None), "13", Some("58"), "Tag appears more than once"),
-        ("D", with(&[(453, "2"), (448, "P1"), (447, "D"), (452, "3")], None), "16", Some("453"), "Incorrect NumInGroup count for repeating group"),
+        (
+            "D",
+            with(&[(453, "2"), (448, "P1"), (447, "D"), (452, "3")], None),
+            "16",
+            Some("453"),
+            "Incorrect NumInGroup count for repeating group",
+        ),
         ("ZZ", vec![], "11", Some("35"), "Invalid MsgType"),
     ];
     for (ty, fields, reason, ref_tag, text) in cases {
@@ -396,7 +418,8 @@ fn sequence_rules_gap_fill_too_low_garbled_compid_and_sending_time() {
     let rr = c.expect("2");
     assert_eq!((rr.get(7), rr.get(16)), (Some(expected.to_string().as_str()), Some("0")), "{rr:?}");
     let fill_to = c.seq;
-    let gf = c.build("4", expected, &[(43, "Y"), (122, "20261122-10:00:00.000"), (123, "Y"), (36, &fill_to.to_string())]);
+    let gf =
+        c.build("4", expected, &[(43, "Y"), (122, "20261122-10:00:00.000"), (123, "Y"), (36, &fill_to.to_string())]);
     c.send_raw(&gf);
     c.send("1", &[(112, "after-gap")]);
     assert_eq!(c.expect("0").get(112), Some("after-gap"));

@@ -26,13 +26,13 @@
 //!    373=1 on the first missing tag (in definition order).
 //! 6. Every field, header first, then trailer, then body in wire order (group members right
 //!    after their count field):
-//!    a. a tag repeated outside a group → 373=13;
-//!    b. an empty value (if [`ValidationOptions::validate_fields_have_values`]) → 373=4;
-//!    c. a value not of the field's type → 373=6; a value not in its enumeration → 373=5;
-//!    d. unless skipped by [`ValidationOptions::allow_unknown_msg_fields`] (tags < 5000) or
-//!       [`ValidationOptions::validate_user_defined_fields`] (tags ≥ 5000): a tag not in the
-//!       dictionary → 373=0; a body tag not defined for the message → 373=2; a NumInGroup
-//!       value different from the number of instances → 373=16.
+//!    - a tag repeated outside a group → 373=13;
+//!    - an empty value (if [`ValidationOptions::validate_fields_have_values`]) → 373=4;
+//!    - a value not of the field's type → 373=6; a value not in its enumeration → 373=5;
+//!    - unless skipped by [`ValidationOptions::allow_unknown_msg_fields`] (tags < 5000) or
+//!      [`ValidationOptions::validate_user_defined_fields`] (tags ≥ 5000): a tag not in the
+//!      dictionary → 373=0; a body tag not defined for the message → 373=2; a NumInGroup
+//!      value different from the number of instances → 373=16.
 //!
 //! Deviations from QuickFIX, all stricter or FIX-conformant: header and trailer fields marked
 //! `required="Y"` are enforced here (QuickFIX leaves most to the session); fields marked
@@ -989,10 +989,9 @@ impl Walk<'_, '_, '_> {
             top |= 1 << i;
             let tag = fields[i].tag;
             i += 1;
-            if let Some(g) = def.group(tag) {
-                if !self.dict.is_header_field(tag) && !self.dict.is_trailer_field(tag) {
-                    i = self.group(g, i, pass)?.0;
-                }
+            let group = def.group(tag).filter(|_| !self.dict.is_header_field(tag) && !self.dict.is_trailer_field(tag));
+            if let Some(g) = group {
+                i = self.group(g, i, pass)?.0;
             }
         }
         Ok(top)

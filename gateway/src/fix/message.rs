@@ -229,11 +229,8 @@ pub fn parse<'a>(bytes: &'a [u8], table: &'a mut FieldTable) -> Result<Message<'
         // Offsets fit: the message length was checked against u32 above.
         table.fields[count] = Field { tag, start: start as u32, end: end as u32 };
         count += 1;
-        if let Some(&(_, data_tag)) = LENGTH_DATA_TAGS.iter().find(|(len_tag, _)| *len_tag == tag) {
-            if let Some(len) = parse_u64(&bytes[start..end]).and_then(|n| usize::try_from(n).ok()) {
-                data_len = Some((data_tag, len));
-            }
-        }
+        let data_tag = LENGTH_DATA_TAGS.iter().find(|(len_tag, _)| *len_tag == tag).map(|&(_, data_tag)| data_tag);
+        data_len = data_tag.and_then(|t| Some((t, usize::try_from(parse_u64(&bytes[start..end])?).ok()?)));
         pos = end + 1;
     }
     let fields = &table.fields[..count];

@@ -138,7 +138,8 @@ pub struct FixSession {
     throttle: Gcra,
     test_req_counter: u64,
     cod_counter: u64,
-    table: Box<FieldTable>,
+    /// The parse table, taken out while a message borrows it (`None` only during a call).
+    table: Option<Box<FieldTable>>,
     buf: Box<[u8; MAX_MESSAGE_LEN_BYTES]>,
 }
 
@@ -195,7 +196,7 @@ impl FixSession {
             throttle: Gcra::default(),
             test_req_counter: 0,
             cod_counter: 0,
-            table: Box::default(),
+            table: Some(Box::default()),
             buf: Box::new([0; MAX_MESSAGE_LEN_BYTES]),
         }
     }
@@ -291,14 +292,7 @@ impl FixSession {
         });
     }
 
-    fn send_business_reject(
-        &mut self,
-        now_ns: u64,
-        msg: &Message<'_>,
-        reason: u32,
-        text: &str,
-        out: &mut Vec<u8>,
-    ) {
+    fn send_business_reject(&mut self, now_ns: u64, msg: &Message<'_>, reason: u32, text: &str, out: &mut Vec<u8>) {
         let ref_seq = msg.get(tag::MSG_SEQ_NUM).and_then(crate::fix::message::parse_u64).unwrap_or(0);
         let msg_type = msg.get(35).unwrap_or(b"");
         let ref_id = msg.get(convert::tag::CL_ORD_ID);
@@ -553,7 +547,7 @@ impl FixSession {
         }
         self.last_rx_ns = now_ns;
         self.test_request_sent = false;
-        let mut table = std::mem::take(&mut self.table);
+        let mut table = self.table.take().unwrap_or_default();
         let action = match parse(bytes, &mut table) {
             // Unparseable but checksummed: nothing to reference in a Reject; treat as garbled.
             Err(e) => {
@@ -562,7 +556,7 @@ impl FixSession {
             }
             Ok(msg) => self.on_parsed(&msg, now_ns, env, out, submit),
         };
-        self.table = table;
+        self.table = Some(table);
         action
     }
 
@@ -660,8 +654,11 @@ impl FixSession {
             } else {
                 tag::TARGET_COMP_ID
             };
-            let rej =
-                SessionReject { reason: SessionRejectReason::CompIdProblem, ref_tag: Some(ref_tag), text: "CompID problem" };
+            let rej = SessionReject {
+                reason: SessionRejectReason::CompIdProblem,
+                ref_tag: Some(ref_tag),
+                text: "CompID problem",
+            };
             self.send_reject(now_ns, msg, &rej, out);
             self.advance_target(seq.max(expected) + 1);
             self.send_logout(now_ns, "CompID problem", out);

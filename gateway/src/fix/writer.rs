@@ -16,7 +16,11 @@
 use crate::fix::frame::{CHECKSUM_FIELD_LEN_BYTES, MAX_MESSAGE_LEN_BYTES, SOH, checksum};
 
 /// Digits reserved for the BodyLength value: enough for [`MAX_MESSAGE_LEN_BYTES`].
-const BODY_LENGTH_DIGITS: usize = 5;
+pub const BODY_LENGTH_DIGITS: usize = 5;
+
+/// A write buffer of this size holds any message up to [`MAX_MESSAGE_LEN_BYTES`]: the writer
+/// needs a few bytes of headroom (BodyLength digits reserved but unused) beyond the message.
+pub const WRITE_BUFFER_LEN_BYTES: usize = MAX_MESSAGE_LEN_BYTES + BODY_LENGTH_DIGITS;
 
 /// Longest BeginString accepted (`FIXT.1.1` is 8 bytes).
 pub const MAX_BEGIN_STRING_LEN_BYTES: usize = 16;
@@ -76,7 +80,9 @@ pub struct Writer<'a> {
 
 impl<'a> Writer<'a> {
     /// Starts a message of `msg_type` (written first in the body, as `35=`) with
-    /// `begin_string` (e.g. [`crate::fix::frame::BEGIN_STRING`]).
+    /// `begin_string` (e.g. [`crate::fix::frame::BEGIN_STRING`]). `buf` needs up to
+    /// [`BODY_LENGTH_DIGITS`] bytes more than the finished message; one of
+    /// [`WRITE_BUFFER_LEN_BYTES`] always suffices.
     pub fn new(buf: &'a mut [u8], begin_string: &'a str, msg_type: &[u8]) -> Self {
         let body_start = 2 + begin_string.len() + 1 + 2 + BODY_LENGTH_DIGITS + 1;
         let mut w = Writer { buf, begin_string, body_start, pos: body_start, error: None };
@@ -375,7 +381,9 @@ mod tests {
             let n = format_timestamp(ns, 9, &mut out);
             assert_eq!(parse_utc_timestamp_ns(&out[..n]), Some(ns), "{}", String::from_utf8_lossy(&out[..n]));
             let n = format_timestamp(ns, 3, &mut out);
-            assert_eq!(parse_utc_timestamp_ns(&out[..n]), Some(ns.div_euclid(1_000_000) * 1_000_000));
+            // Truncating i64::MIN to milliseconds leaves the i64 range: parsing then says so.
+            let ms = i64::try_from(i128::from(ns.div_euclid(1_000_000)) * 1_000_000).ok();
+            assert_eq!(parse_utc_timestamp_ns(&out[..n]), ms);
         }
         let n = format_timestamp(1_704_164_645_678_000_000, 3, &mut out);
         assert_eq!(&out[..n], b"20240102-03:04:05.678");
@@ -395,6 +403,17 @@ mod tests {
         let head = format!("8=FIX.4.4\x019={}\x01{expect_body}", expect_body.len());
         assert_eq!(&buf[..head.len()], head.as_bytes());
         assert_eq!(next_message(&buf[..n]).unwrap().unwrap().0, n);
+    }
+
+    #[test]
+    fn the_largest_message_fits_the_recommended_buffer() {
+        let mut buf = vec![0u8; WRITE_BUFFER_LEN_BYTES];
+        // 8=FIX.4.4|9=8168|35=0|58=...|10=NNN| is exactly MAX_MESSAGE_LEN_BYTES.
+        let text = "x".repeat(MAX_MESSAGE_LEN_BYTES - 10 - 7 - 5 - 4 - 7);
+        let mut w = Writer::new(&mut buf, "FIX.4.4", b"0");
+        w.str(58, &text);
+        assert_eq!(w.finish(), Ok(MAX_MESSAGE_LEN_BYTES));
+        assert_eq!(next_message(&buf[..MAX_MESSAGE_LEN_BYTES]).unwrap().unwrap().0, MAX_MESSAGE_LEN_BYTES);
     }
 
     #[test]

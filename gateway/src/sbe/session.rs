@@ -37,8 +37,8 @@ use crate::sbe::codec::{EncodeError, Inbound, encode};
 use crate::sbe::convert::{self, Report, ReportContext};
 use crate::sbe::messages::{
     BusinessMessageReject, BusinessRejectReason, EstablishRejectCode, EstablishmentAck, EstablishmentReject, FlowType,
-    NegotiationReject, NegotiationRejectCode, NegotiationResponse, RetransmitReject, RetransmitRejectCode, Retransmission, Sequence,
-    Terminate, TerminationCode, char_field_lossy, char_field_str,
+    NegotiationReject, NegotiationRejectCode, NegotiationResponse, Retransmission, RetransmitReject,
+    RetransmitRejectCode, Sequence, Terminate, TerminationCode, char_field_lossy, char_field_str,
 };
 use crate::throttle::Gcra;
 
