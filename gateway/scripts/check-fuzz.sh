@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds gateway/fuzz (the cargo-fuzz project) on the stable toolchain, proving the fuzz
-# targets compile; CI can call this. With FUZZ_SECONDS=N it also runs `sbe_decode` for N
-# seconds with libFuzzer's coverage instrumentation (stable rustc, no sanitizer; cargo-fuzz on
+# targets compile; CI can call this. With FUZZ_SECONDS=N it also runs `sbe_decode` and
+# `fix_decode` for N seconds each with libFuzzer's coverage instrumentation (stable rustc, no sanitizer; cargo-fuzz on
 # nightly adds AddressSanitizer).
 set -euo pipefail
 
@@ -20,6 +20,8 @@ export RUSTFLAGS="${RUSTFLAGS:-} -Cpasses=sancov-module -Cllvm-args=-sanitizer-c
 # An explicit --target keeps the instrumentation away from build scripts (as cargo-fuzz does).
 host="$(rustc -vV | sed -n 's/^host: //p')"
 cargo build --quiet --release --manifest-path "$manifest" --target-dir "$target_dir/cov" --target "$host" --bins
-corpus="$root/gateway/fuzz/corpus/sbe_decode"
-mkdir -p "$corpus"
-"$target_dir/cov/$host/release/sbe_decode" -max_total_time="$FUZZ_SECONDS" -max_len=1024 "$corpus"
+for target in sbe_decode fix_decode; do
+    corpus="$root/gateway/fuzz/corpus/$target"
+    mkdir -p "$corpus"
+    "$target_dir/cov/$host/release/$target" -max_total_time="$FUZZ_SECONDS" -max_len=4096 "$corpus"
+done

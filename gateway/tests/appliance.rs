@@ -410,16 +410,18 @@ fn sbe_sequences_persist_and_missed_reports_are_retransmitted_after_a_restart() 
     c1.send(&order("more", 1, Side::Buy, 99.0, 1)).unwrap();
     er(&mut c1, "more", ExecType::New);
     c1.send(&req(1, 3)).unwrap();
-    wait_for(&mut c1, "Retransmission", |m| match m {
-        Outbound::Retransmission(r) => Some(assert_eq!((r.next_seq_no.get(), r.count.get()), (1, 3))),
+    let header = wait_for(&mut c1, "Retransmission", |m| match m {
+        Outbound::Retransmission(r) => Some((r.next_seq_no.get(), r.count.get())),
         _ => None,
     });
+    assert_eq!(header, (1, 3));
     let mut kinds = Vec::new();
     while kinds.len() < 3 {
-        wait_for(&mut c1, "retransmitted messages", |m| match m {
-            Outbound::ExecutionReport(r) => Some(kinds.push((r.exec_type, r.cl_ord_id))),
+        let k = wait_for(&mut c1, "retransmitted messages", |m| match m {
+            Outbound::ExecutionReport(r) => Some((r.exec_type, r.cl_ord_id)),
             _ => None,
         });
+        kinds.push(k);
     }
     assert_eq!(
         kinds,

@@ -174,7 +174,10 @@ fn garbled_messages_are_dropped_and_the_stream_resynchronises() {
     assert!(matches!(err.reason, GarbledReason::Checksum { .. }));
     assert_eq!(err.skip, bad_sum.len());
     assert_eq!(next_message(&bad_len).unwrap_err().reason, GarbledReason::BodyLength { body_len: 2 });
-    assert_eq!(next_message(&bad_begin).unwrap_err().reason, GarbledReason::BeginString);
+    // Another BeginString is framed like any message (the session logs it out); this one has a
+    // wrong checksum too, so it is garbled for that.
+    assert!(matches!(next_message(&bad_begin).unwrap_err().reason, GarbledReason::Checksum { .. }));
+    assert_eq!(next_message(&noise).unwrap_err().reason, GarbledReason::BeginString);
 
     let stream = [&good[..], &bad_sum, &good, &bad_len, &noise, &good, &bad_begin, &good].concat();
     assert_eq!(split_all(&stream), vec![good.clone(); 4]);

@@ -12,15 +12,21 @@
 //!
 //! [`next_message`] is a streaming splitter: give it whatever bytes have arrived and it returns
 //! the first complete message, `None` when more bytes are needed, or [`Garbled`] with the number
-//! of bytes to drop. FIX treats a garbled message (wrong BeginString, BodyLength that does not
-//! land on the checksum, bad checksum) as never received: it is neither rejected nor counted
-//! against the sequence number, and the receiver resynchronises at the next `8=FIX`.
+//! of bytes to drop. FIX treats a garbled message (BodyLength that does not land on the
+//! checksum, bad checksum, bytes that do not start with `8=FIX`) as never received: it is
+//! neither rejected nor counted against the sequence number, and the receiver resynchronises at
+//! the next `8=FIX`. A well-framed message with another BeginString (`8=FIX.4.2`, `8=FIXT.1.1`)
+//! is *not* garbled: it is handed on, so the session can answer it as FIX specifies (Logout
+//! "Incorrect BeginString", then disconnect).
 
 /// The only BeginString sable speaks.
 pub const BEGIN_STRING: &str = "FIX.4.4";
 
 /// Every sable message starts with these bytes: BeginString, then the tag of BodyLength.
 pub const MESSAGE_PREFIX: &[u8] = b"8=FIX.4.4\x019=";
+
+/// Longest BeginString value framed (`FIX.4.4` is 7; `FIXT.1.1` 8).
+pub const MAX_BEGIN_STRING_LEN_BYTES: usize = 16;
 
 /// The field delimiter, SOH.
 pub const SOH: u8 = 0x01;
@@ -99,11 +105,28 @@ pub fn checksum(bytes: &[u8]) -> u8 {
 /// checksum. Returns `Ok(None)` when the bytes so far are a valid beginning and more are needed.
 /// Returns [`Garbled`] as soon as the head of the buffer cannot be a message.
 pub fn next_message(buf: &[u8]) -> Result<Option<(usize, &[u8])>, Garbled> {
-    let prefix_len = MESSAGE_PREFIX.len();
-    let head = &buf[..buf.len().min(prefix_len)];
-    if head != &MESSAGE_PREFIX[..head.len()] {
+    // `8=FIX` + up to MAX_BEGIN_STRING_LEN_BYTES printable bytes + SOH + `9=`.
+    let head = &buf[..buf.len().min(RESYNC_MARKER.len())];
+    if head != &RESYNC_MARKER[..head.len()] {
         return Err(resync(buf, GarbledReason::BeginString));
     }
+    let value_start = 2;
+    let mut soh = None;
+    for (i, &b) in buf.iter().enumerate().skip(RESYNC_MARKER.len()) {
+        if b == SOH {
+            soh = Some(i);
+            break;
+        }
+        if i - value_start >= MAX_BEGIN_STRING_LEN_BYTES || !(b.is_ascii_graphic()) {
+            return Err(resync(buf, GarbledReason::BeginString));
+        }
+    }
+    let Some(soh) = soh else { return Ok(None) };
+    let tag = &buf[soh + 1..buf.len().min(soh + 3)];
+    if tag != &b"9="[..tag.len()] {
+        return Err(resync(buf, GarbledReason::BeginString));
+    }
+    let prefix_len = soh + 3;
     if buf.len() <= prefix_len {
         return Ok(None);
     }
@@ -267,7 +290,16 @@ mod tests {
         }
         let err = next_message(b"8=FIX.4.4\x019=9999\x01").unwrap_err();
         assert_eq!(err.reason, GarbledReason::TooLong { body_len: 9999 });
-        assert_eq!(next_message(b"8=FIX.4.2\x019=5\x01").unwrap_err().reason, GarbledReason::BeginString);
+        // Another BeginString is framed (the session answers it with Logout), bytes that are
+        // no BeginString at all are garbled.
+        let other = framed("35=0\x01");
+        let other = String::from_utf8(other).unwrap().replacen("FIX.4.4", "FIX.4.2", 1);
+        let sum = checksum(&other.as_bytes()[..other.len() - 7]);
+        let other = format!("{}{sum:03}\x01", &other[..other.len() - 4]);
+        assert_eq!(next_message(other.as_bytes()).unwrap().map(|(n, _)| n), Some(other.len()));
+        assert_eq!(next_message(b"8=FIX 4.4\x019=5\x01").unwrap_err().reason, GarbledReason::BeginString);
+        assert_eq!(next_message(b"8=FIX.4.4\x0135=5\x01").unwrap_err().reason, GarbledReason::BeginString);
+        assert_eq!(next_message(b"8=FIX.4.4.4.4.4.4.4.4.4\x019=5").unwrap_err().reason, GarbledReason::BeginString);
     }
 
     #[test]
