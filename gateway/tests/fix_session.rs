@@ -8,6 +8,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use gateway::config::{Config, DurabilityPolicy, WaitKind};
+use gateway::fix::dictionary::{Dictionary, ValidationOptions};
 use gateway::fix::frame::next_message;
 use gateway::fix::message::{FieldTable, parse};
 use gateway::fix::writer::Writer;
@@ -110,6 +111,14 @@ impl Raw {
                 Ok(Some((len, bytes))) => {
                     let mut table = FieldTable::default();
                     let m = parse(bytes, &mut table).expect("server messages parse");
+                    // Everything sable sends validates against its own data dictionary, as a
+                    // QuickFIX counterparty loading it would check.
+                    if let Err(rej) = Dictionary::sable_shared().validate(&m, &ValidationOptions::default()) {
+                        panic!(
+                            "sable sent a message its dictionary rejects ({rej}): {:?}",
+                            String::from_utf8_lossy(bytes)
+                        );
+                    }
                     let msg = Msg(m.iter().map(|(t, v)| (t, String::from_utf8_lossy(v).into_owned())).collect());
                     self.buf.drain(..len);
                     self.log.push(msg.clone());
@@ -218,6 +227,15 @@ fn orders_trade_between_two_fix_sessions_with_exact_decimals() {
     assert_eq!(a_fill.get(1057), Some("N"));
     assert_eq!(a_fill.get(1003), b_fill.get(1003), "both sides name the same trade");
 
+    // Order status by ClOrdID: ExecutionReport 150=I with the order's state.
+    a.send("H", &[(11, "s1"), (1, "1"), (55, "DEMO"), (54, "2")]);
+    let st = a.expect("8");
+    assert_eq!(
+        (st.get(150), st.get(39), st.get(14), st.get(151)),
+        (Some("I"), Some("1"), Some("4"), Some("6")),
+        "{st:?}"
+    );
+
     // Replace down to 8 (fills included: 4 left open), then cancel.
     a.send(
         "G",
@@ -243,6 +261,18 @@ fn orders_trade_between_two_fix_sessions_with_exact_decimals() {
     a.send("F", &[(11, "s1c2"), (41, "s1r"), (1, "1"), (55, "DEMO"), (54, "2"), (60, "20261122-10:00:00")]);
     let rej = a.expect("9");
     assert_eq!((rej.get(102), rej.get(434), rej.get(41)), (Some("1"), Some("1"), Some("s1r")), "{rej:?}");
+    // Mass cancel of the account's orders in DEMO: each order's cancel, then the report.
+    for i in 0..3 {
+        a.send("D", &refs(&sell(&format!("m{i}"), "1", "1", "105")));
+        assert_eq!(a.expect("8").get(150), Some("0"));
+    }
+    a.send("q", &[(11, "mass1"), (1, "1"), (530, "1"), (55, "DEMO"), (60, "20261122-10:00:00")]);
+    for _ in 0..3 {
+        let c = a.expect("8");
+        assert_eq!((c.get(150), c.get(11)), (Some("4"), Some("mass1")), "{c:?}");
+    }
+    let r = a.expect("r");
+    assert_eq!((r.get(531), r.get(533), r.get(530)), (Some("1"), Some("3"), Some("1")), "{r:?}");
     app.shutdown().expect("clean shutdown");
 }
 
@@ -428,6 +458,19 @@ fn sequence_rules_gap_fill_too_low_garbled_compid_and_sending_time() {
     c.send("1", &[(112, "after-gap")]);
     assert_eq!(c.expect("0").get(112), Some("after-gap"));
 
+    // SequenceReset-Reset (no GapFillFlag) moves the expected seq whatever its own seq.
+    let reset_to = c.seq + 5;
+    let rs = c.build("4", 1, &[(36, &reset_to.to_string())]);
+    c.send_raw(&rs);
+    c.seq = reset_to;
+    c.send("1", &[(112, "after-reset")]);
+    assert_eq!(c.expect("0").get(112), Some("after-reset"));
+    // ... but never backwards: Reject 373=5 on NewSeqNo.
+    let rs = c.build("4", 1, &[(36, "2")]);
+    c.send_raw(&rs);
+    let r = c.expect("3");
+    assert_eq!((r.get(373), r.get(371)), (Some("5"), Some("36")), "{r:?}");
+
     // A PossDup duplicate below the expected seq is ignored.
     let dup = c.build("1", 2, &[(43, "Y"), (122, "20261122-10:00:00.000"), (112, "dup")]);
     c.send_raw(&dup);
@@ -570,5 +613,32 @@ fn cancel_on_disconnect_asked_at_logon_cancels_through_the_journal() {
         cancelled = m.ty() == "8" && m.get(150) == Some("4") && m.get(41) == Some("cod1");
     }
     assert!(cancelled, "cancel-on-disconnect cancelled cod1: {:?}", b.log);
+    app.shutdown().unwrap();
+}
+
+#[test]
+fn a_silent_client_gets_a_test_request_then_is_disconnected() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = start(dir.path(), |_| {});
+    let mut c = Raw::connect(app.fix_addr().unwrap(), "CLIENT2");
+    c.send("A", &[(98, "0"), (108, "1")]);
+    c.expect("A");
+    // HeartBtInt 1 s: sable heartbeats while the client says nothing, sends a TestRequest after
+    // 1.2 s of silence and disconnects after 2.4 s.
+    let tr = c.expect("1");
+    assert!(tr.get(112).is_some_and(|id| !id.is_empty()), "{tr:?}");
+    c.expect_closed();
+    // Answering the TestRequest keeps the session up.
+    let mut c = Raw::connect(app.fix_addr().unwrap(), "CLIENT2");
+    c.seq = 2;
+    c.send("A", &[(98, "0"), (108, "1")]);
+    c.expect("A");
+    for _ in 0..2 {
+        let tr = c.expect("1");
+        let id = tr.get(112).unwrap().to_string();
+        c.send("0", &[(112, &id)]);
+    }
+    c.send("1", &[(112, "alive")]);
+    assert_eq!(c.expect("0").get(112), Some("alive"), "{:?}", c.log);
     app.shutdown().unwrap();
 }
