@@ -1,6 +1,7 @@
-//! The appliance under test: the default configuration with one SBE session and one account per
-//! load connection, started in-process through `gateway::pipeline::start` on a scratch data
-//! directory and 127.0.0.1:0.
+//! The appliance under test: the default configuration with one account, one SBE session and
+//! one FIX session per load connection, started in-process through `gateway::pipeline::start`
+//! on a scratch data directory, both listeners on 127.0.0.1:0. Every run configures both
+//! protocols, whichever one it drives, so the SBE and FIX runs measure the same appliance.
 //!
 //! The gateway has no builder for configurations; its `Config` has public fields, so this
 //! starts from `Config::default_config()` (the embedded default, what `sable run` uses) and
@@ -8,8 +9,10 @@
 
 use std::path::Path;
 
-use gateway::config::{Config, DurabilityPolicy, SessionConfig, StpConfig, WaitKind};
+use gateway::config::{Config, DurabilityPolicy, FixSessionConfig, SessionConfig, StpConfig, ThrottlePolicy, WaitKind};
 use gateway::pipeline::{self, Appliance};
+
+use super::wire::{FIX_TARGET_COMP_ID, fix_sender_comp_id};
 
 /// Most connections one run may open: the default `sessions_limits.max_connections`.
 pub const MAX_CONNECTIONS: usize = 64;
@@ -39,7 +42,7 @@ pub struct Setup {
     pub wait: WaitKind,
     /// The matcher's core, for `busy-spin`.
     pub matcher_core: Option<usize>,
-    /// Load connections, each its own session and account.
+    /// Load connections, each its own account, SBE session and FIX session.
     pub connections: usize,
 }
 
@@ -84,14 +87,28 @@ impl Setup {
                 }
             })
             .collect();
+        c.fix_sessions = (0..self.connections)
+            .map(|i| FixSessionConfig {
+                sender_comp_id: fix_sender_comp_id(i),
+                target_comp_id: FIX_TARGET_COMP_ID.into(),
+                username: String::new(),
+                password: String::new(),
+                accounts: vec![account_of(i)],
+                throttle_per_s: 0,
+                throttle_burst: 1,
+                throttle_policy: ThrottlePolicy::Reject,
+                settings: None,
+            })
+            .collect();
         c
     }
 
     /// How this configuration differs from `gateway/config/default.toml`.
     pub fn describe(&self) -> String {
         format!(
-            "default.toml except: listen 127.0.0.1:0, scratch data_dir, durability {:?}, wait_strategy {:?}, \
-             matcher_core {:?}, {} sessions/accounts (stp allow, no open-order limit, no throttle), outbound_buffer_bytes {} MiB",
+            "default.toml except: listen and fix.listen 127.0.0.1:0, scratch data_dir, durability {:?}, wait_strategy {:?}, \
+             matcher_core {:?}, {} accounts (stp allow, no open-order limit), each with an SBE session and a FIX session \
+             BENCH<n>->SABLE (no password, no throttle), outbound_buffer_bytes {} MiB",
             self.durability,
             self.wait,
             self.matcher_core,

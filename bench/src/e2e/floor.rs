@@ -1,6 +1,7 @@
-//! The physical floor: a blocking TCP echo over loopback of one frame the size of a
-//! NewOrderSingle, one connection, `TCP_NODELAY` on both ends, the echo on its own thread. No
-//! order-entry path over this machine's loopback can answer faster than this round trip.
+//! The physical floor: a blocking TCP echo over loopback of one frame the size of an order
+//! (an SBE NewOrderSingle, [`FRAME_BYTES`], or a FIX one), one connection, `TCP_NODELAY` on
+//! both ends, the echo on its own thread. No order-entry path over this machine's loopback can
+//! answer faster than this round trip.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -12,14 +13,21 @@ use hdrhistogram::Histogram;
 use super::Clock;
 use crate::report;
 
-/// Bytes each way: a NewOrderSingle frame (SOFH + message header + block).
+/// Bytes each way of the SBE floor: a NewOrderSingle frame (SOFH + message header + block).
 pub const FRAME_BYTES: usize = encoded_len::<NewOrderSingle>();
 
 /// Round trips before measuring (connection warm-up, page faults, caches).
 const WARMUP_ROUND_TRIPS: u64 = 2_000;
 
-/// Measures `round_trips` echoes; returns their latencies in ns.
-pub fn measure(round_trips: u64) -> Result<Histogram<u64>, String> {
+/// Largest frame [`measure`] echoes.
+pub const MAX_FRAME_BYTES: usize = 4096;
+
+/// Measures `round_trips` echoes of `frame_bytes` (1..=[`MAX_FRAME_BYTES`]) each way; returns
+/// their latencies in ns.
+pub fn measure(frame_bytes: usize, round_trips: u64) -> Result<Histogram<u64>, String> {
+    if !(1..=MAX_FRAME_BYTES).contains(&frame_bytes) {
+        return Err(format!("floor frame of {frame_bytes} bytes: must be in 1..={MAX_FRAME_BYTES}"));
+    }
     let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("binding: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let echo = std::thread::Builder::new()
@@ -27,7 +35,7 @@ pub fn measure(round_trips: u64) -> Result<Histogram<u64>, String> {
         .spawn(move || -> Result<(), String> {
             let (mut s, _) = listener.accept().map_err(|e| format!("accepting: {e}"))?;
             s.set_nodelay(true).map_err(|e| e.to_string())?;
-            let mut buf = [0u8; FRAME_BYTES];
+            let mut buf = vec![0u8; frame_bytes];
             loop {
                 match s.read_exact(&mut buf) {
                     Ok(()) => s.write_all(&buf).map_err(|e| format!("echo write: {e}"))?,
@@ -40,8 +48,8 @@ pub fn measure(round_trips: u64) -> Result<Histogram<u64>, String> {
         .map_err(|e| e.to_string())?;
     let mut s = TcpStream::connect(addr).map_err(|e| format!("connecting: {e}"))?;
     s.set_nodelay(true).map_err(|e| e.to_string())?;
-    let out = [0x5Au8; FRAME_BYTES];
-    let mut back = [0u8; FRAME_BYTES];
+    let out = vec![0x5Au8; frame_bytes];
+    let mut back = vec![0u8; frame_bytes];
     let clock = Clock::new();
     let mut h = report::histogram();
     for k in 0..WARMUP_ROUND_TRIPS + round_trips {

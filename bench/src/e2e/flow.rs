@@ -6,8 +6,11 @@
 //! stays constant, and acknowledgements include New, Trade and Canceled (IOC remainders).
 //!
 //! Orders are named by their global index `i` (`ClOrdId` = `i` in decimal); connection
-//! `i % connections` sends order `i`, so the offered rate is spread evenly.
+//! `i % connections` sends order `i`, so the offered rate is spread evenly. [`shape`] says
+//! what order `i` is; [`order`] writes it as SBE and [`fix_order`] as FIX 4.4, the same order.
 
+use gateway::fix::frame::BEGIN_STRING;
+use gateway::fix::writer::{WriteError, Writer};
 use gateway::sbe::messages::{NewOrderSingle, OrdType, PRICE9_NULL, QTY4_NULL, SelfTradePrevention, Side, TimeInForce};
 
 /// Orders in one cycle of a connection.
@@ -66,12 +69,25 @@ pub fn parse_cl_ord_id(field: &[u8; CL_ORD_ID_LEN]) -> Option<u64> {
     (len > 0).then_some(n)
 }
 
-/// Order `i` of a run with `connections` connections, for account `account`.
+/// What order `i` of a connection's stream is, independent of the wire protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OrderShape {
+    /// Buy or sell.
+    pub side: Side,
+    /// GTC (rests) or IOC (crosses).
+    pub tif: TimeInForce,
+    /// Limit price in hundredths (tick 0.01).
+    pub price_cents: i64,
+    /// Quantity in lots (lot size 1).
+    pub qty_lots: u64,
+}
+
+/// The shape of order `i` of a run with `connections` connections.
 #[inline]
-pub fn order(i: u64, connections: u64, account: u32) -> NewOrderSingle {
+pub fn shape(i: u64, connections: u64) -> OrderShape {
     let k = i / connections;
     let step = k % CYCLE;
-    let (side, tif, cents, lots) = match step {
+    let (side, tif, price_cents, qty_lots) = match step {
         4 => (Side::Buy, TimeInForce::ImmediateOrCancel, 10_010, 4),
         9 => (Side::Sell, TimeInForce::ImmediateOrCancel, 9_990, 4),
         s => {
@@ -85,21 +101,83 @@ pub fn order(i: u64, connections: u64, account: u32) -> NewOrderSingle {
             }
         }
     };
+    OrderShape { side, tif, price_cents, qty_lots }
+}
+
+/// Order `i` of a run with `connections` connections, for account `account`, as an SBE
+/// NewOrderSingle.
+#[inline]
+pub fn order(i: u64, connections: u64, account: u32) -> NewOrderSingle {
+    let s = shape(i, connections);
     NewOrderSingle {
         cl_ord_id: cl_ord_id(i),
         account: account.into(),
         security_id: 1u32.into(),
-        side: side.to_u8(),
+        side: s.side.to_u8(),
         ord_type: OrdType::Limit.to_u8(),
-        time_in_force: tif.to_u8(),
+        time_in_force: s.tif.to_u8(),
         exec_inst: 0,
         self_trade_prevention: SelfTradePrevention::AccountDefault.to_u8(),
-        price: price9(cents).into(),
+        price: price9(s.price_cents).into(),
         stop_px: PRICE9_NULL.into(),
-        order_qty: (lots * QTY4_PER_LOT).into(),
+        order_qty: (s.qty_lots * QTY4_PER_LOT).into(),
         display_qty: QTY4_NULL.into(),
         expire_time: 0u64.into(),
     }
+}
+
+/// Symbol (55) of instrument 1, the one the SBE flow names by `SecurityID` 1.
+pub const FIX_SYMBOL: &str = "DEMO";
+
+/// Longest FIX NewOrderSingle [`fix_order`] writes, in bytes, with room to spare: the
+/// header with a 20-digit MsgSeqNum and a 32-character CompID, a 20-digit ClOrdID, a 10-digit
+/// account. The writer also needs its BodyLength reserve in the buffer, which this includes.
+pub const FIX_ORDER_MAX_BYTES: usize = 320;
+
+/// The standard header of one FIX message the client sends.
+#[derive(Clone, Copy, Debug)]
+pub struct FixHeader<'a> {
+    /// SenderCompID (49): the client.
+    pub sender_comp_id: &'a str,
+    /// TargetCompID (56): sable.
+    pub target_comp_id: &'a str,
+    /// MsgSeqNum (34).
+    pub msg_seq_num: u64,
+    /// SendingTime (52), also used as TransactTime (60), in ns since the Unix epoch.
+    pub sending_time_unix_ns: i64,
+}
+
+/// Writes order `i` of a run with `connections` connections, for account `account`, as a FIX
+/// 4.4 NewOrderSingle (35=D) at the start of `buf`: the same order as [`order`] (ClOrdID `i`,
+/// instrument 1 by Symbol, price in shortest decimal form, `100.1` for 10,010 cents). Returns
+/// its length. Allocates nothing.
+#[inline]
+pub fn fix_order(
+    i: u64,
+    connections: u64,
+    account: u32,
+    header: &FixHeader<'_>,
+    buf: &mut [u8],
+) -> Result<usize, WriteError> {
+    let s = shape(i, connections);
+    // sable's SBE enums carry the FIX codes (Side 54: 1/2, TimeInForce 59: 1 GTC, 3 IOC).
+    let side = b'0' + s.side.to_u8();
+    let tif = b'0' + s.tif.to_u8();
+    let mut w = Writer::new(buf, BEGIN_STRING, b"D");
+    w.str(49, header.sender_comp_id)
+        .str(56, header.target_comp_id)
+        .u64(34, header.msg_seq_num)
+        .timestamp_ms(52, header.sending_time_unix_ns)
+        .u64(11, i)
+        .u64(1, u64::from(account))
+        .str(55, FIX_SYMBOL)
+        .char(54, side)
+        .timestamp_ms(60, header.sending_time_unix_ns)
+        .u64(38, s.qty_lots)
+        .char(40, b'2')
+        .decimal(44, s.price_cents, 2)
+        .char(59, tif);
+    w.finish()
 }
 
 #[cfg(test)]
@@ -119,6 +197,40 @@ mod tests {
         for i in 0..100 {
             let o = order(i, 3, 1);
             assert_eq!(gateway::sbe::codec::validate_fields(&o), Ok(()), "order {i}");
+        }
+    }
+
+    #[test]
+    fn fix_orders_validate_and_match_the_sbe_orders() {
+        use gateway::fix::dictionary::{Dictionary, ValidationOptions};
+        use gateway::fix::frame::next_message;
+        use gateway::fix::message::{FieldTable, parse, parse_decimal};
+
+        let dictionary = Dictionary::sable();
+        let mut table = FieldTable::default();
+        let mut buf = [0u8; FIX_ORDER_MAX_BYTES];
+        for i in 0..100 {
+            let header = FixHeader {
+                sender_comp_id: "BENCH3",
+                target_comp_id: "SABLE",
+                msg_seq_num: i + 2,
+                sending_time_unix_ns: 1_763_800_000_123_456_789,
+            };
+            let n = fix_order(i, 3, 7, &header, &mut buf).expect("fits");
+            let (len, bytes) = next_message(&buf[..n]).expect("well framed").expect("whole");
+            assert_eq!(len, n);
+            let msg = parse(bytes, &mut table).expect("parses");
+            assert_eq!(dictionary.validate(&msg, &ValidationOptions::default()), Ok(()), "order {i}");
+            let sbe = order(i, 3, 7);
+            assert_eq!(msg.get_u64(11), Ok(i));
+            assert_eq!(msg.get_u64(1), Ok(7));
+            assert_eq!(msg.get_u64(34), Ok(i + 2));
+            assert_eq!(msg.get_char(54), Ok(b'0' + sbe.side));
+            assert_eq!(msg.get_char(59), Ok(b'0' + sbe.time_in_force));
+            assert_eq!(msg.get_u64(38), Ok(sbe.order_qty.get() / QTY4_PER_LOT));
+            let px = parse_decimal(msg.get(44).expect("price")).expect("a decimal");
+            assert!(px.scale <= 9);
+            assert_eq!(i128::from(px.mantissa) * 10i128.pow(9 - px.scale), i128::from(sbe.price.get()), "order {i}");
         }
     }
 }

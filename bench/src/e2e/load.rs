@@ -1,7 +1,8 @@
 //! The open-loop load generator: one sender thread paces orders to a schedule of intended send
 //! times over all connections; one receiver thread reads every connection through mio and
 //! matches each order's first acknowledgement (ExecutionReport New or Rejected, or a
-//! BusinessMessageReject) to it by `ClOrdId`.
+//! BusinessMessageReject) to it by `ClOrdId`. The protocol (SBE or FIX) is a type parameter
+//! ([`super::wire`]): the same pacing, accounting and timestamps for both.
 //!
 //! Latency is measured from the order's intended send time (`start + i / rate`), not from when
 //! the sender got round to it: a stall anywhere (appliance, kernel, generator) delays every
@@ -16,13 +17,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use gateway::sbe::codec::{Outbound, decode_outbound_frame, encode, encoded_len};
-use gateway::sbe::messages::{ExecType, NewOrderSingle};
 use hdrhistogram::Histogram;
 use mio::{Events, Interest, Poll, Token};
 
 use super::Clock;
-use super::flow;
+use super::wire::{AckReader, Inbound, OrderWriter};
 use crate::machine::SchedStat;
 use crate::report;
 
@@ -123,7 +122,7 @@ pub struct LoadResult {
     pub sender_cpu: SchedStat,
     /// CPU of the receiver thread.
     pub receiver_cpu: SchedStat,
-    /// Errors (closed connections, Terminate, undecodable frames), the first
+    /// Errors (closed connections, Terminate or Logout, undecodable frames), the first
     /// [`MAX_ERRORS_KEPT`] of them.
     pub errors: Vec<String>,
     /// Errors in all.
@@ -139,13 +138,15 @@ impl LoadResult {
     }
 }
 
-/// Runs the load over the logged-in `streams` (one per connection, in connection order),
-/// accounts given by `account_of`. Blocks until every order is acknowledged or the drain
-/// timeout passes after the last send; the whole run is bounded by `time_bound`.
-pub fn run(
+/// Runs the load over the logged-in `streams` (one per connection, in connection order): the
+/// sender writes orders with `writer`, the receiver reads the server's messages with `reader`.
+/// Blocks until every order is acknowledged or the drain timeout passes after the last send;
+/// the whole run is bounded by `time_bound`.
+pub fn run<W: OrderWriter, R: AckReader>(
     spec: LoadSpec,
     streams: Vec<TcpStream>,
-    account_of: impl Fn(usize) -> u32,
+    writer: W,
+    reader: R,
     time_bound: Duration,
 ) -> Result<LoadResult, String> {
     assert_eq!(streams.len(), spec.connections, "one stream per connection");
@@ -156,7 +157,6 @@ pub fn run(
     let sent_at: Arc<Vec<AtomicU64>> = Arc::new((0..n).map(|_| AtomicU64::new(0)).collect());
     let sent_total = Arc::new(AtomicU64::new(0));
     let sender_done = Arc::new(AtomicBool::new(false));
-    let accounts: Vec<u32> = (0..spec.connections).map(account_of).collect();
 
     let mut send_streams = Vec::with_capacity(streams.len());
     let mut recv_streams = Vec::with_capacity(streams.len());
@@ -178,7 +178,7 @@ pub fn run(
         std::thread::Builder::new()
             .name("e2e-sender".into())
             .spawn(move || {
-                let r = send_loop(spec, send_streams, &accounts, clock, start_ns, bound_ns, &sent_at, &sent_total);
+                let r = send_loop(spec, send_streams, writer, clock, start_ns, bound_ns, &sent_at, &sent_total);
                 sender_done.store(true, Ordering::Release);
                 r
             })
@@ -190,7 +190,9 @@ pub fn run(
         let sender_done = Arc::clone(&sender_done);
         std::thread::Builder::new()
             .name("e2e-receiver".into())
-            .spawn(move || receive_loop(spec, recv_streams, clock, start_ns, &sent_at, &sent_total, &sender_done))
+            .spawn(move || {
+                receive_loop(spec, recv_streams, reader, clock, start_ns, &sent_at, &sent_total, &sender_done)
+            })
             .map_err(|e| e.to_string())?
     };
     let sent = sender.join().map_err(|_| "the sender panicked".to_string())?;
@@ -221,25 +223,34 @@ fn write_all(s: &mut TcpStream, mut buf: &[u8]) -> Result<(), std::io::Error> {
     Ok(())
 }
 
+/// Nanoseconds since the Unix epoch now (for the send times protocols carry).
+fn unix_now_ns() -> i64 {
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
+}
+
 #[allow(clippy::too_many_arguments)]
-fn send_loop(
+fn send_loop<W: OrderWriter>(
     spec: LoadSpec,
     mut streams: Vec<TcpStream>,
-    accounts: &[u32],
+    mut writer: W,
     clock: Clock,
     start_ns: u64,
     bound_ns: u64,
     sent_at: &[AtomicU64],
     sent_total: &AtomicU64,
 ) -> SendOutcome {
-    const FRAME: usize = encoded_len::<NewOrderSingle>();
+    // Wall-clock time of the run clock's zero: a protocol's send time (FIX SendingTime) is
+    // this plus the monotonic clock, one `clock_gettime` per order, not two.
+    let unix_at_zero_ns = unix_now_ns() - clock.now_ns() as i64;
     let fine_timer = set_timer_slack(SENDER_TIMER_SLACK_NS);
     let (sleep_threshold_ns, sleep_margin_ns) = if fine_timer { PACING_FINE_NS } else { PACING_COARSE_NS };
     let cpu0 = SchedStat::now().unwrap_or_default();
     let mut lag = report::histogram();
     let mut errors = Vec::new();
     let conns = spec.connections as u64;
-    let mut bufs: Vec<Vec<u8>> = (0..spec.connections).map(|_| vec![0u8; MAX_BATCH_ORDERS * FRAME]).collect();
+    let mut bufs: Vec<Vec<u8>> =
+        (0..spec.connections).map(|_| vec![0u8; MAX_BATCH_ORDERS * W::MAX_ORDER_BYTES]).collect();
     let mut fill = vec![0usize; spec.connections];
     let mut dead = vec![false; spec.connections];
     let mut next: u64 = 0;
@@ -264,10 +275,9 @@ fn send_loop(
         let mut batch = 0;
         while next < spec.orders && batch < MAX_BATCH_ORDERS && start_ns + spec.due_ns(next) <= now {
             let c = (next % conns) as usize;
-            let order = flow::order(next, conns, accounts[c]);
             let at = fill[c];
-            let len = encode(&order, &mut bufs[c][at..]).expect("the batch buffer holds MAX_BATCH_ORDERS frames");
-            fill[c] = at + len;
+            // The batch buffer holds MAX_BATCH_ORDERS orders of MAX_ORDER_BYTES.
+            fill[c] = at + writer.write_order(c, next, unix_at_zero_ns + now as i64, &mut bufs[c][at..]);
             lag.saturating_record((now - (start_ns + spec.due_ns(next))).max(1));
             sent_at[next as usize].store(now + 1, Ordering::Release);
             next += 1;
@@ -299,9 +309,10 @@ struct Conn {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn receive_loop(
+fn receive_loop<R: AckReader>(
     spec: LoadSpec,
     streams: Vec<mio::net::TcpStream>,
+    mut reader: R,
     clock: Clock,
     start_ns: u64,
     sent_at: &[AtomicU64],
@@ -388,6 +399,7 @@ fn receive_loop(
                         r.bytes_in += k as u64;
                         let now = clock.now_ns();
                         let used = handle_frames(
+                            &mut reader,
                             &conn.buf[..conn.len],
                             c,
                             now,
@@ -431,7 +443,8 @@ fn receive_loop(
 
 /// Consumes the complete frames at the start of `buf`; returns the bytes used.
 #[allow(clippy::too_many_arguments)]
-fn handle_frames(
+fn handle_frames<R: AckReader>(
+    reader: &mut R,
     mut buf: &[u8],
     c: usize,
     now: u64,
@@ -443,28 +456,18 @@ fn handle_frames(
     r: &mut LoadResult,
 ) -> Result<usize, String> {
     let mut used = 0;
-    while let Some((len, msg)) = decode_outbound_frame(buf).map_err(|e| format!("framing: {e}"))? {
-        let msg = msg.map_err(|e| format!("undecodable frame: {e}"))?;
+    while let Some((len, msg)) = reader.next_frame(buf)? {
         let first_ack_of = match msg {
-            Outbound::ExecutionReport(er) => match ExecType::from_u8(er.exec_type) {
-                Some(ExecType::New) => Some((flow::parse_cl_ord_id(&er.cl_ord_id), false)),
-                Some(ExecType::Rejected) => Some((flow::parse_cl_ord_id(&er.cl_ord_id), true)),
-                Some(ExecType::Trade) => {
-                    r.trades += 1;
-                    None
-                }
-                Some(ExecType::Canceled) => {
-                    r.cancels += 1;
-                    None
-                }
-                _ => {
-                    r.other += 1;
-                    None
-                }
-            },
-            Outbound::BusinessMessageReject(m) => Some((flow::parse_cl_ord_id(&m.cl_ord_id), true)),
-            Outbound::Terminate(_) => return Err("the appliance sent Terminate".into()),
-            _ => {
+            Inbound::Ack { order, reject } => Some((order, reject)),
+            Inbound::Trade => {
+                r.trades += 1;
+                None
+            }
+            Inbound::Cancel => {
+                r.cancels += 1;
+                None
+            }
+            Inbound::Other => {
                 r.other += 1;
                 None
             }

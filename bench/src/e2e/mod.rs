@@ -1,21 +1,29 @@
 //! The end-to-end benchmark (`src/bin/e2e.rs`): the whole appliance in-process, driven over
-//! loopback TCP by an open-loop SBE load generator, next to the raw TCP round trip it cannot beat.
+//! loopback TCP by an open-loop load generator speaking SBE or FIX 4.4, next to the raw TCP
+//! round trip it cannot beat.
 //!
-//! - [`appliance`]: a configuration built in code (one SBE session and account per connection)
-//!   and the in-process start on a scratch data directory.
+//! - [`appliance`]: a configuration built in code (one account, SBE session and FIX session per
+//!   connection) and the in-process start on a scratch data directory.
 //! - [`login`]: the FIXP handshake (Negotiate, Establish) over a plain socket.
-//! - [`flow`]: the order stream: mostly resting orders, every fifth an IOC that crosses.
-//! - [`load`]: the open-loop generator (one sender thread, one mio receiver thread) and its
-//!   accounting: latency from the intended send time, every order's New-or-reject counted.
-//! - [`floor`]: the physical floor, a blocking TCP echo of one NewOrderSingle-sized frame.
+//! - [`fix_login`]: the FIX 4.4 Logon (141=Y) over a plain socket.
+//! - [`flow`]: the order stream: mostly resting orders, every fifth an IOC that crosses; the
+//!   same orders written as SBE or as FIX.
+//! - [`wire`]: the protocol as the generator sees it: write order `i`, classify a server
+//!   message (SBE and FIX implementations).
+//! - [`load`]: the open-loop generator (one sender thread, one mio receiver thread), generic
+//!   over the protocol, and its accounting: latency from the intended send time, every
+//!   order's New-or-reject counted.
+//! - [`floor`]: the physical floor, a blocking TCP echo of one order-sized frame.
 //! - [`threads`]: CPU time of every thread of the process, so the generator's share is visible.
 
 pub mod appliance;
+pub mod fix_login;
 pub mod floor;
 pub mod flow;
 pub mod load;
 pub mod login;
 pub mod threads;
+pub mod wire;
 
 use std::time::Instant;
 
