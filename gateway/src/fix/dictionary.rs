@@ -65,6 +65,18 @@ const _: () = assert!(crate::fix::message::MAX_FIELDS <= 128);
 /// Tags below this are tracked in a bitset when looking for repeated tags; others by a scan.
 const DUPLICATE_BITSET_TAGS: u32 = 1024;
 
+/// Tags below this are looked up in dense tables (field definition, header/trailer flags,
+/// allowed-per-message bitsets); above it, by binary search. Covers every standard tag and the
+/// user-defined range sable uses.
+const DENSE_TAGS: u32 = 10_000;
+
+/// Words of a per-message bitset over the dense tags.
+const DENSE_WORDS: usize = DENSE_TAGS.div_ceil(64) as usize;
+
+/// Flags of a dense tag entry.
+const FLAG_HEADER: u8 = 1;
+const FLAG_TRAILER: u8 = 2;
+
 /// Every MsgType defined by FIX 4.4. One that is not in sable's dictionary is "unsupported"
 /// (BusinessMessageReject 380=3); anything else is "invalid" (Reject 373=11).
 pub const FIX44_MSG_TYPES: [&str; 93] = [
@@ -500,6 +512,8 @@ struct MessageDef {
     admin: bool,
     /// Top-level body tags (fields, flattened components, group count tags), sorted.
     allowed: Vec<u32>,
+    /// `allowed` as a bitset over the dense tags (the hot-path lookup).
+    allowed_dense: Box<[u64]>,
     /// Required top-level body tags in definition order.
     required: Vec<u32>,
     groups: Vec<GroupDef>,
@@ -507,7 +521,11 @@ struct MessageDef {
 
 impl MessageDef {
     fn allows(&self, tag: u32) -> bool {
-        self.allowed.binary_search(&tag).is_ok()
+        if tag < DENSE_TAGS {
+            self.allowed_dense[(tag / 64) as usize] & (1 << (tag % 64)) != 0
+        } else {
+            self.allowed.binary_search(&tag).is_ok()
+        }
     }
 
     fn group(&self, tag: u32) -> Option<&GroupDef> {
@@ -526,6 +544,12 @@ pub struct Dictionary {
     /// Trailer tags in definition order with their required flag.
     trailer: Vec<(u32, bool)>,
     messages: Vec<MessageDef>,
+    /// Per dense tag: index into `fields` + 1 (0 = not defined).
+    dense_field: Box<[u16]>,
+    /// Per dense tag: [`FLAG_HEADER`] / [`FLAG_TRAILER`].
+    dense_flags: Box<[u8]>,
+    /// Per single-byte MsgType: index into `messages` + 1 (0 = none).
+    msg_by_byte: [u8; 256],
 }
 
 /// What a list of `<field>`, `<component>` and `<group>` children expands to.
@@ -724,6 +748,10 @@ impl Dictionary {
             loader.collect(m, true, 0, &mut c)?;
             let mut allowed = c.tags;
             allowed.sort_unstable();
+            let mut allowed_dense = vec![0u64; DENSE_WORDS].into_boxed_slice();
+            for &t in allowed.iter().filter(|&&t| t < DENSE_TAGS) {
+                allowed_dense[(t / 64) as usize] |= 1 << (t % 64);
+            }
             let admin = match m.attribute("msgcat") {
                 Some(cat) => cat == "admin",
                 None => is_admin_msg_type(msg_type.as_bytes()),
@@ -733,11 +761,34 @@ impl Dictionary {
                 name: m.attribute("name").unwrap_or("").to_string(),
                 admin,
                 allowed,
+                allowed_dense,
                 required: c.required,
                 groups: c.groups,
             });
         }
-        Ok(Dictionary { begin_string, fields, header, trailer, messages })
+        let mut dense_field = vec![0u16; DENSE_TAGS as usize].into_boxed_slice();
+        if fields.len() >= usize::from(u16::MAX) {
+            return Err(DictionaryError::Root("too many fields"));
+        }
+        for (i, f) in fields.iter().enumerate().filter(|(_, f)| f.tag < DENSE_TAGS) {
+            dense_field[f.tag as usize] = (i + 1) as u16;
+        }
+        let mut dense_flags = vec![0u8; DENSE_TAGS as usize].into_boxed_slice();
+        for (list, flag) in [(&header, FLAG_HEADER), (&trailer, FLAG_TRAILER)] {
+            for &(t, _) in list.iter().filter(|(t, _)| *t < DENSE_TAGS) {
+                dense_flags[t as usize] |= flag;
+            }
+        }
+        let mut msg_by_byte = [0u8; 256];
+        if messages.len() >= 255 {
+            return Err(DictionaryError::Root("too many messages"));
+        }
+        for (i, m) in messages.iter().enumerate() {
+            if let [b] = *m.msg_type {
+                msg_by_byte[usize::from(b)] = (i + 1) as u8;
+            }
+        }
+        Ok(Dictionary { begin_string, fields, header, trailer, messages, dense_field, dense_flags, msg_by_byte })
     }
 
     /// The BeginString this dictionary describes, e.g. `FIX.4.4`.
@@ -745,12 +796,27 @@ impl Dictionary {
         &self.begin_string
     }
 
+    #[inline]
     fn field_def(&self, tag: u32) -> Option<&FieldDef> {
+        if tag < DENSE_TAGS {
+            let i = self.dense_field[tag as usize];
+            return (i != 0).then(|| &self.fields[usize::from(i) - 1]);
+        }
         self.fields.binary_search_by_key(&tag, |f| f.tag).ok().map(|i| &self.fields[i])
     }
 
+    #[inline]
     fn message_def(&self, msg_type: &[u8]) -> Option<&MessageDef> {
+        if let [b] = msg_type {
+            let i = self.msg_by_byte[usize::from(*b)];
+            return (i != 0).then(|| &self.messages[usize::from(i) - 1]);
+        }
         self.messages.iter().find(|m| &*m.msg_type == msg_type)
+    }
+
+    #[inline]
+    fn flags(&self, tag: u32) -> Option<u8> {
+        (tag < DENSE_TAGS).then(|| self.dense_flags[tag as usize])
     }
 
     /// Whether `tag` is defined.
@@ -785,13 +851,21 @@ impl Dictionary {
     }
 
     /// Whether `tag` is a header field.
+    #[inline]
     pub fn is_header_field(&self, tag: u32) -> bool {
-        self.header.iter().any(|&(t, _)| t == tag)
+        match self.flags(tag) {
+            Some(f) => f & FLAG_HEADER != 0,
+            None => self.header.iter().any(|&(t, _)| t == tag),
+        }
     }
 
     /// Whether `tag` is a trailer field.
+    #[inline]
     pub fn is_trailer_field(&self, tag: u32) -> bool {
-        self.trailer.iter().any(|&(t, _)| t == tag)
+        match self.flags(tag) {
+            Some(f) => f & FLAG_TRAILER != 0,
+            None => self.trailer.iter().any(|&(t, _)| t == tag),
+        }
     }
 
     /// The MsgTypes of the dictionary, in definition order.
@@ -885,8 +959,16 @@ impl Dictionary {
         let def = self.message_def(msg.msg_type()).ok_or(SessionReject::tag(R::InvalidMsgType, 35))?;
 
         let walk = Walk { dict: self, msg, opts };
-        // 4. Group structure; learn which fields are top-level.
-        let top = walk.body(def, Pass::Structure)?;
+        // 4. Group structure; learn which fields are top-level. Without a group count tag of
+        //    this message type in it (the common case), every field is top-level.
+        let any_group = !def.groups.is_empty() && fields.iter().any(|f| def.group(f.tag).is_some());
+        let top = if any_group {
+            walk.body(def, Pass::Structure)?
+        } else if fields.len() >= 128 {
+            u128::MAX
+        } else {
+            (1u128 << fields.len()) - 1
+        };
 
         // 5. Required fields.
         for &(tag, required) in self.header.iter().chain(&self.trailer) {
@@ -894,12 +976,25 @@ impl Dictionary {
                 return Err(SessionReject::tag(R::RequiredTagMissing, tag));
             }
         }
+        let mut present = [0u64; DUPLICATE_BITSET_TAGS as usize / 64];
+        for (i, f) in fields.iter().enumerate() {
+            if f.tag < DUPLICATE_BITSET_TAGS && top & (1 << i) != 0 {
+                present[(f.tag / 64) as usize] |= 1 << (f.tag % 64);
+            }
+        }
         for &tag in &def.required {
-            if !fields.iter().enumerate().any(|(i, f)| f.tag == tag && top & (1 << i) != 0) {
+            let found = if tag < DUPLICATE_BITSET_TAGS {
+                present[(tag / 64) as usize] & (1 << (tag % 64)) != 0
+            } else {
+                fields.iter().enumerate().any(|(i, f)| f.tag == tag && top & (1 << i) != 0)
+            };
+            if !found {
                 return Err(SessionReject::tag(R::RequiredTagMissing, tag));
             }
         }
-        walk.body(def, Pass::Required)?;
+        if any_group {
+            walk.body(def, Pass::Required)?;
+        }
 
         // 6. Every field: header, trailer, then body (groups in place).
         let mut seen = [0u64; DUPLICATE_BITSET_TAGS as usize / 64];

@@ -40,7 +40,7 @@ use crate::fix::convert::{self, BodyWriter, FixRequest, InstrumentLookup};
 use crate::fix::dictionary::{Dictionary, MsgTypeSupport, SessionReject, SessionRejectReason, ValidationOptions};
 use crate::fix::frame::MAX_MESSAGE_LEN_BYTES;
 use crate::fix::message::{FieldTable, Message, parse};
-use crate::fix::writer::Writer;
+use crate::fix::writer::{TimestampCache, Writer};
 use crate::sbe::convert::{Report, ReportContext};
 use crate::store::SessionStore;
 use crate::throttle::Gcra;
@@ -141,9 +141,10 @@ pub struct FixSession {
     /// The parse table, taken out while a message borrows it (`None` only during a call).
     table: Option<Box<FieldTable>>,
     buf: Box<[u8; MAX_MESSAGE_LEN_BYTES]>,
+    ts: TimestampCache,
 }
 
-struct WriterAdapter<'w, 'b>(&'w mut Writer<'b>);
+struct WriterAdapter<'w, 'b>(&'w mut Writer<'b>, &'w mut TimestampCache);
 
 impl BodyWriter for WriterAdapter<'_, '_> {
     fn str_field(&mut self, tag: u32, v: &[u8]) {
@@ -159,16 +160,41 @@ impl BodyWriter for WriterAdapter<'_, '_> {
         self.0.decimal(tag, mantissa, scale);
     }
     fn timestamp_field(&mut self, tag: u32, unix_ns: u64) {
-        self.0.timestamp_ms(tag, unix_ns as i64);
+        self.0.timestamp_ms_cached(tag, unix_ns as i64, self.1);
     }
 }
 
-/// Parsed fields as the conversion reads them.
-struct Fields<'m, 'a>(&'m Message<'a>);
+/// Tags below this get an O(1) index for the conversion's lookups.
+const FAST_TAGS: usize = 128;
+
+/// Parsed fields as the conversion reads them: a direct index of the first occurrence of each
+/// small tag (the conversion asks for a dozen), a scan for the others.
+struct Fields<'m, 'a> {
+    msg: &'m Message<'a>,
+    first: [u8; FAST_TAGS],
+}
+
+impl<'m, 'a> Fields<'m, 'a> {
+    fn new(msg: &'m Message<'a>) -> Self {
+        let mut first = [0u8; FAST_TAGS];
+        for (i, f) in msg.fields().iter().enumerate().take(usize::from(u8::MAX)) {
+            if let Some(slot) = first.get_mut(f.tag as usize)
+                && *slot == 0
+            {
+                *slot = (i + 1) as u8;
+            }
+        }
+        Fields { msg, first }
+    }
+}
 
 impl convert::FieldSource for Fields<'_, '_> {
     fn field(&self, tag: u32) -> Option<&[u8]> {
-        self.0.get(tag)
+        match self.first.get(tag as usize) {
+            Some(0) => None,
+            Some(&i) => Some(self.msg.value(&self.msg.fields()[usize::from(i) - 1])),
+            None => self.msg.get(tag),
+        }
     }
 }
 
@@ -198,6 +224,7 @@ impl FixSession {
             cod_counter: 0,
             table: Some(Box::default()),
             buf: Box::new([0; MAX_MESSAGE_LEN_BYTES]),
+            ts: TimestampCache::default(),
         }
     }
 
@@ -238,7 +265,7 @@ impl FixSession {
         msg_type: &[u8],
         app: bool,
         out: Option<&mut Vec<u8>>,
-        body: impl FnOnce(&mut Writer<'_>),
+        body: impl FnOnce(&mut Writer<'_>, &mut TimestampCache),
     ) -> bool {
         let seq = self.store.next_sender_seq();
         let n = {
@@ -246,8 +273,8 @@ impl FixSession {
             w.str(tag::SENDER_COMP_ID, &self.our_comp_id);
             w.str(tag::TARGET_COMP_ID, &self.their_comp_id);
             w.u64(tag::MSG_SEQ_NUM, seq);
-            w.timestamp_ms(tag::SENDING_TIME, now_ns as i64);
-            body(&mut w);
+            w.timestamp_ms_cached(tag::SENDING_TIME, now_ns as i64, &mut self.ts);
+            body(&mut w, &mut self.ts);
             w.finish()
         };
         let n = match n {
@@ -269,7 +296,7 @@ impl FixSession {
     }
 
     fn send_logout(&mut self, now_ns: u64, text: &str, out: &mut Vec<u8>) {
-        self.send(now_ns, b"5", false, Some(out), |w| {
+        self.send(now_ns, b"5", false, Some(out), |w, _| {
             if !text.is_empty() {
                 w.str(tag::TEXT, text);
             }
@@ -279,7 +306,7 @@ impl FixSession {
     fn send_reject(&mut self, now_ns: u64, msg: &Message<'_>, rej: &SessionReject, out: &mut Vec<u8>) {
         let ref_seq = msg.get(tag::MSG_SEQ_NUM).and_then(crate::fix::message::parse_u64);
         let msg_type = msg.get(35).unwrap_or(b"");
-        self.send(now_ns, b"3", false, Some(out), |w| {
+        self.send(now_ns, b"3", false, Some(out), |w, _| {
             w.u64(tag::REF_SEQ_NUM, ref_seq.unwrap_or(0));
             if let Some(t) = rej.ref_tag {
                 w.u64(tag::REF_TAG_ID, u64::from(t));
@@ -296,7 +323,7 @@ impl FixSession {
         let ref_seq = msg.get(tag::MSG_SEQ_NUM).and_then(crate::fix::message::parse_u64).unwrap_or(0);
         let msg_type = msg.get(35).unwrap_or(b"");
         let ref_id = msg.get(convert::tag::CL_ORD_ID);
-        self.send(now_ns, b"j", true, Some(out), |w| {
+        self.send(now_ns, b"j", true, Some(out), |w, _| {
             w.u64(tag::REF_SEQ_NUM, ref_seq);
             w.bytes(tag::REF_MSG_TYPE, msg_type);
             if let Some(id) = ref_id {
@@ -311,8 +338,8 @@ impl FixSession {
     /// `symbol` names the report's instrument.
     pub fn send_report(&mut self, report: &Report, symbol: &[u8], now_ns: u64, out: Option<&mut Vec<u8>>) {
         let out = if self.is_logged_on() { out } else { None };
-        self.send(now_ns, convert::report_msg_type(report), true, out, |w| {
-            convert::write_report(report, symbol, &mut WriterAdapter(w));
+        self.send(now_ns, convert::report_msg_type(report), true, out, |w, ts| {
+            convert::write_report(report, symbol, &mut WriterAdapter(w, ts));
         });
     }
 
@@ -379,7 +406,7 @@ impl FixSession {
         self.cancel_on_disconnect =
             self.settings.cancel_on_disconnect || msg.get(tag::CANCEL_ON_DISCONNECT) == Some(b"Y");
         let echo_reset = reset_asked || self.settings.reset_on_logon;
-        self.send(now_ns, b"A", false, Some(out), |w| {
+        self.send(now_ns, b"A", false, Some(out), |w, _| {
             w.u64(tag::ENCRYPT_METHOD, 0);
             w.u64(tag::HEART_BT_INT, hb_s);
             if echo_reset {
@@ -460,12 +487,12 @@ impl FixSession {
                 if silent >= self.heartbeat_ns * 6 / 5 && !self.test_request_sent {
                     self.test_req_counter += 1;
                     let id = self.test_req_counter;
-                    self.send(now_ns, b"1", false, Some(out), |w| {
+                    self.send(now_ns, b"1", false, Some(out), |w, _| {
                         w.u64(tag::TEST_REQ_ID, id);
                     });
                     self.test_request_sent = true;
                 } else if now_ns.saturating_sub(self.last_tx_ns) >= self.heartbeat_ns {
-                    self.send(now_ns, b"0", false, Some(out), |_| {});
+                    self.send(now_ns, b"0", false, Some(out), |_, _| {});
                 }
                 Action::Continue
             }
@@ -494,7 +521,7 @@ impl FixSession {
             return;
         }
         self.resend_until = Some(received);
-        self.send(now_ns, b"2", false, Some(out), |w| {
+        self.send(now_ns, b"2", false, Some(out), |w, _| {
             w.u64(tag::BEGIN_SEQ_NO, expected);
             w.u64(tag::END_SEQ_NO, 0);
         });
@@ -699,7 +726,7 @@ impl FixSession {
                 let mut id_buf = [0u8; 64];
                 let n = id.len().min(id_buf.len());
                 id_buf[..n].copy_from_slice(&id[..n]);
-                self.send(now_ns, b"0", false, Some(out), |w| {
+                self.send(now_ns, b"0", false, Some(out), |w, _| {
                     w.bytes(tag::TEST_REQ_ID, &id_buf[..n]);
                 });
             }
@@ -803,7 +830,7 @@ impl FixSession {
         out: &mut Vec<u8>,
         submit: &mut impl FnMut(CommandBody),
     ) -> Action {
-        let fields = Fields(msg);
+        let fields = Fields::new(msg);
         let Some(request) = convert::request(msg.msg_type(), &fields, env.instruments) else {
             self.send_business_reject(now_ns, msg, 3, "Unsupported Message Type", out);
             return Action::Continue;

@@ -99,27 +99,29 @@ impl<'a> Writer<'a> {
         }
     }
 
-    fn put(&mut self, bytes: &[u8]) {
+    /// Appends `tag=value<SOH>` in one bounds check. `value` is trusted: non-empty and free
+    /// of SOH (the typed appenders below format it themselves).
+    #[inline]
+    fn field(&mut self, tag: u32, value: &[u8]) {
         if self.error.is_some() {
             return;
         }
-        match self.buf.get_mut(self.pos..self.pos + bytes.len()) {
+        if tag == 0 {
+            return self.fail(WriteError::Tag);
+        }
+        let mut b = itoa::Buffer::new();
+        let t = b.format(tag).as_bytes();
+        let len = t.len() + 1 + value.len() + 1;
+        match self.buf.get_mut(self.pos..self.pos + len) {
             Some(dst) => {
-                dst.copy_from_slice(bytes);
-                self.pos += bytes.len();
+                dst[..t.len()].copy_from_slice(t);
+                dst[t.len()] = b'=';
+                dst[t.len() + 1..len - 1].copy_from_slice(value);
+                dst[len - 1] = SOH;
+                self.pos += len;
             }
             None => self.fail(WriteError::BufferTooSmall),
         }
-    }
-
-    fn tag(&mut self, tag: u32) {
-        if tag == 0 {
-            self.fail(WriteError::Tag);
-        }
-        let mut digits = [0u8; 10];
-        let n = format_u64(u64::from(tag), &mut digits);
-        self.put(&digits[..n]);
-        self.put(b"=");
     }
 
     /// Appends `tag=value` with raw bytes. The value must be non-empty and free of SOH.
@@ -129,9 +131,7 @@ impl<'a> Writer<'a> {
         } else if value.contains(&SOH) {
             self.fail(WriteError::ValueContainsSoh { tag });
         }
-        self.tag(tag);
-        self.put(value);
-        self.put(&[SOH]);
+        self.field(tag, value);
         self
     }
 
@@ -144,7 +144,8 @@ impl<'a> Writer<'a> {
     pub fn u64(&mut self, tag: u32, value: u64) -> &mut Self {
         let mut digits = [0u8; 20];
         let n = format_u64(value, &mut digits);
-        self.bytes(tag, &digits[..n])
+        self.field(tag, &digits[..n]);
+        self
     }
 
     /// Appends a signed integer.
@@ -156,7 +157,8 @@ impl<'a> Writer<'a> {
             n = 1;
         }
         n += format_u64(value.unsigned_abs(), &mut out[n..]);
-        self.bytes(tag, &out[..n])
+        self.field(tag, &out[..n]);
+        self
     }
 
     /// Appends a one-character field (CHAR).
@@ -179,7 +181,8 @@ impl<'a> Writer<'a> {
         }
         let mut out = [0u8; 48];
         let n = format_decimal(mantissa, scale, &mut out);
-        self.bytes(tag, &out[..n])
+        self.field(tag, &out[..n]);
+        self
     }
 
     /// Appends a UTCTimestamp with milliseconds, `YYYYMMDD-HH:MM:SS.sss`, from nanoseconds
@@ -187,7 +190,14 @@ impl<'a> Writer<'a> {
     pub fn timestamp_ms(&mut self, tag: u32, unix_ns: i64) -> &mut Self {
         let mut out = [0u8; 27];
         let n = format_timestamp(unix_ns, 3, &mut out);
-        self.bytes(tag, &out[..n])
+        self.field(tag, &out[..n]);
+        self
+    }
+
+    /// Appends a UTCTimestamp with milliseconds through a [`TimestampCache`].
+    pub fn timestamp_ms_cached(&mut self, tag: u32, unix_ns: i64, cache: &mut TimestampCache) -> &mut Self {
+        self.field(tag, cache.ms(unix_ns));
+        self
     }
 
     /// Appends a UTCTimestamp with nanoseconds, `YYYYMMDD-HH:MM:SS.sssssssss` (FIX 5.0
@@ -195,7 +205,8 @@ impl<'a> Writer<'a> {
     pub fn timestamp_ns(&mut self, tag: u32, unix_ns: i64) -> &mut Self {
         let mut out = [0u8; 27];
         let n = format_timestamp(unix_ns, 9, &mut out);
-        self.bytes(tag, &out[..n])
+        self.field(tag, &out[..n]);
+        self
     }
 
     /// Bytes of body written so far (from `35=`).
@@ -239,21 +250,12 @@ impl<'a> Writer<'a> {
 
 /// Writes the decimal digits of `v` into `out`; returns how many. `out` must hold 20 bytes
 /// (or as many as `v` has digits).
-fn format_u64(mut v: u64, out: &mut [u8]) -> usize {
-    let mut tmp = [0u8; 20];
-    let mut n = 0;
-    loop {
-        tmp[n] = b'0' + (v % 10) as u8;
-        n += 1;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    for (i, d) in tmp[..n].iter().rev().enumerate() {
-        out[i] = *d;
-    }
-    n
+#[inline]
+fn format_u64(v: u64, out: &mut [u8]) -> usize {
+    let mut b = itoa::Buffer::new();
+    let digits = b.format(v).as_bytes();
+    out[..digits.len()].copy_from_slice(digits);
+    digits.len()
 }
 
 /// Writes `mantissa / 10^scale` in shortest exact form; `out` holds at least 48 bytes and
@@ -299,6 +301,33 @@ fn format_decimal(mantissa: i64, scale: u32, out: &mut [u8]) -> usize {
         }
         out[n..n + nd_used].copy_from_slice(&digits[..nd_used]);
         n + nd_used
+    }
+}
+
+/// Formats UTCTimestamps with milliseconds, redoing the calendar arithmetic only when the
+/// second changes (a session writes two per report, thousands per second).
+#[derive(Clone, Debug, Default)]
+pub struct TimestampCache {
+    second: Option<i64>,
+    text: [u8; 21],
+}
+
+impl TimestampCache {
+    /// `YYYYMMDD-HH:MM:SS.sss` of `unix_ns`, as [`Writer::timestamp_ms`] writes it.
+    pub fn ms(&mut self, unix_ns: i64) -> &[u8] {
+        let second = unix_ns.div_euclid(1_000_000_000);
+        if self.second != Some(second) {
+            let mut out = [0u8; 27];
+            let n = format_timestamp(unix_ns, 3, &mut out);
+            debug_assert_eq!(n, 21);
+            self.text.copy_from_slice(&out[..21]);
+            self.second = Some(second);
+        }
+        let ms = unix_ns.rem_euclid(1_000_000_000) / 1_000_000;
+        self.text[18] = b'0' + (ms / 100) as u8;
+        self.text[19] = b'0' + (ms / 10 % 10) as u8;
+        self.text[20] = b'0' + (ms % 10) as u8;
+        &self.text
     }
 }
 
@@ -350,6 +379,30 @@ fn format_timestamp(unix_ns: i64, frac_digits: u32, out: &mut [u8]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_timestamp_cache_writes_what_the_writer_writes() {
+        let mut cache = TimestampCache::default();
+        for ns in [
+            0i64,
+            999_999_999,
+            1_000_000_000,
+            1_763_800_000_123_456_789,
+            1_763_800_000_999_000_000,
+            1_763_800_001_000_000_001,
+            1_763_800_000_5_000_000,
+        ] {
+            let mut a = [0u8; 64];
+            let mut w = Writer::new(&mut a, "FIX.4.4", b"0");
+            w.timestamp_ms(52, ns);
+            let na = w.finish().unwrap();
+            let mut b = [0u8; 64];
+            let mut w = Writer::new(&mut b, "FIX.4.4", b"0");
+            w.timestamp_ms_cached(52, ns, &mut cache);
+            let nb = w.finish().unwrap();
+            assert_eq!(a[..na], b[..nb], "{ns}");
+        }
+    }
     use crate::fix::frame::next_message;
     use crate::fix::message::{days_from_civil, parse_utc_timestamp_ns};
 
