@@ -17,7 +17,7 @@ use crate::event::{
     BookChange, CancelReason, Event, EventSink, ExpireReason, Fill, OrderView, Reject, RejectReason, RequestKind, Trade,
 };
 use crate::ids::{AccountId, ClOrdId, InstrumentId, OrderId, TradeId};
-use crate::index::OrderIndex;
+use crate::index::{OrderIndex, hash_client};
 use crate::instrument::{InstrumentSpec, TradingStatus};
 use crate::order::{NIL, OrderInit, OrderPool, Slot, visible_slice};
 use crate::price_level::LevelPool;
@@ -408,7 +408,9 @@ impl Engine {
 
     // ---------------------------------------------------------------- new orders
 
-    fn validate_new(&self, o: &NewOrder) -> Result<usize, RejectReason> {
+    /// Checks a new order; on success returns its book index and the hash of its client key,
+    /// which the index insert reuses.
+    fn validate_new(&self, o: &NewOrder) -> Result<(usize, u64), RejectReason> {
         let bi = self.book_index(o.instrument).ok_or(RejectReason::UnknownInstrument)?;
         let acc = self.account(o.account).ok_or(RejectReason::UnknownAccount)?;
         let book = self.books[bi].as_ref().expect("book exists");
@@ -486,7 +488,8 @@ impl Engine {
                 _ => {}
             }
         }
-        if self.index.find_client(&self.orders, o.account.0, &o.cl_ord_id).is_some() {
+        let client_hash = hash_client(o.account.0, &o.cl_ord_id);
+        if self.index.find_client_hashed(&self.orders, client_hash, o.account.0, &o.cl_ord_id).is_some() {
             return Err(RejectReason::DuplicateClOrdId);
         }
         if o.post_only
@@ -506,12 +509,12 @@ impl Engine {
         if level_needed {
             return Err(RejectReason::LevelCapacity);
         }
-        Ok(bi)
+        Ok((bi, client_hash))
     }
 
     fn new_order(&mut self, o: &NewOrder, out: &mut impl EventSink) {
-        let bi = match self.validate_new(o) {
-            Ok(bi) => bi,
+        let (bi, client_hash) = match self.validate_new(o) {
+            Ok(v) => v,
             Err(reason) => {
                 return reject(out, RequestKind::NewOrder, o.account, o.cl_ord_id, o.instrument, None, reason);
             }
@@ -537,7 +540,7 @@ impl Engine {
                 stp,
             })
             .expect("capacity validated");
-        self.index.insert(&self.orders, slot);
+        self.index.insert_new(&self.orders, slot, client_hash);
         out.push(Event::Accepted(self.orders.get(slot).view()));
 
         if matches!(o.ord_type, OrdType::Stop | OrdType::StopLimit) {
