@@ -964,6 +964,33 @@ impl IoThread {
         }
     }
 
+    /// FIX says the side that sends Logout waits for the confirming Logout: keep reading the
+    /// FIX connections (application messages are not taken any more) until each answered or
+    /// `logout_timeout_s` passed.
+    fn await_fix_logouts(&mut self) {
+        let waiting = |conns: &[Option<Conn>]| {
+            conns.iter().flatten().any(|c| matches!(c.proto, Proto::Fix { bound: Some(_), .. }) && !c.closing)
+        };
+        let deadline = Instant::now() + Duration::from_secs(u64::from(self.cfg.raw.fix.defaults.logout_timeout_s));
+        let mut events = Events::with_capacity(64);
+        while waiting(&self.conns) && Instant::now() < deadline {
+            if let Err(e) = self.poll.poll(&mut events, Some(TIMER_PERIOD))
+                && e.kind() != ErrorKind::Interrupted
+            {
+                return;
+            }
+            for ev in events.iter() {
+                if let Token(i) = ev.token()
+                    && i < self.conns.len()
+                    && (ev.is_readable() || ev.is_read_closed())
+                {
+                    self.read(i);
+                }
+            }
+            self.flush_all();
+        }
+    }
+
     fn close_all(&mut self) {
         self.stopping = true;
         for ci in 0..self.conns.len() {
@@ -978,6 +1005,7 @@ impl IoThread {
             self.apply_outputs(ci, &mut outputs);
         }
         self.flush_all();
+        self.await_fix_logouts();
         for ci in 0..self.conns.len() {
             self.drop_conn(ci, "server shutting down");
         }

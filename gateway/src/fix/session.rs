@@ -11,7 +11,9 @@
 //!   sequences at 1; 8013=Y asks for cancel-on-disconnect. Answered with Logon (and 141=Y when
 //!   a reset was asked); refused with Logout carrying the reason, then disconnect.
 //! - **Sequence numbers**: too high → ResendRequest (BeginSeqNo = expected, EndSeqNo = 0) once
-//!   per gap, the message is dropped (it comes again); too low without PossDupFlag → Logout
+//!   per gap, the message is dropped (application messages come again with PossDupFlag; a
+//!   TestRequest, which the counterparty would gap-fill, is answered at once; a Logout ends
+//!   the session); too low without PossDupFlag → Logout
 //!   "MsgSeqNum too low, expecting X but received Y" and disconnect; PossDup duplicates are
 //!   ignored (after checking OrigSendingTime); SequenceReset-Reset applies whatever its seq.
 //! - **Validation**: every message is checked against the data dictionary
@@ -19,6 +21,9 @@
 //!   RefMsgType, RefSeqNum and the standard text, and the sequence number is consumed. Wrong
 //!   CompIDs → Reject (373=9) then Logout; SendingTime outside `max_latency_s` → Reject (373=10)
 //!   then Logout; wrong BeginString → Logout and disconnect.
+//! - **Logout from sable** (shutdown): sable waits up to `logout_timeout_s` for the
+//!   confirming Logout; application messages arriving meanwhile are not taken and their seq is
+//!   not consumed (the client sends them again after its next Logon).
 //! - **Heartbeats**: a Heartbeat after `HeartBtInt` of silence; nothing received for 1.2 ×
 //!   `HeartBtInt` → TestRequest; still nothing after 2.4 × → disconnect.
 //! - **ResendRequest**: stored application messages are re-sent with PossDupFlag=Y and
@@ -517,7 +522,10 @@ impl FixSession {
     }
 
     fn request_resend(&mut self, now_ns: u64, expected: u64, received: u64, out: &mut Vec<u8>) {
-        if self.resend_until.is_some_and(|until| received <= until) {
+        // One request per gap: an outstanding ResendRequest (EndSeqNo 0 = everything) already
+        // covers whatever arrives while it is being answered.
+        if let Some(until) = self.resend_until {
+            self.resend_until = Some(until.max(received));
             return;
         }
         self.resend_until = Some(received);
@@ -709,9 +717,15 @@ impl FixSession {
             return Action::Continue;
         }
         if seq > expected {
-            if msg_type == b"5" {
-                self.send_logout(now_ns, "", out);
-                return Action::Close;
+            match msg_type {
+                b"5" => {
+                    self.send_logout(now_ns, "", out);
+                    return Action::Close;
+                }
+                // A TestRequest is answered at once: the counterparty gap-fills admin messages
+                // when it resends, so this one would never come again.
+                b"1" => self.answer_test_request(msg, now_ns, out),
+                _ => {}
             }
             self.request_resend(now_ns, expected, seq, out);
             return Action::Continue;
@@ -721,15 +735,7 @@ impl FixSession {
         match msg_type {
             b"4" => return self.on_sequence_reset(msg, seq, expected, now_ns, out, false),
             b"0" => {}
-            b"1" => {
-                let id = msg.get(tag::TEST_REQ_ID).unwrap_or(b"");
-                let mut id_buf = [0u8; 64];
-                let n = id.len().min(id_buf.len());
-                id_buf[..n].copy_from_slice(&id[..n]);
-                self.send(now_ns, b"0", false, Some(out), |w, _| {
-                    w.bytes(tag::TEST_REQ_ID, &id_buf[..n]);
-                });
-            }
+            b"1" => self.answer_test_request(msg, now_ns, out),
             b"3" => {
                 tracing::warn!(session = %self.their_comp_id, seq, "the client rejected one of our messages");
             }
@@ -751,6 +757,12 @@ impl FixSession {
                 };
                 self.send_reject(now_ns, msg, &rej, out);
             }
+            _ if matches!(self.state, LinkState::LoggingOut { .. }) => {
+                // After sable's Logout (shutdown), application messages are not taken and their
+                // seq is not consumed: the client sends them again after its next Logon
+                // (sable's ResendRequest asks for them).
+                return Action::Continue;
+            }
             _ => {
                 self.advance_target(seq + 1);
                 return self.on_application(msg, now_ns, env, out, submit);
@@ -758,6 +770,18 @@ impl FixSession {
         }
         self.advance_target(seq + 1);
         Action::Continue
+    }
+
+    fn answer_test_request(&mut self, msg: &Message<'_>, now_ns: u64, out: &mut Vec<u8>) {
+        let id = msg.get(tag::TEST_REQ_ID).unwrap_or(b"");
+        let mut id_buf = [0u8; 64];
+        let n = id.len().min(id_buf.len());
+        id_buf[..n].copy_from_slice(&id[..n]);
+        self.send(now_ns, b"0", false, Some(out), |w, _| {
+            if n > 0 {
+                w.bytes(tag::TEST_REQ_ID, &id_buf[..n]);
+            }
+        });
     }
 
     fn on_sequence_reset(
