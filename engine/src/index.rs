@@ -57,17 +57,32 @@ fn hash_order_id(o: &Order) -> u64 {
 const EMPTY: u32 = u32::MAX;
 
 /// Most entries per bucket a table is sized for: 3 entries per 4 buckets. At that load, linear
-/// probing reads ~2.5 entries for a hit and ~8.5 for a miss (contiguous 4-byte entries; the tag,
-/// 32 minus the slot bits — 10 bits for 2M slots — keeps all but ~1/1024 of the wrong ones from
-/// reading their record); the benchmark's deep book sits at about half of it.
+/// probing reads ~2.5 entries for a hit and ~8.5 for a miss (contiguous 4-byte entries; the tag
+/// keeps most wrong entries from reading their record); the benchmark's deep book sits at about
+/// half of it.
 const MAX_LOAD_NUM: u64 = 3;
 const MAX_LOAD_DEN: u64 = 4;
 
+/// Bits of an entry that record how far it sits from its home bucket, so that removal can shift
+/// later entries back without reading their records and rehashing their keys. The field's top
+/// value means "this far or farther": only such entries are rehashed.
+const DIST_BITS: u32 = 3;
+
 /// Open-addressing table of order slots, keyed by a hash of something in the order record.
+///
+/// An entry is `slot | dist << slot_bits | tag`: the slot in the low bits, then (space
+/// permitting) the distance from the home bucket ([`DIST_BITS`]), then the hash tag in what is
+/// left (10 − 3 = 7 bits for a 2M-order pool; none for pools above 2^31 orders, where every
+/// candidate is checked against its record).
 pub(crate) struct SlotTable {
     entries: Vec<u32>,
-    /// The bits of an entry holding the slot; the other bits hold the hash's tag.
+    /// The bits of an entry holding the slot.
     slot_mask: u32,
+    /// Where the distance field starts, and its largest value (0: no distance field).
+    dist_shift: u32,
+    dist_max: u32,
+    /// The bits of an entry holding the hash's tag.
+    tag_mask: u32,
     /// Most entries the table may hold (the pool capacity).
     capacity: u32,
     len: u32,
@@ -80,10 +95,23 @@ impl SlotTable {
         // One bucket more than the load bound guarantees that a probe always meets EMPTY.
         let buckets = (capacity as u64 * MAX_LOAD_DEN).div_ceil(MAX_LOAD_NUM) + 1;
         // Enough bits to write `capacity` itself, so a slot (< capacity) never fills its field
-        // and an entry is never EMPTY, whatever its tag.
+        // and an entry is never EMPTY, whatever its other fields hold.
         let slot_bits = u32::BITS - capacity.leading_zeros();
-        let slot_mask = if slot_bits == u32::BITS { u32::MAX } else { (1u32 << slot_bits) - 1 };
-        SlotTable { entries: vec![EMPTY; buckets as usize], slot_mask, capacity, len: 0 }
+        let spare = u32::BITS - slot_bits;
+        let dist_bits = spare.min(DIST_BITS);
+        let mask = |bits: u32| if bits == 0 { 0 } else { u32::MAX >> (u32::BITS - bits) };
+        let slot_mask = mask(slot_bits);
+        let dist_max = mask(dist_bits);
+        let tag_mask = !(slot_mask | dist_max.checked_shl(slot_bits).unwrap_or(0));
+        SlotTable {
+            entries: vec![EMPTY; buckets as usize],
+            slot_mask,
+            dist_shift: slot_bits.min(u32::BITS - 1),
+            dist_max,
+            tag_mask,
+            capacity,
+            len: 0,
+        }
     }
 
     /// Home bucket: the high bits of the hash, scaled to the bucket count.
@@ -92,15 +120,27 @@ impl SlotTable {
         ((hash as u128 * self.entries.len() as u128) >> 64) as usize
     }
 
-    /// Tag: low bits of the hash (independent of the home's high bits), above the slot field.
+    /// Tag: low bits of the hash (independent of the home's high bits), in the tag field.
     #[inline]
     fn tag(&self, hash: u64) -> u32 {
-        hash as u32 & !self.slot_mask
+        hash as u32 & self.tag_mask
     }
 
     #[inline]
     fn next(&self, i: usize) -> usize {
         if i + 1 == self.entries.len() { 0 } else { i + 1 }
+    }
+
+    /// Buckets from `from` forward to `to`, wrapping.
+    #[inline]
+    fn gap(&self, from: usize, to: usize) -> usize {
+        if to >= from { to - from } else { to + self.entries.len() - from }
+    }
+
+    #[inline]
+    fn with_dist(&self, e: u32, dist: usize) -> u32 {
+        let d = (dist as u32).min(self.dist_max);
+        (e & !(self.dist_max << self.dist_shift)) | (d << self.dist_shift)
     }
 
     /// The slot with this hash for which `eq` holds.
@@ -113,7 +153,7 @@ impl SlotTable {
             if e == EMPTY {
                 return None;
             }
-            if e & !self.slot_mask == tag && eq(e & self.slot_mask) {
+            if e & self.tag_mask == tag && eq(e & self.slot_mask) {
                 return Some(e & self.slot_mask);
             }
             i = self.next(i);
@@ -125,31 +165,35 @@ impl SlotTable {
     pub fn insert(&mut self, hash: u64, slot: Slot) {
         assert!(self.len < self.capacity, "slot table holds at most the pool capacity");
         debug_assert!(slot & !self.slot_mask == 0);
-        let mut i = self.home(hash);
+        let home = self.home(hash);
+        let mut i = home;
         while self.entries[i] != EMPTY {
             i = self.next(i);
         }
-        self.entries[i] = slot | self.tag(hash);
+        self.entries[i] = self.with_dist(slot | self.tag(hash), self.gap(home, i));
         self.len += 1;
     }
 
-    /// Removes `slot` stored under `hash`; `hash_of` gives the hash of another slot's key for the
-    /// entries that shift back. Returns whether it was present.
+    /// Removes `slot` stored under `hash`; `hash_of` gives the hash of another slot's key, needed
+    /// only for an entry that shifts back from [`DIST_BITS`]' limit or farther. Returns whether
+    /// it was present.
     #[inline]
     pub fn remove(&mut self, hash: u64, slot: Slot, hash_of: impl Fn(Slot) -> u64) -> bool {
         let want = slot | self.tag(hash);
+        let key_mask = self.slot_mask | self.tag_mask;
         let mut i = self.home(hash);
         loop {
             let e = self.entries[i];
-            if e == want {
-                break;
-            }
             if e == EMPTY {
                 return false;
             }
+            if e & key_mask == want {
+                break;
+            }
             i = self.next(i);
         }
-        // Backward shift: move up every later entry of the run whose home is not in (hole, j].
+        // Backward shift: move up every later entry of the run whose home is at or before the
+        // hole, i.e. whose distance from home is at least its gap to the hole.
         let mut hole = i;
         let mut j = self.next(i);
         loop {
@@ -157,10 +201,15 @@ impl SlotTable {
             if e == EMPTY {
                 break;
             }
-            let home = self.home(hash_of(e & self.slot_mask));
-            let stays = if hole <= j { hole < home && home <= j } else { hole < home || home <= j };
-            if !stays {
-                self.entries[hole] = e;
+            let stored = (e >> self.dist_shift) & self.dist_max;
+            let dist = if stored < self.dist_max {
+                stored as usize
+            } else {
+                self.gap(self.home(hash_of(e & self.slot_mask)), j)
+            };
+            let gap = self.gap(hole, j);
+            if dist >= gap {
+                self.entries[hole] = self.with_dist(e, dist - gap);
                 hole = j;
             }
             j = self.next(j);
@@ -177,6 +226,35 @@ impl SlotTable {
     /// Bytes of the bucket array.
     pub fn allocated_bytes(&self) -> usize {
         self.entries.capacity() * std::mem::size_of::<u32>()
+    }
+
+    /// Checks that every entry's distance field agrees with its key's hash (tests and
+    /// `check_invariants`).
+    pub fn check(&self, hash_of: impl Fn(Slot) -> u64) -> Result<(), String> {
+        let mut n = 0;
+        for (i, &e) in self.entries.iter().enumerate() {
+            if e == EMPTY {
+                continue;
+            }
+            n += 1;
+            let h = hash_of(e & self.slot_mask);
+            let dist = self.gap(self.home(h), i);
+            if e != self.with_dist((e & self.slot_mask) | self.tag(h), dist) {
+                return Err(format!("slot table entry {i} ({e:#x}) disagrees with its key (distance {dist})"));
+            }
+            // Linear probing: every bucket from home to here is occupied.
+            let mut k = self.home(h);
+            while k != i {
+                if self.entries[k] == EMPTY {
+                    return Err(format!("slot table entry {i} is cut off from its home {}", self.home(h)));
+                }
+                k = self.next(k);
+            }
+        }
+        if n != self.len {
+            return Err(format!("slot table holds {n} entries, counts {}", self.len));
+        }
+        Ok(())
     }
 }
 
@@ -247,6 +325,12 @@ impl OrderIndex {
         self.by_id.len()
     }
 
+    /// Checks both tables' layout against the records they point to.
+    pub fn check(&self, pool: &OrderPool) -> Result<(), String> {
+        self.by_id.check(|s| hash_order_id(pool.get(s)))?;
+        self.by_client.check(|s| hash_order_client(pool.get(s)))
+    }
+
     /// Bytes of both tables.
     pub fn allocated_bytes(&self) -> usize {
         self.by_id.allocated_bytes() + self.by_client.allocated_bytes()
@@ -283,6 +367,7 @@ mod tests {
                 assert_eq!(t.find(hash_of(k), |x| x == k), l.then_some(k), "slot {k}");
             }
             assert_eq!(t.len(), live.iter().filter(|&&l| l).count());
+            t.check(hash_of).unwrap();
         }
     }
 }

@@ -270,6 +270,7 @@ impl Engine {
                 self.index.len()
             ));
         }
+        self.index.check(&self.orders)?;
         for (id, a) in self.accounts.iter().enumerate() {
             let expect = per_account[id];
             let got = a.map_or((0, 0, 0), |a| (a.open_orders, a.open_buy_nanos, a.open_sell_nanos));

@@ -178,6 +178,13 @@ pub struct IoThread {
     outputs: Vec<Output>,
 }
 
+/// The order-terms table sized for every order the engine can hold, so the publisher never
+/// grows it in steady state.
+fn reserved(mut terms: HashMap<u64, OrderTerms>, max_orders: usize) -> HashMap<u64, OrderTerms> {
+    terms.reserve(max_orders.saturating_sub(terms.len()));
+    terms
+}
+
 fn wall_ns() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
 }
@@ -220,6 +227,7 @@ impl IoThread {
         }
         let n_fix = fix_sessions.len();
         let max_conns = cfg.raw.sessions_limits.max_connections;
+        let max_orders = cfg.limits.max_orders as usize;
         let n_sessions = cfg.raw.sessions.len();
         let instruments = crate::pipeline::instrument_table(&cfg.instruments);
         Ok(IoThread {
@@ -234,7 +242,7 @@ impl IoThread {
             last_ts_ns,
             seq_published: next_seq - 1,
             held: VecDeque::with_capacity(PUBLISH_BATCH as usize),
-            lookup: Lookup { instruments, terms: order_terms },
+            lookup: Lookup { instruments, terms: reserved(order_terms, max_orders) },
             conns: (0..max_conns).map(|_| None).collect(),
             session_conn: vec![None; n_sessions],
             account_sessions,
