@@ -289,7 +289,13 @@ fn run(args: Args) -> Result<bool, String> {
     for &rate in &rates {
         let orders = ((rate as f64) * seconds).round().max(1.0) as u64;
         let spec = LoadSpec { rate_per_s: rate, orders, connections: args.connections };
-        let setup = Setup { durability: args.durability.policy(), wait, matcher_core, connections: args.connections };
+        let setup = Setup {
+            durability: args.durability.policy(),
+            wait,
+            matcher_core,
+            connections: args.connections,
+            sbe: true,
+        };
         let mut runs = Vec::with_capacity(protocols.len());
         for (&p, fl) in protocols.iter().zip(&floors) {
             let (ok, latency) = run_rate(&args, &setup, p, spec, seconds, &parent, fl, fsync_p50)?;
@@ -361,6 +367,7 @@ fn run_rate(
             Protocol::Fix => "FIX 4.4",
         }
     );
+    let setup = &Setup { sbe: protocol == Protocol::Sbe, ..*setup };
     println!("config: {}", setup.describe());
     std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
     let scratch = tempfile::Builder::new()
