@@ -11,11 +11,13 @@
 
 mod common;
 
+#[path = "support/small_appliance.rs"]
+mod small_appliance;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::quickfix::{DEFAULT_TIMEOUT, Event, FixMsg, QuickFixClient, QuickFixOpts};
-use gateway::config::{Config, DurabilityPolicy, WaitKind};
 use gateway::pipeline::{self, Appliance};
 
 const T: Duration = DEFAULT_TIMEOUT;
@@ -24,18 +26,7 @@ const T: Duration = DEFAULT_TIMEOUT;
 const TRANSACT_TIME: &str = "20261122-10:00:00.000";
 
 fn start(dir: &Path) -> Appliance {
-    let mut c = Config::default_config();
-    c.server.listen = "127.0.0.1:0".into();
-    c.fix.listen = "127.0.0.1:0".into();
-    c.server.data_dir = dir.to_path_buf();
-    c.pipeline.durability = DurabilityPolicy::Written;
-    c.pipeline.wait_strategy = WaitKind::Backoff;
-    c.pipeline.input_ring_slots = 1024;
-    c.pipeline.output_ring_slots = 4096;
-    c.engine.max_orders = 4096;
-    c.engine.max_levels = 1024;
-    c.engine.max_levels_per_side = 256;
-    c.journal.segment_len_bytes = 1 << 20;
+    let c = small_appliance::config(dir);
     pipeline::start(c.validate().expect("test config validates")).expect("appliance starts")
 }
 

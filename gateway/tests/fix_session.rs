@@ -3,11 +3,14 @@
 //! The QuickFIX-driven tests (`fix_quickfix.rs`) prove interoperability; these pin down each
 //! session rule and reject path byte for byte. No timing assertions: every wait is bounded.
 
+#[path = "support/small_appliance.rs"]
+mod small_appliance;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use gateway::config::{Config, DurabilityPolicy, WaitKind};
+use gateway::config::Config;
 use gateway::fix::dictionary::{Dictionary, ValidationOptions};
 use gateway::fix::frame::next_message;
 use gateway::fix::message::{FieldTable, parse};
@@ -17,18 +20,7 @@ use gateway::pipeline::{self, Appliance};
 const WAIT: Duration = Duration::from_secs(10);
 
 fn start(dir: &std::path::Path, edit: impl FnOnce(&mut Config)) -> Appliance {
-    let mut c = Config::default_config();
-    c.server.listen = "127.0.0.1:0".into();
-    c.fix.listen = "127.0.0.1:0".into();
-    c.server.data_dir = dir.to_path_buf();
-    c.pipeline.durability = DurabilityPolicy::Written;
-    c.pipeline.wait_strategy = WaitKind::Backoff;
-    c.pipeline.input_ring_slots = 1024;
-    c.pipeline.output_ring_slots = 4096;
-    c.engine.max_orders = 4096;
-    c.engine.max_levels = 1024;
-    c.engine.max_levels_per_side = 256;
-    c.journal.segment_len_bytes = 1 << 20;
+    let mut c = small_appliance::config(dir);
     edit(&mut c);
     pipeline::start(c.validate().expect("test config validates")).expect("appliance starts")
 }
