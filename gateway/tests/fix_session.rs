@@ -634,3 +634,43 @@ fn a_silent_client_gets_a_test_request_then_is_disconnected() {
     assert_eq!(c.expect("0").get(112), Some("alive"), "{:?}", c.log);
     app.shutdown().unwrap();
 }
+
+#[test]
+fn the_throttle_rejects_or_logs_out_per_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = start(dir.path(), |c| {
+        c.fix_sessions[1].throttle_per_s = 1;
+        c.fix_sessions[1].throttle_burst = 2;
+    });
+    let mut c = Raw::connect(app.fix_addr().unwrap(), "CLIENT2");
+    c.logon(&[]);
+    for i in 0..2 {
+        c.send("D", &refs(&order(&format!("t{i}"), "2", "1", "1", "90")));
+        assert_eq!(c.expect("8").get(150), Some("0"));
+    }
+    c.send("D", &refs(&order("t2", "2", "1", "1", "90")));
+    let j = c.expect("j");
+    assert_eq!((j.get(380), j.get(379)), (Some("0"), Some("t2")), "{j:?}");
+    assert!(j.get(58).unwrap().contains("throttled"), "{j:?}");
+    // The throttled message consumed its seq: the session goes on in sequence.
+    c.send("1", &[(112, "after-throttle")]);
+    assert_eq!(c.expect("0").get(112), Some("after-throttle"));
+    drop(c);
+    app.shutdown().unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let app = start(dir.path(), |c| {
+        c.fix_sessions[1].throttle_per_s = 1;
+        c.fix_sessions[1].throttle_burst = 1;
+        c.fix_sessions[1].throttle_policy = gateway::config::ThrottlePolicy::Disconnect;
+    });
+    let mut c = Raw::connect(app.fix_addr().unwrap(), "CLIENT2");
+    c.logon(&[]);
+    c.send("D", &refs(&order("u0", "2", "1", "1", "90")));
+    assert_eq!(c.expect("8").get(150), Some("0"));
+    c.send("D", &refs(&order("u1", "2", "1", "1", "90")));
+    let lo = c.expect("5");
+    assert!(lo.get(58).unwrap().contains("throttled"), "{lo:?}");
+    c.expect_closed();
+    app.shutdown().unwrap();
+}

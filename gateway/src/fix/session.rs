@@ -36,7 +36,8 @@
 //! - **Application**: D, F, G, H, q → through [`convert`] into engine commands (or the message
 //!   type's reject); a session may act only on its configured accounts (BusinessMessageReject
 //!   380=6); a valid FIX 4.4 message type sable does not take → BusinessMessageReject 380=3;
-//!   throttle (GCRA) → BusinessMessageReject 380=99… or Logout, per the session's policy.
+//!   throttle (GCRA) → BusinessMessageReject 380=0 (Other) with the limit in Text, or Logout, per
+//!   the session's policy.
 
 use engine::{AccountId, ClOrdId, CommandBody, InstrumentId, InstrumentSpec, MassCancel, MassCancelTarget};
 
@@ -865,7 +866,7 @@ impl FixSession {
                 self.send_logout(now_ns, &text, out);
                 return Action::Close;
             }
-            self.send_business_reject(now_ns, msg, 99, &text, out);
+            self.send_business_reject(now_ns, msg, 0, &text, out);
             return Action::Continue;
         }
         let account = match &request {
