@@ -33,6 +33,7 @@ use rust_decimal::Decimal;
 use zerocopy::FromZeros;
 use zerocopy::little_endian::{U32, U64};
 
+use crate::fix::message::{parse_u64, parse_utc_timestamp_ns};
 use crate::sbe::convert::{ConvertError, Report};
 use crate::sbe::messages::{
     CxlRejResponseTo, ExecInst, ExecType, ExecutionReport, MassCancelScope, NewOrderSingle, OrdStatus, OrdType,
@@ -131,16 +132,20 @@ impl FixRequest {
         &self,
         instrument: impl Fn(InstrumentId) -> Option<&'s InstrumentSpec>,
     ) -> Result<CommandBody, ConvertError> {
+        crate::sbe::convert::command_body(&self.inbound(), instrument)
+            .expect("application requests always have a command body")
+    }
+
+    /// The request as the SBE conversion's inbound view.
+    pub fn inbound(&self) -> crate::sbe::codec::Inbound<'_> {
         use crate::sbe::codec::Inbound;
-        let inbound = match self {
+        match self {
             FixRequest::New(m) => Inbound::NewOrderSingle(m),
             FixRequest::Cancel(m) => Inbound::OrderCancelRequest(m),
             FixRequest::Replace(m) => Inbound::OrderCancelReplaceRequest(m),
             FixRequest::Status(m) => Inbound::OrderStatusRequest(m),
             FixRequest::MassCancel(m) => Inbound::OrderMassCancelRequest(m),
-        };
-        crate::sbe::convert::command_body(&inbound, instrument)
-            .expect("application requests always have a command body")
+        }
     }
 }
 
@@ -159,20 +164,6 @@ fn chars20(v: Option<&[u8]>, err: ConvertError) -> Result<[u8; 20], ConvertError
         None => Ok([0; 20]),
         Some(v) => char_field::<20>(v).map_err(|_| err),
     }
-}
-
-fn parse_u64(v: &[u8]) -> Option<u64> {
-    if v.is_empty() || v.len() > 20 {
-        return None;
-    }
-    let mut n: u64 = 0;
-    for &b in v {
-        if !b.is_ascii_digit() {
-            return None;
-        }
-        n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
-    }
-    Some(n)
 }
 
 /// Parses a FIX decimal exactly into a mantissa at `scale` decimal places.
@@ -282,39 +273,6 @@ fn exec_inst(v: Option<&[u8]>) -> u8 {
     }
 }
 
-/// Parses a FIX UTCTimestamp (`YYYYMMDD-HH:MM:SS[.fff[fff[fff]]]`) into ns since the epoch.
-pub fn utc_timestamp_ns(v: &[u8]) -> Option<u64> {
-    let d = |r: std::ops::Range<usize>| -> Option<u64> {
-        let s = v.get(r)?;
-        s.iter().all(u8::is_ascii_digit).then(|| s.iter().fold(0u64, |n, &b| n * 10 + u64::from(b - b'0')))
-    };
-    if v.len() < 17 || v[8] != b'-' || v[11] != b':' || v[14] != b':' {
-        return None;
-    }
-    let (y, mo, day) = (d(0..4)?, d(4..6)?, d(6..8)?);
-    let (h, mi, s) = (d(9..11)?, d(12..14)?, d(15..17)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&day) || h > 23 || mi > 59 || s > 60 {
-        return None;
-    }
-    let frac_ns = match v.len() {
-        17 => 0,
-        21 | 24 | 27 if v[17] == b'.' => {
-            let digits = (v.len() - 18) as u32;
-            d(18..v.len())? * 10u64.pow(9 - digits)
-        }
-        _ => return None,
-    };
-    // Days from civil (Howard Hinnant's algorithm), proleptic Gregorian.
-    let (y, m) = (y as i64 - i64::from(mo <= 2), mo as i64);
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + day as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = u64::try_from(days).ok()? * 86_400 + h * 3600 + mi * 60 + s;
-    secs.checked_mul(1_000_000_000)?.checked_add(frac_ns)
-}
-
 /// Builds the request block of a FIX application message, or says why it cannot.
 /// `msg_type` is the value of tag 35; `None` for a type that is not an order-entry request.
 pub fn request(
@@ -372,7 +330,7 @@ fn new_order_single(m: &impl FieldSource, inst: &impl InstrumentLookup) -> Resul
         Err(e) => return fail(b, e),
     }
     if let Some(t) = m.field(tag::EXPIRE_TIME) {
-        match utc_timestamp_ns(t) {
+        match parse_utc_timestamp_ns(t).and_then(|ns| u64::try_from(ns).ok()) {
             Some(ns) if ns > 0 => b.expire_time = U64::new(ns),
             _ => return fail(b, ConvertError::ExpireTimeRequired),
         }

@@ -42,7 +42,7 @@
 use engine::{AccountId, ClOrdId, CommandBody, InstrumentId, InstrumentSpec, MassCancel, MassCancelTarget};
 
 use crate::config::{FixSessionConfig, FixSettings, ThrottlePolicy};
-use crate::fix::convert::{self, BodyWriter, FixRequest, InstrumentLookup};
+use crate::fix::convert::{self, BodyWriter, InstrumentLookup};
 use crate::fix::dictionary::{Dictionary, MsgTypeSupport, SessionReject, SessionRejectReason, ValidationOptions};
 use crate::fix::frame::MAX_MESSAGE_LEN_BYTES;
 use crate::fix::message::{FieldTable, Message, parse};
@@ -947,20 +947,6 @@ fn resend_copy(stored: &[u8], seq: u64, now_ns: u64, table: &mut FieldTable, buf
         }
     }
     w.finish().ok()
-}
-
-impl FixRequest {
-    /// The request as the SBE conversion's inbound view.
-    pub fn inbound(&self) -> crate::sbe::codec::Inbound<'_> {
-        use crate::sbe::codec::Inbound;
-        match self {
-            FixRequest::New(m) => Inbound::NewOrderSingle(m),
-            FixRequest::Cancel(m) => Inbound::OrderCancelRequest(m),
-            FixRequest::Replace(m) => Inbound::OrderCancelReplaceRequest(m),
-            FixRequest::Status(m) => Inbound::OrderStatusRequest(m),
-            FixRequest::MassCancel(m) => Inbound::OrderMassCancelRequest(m),
-        }
-    }
 }
 
 /// Instruments by id and symbol from the I/O thread's table.
