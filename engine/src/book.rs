@@ -112,7 +112,15 @@ impl Book {
     /// Notional of `qty_lots` at `price_ticks` in currency nano-units (saturating).
     #[inline]
     pub fn notional_nanos(&self, price_ticks: i64, qty_lots: u64) -> u128 {
-        (price_ticks.unsigned_abs() as u128).saturating_mul(qty_lots as u128).saturating_mul(self.tick_lot_nanos)
+        let price = price_ticks.unsigned_abs();
+        // Almost always the product fits: one u64 multiply and one widening multiply, where
+        // the saturating u128 chain below costs several.
+        if let Ok(tick_lot) = u64::try_from(self.tick_lot_nanos)
+            && let Some(pq) = price.checked_mul(qty_lots)
+        {
+            return pq as u128 * tick_lot as u128; // < 2^128: cannot overflow
+        }
+        (price as u128).saturating_mul(qty_lots as u128).saturating_mul(self.tick_lot_nanos)
     }
 }
 

@@ -233,6 +233,32 @@ impl Engine {
         (self.orders.get(slot).account == account.0).then_some(slot)
     }
 
+    /// Starts loading what unlinking the order in `slot` touches (its queue neighbours) and, when
+    /// `release`, its index buckets: independent misses that then overlap (see
+    /// [`crate::prefetch`]).
+    #[inline]
+    fn prefetch_removal(&mut self, slot: Slot, release: bool) {
+        let (prev, next) = (self.orders.get(slot).prev, self.orders.get(slot).next);
+        self.orders.prefetch_links(prev);
+        self.orders.prefetch_links(next);
+        if release {
+            self.index.prefetch_order(&self.orders, slot);
+        }
+    }
+
+    /// Starts loading the tail of the level a limit order at `price_ticks` on `side` would join,
+    /// unless it crosses (then it matches first and the tail may not be needed).
+    #[inline]
+    fn prefetch_rest(&self, bi: usize, side: Side, price_ticks: i64) {
+        let book = self.books[bi].as_ref().expect("book exists");
+        if book.ladder(side.opposite(), false).best().is_some_and(|b| crosses(side, price_ticks, b.price_ticks)) {
+            return;
+        }
+        if let Some(level) = book.ladder(side, false).level_at(price_ticks) {
+            self.orders.prefetch_links(self.levels.get(level).tail);
+        }
+    }
+
     /// Notional the order contributes to its account's open notional while it rests.
     fn resting_notional(&self, book: &Book, slot: Slot) -> u128 {
         let o = self.orders.get(slot);
@@ -411,6 +437,11 @@ impl Engine {
     /// Checks a new order; on success returns its book index and the hash of its client key,
     /// which the index insert reuses.
     fn validate_new(&self, o: &NewOrder) -> Result<(usize, u64), RejectReason> {
+        // The duplicate check and the index inserts miss the cache in a deep book: start both
+        // buckets loading now, while the checks below run.
+        let client_hash = hash_client(o.account.0, &o.cl_ord_id);
+        self.index.prefetch_client(client_hash);
+        self.index.prefetch_id(self.next_order_id);
         let bi = self.book_index(o.instrument).ok_or(RejectReason::UnknownInstrument)?;
         let acc = self.account(o.account).ok_or(RejectReason::UnknownAccount)?;
         let book = self.books[bi].as_ref().expect("book exists");
@@ -488,7 +519,6 @@ impl Engine {
                 _ => {}
             }
         }
-        let client_hash = hash_client(o.account.0, &o.cl_ord_id);
         if self.index.find_client_hashed(&self.orders, client_hash, o.account.0, &o.cl_ord_id).is_some() {
             return Err(RejectReason::DuplicateClOrdId);
         }
@@ -519,6 +549,9 @@ impl Engine {
                 return reject(out, RequestKind::NewOrder, o.account, o.cl_ord_id, o.instrument, None, reason);
             }
         };
+        if o.ord_type == OrdType::Limit {
+            self.prefetch_rest(bi, o.side, o.price_ticks);
+        }
         let stp = o.stp.unwrap_or_else(|| self.account(o.account).expect("validated").spec.default_stp);
         let id = self.next_order_id;
         self.next_order_id += 1;
@@ -639,6 +672,11 @@ impl Engine {
             }
             let maker = self.levels.get(best.level).head;
             let m = *self.orders.get(maker);
+            // The next maker in line, and the buckets this one leaves if the fill finishes it.
+            self.orders.prefetch_links(m.next);
+            if m.leaves_lots <= self.orders.get(taker).leaves_lots {
+                self.index.prefetch_order(&self.orders, maker);
+            }
             if mode != StpMode::Allow && self.stp_group(m.account) == group {
                 match mode {
                     StpMode::CancelNewest => {
@@ -860,6 +898,7 @@ impl Engine {
                 RejectReason::UnknownOrder,
             );
         };
+        self.prefetch_removal(slot, true);
         let bi = self.orders.get(slot).instrument as usize;
         self.cancel_resting(bi, slot, CancelReason::Requested, c.cl_ord_id, out);
     }

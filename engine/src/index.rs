@@ -41,7 +41,14 @@ pub(crate) fn hash_client(account: u32, c: &ClOrdId) -> u64 {
     let w0 = u64::from_le_bytes(b[0..8].try_into().expect("8 bytes"));
     let w1 = u64::from_le_bytes(b[8..16].try_into().expect("8 bytes"));
     let w2 = u32::from_le_bytes(b[16..20].try_into().expect("4 bytes")) as u64;
-    mix(mix(mix(w0 ^ ((account as u64) << 32)) ^ w1) ^ w2)
+    // Three independent multiplies (they overlap in the pipeline), then one finaliser: about a
+    // third of the latency of chaining the finaliser three times, which showed in profiles as
+    // the client index's main cost. Each word times an odd constant is a bijection, the
+    // rotations keep the words' bits apart, and the finaliser mixes them into every output bit.
+    let a = w0.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let b = w1.wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
+    let c = (w2 | ((account as u64) << 32)).wrapping_mul(0x1656_67b1_9e37_79f9);
+    mix(a ^ b.rotate_left(21) ^ c.rotate_left(42))
 }
 
 #[inline]
@@ -162,6 +169,12 @@ impl SlotTable {
         }
     }
 
+    /// Starts loading the bucket where a search for `hash` begins.
+    #[inline]
+    pub fn prefetch(&self, hash: u64) {
+        crate::prefetch::prefetch(&self.entries[self.home(hash)]);
+    }
+
     /// Adds `slot` under `hash`; the caller has checked that its key is not present.
     #[inline]
     pub fn insert(&mut self, hash: u64, slot: Slot) {
@@ -266,11 +279,20 @@ impl SlotTable {
 pub(crate) struct OrderIndex {
     by_id: SlotTable,
     by_client: SlotTable,
+    /// The slot whose client-key hash was computed last, and that hash: an order's removal
+    /// usually follows its insert (a filled IOC) or a prefetch (a cancel, a filled maker) and
+    /// reuses it instead of hashing the 20-byte key again. A cache of the key, never state:
+    /// cleared whenever the slot's key leaves the table.
+    recent: (Slot, u64),
 }
 
 impl OrderIndex {
     pub fn with_capacity(capacity: u32) -> Self {
-        OrderIndex { by_id: SlotTable::with_capacity(capacity), by_client: SlotTable::with_capacity(capacity) }
+        OrderIndex {
+            by_id: SlotTable::with_capacity(capacity),
+            by_client: SlotTable::with_capacity(capacity),
+            recent: (crate::order::NIL, 0),
+        }
     }
 
     /// Indexes the order in `slot` (restores and tests; new orders use [`Self::insert_new`]).
@@ -286,10 +308,25 @@ impl OrderIndex {
         debug_assert_eq!(client_hash, hash_order_client(o));
         self.by_id.insert(hash_id(o.id), slot);
         self.by_client.insert(client_hash, slot);
+        self.recent = (slot, client_hash);
     }
 
     pub fn insert_client(&mut self, pool: &OrderPool, slot: Slot) {
-        self.by_client.insert(hash_order_client(pool.get(slot)), slot);
+        let h = hash_order_client(pool.get(slot));
+        self.by_client.insert(h, slot);
+        self.recent = (slot, h);
+    }
+
+    /// The client-key hash of the order in `slot`, from [`Self::recent`] when it is that slot's.
+    #[inline]
+    fn client_hash_of(&self, pool: &OrderPool, slot: Slot) -> u64 {
+        let o = pool.get(slot);
+        if self.recent.0 == slot {
+            debug_assert_eq!(self.recent.1, hash_order_client(o), "stale client hash for slot {slot}");
+            self.recent.1
+        } else {
+            hash_order_client(o)
+        }
     }
 
     pub fn remove(&mut self, pool: &OrderPool, slot: Slot) {
@@ -300,9 +337,34 @@ impl OrderIndex {
     }
 
     pub fn remove_client(&mut self, pool: &OrderPool, slot: Slot) {
-        let o = pool.get(slot);
-        let found = self.by_client.remove(hash_order_client(o), slot, |s| hash_order_client(pool.get(s)));
-        assert!(found, "order {} missing from the client index", o.id);
+        let h = self.client_hash_of(pool, slot);
+        if self.recent.0 == slot {
+            self.recent = (crate::order::NIL, 0);
+        }
+        let found = self.by_client.remove(h, slot, |s| hash_order_client(pool.get(s)));
+        assert!(found, "order {} missing from the client index", pool.get(slot).id);
+    }
+
+    /// Starts loading the id-table bucket of `id` (see [`crate::prefetch`]).
+    #[inline]
+    pub fn prefetch_id(&self, id: u64) {
+        self.by_id.prefetch(hash_id(id));
+    }
+
+    /// Starts loading the client-table bucket for a key hashing to `hash`.
+    #[inline]
+    pub fn prefetch_client(&self, hash: u64) {
+        self.by_client.prefetch(hash);
+    }
+
+    /// Starts loading both buckets of the order in `slot`, ahead of [`Self::remove`], which
+    /// reuses the client hash computed here.
+    #[inline]
+    pub fn prefetch_order(&mut self, pool: &OrderPool, slot: Slot) {
+        let h = self.client_hash_of(pool, slot);
+        self.by_id.prefetch(hash_order_id(pool.get(slot)));
+        self.by_client.prefetch(h);
+        self.recent = (slot, h);
     }
 
     #[inline]

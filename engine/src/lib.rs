@@ -97,6 +97,7 @@ mod index;
 pub mod instrument;
 mod ladder;
 mod order;
+mod prefetch;
 mod price_level;
 pub mod query;
 pub mod sim;

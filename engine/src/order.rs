@@ -284,6 +284,14 @@ impl OrderPool {
         self.live -= 1;
     }
 
+    /// Starts loading the queue links of the order in `slot` (a no-op for `NIL`).
+    #[inline]
+    pub fn prefetch_links(&self, slot: Slot) {
+        if let Some(o) = self.slots.get(slot as usize) {
+            crate::prefetch::prefetch(&o.prev);
+        }
+    }
+
     #[inline]
     pub fn get(&self, slot: Slot) -> &Order {
         &self.slots[slot as usize]
