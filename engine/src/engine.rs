@@ -19,7 +19,7 @@ use crate::event::{
 use crate::ids::{AccountId, ClOrdId, InstrumentId, OrderId, TradeId};
 use crate::index::{OrderIndex, hash_client};
 use crate::instrument::{InstrumentSpec, TradingStatus};
-use crate::order::{NIL, OrderInit, OrderPool, Slot, visible_slice};
+use crate::order::{NIL, OrderInit, OrderPool, Slot, indexed, may_rest, visible_slice};
 use crate::price_level::LevelPool;
 
 /// Every fixed capacity of the engine, in one place. Allocation happens only when the engine is
@@ -367,7 +367,9 @@ impl Engine {
 
     /// Drops a dead order from the indexes and returns its slot.
     fn release(&mut self, slot: Slot) {
-        self.index.remove(&self.orders, slot);
+        if self.orders.get(slot).indexed() {
+            self.index.remove(&self.orders, slot);
+        }
         self.orders.free(slot);
     }
 
@@ -441,7 +443,9 @@ impl Engine {
         // buckets loading now, while the checks below run.
         let client_hash = hash_client(o.account.0, &o.cl_ord_id);
         self.index.prefetch_client(client_hash);
-        self.index.prefetch_id(self.next_order_id);
+        if indexed(o.ord_type, o.tif) {
+            self.index.prefetch_id(self.next_order_id);
+        }
         let bi = self.book_index(o.instrument).ok_or(RejectReason::UnknownInstrument)?;
         let acc = self.account(o.account).ok_or(RejectReason::UnknownAccount)?;
         let book = self.books[bi].as_ref().expect("book exists");
@@ -457,8 +461,7 @@ impl Engine {
         if o.qty_lots > acc.spec.limits.max_order_qty_lots {
             return Err(RejectReason::AccountMaxOrderQty);
         }
-        let can_rest = matches!(o.ord_type, OrdType::Limit | OrdType::StopLimit)
-            && matches!(o.tif, TimeInForce::Gtc | TimeInForce::Day | TimeInForce::Gtd);
+        let can_rest = may_rest(o.ord_type, o.tif);
         if o.display_lots > 0 && (o.display_lots > o.qty_lots || !can_rest) {
             return Err(RejectReason::InvalidDisplayQty);
         }
@@ -573,7 +576,9 @@ impl Engine {
                 stp,
             })
             .expect("capacity validated");
-        self.index.insert_new(&self.orders, slot, client_hash);
+        if indexed(o.ord_type, o.tif) {
+            self.index.insert_new(&self.orders, slot, client_hash);
+        }
         out.push(Event::Accepted(self.orders.get(slot).view()));
 
         if matches!(o.ord_type, OrdType::Stop | OrdType::StopLimit) {

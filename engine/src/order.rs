@@ -175,8 +175,12 @@ impl Order {
 
     /// Whether a triggered or plain order of this type rests after matching.
     pub fn may_rest(&self) -> bool {
-        matches!(self.ord_type(), OrdType::Limit | OrdType::StopLimit)
-            && matches!(self.tif(), TimeInForce::Gtc | TimeInForce::Day | TimeInForce::Gtd)
+        may_rest(self.ord_type(), self.tif())
+    }
+
+    /// Whether the order is in the id and client indexes (see [`indexed`]).
+    pub fn indexed(&self) -> bool {
+        indexed(self.ord_type(), self.tif())
     }
 
     /// Market and stop-market orders: they match without a limit price of their own (only the
@@ -227,6 +231,20 @@ impl Order {
         o.cost_hi = (v.cum_cost >> 64) as i64;
         o
     }
+}
+
+/// Whether an order of this type and time in force rests after matching.
+pub(crate) fn may_rest(ord_type: OrdType, tif: TimeInForce) -> bool {
+    matches!(ord_type, OrdType::Limit | OrdType::StopLimit) && matches!(tif, TimeInForce::Gtc | TimeInForce::Day | TimeInForce::Gtd)
+}
+
+/// Whether orders of this type and time in force enter the id and client indexes: those that can
+/// outlive the command that entered them (resting, or waiting as a stop). An IOC, FOK or market
+/// order is done before its command ends, and nothing looks an order up in the middle of a
+/// command (the engine follows its own slots), so indexing it would be an insert and a removal
+/// for nothing. Its client id is still checked against the live orders'.
+pub(crate) fn indexed(ord_type: OrdType, tif: TimeInForce) -> bool {
+    may_rest(ord_type, tif) || matches!(ord_type, OrdType::Stop | OrdType::StopLimit)
 }
 
 /// Size of the visible slice of an order with `display` peak and `leaves` open.
