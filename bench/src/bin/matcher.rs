@@ -6,9 +6,11 @@
 //!
 //! Workloads are generated once as engine-neutral ops (with a reference book counting the trades
 //! every engine must reproduce) and translated to each engine's native commands before timing.
-//! For every (workload, engine) it then runs `--passes` throughput passes (wall time of the
-//! timed segments / commands, no per-command timer; median reported) and one pass that
-//! timestamps every command into an HdrHistogram, each on a fresh book.
+//! For every workload it then runs `--passes` throughput passes per engine (wall time of the
+//! timed segments / commands, no per-command timer; median reported), interleaved round-robin
+//! across engines (pass 1 of every engine, then pass 2, ...) so that the shared machine's slow
+//! drifts in memory bandwidth and CPU steal hit every engine alike, and then for each engine one
+//! pass that timestamps every command into an HdrHistogram; every pass runs on a fresh book.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -77,7 +79,8 @@ struct Args {
     /// Do not pin the benchmark thread.
     #[arg(long)]
     no_pin: bool,
-    /// Throughput passes per (workload, engine); the median is reported.
+    /// Throughput passes per (workload, engine), interleaved round-robin across engines; the
+    /// median is reported.
     #[arg(long, default_value_t = 3)]
     passes: u32,
     /// Only generate the workloads and print what the reference book saw.
@@ -139,31 +142,73 @@ fn timed_segment<B: Book>(book: &mut B, cmds: &[B::Cmd]) {
     }
 }
 
-/// Runs one engine over a workload: translate once, then `passes` throughput passes and one
-/// latency pass, each on a fresh book.
-fn run<A: Adapter>(
+/// One engine's share of a workload: its translated commands and the throughput passes run so
+/// far. Object-safe so the passes of different engines can be interleaved from one list;
+/// dispatch is per pass, the timed loop inside stays monomorphised.
+trait Contender {
+    fn label(&self) -> &'static str;
+    /// Runs throughput pass `pass` (1-based) on a fresh book and returns its commands/s.
+    fn throughput_pass(&mut self, pass: u32) -> f64;
+    /// Runs the latency pass, prints the throughput line and drops the translated commands.
+    fn finish(self: Box<Self>) -> Run;
+}
+
+/// The [`Contender`] for one [`Adapter`].
+struct AdapterContender<'w, A: Adapter, H> {
+    label: &'static str,
+    adapter: A,
+    w: &'w Workload,
+    cmds: Vec<Vec<<A::Book as Book>::Cmd>>,
+    translate_s: f64,
+    /// Commands/s of each throughput pass so far.
+    rates: Vec<f64>,
+    /// Trades and rejects of the first pass; later passes and the latency pass must agree.
+    trades: u64,
+    rejects: u64,
+    /// Minor page faults inside timed segments, summed over the passes.
+    faults: u64,
+    /// Called with the book just before the first pass's first timed segment.
+    before_timed: H,
+}
+
+/// Translates `w` for one engine (before any pass of any engine, so no translation runs between
+/// timed passes).
+fn contender<'w, A: Adapter + 'w>(
     label: &'static str,
     mut adapter: A,
-    w: &Workload,
-    passes: u32,
-    mut before_timed: impl FnMut(&A::Book),
-) -> Run {
+    w: &'w Workload,
+    before_timed: impl FnMut(&A::Book) + 'w,
+) -> Box<dyn Contender + 'w> {
     let t = Instant::now();
     let cmds = translate_all(&mut adapter, w);
     let translate_s = t.elapsed().as_secs_f64();
     println!("  [{}] adapter: {}", label, adapter.describe());
-    let commands = w.timed_commands();
+    Box::new(AdapterContender {
+        label,
+        adapter,
+        w,
+        cmds,
+        translate_s,
+        rates: Vec::new(),
+        trades: 0,
+        rejects: 0,
+        faults: 0,
+        before_timed,
+    })
+}
 
-    // Throughput: no per-command timer; Instant around each timed segment.
-    let mut rates = Vec::new();
-    let mut trades = 0;
-    let mut rejects = 0;
-    let mut faults = 0;
-    for pass in 0..passes.max(1) {
-        let mut book = adapter.new_book();
+impl<A: Adapter, H: FnMut(&A::Book)> Contender for AdapterContender<'_, A, H> {
+    fn label(&self) -> &'static str {
+        self.label
+    }
+
+    /// No per-command timer; Instant around each timed segment.
+    fn throughput_pass(&mut self, pass: u32) -> f64 {
+        let mut book = self.adapter.new_book();
         let mut wall = Duration::ZERO;
-        let mut hooked = pass > 0;
-        drive(&mut book, w, &cmds, |book, cmds| {
+        let mut hooked = pass > 1;
+        let (before_timed, faults) = (&mut self.before_timed, &mut self.faults);
+        drive(&mut book, self.w, &self.cmds, |book, cmds| {
             if !hooked {
                 before_timed(book);
                 hooked = true;
@@ -173,47 +218,56 @@ fn run<A: Adapter>(
             timed_segment(book, cmds);
             wall += t0.elapsed();
             if let (Some(a), Some(b)) = (f0, timing::minor_faults()) {
-                faults += b - a;
+                *faults += b - a;
             }
         });
-        rates.push(commands as f64 / wall.as_secs_f64());
-        if pass == 0 {
-            (trades, rejects) = (book.trades(), book.rejects());
-        } else if book.trades() != trades {
-            println!("  [{}] WARNING: passes disagree on trades ({} vs {})", label, trades, book.trades());
+        let rate = self.w.timed_commands() as f64 / wall.as_secs_f64();
+        self.rates.push(rate);
+        if pass == 1 {
+            (self.trades, self.rejects) = (book.trades(), book.rejects());
+        } else if book.trades() != self.trades {
+            println!("  [{}] WARNING: passes disagree on trades ({} vs {})", self.label, self.trades, book.trades());
         }
+        rate
     }
 
-    // Latency: a timestamp pair around every timed command.
-    let mut book = adapter.new_book();
-    let mut hist = report::histogram();
-    drive(&mut book, w, &cmds, |book, cmds| {
-        for c in cmds {
-            let t0 = timing::start();
-            book.apply(c);
-            let t1 = timing::stop();
-            hist.saturating_record((t1 - t0).max(1));
+    /// Latency: a timestamp pair around every timed command.
+    fn finish(self: Box<Self>) -> Run {
+        let Self { label, adapter, w, cmds, translate_s, rates, trades, rejects, faults, .. } = *self;
+        assert!(!rates.is_empty(), "[{label}] finish before any throughput pass");
+        let mut book = adapter.new_book();
+        let mut hist = report::histogram();
+        drive(&mut book, w, &cmds, |book, cmds| {
+            for c in cmds {
+                let t0 = timing::start();
+                book.apply(c);
+                let t1 = timing::stop();
+                hist.saturating_record((t1 - t0).max(1));
+            }
+        });
+        if book.trades() != trades {
+            println!("  [{}] WARNING: latency pass disagrees on trades ({} vs {})", label, trades, book.trades());
         }
-    });
-    if book.trades() != trades {
-        println!("  [{}] WARNING: latency pass disagrees on trades ({} vs {})", label, trades, book.trades());
-    }
-    drop(book);
+        drop(book);
+        // Every engine's commands are resident during the passes; free these before the next
+        // engine's latency pass.
+        drop(cmds);
 
-    let mut sorted = rates.clone();
-    sorted.sort_by(f64::total_cmp);
-    let median = sorted[sorted.len() / 2];
-    println!(
-        "  [{}] translated {} commands in {:.2} s; throughput passes (M commands/s): {}; median {:.2}; minor page \
-         faults inside timed segments: {:.1} per pass",
-        label,
-        w.total_commands(),
-        translate_s,
-        rates.iter().map(|r| format!("{:.2}", r / 1e6)).collect::<Vec<_>>().join(" "),
-        median / 1e6,
-        faults as f64 / rates.len() as f64
-    );
-    Run { engine: label, commands, ops_per_s: median, hist, trades, rejects }
+        let mut sorted = rates.clone();
+        sorted.sort_by(f64::total_cmp);
+        let median = sorted[sorted.len() / 2];
+        println!(
+            "  [{}] translated {} commands in {:.2} s; throughput passes (M commands/s): {}; median {:.2}; minor page \
+             faults inside timed segments: {:.1} per pass",
+            label,
+            w.total_commands(),
+            translate_s,
+            rates.iter().map(|r| format!("{:.2}", r / 1e6)).collect::<Vec<_>>().join(" "),
+            median / 1e6,
+            faults as f64 / rates.len() as f64
+        );
+        Run { engine: label, commands: w.timed_commands(), ops_per_s: median, hist, trades, rejects }
+    }
 }
 
 fn sable_memory(book: &SableBook) {
@@ -371,8 +425,9 @@ fn main() -> ExitCode {
         jitter.p50_ns, jitter.p99_ns, jitter.p999_ns, jitter.p9999_ns, jitter.max_ns
     );
     println!(
-        "  throughput: {} separate pass(es) per engine, each on a fresh book, Instant around each timed segment, no \
-         per-command timer, median reported; commands are translated to each engine's native form before any pass",
+        "  throughput: {} pass(es) per engine, interleaved round-robin across engines (pass 1 of every engine, then \
+         pass 2, ...), each on a fresh book, Instant around each timed segment, no per-command timer, median \
+         reported; commands are translated to every engine's native form before any pass",
         args.passes
     );
     println!(
@@ -400,17 +455,17 @@ fn main() -> ExitCode {
         if args.generate_only {
             continue;
         }
-        let mut sable: Option<Run> = None;
+        let sable_max_orders = args.sable_max_orders.unwrap_or(if w.name == "deep_book" {
+            LIMITS.max_orders
+        } else {
+            SMALL_BOOK_MAX_ORDERS
+        });
+        let mut contenders: Vec<Box<dyn Contender + '_>> = Vec::new();
         for &engine in &engines {
-            let run = match engine {
+            contenders.push(match engine {
                 "sable" => {
-                    let max_orders = args.sable_max_orders.unwrap_or(if w.name == "deep_book" {
-                        LIMITS.max_orders
-                    } else {
-                        SMALL_BOOK_MAX_ORDERS
-                    });
-                    let adapter = SableAdapter::new(w.ids, w.accounts, ref_mode, limits_for(max_orders));
-                    run("sable", adapter, &w, args.passes, |b: &SableBook| {
+                    let adapter = SableAdapter::new(w.ids, w.accounts, ref_mode, limits_for(sable_max_orders));
+                    contender("sable", adapter, &w, |b: &SableBook| {
                         if w.name == "deep_book" {
                             sable_memory(b);
                         }
@@ -423,15 +478,35 @@ fn main() -> ExitCode {
                     println!(
                         "  [sable_2M] sable again with the deep book's capacities (max_orders 2,097,152): what sizing costs"
                     );
-                    run("sable_2M", SableAdapter::new(w.ids, w.accounts, ref_mode, LIMITS), &w, args.passes, |_| {})
+                    contender("sable_2M", SableAdapter::new(w.ids, w.accounts, ref_mode, LIMITS), &w, |_| {})
                 }
-                "matchcore" => run(MatchcoreAdapter::NAME, MatchcoreAdapter::new(w.ids), &w, args.passes, |_| {}),
-                "orderbook-rs" => run(ObAdapter::NAME, ObAdapter, &w, args.passes, |_| {}),
-                "naive" => run(NaiveAdapter::NAME, NaiveAdapter, &w, args.passes, |_| {}),
+                "matchcore" => contender(MatchcoreAdapter::NAME, MatchcoreAdapter::new(w.ids), &w, |_| {}),
+                "orderbook-rs" => contender(ObAdapter::NAME, ObAdapter, &w, |_| {}),
+                "naive" => contender(NaiveAdapter::NAME, NaiveAdapter, &w, |_| {}),
                 _ => unreachable!("names come from ENGINES"),
-            };
+            });
+        }
+
+        // Round-robin: pass p of every engine before pass p + 1 of any, so a slow drift of the
+        // machine (memory bandwidth, CPU steal) lands on every engine rather than on whichever
+        // ran during it.
+        let passes = args.passes.max(1);
+        let order = contenders.iter().map(|c| c.label()).collect::<Vec<_>>().join(" -> ");
+        println!(
+            "  throughput passes interleaved round-robin across engines: {passes} round(s) of {order}, each on a fresh \
+             book; then one latency pass per engine"
+        );
+        for pass in 1..=passes {
+            for c in &mut contenders {
+                c.throughput_pass(pass);
+            }
+        }
+
+        let mut sable: Option<Run> = None;
+        for c in contenders {
+            let run = c.finish();
             summary.push(report(&w, &run, sable.as_ref(), &ticker));
-            if engine == "sable" {
+            if run.engine == "sable" {
                 sable = Some(run);
             }
         }
