@@ -235,7 +235,8 @@ impl Order {
 
 /// Whether an order of this type and time in force rests after matching.
 pub(crate) fn may_rest(ord_type: OrdType, tif: TimeInForce) -> bool {
-    matches!(ord_type, OrdType::Limit | OrdType::StopLimit) && matches!(tif, TimeInForce::Gtc | TimeInForce::Day | TimeInForce::Gtd)
+    matches!(ord_type, OrdType::Limit | OrdType::StopLimit)
+        && matches!(tif, TimeInForce::Gtc | TimeInForce::Day | TimeInForce::Gtd)
 }
 
 /// Whether orders of this type and time in force enter the id and client indexes: those that can
