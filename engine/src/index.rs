@@ -175,6 +175,24 @@ impl SlotTable {
         crate::prefetch::prefetch(&self.entries[self.home(hash)]);
     }
 
+    /// The first slot whose tag matches `hash`, without confirming it against a record: a guess
+    /// for prefetching, which must not wait for the record it is about to load.
+    #[inline]
+    pub fn candidate(&self, hash: u64) -> Option<Slot> {
+        let tag = self.tag(hash);
+        let mut i = self.home(hash);
+        loop {
+            let e = self.entries[i];
+            if e == EMPTY {
+                return None;
+            }
+            if e & self.tag_mask == tag {
+                return Some(e & self.slot_mask);
+            }
+            i = self.next(i);
+        }
+    }
+
     /// Adds `slot` under `hash`; the caller has checked that its key is not present.
     #[inline]
     pub fn insert(&mut self, hash: u64, slot: Slot) {
@@ -355,6 +373,18 @@ impl OrderIndex {
     #[inline]
     pub fn prefetch_client(&self, hash: u64) {
         self.by_client.prefetch(hash);
+    }
+
+    /// The slot probably holding order `id` (unconfirmed: for prefetching only).
+    #[inline]
+    pub fn candidate_id(&self, id: u64) -> Option<Slot> {
+        self.by_id.candidate(hash_id(id))
+    }
+
+    /// The slot probably holding the order whose client key hashes to `hash` (unconfirmed).
+    #[inline]
+    pub fn candidate_client(&self, hash: u64) -> Option<Slot> {
+        self.by_client.candidate(hash)
     }
 
     /// Starts loading both buckets of the order in `slot`, ahead of [`Self::remove`], which

@@ -311,6 +311,16 @@ impl OrderPool {
         }
     }
 
+    /// Starts loading the hot part of the order in `slot` (its id through its queue links,
+    /// which may straddle two lines).
+    #[inline]
+    pub fn prefetch_record(&self, slot: Slot) {
+        if let Some(o) = self.slots.get(slot as usize) {
+            crate::prefetch::prefetch(&o.id);
+            crate::prefetch::prefetch(&o.prev);
+        }
+    }
+
     #[inline]
     pub fn get(&self, slot: Slot) -> &Order {
         &self.slots[slot as usize]

@@ -14,7 +14,7 @@
 //! The matcher never does I/O, reads no clock, takes no lock and formats no log line: a broken
 //! input contract (out-of-sequence command) is flagged in an atomic for the I/O thread to report.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -262,6 +262,11 @@ impl Journaler {
 /// The matcher's state, living on its own (pinned) thread.
 struct Matcher {
     engine: Option<Engine>,
+    /// Commands of the current batch seen but not applied yet (at most [`LOOKAHEAD`]): a command
+    /// is applied once the matcher has seen the ones after it, or at the end of the batch, so
+    /// the engine can start loading their memory while it works ([`Engine::prefetch`]). Every
+    /// command of a batch is already in the ring, so holding one back adds no waiting.
+    held: VecDeque<Slot>,
     out: SingleProducer<OutSlot, SingleConsumerBarrier>,
     wait: Wait,
     shared: Arc<Shared>,
@@ -294,8 +299,30 @@ impl EventSink for OutSink<'_> {
     }
 }
 
+/// How many commands ahead of the one it applies the matcher looks (the engine's two prefetch
+/// stages).
+const LOOKAHEAD: usize = 2;
+
 impl Matcher {
-    fn on_slot(&mut self, slot: &Slot) {
+    fn on_slot(&mut self, slot: &Slot, end_of_batch: bool) {
+        if end_of_batch && self.held.is_empty() {
+            // A batch of one (an idle market): nothing to overlap with, no detour.
+            return self.apply(slot);
+        }
+        if let Some(engine) = &self.engine {
+            engine.prefetch(&slot.command);
+        }
+        self.held.push_back(*slot);
+        while self.held.len() > LOOKAHEAD || (end_of_batch && !self.held.is_empty()) {
+            let current = self.held.pop_front().expect("not empty");
+            if let (Some(engine), Some(next)) = (&self.engine, self.held.front()) {
+                engine.prefetch_records(&next.command);
+            }
+            self.apply(&current);
+        }
+    }
+
+    fn apply(&mut self, slot: &Slot) {
         let Some(engine) = self.engine.as_mut() else { return };
         if self.dead {
             return;
@@ -315,6 +342,11 @@ impl Matcher {
 
 impl Drop for Matcher {
     fn drop(&mut self) {
+        // Every batch ends with `end_of_batch`, which applies what was held; this is only a
+        // guard so that no journaled command is skipped if that ever changed.
+        while let Some(slot) = self.held.pop_front() {
+            self.apply(&slot);
+        }
         if let Some(engine) = self.engine.take() {
             *self.shared.engine_back.lock().unwrap_or_else(|p| p.into_inner()) = Some(engine);
         }
@@ -421,8 +453,15 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
     let input = builder
         .thread_name("sable-matcher")
         .handle_events_and_state_with(
-            |m: &mut Matcher, slot: &Slot, _seq, _end| m.on_slot(slot),
-            move || Matcher { engine: Some(engine), out: out_producer, wait, shared: matcher_shared, dead: false },
+            |m: &mut Matcher, slot: &Slot, _seq, end_of_batch| m.on_slot(slot, end_of_batch),
+            move || Matcher {
+                engine: Some(engine),
+                held: VecDeque::with_capacity(LOOKAHEAD + 1),
+                out: out_producer,
+                wait,
+                shared: matcher_shared,
+                dead: false,
+            },
         )
         .and_then()
         .thread_name("sable-follower")

@@ -32,7 +32,7 @@ use sable_bench::workloads::exchange_core_mix::{self, MixParams};
 use sable_bench::workloads::goog_day;
 
 const WORKLOADS: [&str; 3] = ["exchange_core_mix", "deep_book", "goog_day"];
-const ENGINES: [&str; 5] = ["sable", "sable_2M", "matchcore", "orderbook-rs", "naive"];
+const ENGINES: [&str; 6] = ["sable", "sable_serial", "sable_2M", "matchcore", "orderbook-rs", "naive"];
 
 /// sable's `max_orders` for the small books (exchange_core_mix holds ~1,000 orders, goog_day at
 /// most a few thousand): 64x headroom. The deep book gets [`LIMITS`] (2M).
@@ -48,8 +48,9 @@ struct Args {
     /// `all` or a comma-separated list of exchange_core_mix, deep_book, goog_day.
     #[arg(long, default_value = "all")]
     workload: String,
-    /// `all` or a comma-separated list of sable, sable_2M (sable with the deep book's 2M-order
-    /// capacities on the small workloads), matchcore, orderbook-rs, naive.
+    /// `all` or a comma-separated list of sable, sable_serial (sable without the batch
+    /// lookahead), sable_2M (sable with the deep book's 2M-order capacities on the small
+    /// workloads), matchcore, orderbook-rs, naive.
     #[arg(long, default_value = "all")]
     engines: String,
     /// Wait strategy. Accepted for symmetry with the pipeline benchmarks: this one is
@@ -137,7 +138,8 @@ fn drive<B: Book>(book: &mut B, w: &Workload, cmds: &[Vec<B::Cmd>], mut timed: i
 /// `--toggle-collect=*timed_segment*`).
 #[inline(never)]
 fn timed_segment<B: Book>(book: &mut B, cmds: &[B::Cmd]) {
-    for c in cmds {
+    for (i, c) in cmds.iter().enumerate() {
+        book.prepare(&cmds[i + 1..]);
         book.apply(c);
     }
 }
@@ -238,8 +240,9 @@ impl<A: Adapter, H: FnMut(&A::Book)> Contender for AdapterContender<'_, A, H> {
         let mut book = adapter.new_book();
         let mut hist = report::histogram();
         drive(&mut book, w, &cmds, |book, cmds| {
-            for c in cmds {
+            for (i, c) in cmds.iter().enumerate() {
                 let t0 = timing::start();
+                book.prepare(&cmds[i + 1..]);
                 book.apply(c);
                 let t1 = timing::stop();
                 hist.saturating_record((t1 - t0).max(1));
@@ -470,6 +473,15 @@ fn main() -> ExitCode {
                             sable_memory(b);
                         }
                     })
+                }
+                "sable_serial" => {
+                    println!(
+                        "  [sable_serial] sable without the batch lookahead (no prefetch of the next commands): what \
+                         the lookahead buys"
+                    );
+                    let adapter =
+                        SableAdapter::new(w.ids, w.accounts, ref_mode, limits_for(sable_max_orders)).lookahead(false);
+                    contender("sable_serial", adapter, &w, |_| {})
                 }
                 "sable_2M" => {
                     if args.sable_max_orders.is_some() || w.name == "deep_book" {

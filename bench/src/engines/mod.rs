@@ -15,6 +15,10 @@ pub trait Book {
     type Cmd;
     /// Applies one command (the measured call).
     fn apply(&mut self, cmd: &Self::Cmd);
+    /// Called right before each timed `apply` with the commands that follow it, as a matcher
+    /// draining a batch from its input ring sees them. Books that cannot use them ignore it.
+    #[inline]
+    fn prepare(&self, _ahead: &[Self::Cmd]) {}
     /// Trades (maker fills) so far.
     fn trades(&self) -> u64;
     /// Commands the book refused or found nothing to act on.

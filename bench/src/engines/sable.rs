@@ -73,6 +73,9 @@ pub struct SableBook {
     pub engine: Engine,
     /// Where its events go.
     pub sink: BenchSink,
+    /// Whether [`Book::prepare`] passes the next commands to `Engine::prefetch` /
+    /// `Engine::prefetch_records`, as the appliance's matcher does within a batch.
+    pub lookahead: bool,
 }
 
 impl Book for SableBook {
@@ -81,6 +84,18 @@ impl Book for SableBook {
     #[inline]
     fn apply(&mut self, cmd: &Command) {
         self.engine.apply(cmd, &mut self.sink).expect("the adapter numbers commands consecutively");
+    }
+
+    #[inline]
+    fn prepare(&self, ahead: &[Command]) {
+        if self.lookahead {
+            if let Some(c) = ahead.get(1) {
+                self.engine.prefetch(c);
+            }
+            if let Some(c) = ahead.first() {
+                self.engine.prefetch_records(c);
+            }
+        }
     }
 
     fn trades(&self) -> u64 {
@@ -99,6 +114,7 @@ pub struct SableAdapter {
     limits: EngineLimits,
     accounts: u32,
     ref_mode: RefMode,
+    lookahead: bool,
     setup: Vec<Command>,
     next_seq: u64,
     next_order_id: u64,
@@ -147,6 +163,7 @@ impl SableAdapter {
             limits,
             accounts,
             ref_mode,
+            lookahead: true,
             next_seq: setup.len() as u64 + 1,
             setup,
             next_order_id: 1,
@@ -154,6 +171,12 @@ impl SableAdapter {
             total_lots: vec![0; n],
             price_ticks: vec![0; n],
         }
+    }
+
+    /// Whether the book looks ahead (see [`SableBook::lookahead`]; on by default).
+    pub fn lookahead(mut self, on: bool) -> Self {
+        self.lookahead = on;
+        self
     }
 
     fn account(&self, id: u64) -> AccountId {
@@ -242,7 +265,8 @@ impl Adapter for SableAdapter {
     }
 
     fn new_book(&self) -> SableBook {
-        let mut book = SableBook { engine: Engine::new(self.limits), sink: BenchSink::default() };
+        let mut book =
+            SableBook { engine: Engine::new(self.limits), sink: BenchSink::default(), lookahead: self.lookahead };
         for c in &self.setup {
             book.apply(c);
         }
@@ -256,7 +280,7 @@ impl Adapter for SableAdapter {
             "NewOrder Limit GTC/IOC; cancel = Cancel, amend = Replace (new price, same total qty), reduce = \
              Replace (lower total qty); orders named by {}; {} account(s), StpMode::Allow, \
              RiskLimits::UNLIMITED; limits max_orders={} max_levels={} max_levels_per_side={}; sink counts \
-             events/trades/rejects",
+             events/trades/rejects; {}",
             match self.ref_mode {
                 RefMode::Id => "exchange order id (OrderRef::Id)",
                 RefMode::Client => "client order id (OrderRef::Client)",
@@ -264,7 +288,13 @@ impl Adapter for SableAdapter {
             self.accounts,
             self.limits.max_orders,
             self.limits.max_levels,
-            self.limits.max_levels_per_side
+            self.limits.max_levels_per_side,
+            if self.lookahead {
+                "batch lookahead as in the appliance's matcher: Engine::prefetch(command + 2) and \
+                 Engine::prefetch_records(command + 1) before each apply"
+            } else {
+                "no lookahead: one command at a time"
+            }
         )
     }
 }
