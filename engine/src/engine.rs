@@ -98,13 +98,15 @@ pub(crate) struct GtdEntry {
     pub order_id: u64,
 }
 
-/// Smallest order capacity for which [`Engine::prefetch`] and [`Engine::prefetch_records`] do
-/// anything. Below it the index tables (about 5.3 bytes per order each) fit in a core's L2
+/// Smallest order capacity for which [`Engine::prefetch`] does anything. Below it the index tables (about 5.3 bytes per order each) fit in a core's L2
 /// cache, the hints find their lines already there, and their own work (hashing the next
 /// command's keys, probing its bucket) cost more than they saved: about 11 % of throughput on
 /// the GOOG day at 65,536 orders, where at 2,097,152 orders the same hints gain 10–50 %
 /// (`cargo run --release -p sable-bench --bin matcher`, engines `sable` / `sable_serial`).
 pub const LOOKAHEAD_MIN_ORDERS: u32 = 1 << 18;
+
+/// How many commands ahead of the one being applied [`Engine::prefetch`] has a use for.
+pub const LOOKAHEAD: usize = 3;
 
 /// The deterministic matching engine.
 pub struct Engine {
@@ -214,23 +216,47 @@ impl Engine {
         Ok(())
     }
 
-    /// A hint for a command that will be applied soon: starts loading the first memory it will
-    /// touch (the index bucket that finds its order, or a new order's buckets and the tail of
-    /// the level it would join), so that under a backlog the misses of the next commands overlap
-    /// with the work of this one. Reads nothing into the state and changes no behaviour:
-    /// calling it or not, for any command, gives the same events and `state_hash`.
+    /// A hint for a command `distance` places behind the one about to be applied (1: the next
+    /// one): starts loading memory that command will touch, so that under a backlog the cache
+    /// misses of the next commands overlap with the work of this one. Each distance loads what
+    /// the previous one made reachable without waiting:
     ///
-    /// Meant for a matcher that sees several commands at once (a batch from the input ring):
-    /// call it for the command two ahead, then [`Engine::prefetch_records`] for the next one,
-    /// then [`Engine::apply`] for the current one. Does nothing for engines smaller than
-    /// [`LOOKAHEAD_MIN_ORDERS`], whose tables stay in cache anyway.
+    /// - 3 and more: the index bucket that finds the order a cancel or replace names; a new
+    ///   order's client bucket and the buckets of the ids it may get;
+    /// - 2: the named order's record (its bucket has arrived by now); a new limit order's level;
+    /// - 1: its queue neighbours, level and client bucket (read from the record); for a new
+    ///   limit order, the tail of the level it would join.
+    ///
+    /// A matcher that sees several commands at once (a batch from the input ring) calls it for
+    /// each of the next [`LOOKAHEAD`] commands, then applies the current one; each command thus
+    /// gets every stage in turn. It reads nothing into the state and changes no behaviour:
+    /// calling it or not, for any command, gives the same events and `state_hash`. It does
+    /// nothing for engines smaller than [`LOOKAHEAD_MIN_ORDERS`], whose tables stay in cache.
     #[inline]
-    pub fn prefetch(&self, cmd: &Command) {
+    pub fn prefetch(&self, cmd: &Command, distance: usize) {
         if self.limits.max_orders < LOOKAHEAD_MIN_ORDERS {
             return;
         }
-        match &cmd.body {
-            CommandBody::NewOrder(o) => {
+        match (distance, &cmd.body) {
+            (0, _) => {}
+            (1, CommandBody::NewOrder(o)) => {
+                if o.ord_type == OrdType::Limit
+                    && let Some(bi) = self.book_index(o.instrument)
+                {
+                    self.prefetch_rest(bi, o.side, o.price_ticks);
+                }
+            }
+            (2, CommandBody::NewOrder(o)) => {
+                // The level it would join, so that at distance 1 its tail is one step away.
+                if o.ord_type == OrdType::Limit
+                    && let Some(bi) = self.book_index(o.instrument)
+                    && let Some(level) =
+                        self.books[bi].as_ref().and_then(|b| b.ladder(o.side, false).level_at(o.price_ticks))
+                {
+                    self.levels.prefetch(level);
+                }
+            }
+            (_, CommandBody::NewOrder(o)) => {
                 self.index.prefetch_client(hash_client(o.account.0, &o.cl_ord_id));
                 if indexed(o.ord_type, o.tif) {
                     // The id it will get: the next one, or the one after if a new order comes
@@ -239,33 +265,33 @@ impl Engine {
                     self.index.prefetch_id(self.next_order_id + 1);
                 }
             }
-            CommandBody::Cancel(Cancel { account, order, .. })
-            | CommandBody::Replace(Replace { account, order, .. }) => match order {
-                OrderRef::Id(id) => self.index.prefetch_id(id.0),
-                OrderRef::Client(c) => self.index.prefetch_client(hash_client(account.0, c)),
-            },
-            _ => {}
-        }
-    }
-
-    /// The second stage of [`Engine::prefetch`], for the command right after the current one:
-    /// finds the order a cancel or replace names (its bucket should be loading already) and
-    /// starts loading its record. (A new order's level tail is prefetched by the order itself,
-    /// after validation: looking its level up twice cost more than it saved.)
-    #[inline]
-    pub fn prefetch_records(&self, cmd: &Command) {
-        if self.limits.max_orders < LOOKAHEAD_MIN_ORDERS {
-            return;
-        }
-        match &cmd.body {
-            CommandBody::Cancel(Cancel { account, order, .. })
-            | CommandBody::Replace(Replace { account, order, .. }) => {
-                let slot = match order {
+            (
+                _,
+                CommandBody::Cancel(Cancel { account, order, .. })
+                | CommandBody::Replace(Replace { account, order, .. }),
+            ) => {
+                if distance >= 3 {
+                    return match order {
+                        OrderRef::Id(id) => self.index.prefetch_id(id.0),
+                        OrderRef::Client(c) => self.index.prefetch_client(hash_client(account.0, c)),
+                    };
+                }
+                // A guess from the bucket's tag, never confirmed against the record: the hint
+                // must not wait for the line it is about to load.
+                let Some(slot) = (match order {
                     OrderRef::Id(id) => self.index.candidate_id(id.0),
                     OrderRef::Client(c) => self.index.candidate_client(hash_client(account.0, c)),
+                }) else {
+                    return;
                 };
-                if let Some(slot) = slot {
+                if distance == 2 {
                     self.orders.prefetch_record(slot);
+                } else {
+                    let o = self.orders.get(slot);
+                    self.orders.prefetch_links(o.prev);
+                    self.orders.prefetch_links(o.next);
+                    self.levels.prefetch(o.level);
+                    self.index.prefetch_client(hash_client(o.account, &o.cl_ord_id));
                 }
             }
             _ => {}

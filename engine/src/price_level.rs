@@ -61,6 +61,14 @@ impl LevelPool {
         self.live -= 1;
     }
 
+    /// Starts loading the level in `slot` (a no-op for `NIL`).
+    #[inline]
+    pub fn prefetch(&self, slot: Slot) {
+        if let Some(l) = self.levels.get(slot as usize) {
+            crate::prefetch::prefetch(l);
+        }
+    }
+
     #[inline]
     pub fn get(&self, slot: Slot) -> &Level {
         &self.levels[slot as usize]

@@ -1,4 +1,4 @@
-//! The batch lookahead (`Engine::prefetch`, `Engine::prefetch_records`) is a hint: an engine
+//! The batch lookahead (`Engine::prefetch`) is a hint: an engine
 //! driven with it emits the same events and reaches the same `state_hash` as one driven without
 //! it, on any command, including commands naming orders, accounts and instruments that do not
 //! exist.
@@ -119,11 +119,12 @@ fn lookahead_changes_nothing() {
         for (i, cmd) in cmds.iter().enumerate() {
             let mut expected = Vec::new();
             plain.apply(cmd, &mut expected).unwrap();
-            if let Some(c) = cmds.get(i + 2) {
-                looking.prefetch(c);
+            for (d, c) in cmds[i + 1..].iter().take(LOOKAHEAD).enumerate() {
+                looking.prefetch(c, d + 1);
             }
-            if let Some(c) = cmds.get(i + 1) {
-                looking.prefetch_records(c);
+            // Out-of-turn hints too: a stage for a command whose earlier stages never ran.
+            if let Some(c) = cmds.get(i + 7) {
+                looking.prefetch(c, 1 + i % LOOKAHEAD);
             }
             let mut got = Vec::new();
             looking.apply(cmd, &mut got).unwrap();

@@ -262,7 +262,7 @@ impl Journaler {
 /// The matcher's state, living on its own (pinned) thread.
 struct Matcher {
     engine: Option<Engine>,
-    /// Commands of the current batch seen but not applied yet (at most [`LOOKAHEAD`]): a command
+    /// Commands of the current batch seen but not applied yet (at most [`engine::LOOKAHEAD`]): a command
     /// is applied once the matcher has seen the ones after it, or at the end of the batch, so
     /// the engine can start loading their memory while it works ([`Engine::prefetch`]). Every
     /// command of a batch is already in the ring, so holding one back adds no waiting.
@@ -299,24 +299,19 @@ impl EventSink for OutSink<'_> {
     }
 }
 
-/// How many commands ahead of the one it applies the matcher looks (the engine's two prefetch
-/// stages).
-const LOOKAHEAD: usize = 2;
-
 impl Matcher {
     fn on_slot(&mut self, slot: &Slot, end_of_batch: bool) {
         if end_of_batch && self.held.is_empty() {
             // A batch of one (an idle market): nothing to overlap with, no detour.
             return self.apply(slot);
         }
-        if let Some(engine) = &self.engine {
-            engine.prefetch(&slot.command);
-        }
         self.held.push_back(*slot);
-        while self.held.len() > LOOKAHEAD || (end_of_batch && !self.held.is_empty()) {
+        while self.held.len() > engine::LOOKAHEAD || (end_of_batch && !self.held.is_empty()) {
             let current = self.held.pop_front().expect("not empty");
-            if let (Some(engine), Some(next)) = (&self.engine, self.held.front()) {
-                engine.prefetch_records(&next.command);
+            if let Some(engine) = &self.engine {
+                for (i, next) in self.held.iter().enumerate() {
+                    engine.prefetch(&next.command, i + 1);
+                }
             }
             self.apply(&current);
         }
@@ -456,7 +451,7 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
             |m: &mut Matcher, slot: &Slot, _seq, end_of_batch| m.on_slot(slot, end_of_batch),
             move || Matcher {
                 engine: Some(engine),
-                held: VecDeque::with_capacity(LOOKAHEAD + 1),
+                held: VecDeque::with_capacity(engine::LOOKAHEAD + 1),
                 out: out_producer,
                 wait,
                 shared: matcher_shared,

@@ -73,8 +73,8 @@ pub struct SableBook {
     pub engine: Engine,
     /// Where its events go.
     pub sink: BenchSink,
-    /// Whether [`Book::prepare`] passes the next commands to `Engine::prefetch` /
-    /// `Engine::prefetch_records`, as the appliance's matcher does within a batch.
+    /// Whether [`Book::prepare`] passes the next commands to `Engine::prefetch`, as the
+    /// appliance's matcher does within a batch.
     pub lookahead: bool,
 }
 
@@ -89,11 +89,8 @@ impl Book for SableBook {
     #[inline]
     fn prepare(&self, ahead: &[Command]) {
         if self.lookahead {
-            if let Some(c) = ahead.get(1) {
-                self.engine.prefetch(c);
-            }
-            if let Some(c) = ahead.first() {
-                self.engine.prefetch_records(c);
+            for (i, c) in ahead.iter().take(engine::LOOKAHEAD).enumerate() {
+                self.engine.prefetch(c, i + 1);
             }
         }
     }
@@ -290,8 +287,8 @@ impl Adapter for SableAdapter {
             self.limits.max_levels,
             self.limits.max_levels_per_side,
             if self.lookahead {
-                "batch lookahead as in the appliance's matcher: Engine::prefetch(command + 2) and \
-                 Engine::prefetch_records(command + 1) before each apply"
+                "batch lookahead as in the appliance's matcher: Engine::prefetch on each of the next 3 \
+                 commands before each apply (engines of 262,144+ orders)"
             } else {
                 "no lookahead: one command at a time"
             }
