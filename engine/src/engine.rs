@@ -641,7 +641,8 @@ impl Engine {
                 return reject(out, RequestKind::NewOrder, o.account, o.cl_ord_id, o.instrument, None, reason);
             }
         };
-        if o.ord_type == OrdType::Limit {
+        if o.ord_type == OrdType::Limit && self.limits.max_orders >= LOOKAHEAD_MIN_ORDERS {
+            // In a small engine the tail is in cache and the extra level lookup only costs.
             self.prefetch_rest(bi, o.side, o.price_ticks);
         }
         let stp = o.stp.unwrap_or_else(|| self.account(o.account).expect("validated").spec.default_stp);
