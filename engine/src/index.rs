@@ -113,7 +113,7 @@ impl SlotTable {
         let dist_max = mask(dist_bits);
         let tag_mask = !(slot_mask | dist_max.checked_shl(slot_bits).unwrap_or(0));
         SlotTable {
-            entries: vec![EMPTY; buckets as usize],
+            entries: crate::hugepage::filled_vec(buckets as usize, EMPTY),
             slot_mask,
             dist_shift: slot_bits.min(u32::BITS - 1),
             dist_max,

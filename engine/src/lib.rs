@@ -92,6 +92,7 @@ mod book;
 pub mod command;
 mod engine;
 pub mod event;
+mod hugepage;
 pub mod ids;
 mod index;
 pub mod instrument;

@@ -262,7 +262,7 @@ pub(crate) struct OrderPool {
 
 impl OrderPool {
     pub fn with_capacity(capacity: u32) -> Self {
-        let mut slots = vec![Order::EMPTY; capacity as usize];
+        let mut slots = crate::hugepage::filled_vec(capacity as usize, Order::EMPTY);
         for (i, s) in slots.iter_mut().enumerate() {
             s.next = if i + 1 < capacity as usize { i as Slot + 1 } else { NIL };
         }

@@ -27,7 +27,7 @@ pub(crate) struct LevelPool {
 
 impl LevelPool {
     pub fn with_capacity(capacity: u32) -> Self {
-        let mut levels = vec![Level::EMPTY; capacity as usize];
+        let mut levels = crate::hugepage::filled_vec(capacity as usize, Level::EMPTY);
         for (i, l) in levels.iter_mut().enumerate() {
             l.head = if i + 1 < capacity as usize { i as Slot + 1 } else { NIL };
         }
