@@ -216,6 +216,13 @@ impl Engine {
         Ok(())
     }
 
+    /// Whether [`Engine::prefetch`] does anything for this engine (its capacity is at least
+    /// [`LOOKAHEAD_MIN_ORDERS`]): a driver can skip looking ahead altogether when it does not.
+    #[inline]
+    pub fn looks_ahead(&self) -> bool {
+        self.limits.max_orders >= LOOKAHEAD_MIN_ORDERS
+    }
+
     /// A hint for a command `distance` places behind the one about to be applied (1: the next
     /// one): starts loading memory that command will touch, so that under a backlog the cache
     /// misses of the next commands overlap with the work of this one. Each distance loads what
@@ -234,7 +241,7 @@ impl Engine {
     /// nothing for engines smaller than [`LOOKAHEAD_MIN_ORDERS`], whose tables stay in cache.
     #[inline]
     pub fn prefetch(&self, cmd: &Command, distance: usize) {
-        if self.limits.max_orders < LOOKAHEAD_MIN_ORDERS {
+        if !self.looks_ahead() {
             return;
         }
         match (distance, &cmd.body) {
@@ -641,7 +648,7 @@ impl Engine {
                 return reject(out, RequestKind::NewOrder, o.account, o.cl_ord_id, o.instrument, None, reason);
             }
         };
-        if o.ord_type == OrdType::Limit && self.limits.max_orders >= LOOKAHEAD_MIN_ORDERS {
+        if o.ord_type == OrdType::Limit && self.looks_ahead() {
             // In a small engine the tail is in cache and the extra level lookup only costs.
             self.prefetch_rest(bi, o.side, o.price_ticks);
         }

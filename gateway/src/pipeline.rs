@@ -301,8 +301,9 @@ impl EventSink for OutSink<'_> {
 
 impl Matcher {
     fn on_slot(&mut self, slot: &Slot, end_of_batch: bool) {
-        if end_of_batch && self.held.is_empty() {
-            // A batch of one (an idle market): nothing to overlap with, no detour.
+        if self.held.is_empty() && (end_of_batch || !self.engine.as_ref().is_some_and(Engine::looks_ahead)) {
+            // A batch of one (an idle market), or an engine too small to gain from hints:
+            // nothing to overlap with, no detour.
             return self.apply(slot);
         }
         self.held.push_back(*slot);

@@ -262,8 +262,9 @@ impl Adapter for SableAdapter {
     }
 
     fn new_book(&self) -> SableBook {
-        let mut book =
-            SableBook { engine: Engine::new(self.limits), sink: BenchSink::default(), lookahead: self.lookahead };
+        let engine = Engine::new(self.limits);
+        let lookahead = self.lookahead && engine.looks_ahead();
+        let mut book = SableBook { engine, sink: BenchSink::default(), lookahead };
         for c in &self.setup {
             book.apply(c);
         }
