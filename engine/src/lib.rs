@@ -3,7 +3,8 @@
 //! A pure state machine: [`Engine::apply`] takes one sequenced [`Command`] and writes
 //! [`Event`]s to an [`EventSink`]. It does no I/O, reads no clock (time is the command's
 //! `ts_ns`), starts no threads, takes no locks, uses no randomly seeded hashing, and allocates
-//! only when created and when an instrument is added. Replaying the same commands gives the same
+//! only when created and when an instrument is added (when created it also advises the kernel
+//! to back its large arrays with huge pages: a hint, its only system call). Replaying the same commands gives the same
 //! events and the same [`Engine::state_hash`] on any machine; [`Engine::save`] /
 //! [`Engine::load`] round-trip the full state.
 //!
