@@ -138,9 +138,15 @@ fn drive<B: Book>(book: &mut B, w: &Workload, cmds: &[Vec<B::Cmd>], mut timed: i
 /// `--toggle-collect=*timed_segment*`).
 #[inline(never)]
 fn timed_segment<B: Book>(book: &mut B, cmds: &[B::Cmd]) {
-    for (i, c) in cmds.iter().enumerate() {
-        book.prepare(&cmds[i + 1..]);
-        book.apply(c);
+    if book.looks_ahead() {
+        for (i, c) in cmds.iter().enumerate() {
+            book.prepare(&cmds[i + 1..]);
+            book.apply(c);
+        }
+    } else {
+        for c in cmds {
+            book.apply(c);
+        }
     }
 }
 
@@ -240,9 +246,12 @@ impl<A: Adapter, H: FnMut(&A::Book)> Contender for AdapterContender<'_, A, H> {
         let mut book = adapter.new_book();
         let mut hist = report::histogram();
         drive(&mut book, w, &cmds, |book, cmds| {
+            let looks_ahead = book.looks_ahead();
             for (i, c) in cmds.iter().enumerate() {
                 let t0 = timing::start();
-                book.prepare(&cmds[i + 1..]);
+                if looks_ahead {
+                    book.prepare(&cmds[i + 1..]);
+                }
                 book.apply(c);
                 let t1 = timing::stop();
                 hist.saturating_record((t1 - t0).max(1));

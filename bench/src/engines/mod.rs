@@ -15,8 +15,13 @@ pub trait Book {
     type Cmd;
     /// Applies one command (the measured call).
     fn apply(&mut self, cmd: &Self::Cmd);
+    /// Whether the book wants [`Book::prepare`] before each timed `apply` (checked once per
+    /// segment, so books that do not pay nothing for it).
+    fn looks_ahead(&self) -> bool {
+        false
+    }
     /// Called right before each timed `apply` with the commands that follow it, as a matcher
-    /// draining a batch from its input ring sees them. Books that cannot use them ignore it.
+    /// draining a batch from its input ring sees them (only if [`Book::looks_ahead`]).
     #[inline]
     fn prepare(&self, _ahead: &[Self::Cmd]) {}
     /// Trades (maker fills) so far.

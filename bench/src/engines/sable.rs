@@ -86,12 +86,14 @@ impl Book for SableBook {
         self.engine.apply(cmd, &mut self.sink).expect("the adapter numbers commands consecutively");
     }
 
+    fn looks_ahead(&self) -> bool {
+        self.lookahead
+    }
+
     #[inline]
     fn prepare(&self, ahead: &[Command]) {
-        if self.lookahead {
-            for (i, c) in ahead.iter().take(engine::LOOKAHEAD).enumerate() {
-                self.engine.prefetch(c, i + 1);
-            }
+        for (i, c) in ahead.iter().take(engine::LOOKAHEAD).enumerate() {
+            self.engine.prefetch(c, i + 1);
         }
     }
 
