@@ -1129,10 +1129,19 @@ impl Engine {
                 price_ticks: o.price_ticks,
             }));
         }
+        let book = self.books[bi].as_ref().expect("book exists");
         if stops {
             self.rest(bi, slot, out).expect("level capacity validated");
-        } else {
+        } else if book
+            .ladder(o.side().opposite(), false)
+            .best()
+            .is_some_and(|b| crosses(o.side(), new_price, b.price_ticks))
+        {
             self.execute(bi, slot, out);
+        } else if self.rest(bi, slot, out).is_err() {
+            // The common amend: nothing to match, so straight back into the book, which is what
+            // `execute` concludes after looking (a resting order is never FOK, never marketable).
+            self.cancel_taker(slot, CancelReason::LevelCapacity, out);
         }
         self.run_triggers(bi, out);
     }
