@@ -105,6 +105,7 @@ impl Book {
         }
     }
 
+    #[inline]
     pub fn in_band(&self, price_ticks: i64) -> bool {
         self.band().is_none_or(|(lo, hi)| (lo..=hi).contains(&price_ticks))
     }

@@ -365,12 +365,16 @@ impl Engine {
     // ---------------------------------------------------------------- resting
 
     /// Whether resting at `price_ticks` on that ladder needs a level that cannot be had.
+    #[inline]
     fn level_unavailable(&self, book: &Book, side: Side, stops: bool, price_ticks: i64) -> bool {
         let ladder = book.ladder(side, stops);
         // Capacity is almost never short: test it before looking the price up.
-        if !ladder.is_full() && self.levels.has_free() {
-            return false;
-        }
+        !(!ladder.is_full() && self.levels.has_free()) && self.level_short(book, side, stops, price_ticks)
+    }
+
+    /// [`Engine::level_unavailable`] once capacity is known to be short somewhere.
+    fn level_short(&self, book: &Book, side: Side, stops: bool, price_ticks: i64) -> bool {
+        let ladder = book.ladder(side, stops);
         match ladder.level_at(price_ticks) {
             Some(l) if self.levels.get(l).count > 0 => false,
             Some(_) => ladder.is_full(), // a tombstone to revive: needs only ladder room
