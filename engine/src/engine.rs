@@ -448,9 +448,15 @@ impl Engine {
     }
 
     /// Reverses [`Engine::rest`]: unlinks the order, drops an emptied level and uncounts it.
+    #[inline]
     fn unrest(&mut self, bi: usize, slot: Slot) {
         let book = self.books[bi].as_ref().expect("book exists");
         let nanos = self.resting_notional(book, slot);
+        self.unrest_notional(bi, slot, nanos);
+    }
+
+    /// [`Engine::unrest`] for an order whose resting notional the caller already has.
+    fn unrest_notional(&mut self, bi: usize, slot: Slot, nanos: u128) {
         let o = *self.orders.get(slot);
         let stops = o.pending_stop();
         let (level, empty) = self.levels.unlink(&mut self.orders, slot);
@@ -959,7 +965,16 @@ impl Engine {
     /// Triggers every stop whose condition holds, one at a time: buy stops (lowest stop first)
     /// before sell stops (highest first), FIFO within a stop price; each triggered order runs
     /// completely, and may move the last price, before the next check.
+    #[inline]
     fn run_triggers(&mut self, bi: usize, out: &mut impl EventSink) {
+        // Most books hold no stops: settle that without a call.
+        let book = self.books[bi].as_ref().expect("book exists");
+        if book.buy_stops.best().is_some() || book.sell_stops.best().is_some() {
+            self.run_stop_triggers(bi, out);
+        }
+    }
+
+    fn run_stop_triggers(&mut self, bi: usize, out: &mut impl EventSink) {
         loop {
             let book = self.books[bi].as_ref().expect("book exists");
             if !book.is_open() {
@@ -1009,7 +1024,9 @@ impl Engine {
         self.cancel_resting(bi, slot, CancelReason::Requested, c.cl_ord_id, out);
     }
 
-    fn validate_replace(&self, r: &Replace, slot: Slot) -> Result<(), RejectReason> {
+    /// Checks a replace; on success returns the order's current resting notional (which the
+    /// replace then takes off its account).
+    fn validate_replace(&self, r: &Replace, slot: Slot) -> Result<u128, RejectReason> {
         let o = self.orders.get(slot);
         let book = self.books[o.instrument as usize].as_ref().expect("live orders have books");
         let acc = self.account(AccountId(o.account)).expect("live orders have accounts");
@@ -1019,8 +1036,9 @@ impl Engine {
         if r.cl_ord_id != o.cl_ord_id && self.index.find_client(&self.orders, o.account, &r.cl_ord_id).is_some() {
             return Err(RejectReason::DuplicateClOrdId);
         }
+        let old_open = self.resting_notional(book, slot);
         if r.qty_lots <= o.cum_lots() {
-            return Ok(()); // replaced to or below the filled quantity: cancels
+            return Ok(old_open); // replaced to or below the filled quantity: cancels
         }
         if r.qty_lots < book.spec.min_qty_lots {
             return Err(RejectReason::QtyBelowMin);
@@ -1048,7 +1066,6 @@ impl Engine {
         if notional > acc.spec.limits.max_order_notional_nanos {
             return Err(RejectReason::AccountMaxOrderNotional);
         }
-        let old_open = self.resting_notional(book, slot);
         let new_open = book.notional_nanos(notional_price, r.qty_lots - o.cum_lots());
         match o.side() {
             Side::Buy
@@ -1077,7 +1094,7 @@ impl Engine {
             // The old level may free up when the order leaves it, but do not count on it.
             return Err(RejectReason::LevelCapacity);
         }
-        Ok(())
+        Ok(old_open)
     }
 
     fn replace(&mut self, r: &Replace, out: &mut impl EventSink) {
@@ -1094,10 +1111,21 @@ impl Engine {
         };
         let o = *self.orders.get(slot);
         let bi = o.instrument as usize;
-        if let Err(reason) = self.validate_replace(r, slot) {
-            let instrument = InstrumentId(o.instrument as u32);
-            return reject(out, RequestKind::Replace, r.account, r.cl_ord_id, instrument, Some(OrderId(o.id)), reason);
-        }
+        let old_open = match self.validate_replace(r, slot) {
+            Ok(n) => n,
+            Err(reason) => {
+                let instrument = InstrumentId(o.instrument as u32);
+                return reject(
+                    out,
+                    RequestKind::Replace,
+                    r.account,
+                    r.cl_ord_id,
+                    instrument,
+                    Some(OrderId(o.id)),
+                    reason,
+                );
+            }
+        };
         if r.qty_lots <= o.cum_lots() {
             return self.cancel_resting(bi, slot, CancelReason::ReplacedToFilled, r.cl_ord_id, out);
         }
@@ -1117,7 +1145,7 @@ impl Engine {
             self.reduce_in_place(bi, slot, r.qty_lots, new_leaves, o.cl_ord_id, out);
             return;
         }
-        self.unrest(bi, slot);
+        self.unrest_notional(bi, slot, old_open);
         let n = self.orders.get_mut(slot);
         n.price_ticks = new_price;
         n.stop_ticks = new_stop;
