@@ -369,7 +369,7 @@ impl Engine {
     fn level_unavailable(&self, book: &Book, side: Side, stops: bool, price_ticks: i64) -> bool {
         let ladder = book.ladder(side, stops);
         // Capacity is almost never short: test it before looking the price up.
-        !(!ladder.is_full() && self.levels.has_free()) && self.level_short(book, side, stops, price_ticks)
+        (ladder.is_full() || !self.levels.has_free()) && self.level_short(book, side, stops, price_ticks)
     }
 
     /// [`Engine::level_unavailable`] once capacity is known to be short somewhere.
