@@ -179,18 +179,7 @@ impl SlotTable {
     /// for prefetching, which must not wait for the record it is about to load.
     #[inline]
     pub fn candidate(&self, hash: u64) -> Option<Slot> {
-        let tag = self.tag(hash);
-        let mut i = self.home(hash);
-        loop {
-            let e = self.entries[i];
-            if e == EMPTY {
-                return None;
-            }
-            if e & self.tag_mask == tag {
-                return Some(e & self.slot_mask);
-            }
-            i = self.next(i);
-        }
+        self.find(hash, |_| true)
     }
 
     /// Adds `slot` under `hash`; the caller has checked that its key is not present.
