@@ -10,7 +10,6 @@
 use engine::{
     AccountId, AccountSpec, Cancel, ClOrdId, Command, CommandBody, Engine, EngineLimits, Event, InstrumentId,
     InstrumentSpec, NewOrder, OrdType, OrderRef, Replace, RiskLimits, Side, StpMode, Symbol, TimeInForce,
-    TradingStatus,
 };
 use rust_decimal::Decimal;
 
@@ -125,18 +124,12 @@ impl Replayer {
             max_accounts: 2,
         };
         let mut r = Replayer { engine: Engine::new(limits), events: Vec::with_capacity(1024), ioc_count: 0 };
-        r.submit(CommandBody::AddInstrument(InstrumentSpec {
-            id: INSTRUMENT,
-            symbol: Symbol::new("LOBSTER").expect("valid symbol"),
-            tick_size: Decimal::ONE,
-            lot_size: Decimal::ONE,
-            min_qty_lots: 1,
-            max_qty_lots: u64::MAX,
-            max_notional_nanos: u128::MAX,
-            band_bps: 0,
-            reference_ticks: None,
-            status: TradingStatus::Open,
-        }));
+        r.submit(CommandBody::AddInstrument(InstrumentSpec::unlimited(
+            INSTRUMENT,
+            Symbol::new("LOBSTER").expect("valid symbol"),
+            Decimal::ONE,
+            Decimal::ONE,
+        )));
         r.submit(CommandBody::UpsertAccount(AccountSpec {
             account: ACCOUNT,
             stp_group: ACCOUNT.0,

@@ -95,6 +95,23 @@ impl InstrumentSpec {
         Decimal::from(lots) * self.lot_size
     }
 
+    /// An open instrument on the given grid with no quantity, notional or price-band limits
+    /// (any quantity from one lot up): for tests, demos and benchmarks.
+    pub fn unlimited(id: InstrumentId, symbol: Symbol, tick_size: Decimal, lot_size: Decimal) -> Self {
+        InstrumentSpec {
+            id,
+            symbol,
+            tick_size,
+            lot_size,
+            min_qty_lots: 1,
+            max_qty_lots: u64::MAX,
+            max_notional_nanos: u128::MAX,
+            band_bps: 0,
+            reference_ticks: None,
+            status: TradingStatus::Open,
+        }
+    }
+
     /// Value of one tick × one lot in currency nano-units, if it is a whole number of nanos.
     pub fn tick_lot_nanos(&self) -> Option<u128> {
         let v = self.tick_size.checked_mul(self.lot_size)?.checked_mul(Decimal::from(1_000_000_000u64))?;

@@ -27,18 +27,8 @@ impl Rng {
 }
 
 fn setup() -> Vec<CommandBody> {
-    let mut v = vec![CommandBody::AddInstrument(InstrumentSpec {
-        id: INST,
-        symbol: Symbol::new("LOOK").unwrap(),
-        tick_size: dec!(0.01),
-        lot_size: dec!(1),
-        min_qty_lots: 1,
-        max_qty_lots: 1_000_000,
-        max_notional_nanos: u128::MAX,
-        band_bps: 0,
-        reference_ticks: None,
-        status: TradingStatus::Open,
-    })];
+    let spec = InstrumentSpec::unlimited(INST, Symbol::new("LOOK").unwrap(), dec!(0.01), dec!(1));
+    let mut v = vec![CommandBody::AddInstrument(spec)];
     for a in 1..=ACCOUNTS {
         v.push(CommandBody::UpsertAccount(AccountSpec::unlimited(AccountId(a))));
     }

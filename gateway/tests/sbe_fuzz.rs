@@ -14,7 +14,7 @@
 
 mod sbe_support;
 
-use engine::{InstrumentId, InstrumentSpec, Symbol, TradingStatus};
+use engine::{InstrumentId, InstrumentSpec, Symbol};
 use gateway::sbe::convert::{self, lots_to_qty4, ticks_to_price9};
 use gateway::sbe::frame::MIN_FRAME_LEN_BYTES;
 use gateway::sbe::messages::*;
@@ -32,18 +32,7 @@ fn valid() -> &'static [Vec<u8>] {
 }
 
 fn spec() -> InstrumentSpec {
-    InstrumentSpec {
-        id: InstrumentId(0),
-        symbol: Symbol::new("FUZZ").unwrap(),
-        tick_size: Decimal::new(5, 3),
-        lot_size: Decimal::new(1, 2),
-        min_qty_lots: 1,
-        max_qty_lots: u64::MAX,
-        max_notional_nanos: u128::MAX,
-        band_bps: 0,
-        reference_ticks: None,
-        status: TradingStatus::Open,
-    }
+    InstrumentSpec::unlimited(InstrumentId(0), Symbol::new("FUZZ").unwrap(), Decimal::new(5, 3), Decimal::new(1, 2))
 }
 
 /// Runs every consistency check over a byte stream.

@@ -9,7 +9,7 @@
 
 #![no_main]
 
-use engine::{InstrumentId, InstrumentSpec, Symbol, TradingStatus};
+use engine::{InstrumentId, InstrumentSpec, Symbol};
 use gateway::sbe::convert;
 use gateway::sbe::messages::SCHEMA_ID;
 use gateway::sbe::{MAX_FRAME_LEN_BYTES, decode_inbound, decode_outbound, next_frame};
@@ -17,18 +17,12 @@ use libfuzzer_sys::fuzz_target;
 use rust_decimal::Decimal;
 
 fuzz_target!(|data: &[u8]| {
-    let spec = InstrumentSpec {
-        id: InstrumentId(0),
-        symbol: Symbol::new("FUZZ").expect("valid symbol"),
-        tick_size: Decimal::new(5, 3),
-        lot_size: Decimal::new(1, 2),
-        min_qty_lots: 1,
-        max_qty_lots: u64::MAX,
-        max_notional_nanos: u128::MAX,
-        band_bps: 0,
-        reference_ticks: None,
-        status: TradingStatus::Open,
-    };
+    let spec = InstrumentSpec::unlimited(
+        InstrumentId(0),
+        Symbol::new("FUZZ").expect("valid symbol"),
+        Decimal::new(5, 3),
+        Decimal::new(1, 2),
+    );
     let Some((&mode, rest)) = data.split_first() else { return };
     let mut framed = Vec::new();
     let mut buf = rest;

@@ -1162,23 +1162,12 @@ pub fn mass_cancel_gateway_reject(
 
 #[cfg(test)]
 mod tests {
-    use engine::{Symbol, TradingStatus};
+    use engine::Symbol;
 
     use super::*;
 
     fn spec(tick: Decimal, lot: Decimal) -> InstrumentSpec {
-        InstrumentSpec {
-            id: InstrumentId(3),
-            symbol: Symbol::new("T").unwrap(),
-            tick_size: tick,
-            lot_size: lot,
-            min_qty_lots: 1,
-            max_qty_lots: u64::MAX,
-            max_notional_nanos: u128::MAX,
-            band_bps: 0,
-            reference_ticks: None,
-            status: TradingStatus::Open,
-        }
+        InstrumentSpec::unlimited(InstrumentId(3), Symbol::new("T").unwrap(), tick, lot)
     }
 
     #[test]
