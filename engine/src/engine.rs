@@ -98,11 +98,12 @@ pub(crate) struct GtdEntry {
     pub order_id: u64,
 }
 
-/// Smallest order capacity for which [`Engine::prefetch`] does anything. Below it the index tables (about 5.3 bytes per order each) fit in a core's L2
-/// cache, the hints find their lines already there, and their own work (hashing the next
-/// command's keys, probing its bucket) cost more than they saved: about 11 % of throughput on
-/// the GOOG day at 65,536 orders, where at 2,097,152 orders the same hints gain 10–50 %
-/// (`cargo run --release -p sable-bench --bin matcher`, engines `sable` / `sable_serial`).
+/// Smallest order capacity for which [`Engine::prefetch`] does anything. Below it the index
+/// tables (about 5.3 bytes per order each) fit in a core's L2 cache, the hints find their lines
+/// already there, and their own work (hashing the next command's keys, probing its bucket) cost
+/// more than they saved: about 11 % of throughput on the GOOG day at 65,536 orders. At 2,097,152
+/// orders they make the 1M-order deep book about 65 % faster (`cargo run --release -p
+/// sable-bench --bin matcher`, engines `sable` and `sable_serial`).
 pub const LOOKAHEAD_MIN_ORDERS: u32 = 1 << 18;
 
 /// How many commands ahead of the one being applied [`Engine::prefetch`] has a use for.
