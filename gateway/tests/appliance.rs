@@ -21,6 +21,15 @@ fn start(dir: &std::path::Path) -> Appliance {
 }
 
 fn start_with(dir: &std::path::Path, durability: DurabilityPolicy, outbound_buffer_bytes: usize) -> Appliance {
+    start_sized(dir, durability, outbound_buffer_bytes, 4096)
+}
+
+fn start_sized(
+    dir: &std::path::Path,
+    durability: DurabilityPolicy,
+    outbound_buffer_bytes: usize,
+    max_orders: u32,
+) -> Appliance {
     let mut c = Config::default_config();
     c.server.listen = "127.0.0.1:0".into();
     c.fix.listen = "127.0.0.1:0".into();
@@ -30,7 +39,7 @@ fn start_with(dir: &std::path::Path, durability: DurabilityPolicy, outbound_buff
     c.pipeline.wait_strategy = WaitKind::Backoff;
     c.pipeline.input_ring_slots = 1024;
     c.pipeline.output_ring_slots = 4096;
-    c.engine.max_orders = 4096;
+    c.engine.max_orders = max_orders;
     c.engine.max_levels = 1024;
     c.engine.max_levels_per_side = 256;
     c.journal.segment_len_bytes = 1 << 20;
@@ -200,6 +209,44 @@ fn orders_trade_cancel_replace_and_survive_a_restart() {
     assert_eq!(maker.ord_status, OrdStatus::Filled.to_u8());
     drop((c1, c2));
     app.shutdown().expect("clean shutdown after restart");
+}
+
+/// An engine large enough to look ahead (`engine::LOOKAHEAD_MIN_ORDERS`): the matcher holds up
+/// to three commands of a batch before applying each. A pipelined burst from two sessions, with
+/// the last half of each side crossing the other, must be answered in full and in order.
+#[test]
+fn a_matcher_that_looks_ahead_answers_every_order_of_a_burst() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = start_sized(dir.path(), DurabilityPolicy::Written, 1 << 22, engine::LOOKAHEAD_MIN_ORDERS);
+    let addr = app.local_addr();
+    let mut c1 = Client::login(addr, 1, "demo", "demo").expect("session 1 logs in");
+    let mut c2 = Client::login(addr, 2, "demo2", "demo2").expect("session 2 logs in");
+    const N: u64 = 400;
+    // Sells at 10.00, sent without waiting; then buys at 10.00, each filling one sell.
+    for i in 0..N {
+        c1.send(&order(&format!("s{i}"), 1, Side::Sell, 10.0, 1)).unwrap();
+    }
+    for i in 0..N {
+        c2.send(&order(&format!("b{i}"), 2, Side::Buy, 10.0, 1)).unwrap();
+    }
+    let mut maker_order_ids = Vec::new();
+    for i in 0..N {
+        let ack = er(&mut c1, &format!("s{i}"), ExecType::New);
+        maker_order_ids.push(ack.order_id.get());
+    }
+    // Exchange ids follow arrival order: each session's burst reached the engine in order.
+    assert!(maker_order_ids.windows(2).all(|w| w[0] < w[1]), "sells acknowledged out of order");
+    for i in 0..N {
+        let fill = er(&mut c2, &format!("b{i}"), ExecType::Trade);
+        assert_eq!(fill.ord_status, OrdStatus::Filled.to_u8(), "b{i}");
+        assert_eq!(fill.last_px.get(), px(10.0).get());
+    }
+    for i in 0..N {
+        let fill = er(&mut c1, &format!("s{i}"), ExecType::Trade);
+        assert_eq!(fill.order_id.get(), maker_order_ids[i as usize], "s{i} fills in time priority");
+        assert_eq!(fill.ord_status, OrdStatus::Filled.to_u8());
+    }
+    drop(app);
 }
 
 #[test]
