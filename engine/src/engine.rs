@@ -99,7 +99,7 @@ pub(crate) struct GtdEntry {
 }
 
 /// Smallest order capacity for which [`Engine::prefetch`] does anything. Below it the index
-/// tables (about 5.3 bytes per order each) fit in a core's L2 cache, the hints find their lines
+/// tables (about 14 bytes per order) fit in a core's L2 cache, the hints find their lines
 /// already there, and their own work (hashing the next command's keys, probing its bucket) cost
 /// more than they saved: about 11 % of throughput on the GOOG day at 65,536 orders. At 2,097,152
 /// orders they make the 1M-order deep book about 65 % faster (`cargo run --release -p

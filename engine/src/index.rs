@@ -1,13 +1,19 @@
 //! Lookup of live orders by exchange id and by (account, client id).
 //!
-//! Both indexes are a [`SlotTable`]: open addressing with linear probing over 4-byte entries
+//! The client index is a [`SlotTable`]: open addressing with linear probing over 4-byte entries
 //! that hold the order's pool slot and, in the bits the slot does not need, its distance from its
-//! home bucket and a tag taken from the key's hash. Keys are never stored: a tag match is confirmed against the order record. A
-//! table has `ceil(4/3 × capacity) + 1` buckets (any count, not a power of two: the home bucket
-//! is a multiply-shift of the hash), so it holds every order the pool can hold at a load of at
-//! most 3/4 and never needs an overflow, a reject of its own or a resize: 5.3 bytes per order
-//! slot and table. Removal shifts the rest of the probe run back (no tombstones), so the table
-//! stays as fast as if it had been built from scratch, with no periodic clean-up.
+//! home bucket and a tag taken from the key's hash. Keys are never stored: a tag match is
+//! confirmed against the order record. A table has `ceil(4/3 × capacity) + 1` buckets (any
+//! count, not a power of two: the home bucket is a multiply-shift of the hash), so it holds every
+//! order the pool can hold at a load of at most 3/4 and never needs an overflow, a reject of its
+//! own or a resize: 5.3 bytes per order slot. Removal shifts the rest of the probe run back (no
+//! tombstones), so the table stays as fast as if it had been built from scratch, with no
+//! periodic clean-up.
+//!
+//! The id index is an [`IdTable`]: exchange ids are the engine's own counter, so a direct-mapped
+//! array on the id's low bits finds almost every order with one read, and a [`SlotTable`] at load
+//! 7/8 takes the orders whose array entry an older live order holds (8.6 bytes per slot in all
+//! for a power-of-two capacity).
 //!
 //! Hashes are fixed mixing functions, never randomly seeded, so the engine behaves the same on
 //! every run and machine. All memory is written at start-up, so no page fault lands inside
@@ -98,11 +104,17 @@ pub(crate) struct SlotTable {
 }
 
 impl SlotTable {
-    /// A table for up to `capacity` slots (`0..capacity`).
+    /// A table for up to `capacity` slots (`0..capacity`), at most 3/4 full.
     pub fn with_capacity(capacity: u32) -> Self {
+        Self::with_load(capacity, MAX_LOAD_NUM, MAX_LOAD_DEN)
+    }
+
+    /// A table for up to `capacity` slots that is at most `num/den` full when it holds them all.
+    pub fn with_load(capacity: u32, num: u64, den: u64) -> Self {
         assert!(capacity < u32::MAX, "slot u32::MAX is the empty marker");
+        assert!(num > 0 && num < den, "a load below 1");
         // One bucket more than the load bound guarantees that a probe always meets EMPTY.
-        let buckets = (capacity as u64 * MAX_LOAD_DEN).div_ceil(MAX_LOAD_NUM) + 1;
+        let buckets = (capacity as u64 * den).div_ceil(num) + 1;
         // Enough bits to write `capacity` itself, so a slot (< capacity) never fills its field
         // and an entry is never EMPTY, whatever its other fields hold.
         let slot_bits = u32::BITS - capacity.leading_zeros();
@@ -283,8 +295,128 @@ impl SlotTable {
     }
 }
 
+/// Exchange order ids → slots. Ids are the engine's own counter, so the live orders of a
+/// moment mostly hold a narrow band of recent ids: a direct-mapped array indexed by the id's low
+/// bits finds them with one read, no hashing, and keeps a small book's entries on a few cache
+/// lines however large the engine is. An order whose array entry is taken when it arrives (an
+/// order at least one array length older is still live: a long-lived GTC order) goes to an
+/// overflow [`SlotTable`] instead; the array entry is never moved, so lookups check the array and
+/// then, only if the overflow holds anything, the overflow.
+///
+/// The overflow can, in a contrived flow, hold every live order, so it is sized for the whole
+/// pool; it is almost always nearly empty, so it runs at a higher load (7/8) than the client
+/// table to keep the index's memory down.
+pub(crate) struct IdTable {
+    /// `direct[id & mask]`: the slot of a live order with those low id bits, or [`EMPTY`].
+    direct: Vec<u32>,
+    mask: u64,
+    overflow: SlotTable,
+    len: u32,
+}
+
+impl IdTable {
+    fn with_capacity(capacity: u32) -> Self {
+        let size = (capacity as u64).next_power_of_two().max(1);
+        IdTable {
+            direct: crate::hugepage::filled_vec(size as usize, EMPTY),
+            mask: size - 1,
+            overflow: SlotTable::with_load(capacity, 7, 8),
+            len: 0,
+        }
+    }
+
+    #[inline]
+    fn bucket(&self, id: u64) -> usize {
+        (id & self.mask) as usize
+    }
+
+    #[inline]
+    fn insert(&mut self, id: u64, slot: Slot) {
+        let b = self.bucket(id);
+        if self.direct[b] == EMPTY {
+            self.direct[b] = slot;
+        } else {
+            self.overflow.insert(hash_id(id), slot);
+        }
+        self.len += 1;
+    }
+
+    /// Removes order `id`, held in `slot`; returns whether it was present.
+    #[inline]
+    fn remove(&mut self, pool: &OrderPool, id: u64, slot: Slot) -> bool {
+        let b = self.bucket(id);
+        let found = if self.direct[b] == slot {
+            self.direct[b] = EMPTY;
+            true
+        } else {
+            self.overflow.remove(hash_id(id), slot, |s| hash_order_id(pool.get(s)))
+        };
+        self.len -= found as u32;
+        found
+    }
+
+    #[inline]
+    fn find(&self, pool: &OrderPool, id: u64) -> Option<Slot> {
+        let s = self.direct[self.bucket(id)];
+        if s != EMPTY && pool.get(s).id == id {
+            return Some(s);
+        }
+        if self.overflow.len() == 0 {
+            return None;
+        }
+        self.overflow.find(hash_id(id), |s| pool.get(s).id == id)
+    }
+
+    /// The slot probably holding `id`: the array's entry, unconfirmed (for prefetching).
+    #[inline]
+    fn candidate(&self, id: u64) -> Option<Slot> {
+        let s = self.direct[self.bucket(id)];
+        if s != EMPTY {
+            Some(s)
+        } else if self.overflow.len() == 0 {
+            None
+        } else {
+            self.overflow.candidate(hash_id(id))
+        }
+    }
+
+    #[inline]
+    fn prefetch(&self, id: u64) {
+        crate::prefetch::prefetch(&self.direct[self.bucket(id)]);
+    }
+
+    fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    fn allocated_bytes(&self) -> usize {
+        self.direct.capacity() * std::mem::size_of::<u32>() + self.overflow.allocated_bytes()
+    }
+
+    /// Every array entry holds an order with its low bits, the overflow's layout agrees with its
+    /// keys, and the two together count `len`.
+    fn check(&self, pool: &OrderPool) -> Result<(), String> {
+        let mut n = 0;
+        for (b, &s) in self.direct.iter().enumerate() {
+            if s == EMPTY {
+                continue;
+            }
+            n += 1;
+            let id = pool.get(s).id;
+            if self.bucket(id) != b {
+                return Err(format!("id table bucket {b} holds order {id}"));
+            }
+        }
+        self.overflow.check(|s| hash_order_id(pool.get(s)))?;
+        if n + self.overflow.len() != self.len() {
+            return Err(format!("id table holds {} entries, counts {}", n + self.overflow.len(), self.len));
+        }
+        Ok(())
+    }
+}
+
 pub(crate) struct OrderIndex {
-    by_id: SlotTable,
+    by_id: IdTable,
     by_client: SlotTable,
     /// The slot whose client-key hash was computed last, and that hash: an order's removal
     /// usually follows its insert (a filled IOC) or a prefetch (a cancel, a filled maker) and
@@ -296,7 +428,7 @@ pub(crate) struct OrderIndex {
 impl OrderIndex {
     pub fn with_capacity(capacity: u32) -> Self {
         OrderIndex {
-            by_id: SlotTable::with_capacity(capacity),
+            by_id: IdTable::with_capacity(capacity),
             by_client: SlotTable::with_capacity(capacity),
             recent: (crate::order::NIL, 0),
         }
@@ -313,7 +445,7 @@ impl OrderIndex {
     pub fn insert_new(&mut self, pool: &OrderPool, slot: Slot, client_hash: u64) {
         let o = pool.get(slot);
         debug_assert_eq!(client_hash, hash_order_client(o));
-        self.by_id.insert(hash_id(o.id), slot);
+        self.by_id.insert(o.id, slot);
         self.by_client.insert(client_hash, slot);
         self.recent = (slot, client_hash);
     }
@@ -338,7 +470,7 @@ impl OrderIndex {
 
     pub fn remove(&mut self, pool: &OrderPool, slot: Slot) {
         let id = pool.get(slot).id;
-        let found = self.by_id.remove(hash_id(id), slot, |s| hash_order_id(pool.get(s)));
+        let found = self.by_id.remove(pool, id, slot);
         assert!(found, "order {id} missing from the id index");
         self.remove_client(pool, slot);
     }
@@ -355,7 +487,7 @@ impl OrderIndex {
     /// Starts loading the id-table bucket of `id` (see [`crate::prefetch`]).
     #[inline]
     pub fn prefetch_id(&self, id: u64) {
-        self.by_id.prefetch(hash_id(id));
+        self.by_id.prefetch(id);
     }
 
     /// Starts loading the client-table bucket for a key hashing to `hash`.
@@ -367,7 +499,7 @@ impl OrderIndex {
     /// The slot probably holding order `id` (unconfirmed: for prefetching only).
     #[inline]
     pub fn candidate_id(&self, id: u64) -> Option<Slot> {
-        self.by_id.candidate(hash_id(id))
+        self.by_id.candidate(id)
     }
 
     /// The slot probably holding the order whose client key hashes to `hash` (unconfirmed).
@@ -381,14 +513,14 @@ impl OrderIndex {
     #[inline]
     pub fn prefetch_order(&mut self, pool: &OrderPool, slot: Slot) {
         let h = self.client_hash_of(pool, slot);
-        self.by_id.prefetch(hash_order_id(pool.get(slot)));
+        self.by_id.prefetch(pool.get(slot).id);
         self.by_client.prefetch(h);
         self.recent = (slot, h);
     }
 
     #[inline]
     pub fn find_id(&self, pool: &OrderPool, id: u64) -> Option<Slot> {
-        self.by_id.find(hash_id(id), |s| pool.get(s).id == id)
+        self.by_id.find(pool, id)
     }
 
     #[inline]
@@ -413,7 +545,7 @@ impl OrderIndex {
 
     /// Checks both tables' layout against the records they point to.
     pub fn check(&self, pool: &OrderPool) -> Result<(), String> {
-        self.by_id.check(|s| hash_order_id(pool.get(s)))?;
+        self.by_id.check(pool)?;
         self.by_client.check(|s| hash_order_client(pool.get(s)))
     }
 
@@ -426,6 +558,68 @@ impl OrderIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::AccountId;
+    use crate::order::OrderInit;
+    use crate::{OrdType, Side, StpMode, TimeInForce};
+
+    fn order(id: u64) -> OrderInit {
+        OrderInit {
+            id,
+            account: AccountId(0),
+            cl_ord_id: ClOrdId::from_u64(id),
+            instrument: 0,
+            side: Side::Buy,
+            ord_type: OrdType::Limit,
+            tif: TimeInForce::Gtc,
+            price_ticks: 1,
+            stop_ticks: 0,
+            qty_lots: 1,
+            display_lots: 0,
+            post_only: false,
+            stp: StpMode::Allow,
+        }
+    }
+
+    /// Orders arrive with rising ids and leave at random, some living for many array lengths,
+    /// so ids keep landing on array entries that are taken: every lookup (live ids, departed
+    /// ids, ids never issued) must agree with a plain map, and the table's own check must hold.
+    #[test]
+    fn id_table_matches_a_map() {
+        let seed = 0x1d7a_b1e5_u64;
+        println!("seed {seed:#x}");
+        let capacity = 24u32; // an array of 32
+        let mut pool = OrderPool::with_capacity(capacity);
+        let mut t = IdTable::with_capacity(capacity);
+        let mut live: std::collections::BTreeMap<u64, Slot> = Default::default();
+        let (mut next_id, mut rng, mut overflowed) = (1u64, seed, 0usize);
+        for _ in 0..20_000 {
+            rng = mix(rng);
+            // Leave the oldest order alone most of the time, so it outlives many wraps.
+            let remove = live.len() == capacity as usize || (!live.is_empty() && rng % 5 < 2);
+            if remove {
+                // Any live order but the oldest, unless it is the only one.
+                let keys: Vec<u64> = live.keys().copied().collect();
+                let skip = usize::from(keys.len() > 1);
+                let id = keys[skip + (rng >> 8) as usize % (keys.len() - skip)];
+                let slot = live.remove(&id).unwrap();
+                assert!(t.remove(&pool, id, slot), "order {id} missing");
+                pool.free(slot);
+            } else {
+                let slot = pool.alloc(&order(next_id)).unwrap();
+                t.insert(next_id, slot);
+                live.insert(next_id, slot);
+                next_id += 1;
+            }
+            overflowed = overflowed.max(t.overflow.len());
+            for id in next_id.saturating_sub(100)..next_id + 3 {
+                assert_eq!(t.find(&pool, id), live.get(&id).copied(), "id {id}");
+            }
+            assert_eq!(t.len(), live.len());
+            t.check(&pool).unwrap();
+        }
+        assert!(next_id > 1_000, "ids wrapped the array many times");
+        assert!(overflowed > 3, "the overflow was exercised (peak {overflowed})");
+    }
 
     /// Drives a small table through random inserts and removes with a deliberately bad hash
     /// (few distinct homes, so runs are long and wrap) against a plain list.
