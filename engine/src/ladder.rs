@@ -53,13 +53,27 @@ pub(crate) struct Ladder {
 }
 
 impl Ladder {
+    /// A ladder for up to `capacity` levels. Both arrays are written once here, so that no
+    /// first touch of a page (a page fault, about 2 µs on this VM) lands inside `apply` when a
+    /// price is first seen: in a 131,072-level ladder the price table spans about a thousand
+    /// 4 KiB pages and each new price tends to land on a fresh one (the benchmark counted about
+    /// 1,000 faults per GOOG day in a 2M-order engine; none now). The cost moves to adding the
+    /// instrument: 14 ms instead of 0.7 ms for four such ladders.
     pub fn with_capacity(best: Best, capacity: u32) -> Self {
-        Ladder {
-            best,
-            entries: Vec::with_capacity(capacity as usize),
-            by_price: HashTable::with_capacity(capacity as usize),
-            live: 0,
+        let mut entries = crate::hugepage::filled_vec(capacity as usize, Entry { price_ticks: 0, level: 0 });
+        entries.clear();
+        let mut by_price = HashTable::with_capacity(capacity as usize);
+        // Write one bucket in every 2 KiB of the table, then empty it (`clear` keeps the
+        // memory). hashbrown puts an entry into an empty table at the bucket its hash's low bits
+        // name, so hashes 128 buckets (of 16 bytes) apart touch every page of the at most
+        // 16/7 × capacity buckets it allocates; a few thousand inserts instead of a full fill.
+        let touches = (capacity as usize * 16 / 7 / 128 + 1).min(capacity as usize);
+        let home = |p: i64| p as u64 * 128;
+        for p in 0..touches as i64 {
+            by_price.insert_unique(home(p), Entry { price_ticks: p, level: 0 }, |e| home(e.price_ticks));
         }
+        by_price.clear();
+        Ladder { best, entries, by_price, live: 0 }
     }
 
     /// No level holds orders.
