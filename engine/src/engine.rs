@@ -299,7 +299,11 @@ impl Engine {
                     self.orders.prefetch_links(o.prev);
                     self.orders.prefetch_links(o.next);
                     self.levels.prefetch(o.level);
-                    self.index.prefetch_client(hash_client(o.account, &o.cl_ord_id));
+                    // A replace that keeps the client id leaves the client table alone: hashing
+                    // the key and loading its bucket would be work for nothing.
+                    if !matches!(&cmd.body, CommandBody::Replace(r) if r.cl_ord_id == o.cl_ord_id) {
+                        self.index.prefetch_client(hash_client(o.account, &o.cl_ord_id));
+                    }
                 }
             }
             _ => {}
