@@ -104,6 +104,7 @@ mod price_level;
 pub mod query;
 pub mod sim;
 pub mod state;
+mod tiered;
 
 pub use account::{AccountSpec, RiskLimits, StpMode};
 pub use command::{
