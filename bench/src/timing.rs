@@ -4,6 +4,10 @@
 
 use std::time::{Duration, Instant};
 
+use hdrhistogram::Histogram;
+
+use crate::report::Percentiles;
+
 /// A calibrated tick source.
 #[derive(Clone, Copy, Debug)]
 pub struct Ticker {
@@ -106,18 +110,60 @@ pub fn timer_overhead(ticker: &Ticker) -> (f64, f64) {
     (ticker.ns(h.value_at_quantile(0.5)), ticker.ns(h.value_at_quantile(0.99)))
 }
 
+/// Timed windows at least this long (ns) are counted as interrupted by the machine: on the VM
+/// this was measured on, an interruption costs 5-10 µs and essentially none cost 1-5 µs.
+pub const INTERRUPTION_NS: u64 = 5_000;
+
+/// What the machine adds to every timed window by itself, from [`noise_probe`].
+#[derive(Clone, Copy, Debug)]
+pub struct Noise {
+    /// Percentiles of the probe's windows.
+    pub percentiles: Percentiles,
+    /// Probe windows of at least [`INTERRUPTION_NS`].
+    pub interrupted: u64,
+    /// Time spent inside the probe's windows, in ns.
+    pub window_ns: f64,
+}
+
+impl Noise {
+    /// Interruptions of at least [`INTERRUPTION_NS`] per second spent inside timed windows: a
+    /// window of mean `m` ns is hit `rate * m * 1e-9` times on average, whatever runs in it.
+    pub fn interruptions_per_s(&self) -> f64 {
+        if self.window_ns > 0.0 { self.interrupted as f64 / (self.window_ns * 1e-9) } else { 0.0 }
+    }
+}
+
+/// Values in `h` (ticks) of at least `ns` nanoseconds, to within the histogram's resolution.
+pub fn count_at_least(h: &Histogram<u64>, ticker: &Ticker, ns: u64) -> u64 {
+    let ticks = (ns as f64 * ticker.ticks_per_ns).ceil() as u64;
+    // `count_between` clamps the upper bound to the largest value the histogram can hold.
+    h.count_between(ticks.max(1), u64::MAX)
+}
+
 /// Times a fixed ~100 ns piece of work two million times: what this machine adds to any
 /// per-command tail by itself (interrupts, hypervisor steal), independent of what is measured.
-pub fn jitter_probe(ticker: &Ticker) -> crate::report::Percentiles {
+pub fn noise_probe(ticker: &Ticker) -> Noise {
     let mut h = crate::report::histogram();
     let mut x = 1u64;
+    let mut window_ticks = 0u64;
     for _ in 0..2_000_000 {
         let t0 = start();
         for _ in 0..64 {
             x = std::hint::black_box(x.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(7));
         }
         let t1 = stop();
+        // Summed exactly rather than taken from the histogram, whose buckets round.
+        window_ticks += t1 - t0;
         h.saturating_record((t1 - t0).max(1));
     }
-    crate::report::Percentiles::from_ticks(&h, ticker)
+    Noise {
+        percentiles: Percentiles::from_ticks(&h, ticker),
+        interrupted: count_at_least(&h, ticker, INTERRUPTION_NS),
+        window_ns: ticker.ns(window_ticks),
+    }
+}
+
+/// The percentiles of [`noise_probe`] alone.
+pub fn jitter_probe(ticker: &Ticker) -> Percentiles {
+    noise_probe(ticker).percentiles
 }
