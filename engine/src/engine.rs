@@ -103,7 +103,7 @@ pub(crate) struct GtdEntry {
 /// already there, and their own work (hashing the next command's keys, probing its bucket) cost
 /// more than they saved: about 11 % of throughput on the GOOG day at 65,536 orders. At 2,097,152
 /// orders they make the 1M-order deep book about 65 % faster (`cargo run --release -p
-/// sable-bench --bin matcher`, engines `sable` and `sable_serial`).
+/// bench --bin matcher`, engines `sable` and `sable_serial`).
 pub const LOOKAHEAD_MIN_ORDERS: u32 = 1 << 18;
 
 /// How many commands ahead of the one being applied [`Engine::prefetch`] has a use for.

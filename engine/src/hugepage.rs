@@ -4,7 +4,7 @@
 //! page the TLB does not map, and under virtualisation a page walk costs several memory
 //! accesses of its own. Backing the order pool, the level pool and the index tables with 2 MiB
 //! pages removes most of those walks: +8–10 % on the benchmark's 1M-order deep book when the
-//! kernel honours the advice (`cargo run --release -p sable-bench --bin matcher -- --workload
+//! kernel honours the advice (`cargo run --release -p bench --bin matcher -- --workload
 //! deep_book`, THP `madvise` vs `always`).
 //!
 //! The advice is given once, when an array is allocated and before it is first written, so the

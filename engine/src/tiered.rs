@@ -10,7 +10,7 @@
 //! front of the next one, and so on up to the last block, one entry rotated per block: at most
 //! `B / 2 + capacity / B` moves, 640 for 131,072 levels, and the in-block part is one
 //! `memmove` unless it crosses the ring's wrap. Appending and removing at the end (the touch)
-//! move nothing (`cargo run --release -p sable-bench --bin levels` measures all three).
+//! move nothing (`cargo run --release -p bench --bin levels` measures all three).
 
 /// Sorted-array storage for a ladder: `len` elements in logical order `0..len`.
 pub(crate) struct Tiered<T: Copy> {

@@ -1,7 +1,7 @@
 //! The gateway's own work per order, SBE next to FIX, without sockets or threads: what the
 //! I/O thread spends between reading an order's bytes and writing its acknowledgement's bytes.
 //!
-//! `cargo run --release -p sable-bench --bin codec -- [--orders N]`
+//! `cargo run --release -p bench --bin codec -- [--orders N]`
 //!
 //! For each order of the e2e flow (`sable_bench::e2e::flow`, the same orders the end-to-end
 //! benchmark sends), timed with the TSC around:

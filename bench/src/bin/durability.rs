@@ -1,7 +1,7 @@
 //! Durability and recovery benchmark: the journal's append and replay, what journaling and
 //! snapshotting add to the matcher thread, and restore time with and without a snapshot.
 //!
-//! `cargo run --release -p sable-bench --bin durability -- [--quick] [--dir PATH] [--wait yield|spin]`
+//! `cargo run --release -p bench --bin durability -- [--quick] [--dir PATH] [--wait yield|spin]`
 //! (`--help` for the rest). The cases live in `sable_bench::durability`; this file parses the
 //! arguments, describes the machine and runs them in order:
 //!

@@ -1,7 +1,7 @@
 //! End-to-end latency benchmark: order → acknowledgement through the whole appliance over
 //! loopback TCP, SBE and FIX 4.4 side by side, next to the raw TCP round trip that bounds them.
 //!
-//! `cargo run --release -p sable-bench --bin e2e -- [--quick] [--rate N]... [--connections N]
+//! `cargo run --release -p bench --bin e2e -- [--quick] [--rate N]... [--connections N]
 //! [--protocol sbe|fix|both] [--durability memory|written|fsync] [--seconds S]
 //! [--wait backoff|yield|sleep|spin]`
 //!

@@ -2,7 +2,7 @@
 //! the touch, in the middle of the book or at the touch, for books of N levels per side; sable
 //! side by side with the naive baseline book (BTreeMap).
 //!
-//! `cargo run --release -p sable-bench --bin levels -- [--levels 1000,10000,100000] [--commands N]`
+//! `cargo run --release -p bench --bin levels -- [--levels 1000,10000,100000] [--commands N]`
 //! (`--help` for the rest).
 //!
 //! sable keeps each side's levels in an array sorted best last, so a new level far from the touch

@@ -1,7 +1,7 @@
 //! In-process matcher benchmark: sable and peer order books side by side on identical,
 //! pre-generated command streams.
 //!
-//! `cargo run --release -p sable-bench --bin matcher -- [--commands N] [--workload NAME] [--wait spin]`
+//! `cargo run --release -p bench --bin matcher -- [--commands N] [--workload NAME] [--wait spin]`
 //! (`--quick` for a CI smoke run of a few seconds; `--help` for the rest).
 //!
 //! Workloads are generated once as engine-neutral ops (with a reference book counting the trades

@@ -1,7 +1,7 @@
 //! Replays a neutral LOBSTER-derived command stream through the engine and writes the book after
 //! each seq in LOBSTER orderbook layout:
 //!
-//! `cargo run --release -p sable-bench --bin replay -- --depth N STREAM.csv > BOOK.csv`
+//! `cargo run --release -p bench --bin replay -- --depth N STREAM.csv > BOOK.csv`
 
 use std::io::{BufWriter, Write};
 use std::process::ExitCode;
