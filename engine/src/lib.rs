@@ -110,7 +110,7 @@ pub use account::{AccountSpec, RiskLimits, StpMode};
 pub use command::{
     Cancel, Command, CommandBody, MassCancel, MassCancelTarget, NewOrder, OrdType, OrderRef, Replace, Side, TimeInForce,
 };
-pub use engine::{ApplyError, Engine, EngineLimits, LOOKAHEAD, LOOKAHEAD_MIN_ORDERS};
+pub use engine::{ApplyError, Engine, EngineLimits, LOOKAHEAD, LOOKAHEAD_FULL_LIVE, LOOKAHEAD_MIN_ORDERS};
 pub use event::{
     BookChange, CancelReason, CountingSink, Event, EventSink, ExpireReason, Fill, OrderView, Reject, RejectReason,
     RequestKind, Trade,

@@ -92,13 +92,48 @@ fn stream(seed: u64, n: usize) -> Vec<CommandBody> {
     body
 }
 
+/// `n` large resting buys of an account the stream never names, far below its prices: they keep
+/// the engine's live count at about `n` whatever the stream does (market sells nibble at the
+/// best of them).
+fn preload(n: u32) -> Vec<CommandBody> {
+    let mut v = vec![CommandBody::UpsertAccount(AccountSpec::unlimited(AccountId(PRELOAD_ACCOUNT)))];
+    v.extend((0..n).map(|j| {
+        CommandBody::NewOrder(NewOrder {
+            account: AccountId(PRELOAD_ACCOUNT),
+            cl_ord_id: ClOrdId::from_u64(1 << 42 | u64::from(j)),
+            instrument: INST,
+            side: Side::Buy,
+            ord_type: OrdType::Limit,
+            tif: TimeInForce::Gtc,
+            price_ticks: 5_000 - i64::from(j % 500),
+            stop_ticks: 0,
+            qty_lots: 1_000_000,
+            display_lots: 0,
+            expire_ns: 0,
+            post_only: false,
+            stp: None,
+        })
+    }));
+    v
+}
+
+/// The account of [`preload`]'s orders.
+const PRELOAD_ACCOUNT: u32 = ACCOUNTS + 2;
+
 #[test]
 fn lookahead_changes_nothing() {
-    // Large enough for the hints to run (smaller engines skip them).
-    let limits = EngineLimits { max_orders: LOOKAHEAD_MIN_ORDERS, ..EngineLimits::SMALL };
-    for seed in [1, 0x5eed, 0xdead_beef] {
-        println!("seed {seed:#x}");
-        let cmds: Vec<Command> = stream(seed, 20_000)
+    // Large enough for the hints to run (smaller engines skip them). Without a preload the book
+    // stays small and only the light hint runs; with one, every stage does.
+    let limits = EngineLimits { max_orders: LOOKAHEAD_MIN_ORDERS, max_accounts: 8, ..EngineLimits::SMALL };
+    for (seed, preloaded) in
+        [(1, 0), (0x5eed, 0), (0xdead_beef, LOOKAHEAD_FULL_LIVE + 500), (7, LOOKAHEAD_FULL_LIVE + 500)]
+    {
+        println!("seed {seed:#x}, {preloaded} preloaded orders");
+        let mut bodies = stream(seed, 20_000);
+        let at = setup().len();
+        bodies.splice(at..at, preload(preloaded));
+        let (mut least_live, mut most_live) = (u32::MAX, 0);
+        let cmds: Vec<Command> = bodies
             .into_iter()
             .enumerate()
             .map(|(i, body)| Command { seq: i as u64 + 1, ts_ns: 1_000 + i as u64, body })
@@ -119,6 +154,10 @@ fn lookahead_changes_nothing() {
             let mut got = Vec::new();
             looking.apply(cmd, &mut got).unwrap();
             assert_eq!(got, expected, "seed {seed:#x}, command {i}: {cmd:?}");
+            if i > at + preloaded as usize {
+                least_live = least_live.min(looking.live_orders());
+                most_live = most_live.max(looking.live_orders());
+            }
             trades += expected.iter().filter(|e| matches!(e, Event::Trade(_))).count();
             rejects += expected.iter().filter(|e| matches!(e, Event::Rejected(_))).count();
         }
@@ -126,5 +165,11 @@ fn lookahead_changes_nothing() {
         looking.check_invariants().unwrap();
         // The stream exercised matching and rejection, not only one of them.
         assert!(trades > 1_000 && rejects > 1_000, "seed {seed:#x}: {trades} trades, {rejects} rejects");
+        // Each run stayed on one side of the threshold: the light hint alone, or every stage.
+        if preloaded == 0 {
+            assert!(most_live < LOOKAHEAD_FULL_LIVE, "seed {seed:#x}: {most_live} live orders");
+        } else {
+            assert!(least_live >= LOOKAHEAD_FULL_LIVE, "seed {seed:#x}: {least_live} live orders");
+        }
     }
 }
