@@ -6,7 +6,8 @@
 //! (`--help` for the rest).
 //!
 //! sable keeps each side's levels in an array sorted best last, so a new level far from the touch
-//! moves the levels between it and the touch. For every N and phase, a fresh book of each engine
+//! has to make room among the levels between it and the touch (a tiered array bounds that to
+//! O(√capacity) moves, see `engine/src/tiered.rs`; a flat array moved them all). For every N and phase, a fresh book of each engine
 //! gets N resting 1-lot buys, one per even price `1,000,000 - 2i` (no asks, so nothing trades),
 //! untimed; then `--commands` 1-lot buys, each at a price no order has used yet, are timed one by
 //! one into an HdrHistogram:
@@ -23,7 +24,7 @@ use clap::Parser;
 use hdrhistogram::Histogram;
 use sable_bench::engines::naive::NaiveAdapter;
 use sable_bench::engines::sable::{INSTRUMENT, LIMITS, RefMode, SableAdapter, SableBook};
-use sable_bench::engines::{Adapter, Book};
+use sable_bench::engines::{Adapter, Book, pick, time_each};
 use sable_bench::machine;
 use sable_bench::ops::{Op, Side};
 use sable_bench::report::{self, Percentiles, summary_line};
@@ -65,18 +66,6 @@ struct Run {
     levels: Option<usize>,
 }
 
-/// The engines named in `list` (`all`: every one of `all`).
-fn pick(list: &str, all: &[&'static str]) -> Result<Vec<&'static str>, String> {
-    if list == "all" {
-        return Ok(all.to_vec());
-    }
-    list.split(',')
-        .map(|n| {
-            all.iter().copied().find(|a| *a == n.trim()).ok_or_else(|| format!("unknown engine {n:?}; one of {all:?}"))
-        })
-        .collect()
-}
-
 /// Greatest common divisor.
 fn gcd(a: usize, b: usize) -> usize {
     if b == 0 { a } else { gcd(b, a % b) }
@@ -114,18 +103,9 @@ fn run<A: Adapter>(mut adapter: A, preload: &[Op], timed: &[Op], levels: impl Fn
     }
     let (trades0, rejects0) = (book.trades(), book.rejects());
     let mut hist = report::histogram();
-    let looks_ahead = book.looks_ahead();
     let f0 = timing::minor_faults();
     let wall = Instant::now();
-    for (i, c) in cmds.iter().enumerate() {
-        let t0 = timing::start();
-        if looks_ahead {
-            book.prepare(&cmds[i + 1..]);
-        }
-        book.apply(c);
-        let t1 = timing::stop();
-        hist.saturating_record((t1 - t0).max(1));
-    }
+    time_each(&mut book, &cmds, &mut hist);
     let wall = wall.elapsed().as_secs_f64();
     let faults = timing::minor_faults().zip(f0).map(|(b, a)| b - a);
     Run {
@@ -161,7 +141,7 @@ fn report(workload: &str, engine: &str, run: &Run, new_levels: usize, sable: Opt
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let mut engines = match pick(&args.engines, &ENGINES) {
+    let mut engines = match pick(&args.engines, &ENGINES, "engine") {
         Ok(e) => e,
         Err(e) => {
             eprintln!("levels: {e}");
@@ -188,8 +168,8 @@ fn main() -> ExitCode {
 
     println!("sable levels benchmark: the cost of an order that opens a NEW price level (in-process, single-threaded)");
     println!(
-        "  why: sable keeps each side's levels in an array sorted best last; a new level far from the touch moves \
-         the levels between it and the touch. Phases: far (below every level), mid (free odd prices in the middle \
+        "  why: sable keeps each side's levels in an array sorted best last; a new level far from the touch makes \
+         room among the levels between it and the touch (tiered array: O(sqrt capacity) moves). Phases: far (below every level), mid (free odd prices in the middle \
          half), touch (new best bid); each on a fresh book pre-loaded (untimed) with N 1-lot buys at \
          {TOP} - 2i, no asks, so nothing trades"
     );

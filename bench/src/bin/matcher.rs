@@ -26,7 +26,7 @@ use sable_bench::engines::matchcore::MatchcoreAdapter;
 use sable_bench::engines::naive::NaiveAdapter;
 use sable_bench::engines::orderbook_rs::ObAdapter;
 use sable_bench::engines::sable::{INSTRUMENT, LIMITS, RefMode, SableAdapter, SableBook, limits_for};
-use sable_bench::engines::{Adapter, Book, translate_all};
+use sable_bench::engines::{Adapter, Book, pick, time_each, translate_all};
 use sable_bench::machine;
 use sable_bench::ops::Workload;
 use sable_bench::report::{self, Percentiles, summary_line};
@@ -110,17 +110,6 @@ struct Run {
     hist: Histogram<u64>,
     trades: u64,
     rejects: u64,
-}
-
-fn pick(list: &str, all: &[&'static str], what: &str) -> Result<Vec<&'static str>, String> {
-    if list == "all" {
-        return Ok(all.to_vec());
-    }
-    list.split(',')
-        .map(|n| {
-            all.iter().copied().find(|a| *a == n.trim()).ok_or_else(|| format!("unknown {what} {n:?}; one of {all:?}"))
-        })
-        .collect()
 }
 
 /// Applies every segment of a translated workload to `book`; the timed segments go through
@@ -249,18 +238,7 @@ impl<A: Adapter, H: FnMut(&A::Book)> Contender for AdapterContender<'_, A, H> {
         assert!(!rates.is_empty(), "[{label}] finish before any throughput pass");
         let mut book = adapter.new_book();
         let mut hist = report::histogram();
-        drive(&mut book, w, &cmds, |book, cmds| {
-            let looks_ahead = book.looks_ahead();
-            for (i, c) in cmds.iter().enumerate() {
-                let t0 = timing::start();
-                if looks_ahead {
-                    book.prepare(&cmds[i + 1..]);
-                }
-                book.apply(c);
-                let t1 = timing::stop();
-                hist.saturating_record((t1 - t0).max(1));
-            }
-        });
+        drive(&mut book, w, &cmds, |book, cmds| time_each(book, cmds, &mut hist));
         if book.trades() != trades {
             println!("  [{}] WARNING: latency pass disagrees on trades ({} vs {})", label, trades, book.trades());
         }

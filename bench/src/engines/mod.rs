@@ -30,6 +30,35 @@ pub trait Book {
     fn rejects(&self) -> u64;
 }
 
+/// Applies `cmds` to `book` one by one, recording each command's service time (ticks) in
+/// `hist`: a timestamp pair around every `apply`, with the book's lookahead hint inside the
+/// window, as a matcher draining a batch would run it.
+pub fn time_each<B: Book>(book: &mut B, cmds: &[B::Cmd], hist: &mut hdrhistogram::Histogram<u64>) {
+    let looks_ahead = book.looks_ahead();
+    for (i, c) in cmds.iter().enumerate() {
+        let t0 = crate::timing::start();
+        if looks_ahead {
+            book.prepare(&cmds[i + 1..]);
+        }
+        book.apply(c);
+        let t1 = crate::timing::stop();
+        hist.saturating_record((t1 - t0).max(1));
+    }
+}
+
+/// The names `list` selects from `all`: `all`, or a comma-separated list of them (`what` names
+/// the kind in the error, e.g. `engine`).
+pub fn pick(list: &str, all: &[&'static str], what: &str) -> Result<Vec<&'static str>, String> {
+    if list == "all" {
+        return Ok(all.to_vec());
+    }
+    list.split(',')
+        .map(|n| {
+            all.iter().copied().find(|a| *a == n.trim()).ok_or_else(|| format!("unknown {what} {n:?}; one of {all:?}"))
+        })
+        .collect()
+}
+
 /// Translates neutral ops for one book and creates fresh instances of it.
 pub trait Adapter {
     /// The book.
