@@ -1,6 +1,7 @@
 //! Read-only views of the engine for tools, tests and market-data snapshots. Not used by
 //! `apply`; some allocate.
 
+use crate::account::AccountSpec;
 use crate::command::Side;
 use crate::engine::Engine;
 use crate::event::OrderView;
@@ -88,6 +89,11 @@ impl Engine {
     /// Last trade price of an instrument.
     pub fn last_trade_ticks(&self, id: InstrumentId) -> Option<i64> {
         self.books.get(id.0 as usize)?.as_ref()?.last_trade_ticks
+    }
+
+    /// The account's specification (stp group, default mode, risk limits), if it exists.
+    pub fn account_spec(&self, id: AccountId) -> Option<&AccountSpec> {
+        self.accounts.get(id.0 as usize)?.as_ref().map(|a| &a.spec)
     }
 
     /// Number of live orders (resting and pending stops).

@@ -108,6 +108,9 @@ pub enum PipelineError {
         /// Why it failed.
         source: std::io::Error,
     },
+    /// The configuration cannot be applied to the restored state.
+    #[error("configuration: {0}")]
+    Config(String),
     /// A pipeline stage failed (journal write, out-of-sequence command); the appliance stopped.
     #[error("pipeline stage failed: {0}")]
     Stage(String),
@@ -400,17 +403,9 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
     let restored_hash = engine.state_hash();
     shared.seq_durable.store(restored_seq, Ordering::Release);
 
-    // 3. Configuration commands to sequence first: missing instruments always, accounts on a
-    //    fresh engine (the engine has no account query; see ARCHITECTURE.md).
-    let mut admin: Vec<CommandBody> = cfg
-        .instruments
-        .iter()
-        .filter(|s| engine.instrument(s.id).is_none())
-        .map(|s| CommandBody::AddInstrument(*s))
-        .collect();
-    if restored_seq == 0 {
-        admin.extend(cfg.accounts.iter().map(|a| CommandBody::UpsertAccount(*a)));
-    }
+    // 3. Configuration commands to sequence first: whatever brings the restored engine's
+    //    instruments and accounts to what the file says.
+    let admin = reconcile(&engine, &cfg)?;
     let order_terms = live_order_terms(&engine);
     let follower_engine = if cfg.raw.snapshot.every_commands > 0 { Some(clone_engine(&engine)?) } else { None };
     let last_ts_ns = engine.now_ns();
@@ -560,6 +555,73 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
         .map_err(|source| PipelineError::Io { what: "spawning the I/O thread", source })?;
 
     Ok(Appliance { local_addr, fix_addr, shared, waker, io: Some(handle), restored_hash, restored_seq })
+}
+
+/// The configuration commands that bring a restored engine to the file's instruments and
+/// accounts, sequenced and journaled before any client's command (so a replay sees them too):
+///
+/// - an instrument the engine lacks is added; one whose spec differs is updated, keeping its
+///   trading status (a halt or close is market state set by command, not configuration);
+/// - an account the engine lacks, or whose stp group, default mode or risk limits differ, is
+///   upserted (its open orders and exposure stay);
+/// - instruments and accounts the engine has but the file does not name are left as they are,
+///   with a warning (they may hold orders).
+///
+/// A tick or lot size change on an instrument that still has orders would leave the gateway
+/// converting prices on one grid and the engine matching on another, so start-up stops instead.
+pub fn reconcile(engine: &Engine, cfg: &Validated) -> Result<Vec<CommandBody>, PipelineError> {
+    let mut admin = Vec::new();
+    for s in &cfg.instruments {
+        let Some(current) = engine.instrument(s.id) else {
+            admin.push(CommandBody::AddInstrument(*s));
+            continue;
+        };
+        let wanted = InstrumentSpec { status: current.status, ..*s };
+        if wanted == *current {
+            continue;
+        }
+        if (wanted.tick_size, wanted.lot_size) != (current.tick_size, current.lot_size) && has_orders(engine, s.id) {
+            return Err(PipelineError::Config(format!(
+                "instrument {} ({}): tick size {} and lot size {} in the configuration, {} and {} in the data \
+                 directory, which still holds orders for it; cancel them first or keep the old grid",
+                s.id.0,
+                s.symbol.as_str(),
+                wanted.tick_size,
+                wanted.lot_size,
+                current.tick_size,
+                current.lot_size
+            )));
+        }
+        tracing::info!(instrument = s.id.0, symbol = s.symbol.as_str(), from = ?current, to = ?wanted, "configuration changes an instrument");
+        admin.push(CommandBody::UpdateInstrument(wanted));
+    }
+    for a in &cfg.accounts {
+        match engine.account_spec(a.account) {
+            Some(current) if current == a => {}
+            current => {
+                if let Some(from) = current {
+                    tracing::info!(account = a.account.0, ?from, to = ?a, "configuration changes an account");
+                }
+                admin.push(CommandBody::UpsertAccount(*a));
+            }
+        }
+    }
+    for id in engine.instrument_ids() {
+        if !cfg.instruments.iter().any(|s| s.id == id) {
+            tracing::warn!(
+                instrument = id.0,
+                "instrument in the data directory but not in the configuration; left as it is"
+            );
+        }
+    }
+    Ok(admin)
+}
+
+/// Whether any order (resting or a waiting stop) of the instrument is live.
+fn has_orders(engine: &Engine, id: InstrumentId) -> bool {
+    [Side::Buy, Side::Sell]
+        .into_iter()
+        .any(|side| [false, true].into_iter().any(|stops| !engine.orders_in_priority(id, side, stops).is_empty()))
 }
 
 /// The instruments of a validated configuration indexed by id, for the I/O thread's lookups.

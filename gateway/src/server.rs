@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use disruptor::{Polling, Producer, SingleConsumerBarrier, SingleProducer};
-use engine::{AccountId, Command, CommandBody, Event, InstrumentId, InstrumentSpec, OrderId};
+use engine::{AccountId, Command, CommandBody, Event, InstrumentId, InstrumentSpec, OrderId, RequestKind};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use snapshot::SnapshotStore;
@@ -402,6 +402,13 @@ impl IoThread {
             OutItem::Event(e) => e,
         };
         if matches!(event, Event::Book(_) | Event::Instrument { .. } | Event::Account(_)) {
+            return;
+        }
+        if let Event::Rejected(r) = &event
+            && r.request == RequestKind::Admin
+        {
+            // Configuration commands have no client to tell.
+            tracing::warn!(seq = slot.seq, request = ?slot.request, reason = ?r.reason, "configuration command refused");
             return;
         }
         if let Event::Accepted(v) | Event::Triggered(v) | Event::Replaced { order: v, .. } = &event {

@@ -30,6 +30,18 @@ fn start_sized(
     outbound_buffer_bytes: usize,
     max_orders: u32,
 ) -> Appliance {
+    pipeline::start(
+        test_config(dir, durability, outbound_buffer_bytes, max_orders).validate().expect("test config validates"),
+    )
+    .expect("appliance starts")
+}
+
+fn test_config(
+    dir: &std::path::Path,
+    durability: DurabilityPolicy,
+    outbound_buffer_bytes: usize,
+    max_orders: u32,
+) -> Config {
     let mut c = Config::default_config();
     c.server.listen = "127.0.0.1:0".into();
     c.fix.listen = "127.0.0.1:0".into();
@@ -44,7 +56,7 @@ fn start_sized(
     c.engine.max_levels_per_side = 256;
     c.journal.segment_len_bytes = 1 << 20;
     c.snapshot.every_commands = 4;
-    pipeline::start(c.validate().expect("test config validates")).expect("appliance starts")
+    c
 }
 
 fn px(p: f64) -> I64 {
@@ -479,4 +491,63 @@ fn sbe_sequences_persist_and_missed_reports_are_retransmitted_after_a_restart() 
         ]
     );
     app.shutdown().unwrap();
+}
+
+/// The rejection code of the ExecutionReport rejecting `cl`.
+fn rejected(c: &mut Client, cl: &str) -> u16 {
+    er(c, cl, ExecType::Rejected).reject_code.get()
+}
+
+#[test]
+fn configuration_changes_reach_an_existing_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = || test_config(dir.path(), DurabilityPolicy::Written, 1 << 20, 4096);
+    let app = pipeline::start(config().validate().unwrap()).expect("appliance starts");
+    let mut c1 = Client::login(app.local_addr(), 1, "demo", "demo").expect("session 1 logs in");
+    c1.send(&order("big", 1, Side::Buy, 99.00, 500)).unwrap();
+    er(&mut c1, "big", ExecType::New);
+    drop(c1);
+    let stopped = app.shutdown().expect("clean shutdown");
+
+    // The operator lowers account 1's order size limit and instrument 1's maximum quantity.
+    let mut changed = config();
+    changed.accounts.iter_mut().find(|a| a.id == 1).unwrap().max_order_qty_lots = Some(100);
+    changed.instruments.iter_mut().find(|i| i.id == 1).unwrap().max_qty_lots = 300;
+    let app = pipeline::start(changed.clone().validate().unwrap()).expect("appliance restarts");
+    assert_eq!(app.restored(), (stopped.last_seq, stopped.state_hash), "restore reproduces the old state first");
+    let mut c1 = Client::login(app.local_addr(), 1, "demo", "demo").expect("session 1 logs in again");
+    let mut c2 = Client::login(app.local_addr(), 2, "demo2", "demo2").expect("session 2 logs in again");
+    c1.send(&order("a150", 1, Side::Buy, 98.00, 150)).unwrap();
+    assert_eq!(rejected(&mut c1, "a150"), engine::RejectReason::AccountMaxOrderQty as u16, "the new account limit");
+    c2.send(&order("i400", 2, Side::Buy, 98.00, 400)).unwrap();
+    assert_eq!(rejected(&mut c2, "i400"), engine::RejectReason::QtyAboveMax as u16, "the new instrument limit");
+    c2.send(&order("i250", 2, Side::Buy, 98.00, 250)).unwrap();
+    er(&mut c2, "i250", ExecType::New);
+    // What rested before the change is untouched: it still trades in full.
+    c2.send(&order("hit", 2, Side::Sell, 99.00, 250)).unwrap();
+    let maker = er(&mut c1, "big", ExecType::Trade);
+    assert_eq!(maker.leaves_qty.get(), qty4(250));
+    drop((c1, c2));
+    let stopped = app.shutdown().expect("clean shutdown");
+
+    // The changes were journaled: the same file restarts to the same state with nothing to apply.
+    let app = pipeline::start(changed.clone().validate().unwrap()).expect("appliance restarts again");
+    assert_eq!(app.restored(), (stopped.last_seq, stopped.state_hash));
+    let mut c1 = Client::login(app.local_addr(), 1, "demo", "demo").expect("session 1 logs in a third time");
+    c1.send(&order("a101", 1, Side::Buy, 98.00, 101)).unwrap();
+    assert_eq!(rejected(&mut c1, "a101"), engine::RejectReason::AccountMaxOrderQty as u16);
+    drop(c1);
+    app.shutdown().expect("clean shutdown");
+
+    // A new tick size while the instrument still has orders would put the gateway and the engine
+    // on different price grids: start-up refuses, saying why.
+    let mut regrid = changed;
+    regrid.instruments.iter_mut().find(|i| i.id == 1).unwrap().tick_size = rust_decimal::Decimal::new(5, 2);
+    match pipeline::start(regrid.validate().unwrap()) {
+        Err(e) => assert!(e.to_string().contains("tick size"), "{e}"),
+        Ok(app) => {
+            app.shutdown().ok();
+            panic!("a grid change under live orders was accepted");
+        }
+    }
 }
