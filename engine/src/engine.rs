@@ -154,7 +154,7 @@ fn reject(
     order_id: Option<OrderId>,
     reason: RejectReason,
 ) {
-    out.push(Event::Rejected(Reject { request, account, cl_ord_id, instrument, order_id, reason }));
+    out.push(Event::Rejected(Reject { request, account, cl_ord_id, instrument, order_id, order_cum_lots: 0, reason }));
 }
 
 fn admin_reject(out: &mut impl EventSink, instrument: InstrumentId, reason: RejectReason) {
@@ -1140,16 +1140,16 @@ impl Engine {
         let old_open = match self.validate_replace(r, slot) {
             Ok(n) => n,
             Err(reason) => {
-                let instrument = InstrumentId(o.instrument as u32);
-                return reject(
-                    out,
-                    RequestKind::Replace,
-                    r.account,
-                    r.cl_ord_id,
-                    instrument,
-                    Some(OrderId(o.id)),
+                // The order stays as it was; the reject says what it is (FIX OrdStatus).
+                return out.push(Event::Rejected(Reject {
+                    request: RequestKind::Replace,
+                    account: r.account,
+                    cl_ord_id: r.cl_ord_id,
+                    instrument: InstrumentId(o.instrument as u32),
+                    order_id: Some(OrderId(o.id)),
+                    order_cum_lots: o.cum_lots(),
                     reason,
-                );
+                }));
             }
         };
         if r.qty_lots <= o.cum_lots() {

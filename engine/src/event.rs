@@ -128,6 +128,10 @@ pub struct Reject {
     pub instrument: InstrumentId,
     /// The existing order the request referred to, when it was found.
     pub order_id: Option<OrderId>,
+    /// That order's filled quantity in lots (0 when none was found): with `order_id`, the
+    /// order's status after the reject (live: new or partially filled), which FIX's
+    /// OrderCancelReject reports.
+    pub order_cum_lots: u64,
     /// Why.
     pub reason: RejectReason,
 }

@@ -138,6 +138,26 @@ fn orders_trade_cancel_replace_and_survive_a_restart() {
     assert_eq!(maker.leaves_qty.get(), qty4(6));
     assert_eq!(maker.trade_id.get(), taker.trade_id.get());
 
+    // A replace the engine refuses (above the instrument's maximum quantity) leaves the order as
+    // it was, and the reject says so: partially filled.
+    let too_big = OrderCancelReplaceRequest {
+        cl_ord_id: char_field(b"b1big").unwrap(),
+        orig_cl_ord_id: char_field(b"b1").unwrap(),
+        order_id: U64::new(0),
+        account: U32::new(1),
+        security_id: U32::new(1),
+        price: px(100.25),
+        stop_px: I64::new(0),
+        order_qty: U64::new(qty4(2_000_000)),
+    };
+    c1.send(&too_big).unwrap();
+    let (status, code, id) = wait_for(&mut c1, "OrderCancelReject for b1big", |m| match m {
+        Outbound::OrderCancelReject(r) => Some((r.ord_status, r.reject_code.get(), r.order_id.get())),
+        _ => None,
+    });
+    assert_eq!(status, OrdStatus::PartiallyFilled.to_u8());
+    assert_eq!((code, id), (engine::RejectReason::QtyAboveMax as u16, b1_id));
+
     // Replace: new total 8 (4 filled), new price.
     let mut rp = OrderCancelReplaceRequest {
         cl_ord_id: char_field(b"b1r").unwrap(),
@@ -173,7 +193,11 @@ fn orders_trade_cancel_replace_and_survive_a_restart() {
     rp.cl_ord_id = char_field(b"b1x").unwrap();
     rp.orig_cl_ord_id = char_field(b"b1r").unwrap();
     c1.send(&rp).unwrap();
-    wait_for(&mut c1, "OrderCancelReject", |m| matches!(m, Outbound::OrderCancelReject(_)).then_some(()));
+    let status = wait_for(&mut c1, "OrderCancelReject", |m| match m {
+        Outbound::OrderCancelReject(r) => Some(r.ord_status),
+        _ => None,
+    });
+    assert_eq!(status, OrdStatus::Rejected.to_u8(), "a dead order is unknown");
 
     // A session may act only on its own accounts.
     c1.send(&order("x1", 2, Side::Buy, 100.0, 1)).unwrap();

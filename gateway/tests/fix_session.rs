@@ -228,6 +228,30 @@ fn orders_trade_between_two_fix_sessions_with_exact_decimals() {
         "{st:?}"
     );
 
+    // A replace the engine refuses (above the instrument's maximum quantity) leaves the order as
+    // it was: OrderCancelReject with 39=1, partially filled, CxlRejResponseTo 2 (replace).
+    a.send(
+        "G",
+        &[
+            (11, "s1big"),
+            (41, "s1"),
+            (1, "1"),
+            (55, "DEMO"),
+            (54, "2"),
+            (60, "20261122-10:00:00"),
+            (38, "2000000"),
+            (40, "2"),
+            (44, "101"),
+        ],
+    );
+    let rej = a.expect("9");
+    assert_eq!(
+        (rej.get(39), rej.get(434), rej.get(11), rej.get(41)),
+        (Some("1"), Some("2"), Some("s1big"), Some("s1")),
+        "{rej:?}"
+    );
+    assert_eq!(rej.get(37), Some(maker_order_id.as_str()), "{rej:?}");
+
     // Replace down to 8 (fills included: 4 left open), then cancel.
     a.send(
         "G",
@@ -253,6 +277,7 @@ fn orders_trade_between_two_fix_sessions_with_exact_decimals() {
     a.send("F", &[(11, "s1c2"), (41, "s1r"), (1, "1"), (55, "DEMO"), (54, "2"), (60, "20261122-10:00:00")]);
     let rej = a.expect("9");
     assert_eq!((rej.get(102), rej.get(434), rej.get(41)), (Some("1"), Some("1"), Some("s1r")), "{rej:?}");
+    assert_eq!(rej.get(39), Some("8"), "an unknown order's status is Rejected: {rej:?}");
     // Mass cancel of the account's orders in DEMO: each order's cancel, then the report.
     for i in 0..3 {
         a.send("D", &refs(&sell(&format!("m{i}"), "1", "1", "105")));

@@ -123,8 +123,7 @@ fn python_decodes_every_field_sable_encodes() {
     for s in &samples {
         let d = &decoded[&s.file];
         assert_eq!(d["name"], json!(s.name), "{}", s.file);
-        let header =
-            json!({"blockLength": s.frame.len() - 14, "templateId": s.template, "schemaId": 7301, "version": 1});
+        let header = json!({"blockLength": s.frame.len() - 14, "templateId": s.template, "schemaId": SCHEMA_ID, "version": SCHEMA_VERSION});
         assert_eq!(d["header"], header, "{}", s.file);
         assert_fields_eq(&s.file, &d["fields"], &s.fields);
     }

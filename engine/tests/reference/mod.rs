@@ -464,7 +464,7 @@ fn reject_event(
     order_id: Option<OrderId>,
     reason: RejectReason,
 ) -> Event {
-    Event::Rejected(Reject { request, account, cl_ord_id, instrument, order_id, reason })
+    Event::Rejected(Reject { request, account, cl_ord_id, instrument, order_id, order_cum_lots: 0, reason })
 }
 
 fn admin_reject(instrument: InstrumentId, reason: RejectReason) -> Event {
@@ -1000,14 +1000,15 @@ impl Model {
             return;
         };
         if let Err(reason) = self.validate_replace(r, &o) {
-            out.push(reject_event(
-                RequestKind::Replace,
-                r.account,
-                r.cl_ord_id,
-                o.instrument,
-                Some(OrderId(o.id)),
+            out.push(Event::Rejected(Reject {
+                request: RequestKind::Replace,
+                account: r.account,
+                cl_ord_id: r.cl_ord_id,
+                instrument: o.instrument,
+                order_id: Some(OrderId(o.id)),
+                order_cum_lots: o.cum,
                 reason,
-            ));
+            }));
             return;
         }
         let inst_id = o.instrument.0;

@@ -27,6 +27,9 @@
 //!   1 = the account's orders in the `Symbol`.
 //! - Rejects carry FIX `OrdRejReason` (103) / `CxlRejReason` (102) / `MassCancelRejectReason`
 //!   (532) mapped from sable's reject code, and `Text` (58) = `"<code>: <reason>"`.
+//!   OrderCancelReject's `OrdStatus` (39) is the order's status after the reject: `0` or `1` when
+//!   the engine found it live (a refused replace leaves it as it was), `8` when it is unknown or
+//!   the gateway refused the request before the engine looked.
 
 use engine::{CommandBody, InstrumentId, InstrumentSpec, RejectReason};
 use rust_decimal::Decimal;
@@ -626,7 +629,7 @@ pub fn write_report(r: &Report, symbol: &[u8], w: &mut impl BodyWriter) {
                     None => w.str_field(t, b"NONE"),
                 }
             }
-            w.char_field(tag::ORD_STATUS, b'8');
+            w.char_field(tag::ORD_STATUS, ord_status_char(m.ord_status));
             w.u64_field(tag::ACCOUNT, u64::from(m.account.get()));
             let code = m.reject_code.get();
             let to = match CxlRejResponseTo::from_u8(m.response_to) {

@@ -3,12 +3,12 @@
 //! Decoding checks, in this order, and stops at the first failure:
 //!
 //! 1. the message holds an 8-byte header ([`DecodeError::Truncated`]);
-//! 2. `schemaId` is 7301 ([`DecodeError::SchemaId`]) and `version` is 1
-//!    ([`DecodeError::Version`]);
+//! 2. `schemaId` is 7301 ([`DecodeError::SchemaId`]) and `version` is
+//!    [`SCHEMA_VERSION`](crate::sbe::messages::SCHEMA_VERSION) ([`DecodeError::Version`]);
 //! 3. `templateId` is in the schema ([`DecodeError::UnknownTemplate`]) and may be sent in this
 //!    direction ([`DecodeError::WrongDirection`]);
-//! 4. `blockLength` equals the schema's ([`DecodeError::BlockLength`]; version 1 accepts no
-//!    longer blocks);
+//! 4. `blockLength` equals the schema's ([`DecodeError::BlockLength`]; no longer blocks are
+//!    accepted);
 //! 5. the message is exactly header + block: shorter is [`DecodeError::Truncated`], longer is
 //!    [`DecodeError::TrailingBytes`] (the schema has no repeating groups or var data);
 //! 6. every field holds a value its schema type allows, in declaration order:
@@ -473,13 +473,16 @@ mod tests {
         frame[10..12].copy_from_slice(&7302u16.to_le_bytes());
         assert_eq!(inbound(&frame), Err(DecodeError::SchemaId { found: 7302 }));
         let mut frame = framed(&nos());
-        frame[12..14].copy_from_slice(&2u16.to_le_bytes());
-        assert_eq!(inbound(&frame), Err(DecodeError::Version { found: 2 }));
+        // A version-1 client (before OrderCancelReject's OrdStatus) is refused, as is a later one.
+        for version in [1u16, 3] {
+            frame[12..14].copy_from_slice(&version.to_le_bytes());
+            assert_eq!(inbound(&frame), Err(DecodeError::Version { found: version }));
+        }
     }
 
     #[test]
     fn rejects_a_block_length_other_than_the_schemas() {
-        // Longer block with matching length: still refused in version 1.
+        // Longer block with matching length: still refused.
         let mut frame = framed(&nos());
         frame[6..8].copy_from_slice(&74u16.to_le_bytes());
         frame.push(0);

@@ -930,6 +930,14 @@ pub fn cancel_engine_reject(
     m.response_to = response_to.to_u8();
     m.reject_code = U16::new(r.reason as u16);
     m.transact_time = U64::new(ctx.transact_time_ns);
+    // The engine names the order only when it found it live (a refused replace leaves it as it
+    // was); otherwise it is unknown.
+    m.ord_status = match r.order_id {
+        Some(_) if r.order_cum_lots > 0 => OrdStatus::PartiallyFilled,
+        Some(_) => OrdStatus::New,
+        None => OrdStatus::Rejected,
+    }
+    .to_u8();
     m
 }
 
@@ -1100,6 +1108,8 @@ fn gateway_cancel_reject(
         response_to: response_to.to_u8(),
         reject_code: U16::new(code),
         transact_time: U64::new(ctx.transact_time_ns),
+        // Refused before the engine looked the order up: its status is not known here.
+        ord_status: OrdStatus::Rejected.to_u8(),
     }
 }
 

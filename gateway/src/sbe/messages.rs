@@ -17,9 +17,9 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
 /// The schema's id (`messageSchema/@id`).
 pub const SCHEMA_ID: u16 = 7301;
-/// The schema's version (`messageSchema/@version`). Version 1 accepts exactly the declared
-/// block lengths.
-pub const SCHEMA_VERSION: u16 = 1;
+/// The schema's version (`messageSchema/@version`). Only this version is accepted, with exactly
+/// the declared block lengths (version 2 added OrderCancelReject's OrdStatus).
+pub const SCHEMA_VERSION: u16 = 2;
 
 /// `Price9` null value: no price.
 pub const PRICE9_NULL: i64 = i64::MIN;
@@ -797,7 +797,7 @@ sbe_message! {
 
 sbe_message! {
     /// `OrderCancelReject` (202): a cancel, replace or status request failed.
-    OrderCancelReject { id: template::ORDER_CANCEL_REJECT, block: 63, dir: ServerToClient } {
+    OrderCancelReject { id: template::ORDER_CANCEL_REJECT, block: 64, dir: ServerToClient } {
         order_id: U64 = "OrderId" (37) as ty::ORDER_ID,
         cl_ord_id: Chars20 = "ClOrdId" (11) as ty::CL_ORD_ID,
         orig_cl_ord_id: Chars20 = "OrigClOrdId" (41) as ty::CL_ORD_ID,
@@ -805,6 +805,7 @@ sbe_message! {
         response_to: u8 = "ResponseTo" (434) as ty::enumeration(&CxlRejResponseTo::SPEC),
         reject_code: U16 = "RejectCode" (102) as ty::REJECT_CODE,
         transact_time: U64 = "TransactTime" (60) as ty::UTC_TIMESTAMP_NANOS,
+        ord_status: u8 = "OrdStatus" (39) as ty::enumeration(&OrdStatus::SPEC),
     }
 }
 

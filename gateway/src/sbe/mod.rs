@@ -20,7 +20,7 @@
 //!
 //! **Invariants.** Decoding never panics and never allocates: every malformed input is a typed
 //! [`codec::DecodeError`] or [`frame::FrameError`] naming the field and the reason. Block lengths
-//! must equal the schema's (version 1 accepts no extensions), and the frame must hold exactly
+//! must equal the schema's (no extensions are accepted), and the frame must hold exactly
 //! one message. Nothing here does I/O; sessions own the sockets.
 
 pub mod codec;
