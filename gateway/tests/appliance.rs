@@ -140,17 +140,18 @@ fn orders_trade_cancel_replace_and_survive_a_restart() {
 
     // A replace the engine refuses (above the instrument's maximum quantity) leaves the order as
     // it was, and the reject says so: partially filled.
-    let too_big = OrderCancelReplaceRequest {
-        cl_ord_id: char_field(b"b1big").unwrap(),
+    let replace = |cl: &[u8], price: f64, lots: u64| OrderCancelReplaceRequest {
+        cl_ord_id: char_field(cl).unwrap(),
         orig_cl_ord_id: char_field(b"b1").unwrap(),
         order_id: U64::new(0),
         account: U32::new(1),
         security_id: U32::new(1),
-        price: px(100.25),
+        price: px(price),
+        // The codec requires every restated field; StopPx does not apply to a limit order.
         stop_px: I64::new(0),
-        order_qty: U64::new(qty4(2_000_000)),
+        order_qty: U64::new(qty4(lots)),
     };
-    c1.send(&too_big).unwrap();
+    c1.send(&replace(b"b1big", 100.25, 2_000_000)).unwrap();
     let (status, code, id) = wait_for(&mut c1, "OrderCancelReject for b1big", |m| match m {
         Outbound::OrderCancelReject(r) => Some((r.ord_status, r.reject_code.get(), r.order_id.get())),
         _ => None,
@@ -159,17 +160,7 @@ fn orders_trade_cancel_replace_and_survive_a_restart() {
     assert_eq!((code, id), (engine::RejectReason::QtyAboveMax as u16, b1_id));
 
     // Replace: new total 8 (4 filled), new price.
-    let mut rp = OrderCancelReplaceRequest {
-        cl_ord_id: char_field(b"b1r").unwrap(),
-        orig_cl_ord_id: char_field(b"b1").unwrap(),
-        order_id: U64::new(0),
-        account: U32::new(1),
-        security_id: U32::new(1),
-        price: px(100.10),
-        // The codec requires every restated field; StopPx does not apply to a limit order.
-        stop_px: I64::new(0),
-        order_qty: U64::new(qty4(8)),
-    };
+    let mut rp = replace(b"b1r", 100.10, 8);
     c1.send(&rp).unwrap();
     let replaced = er(&mut c1, "b1r", ExecType::Replaced);
     assert_eq!(replaced.order_id.get(), b1_id);
