@@ -180,6 +180,33 @@ pub struct SessionLimits {
     pub keepalive_min_ms: u32,
     /// Largest keepalive interval a client may ask for, ms.
     pub keepalive_max_ms: u32,
+    /// Preallocated length of each session-store segment file (sent messages and sequence
+    /// numbers); see [`crate::store::StoreLimits::segment_bytes`].
+    #[serde(default = "default_store_segment_bytes")]
+    pub store_segment_bytes: u64,
+    /// Session-store bytes kept on disk per session before the oldest segments are dropped;
+    /// see [`crate::store::StoreLimits::max_retained_bytes`].
+    #[serde(default = "default_store_retained_bytes")]
+    pub store_retained_bytes: u64,
+}
+
+fn default_store_segment_bytes() -> u64 {
+    crate::store::StoreLimits::default().segment_bytes
+}
+
+fn default_store_retained_bytes() -> u64 {
+    crate::store::StoreLimits::default().max_retained_bytes
+}
+
+impl SessionLimits {
+    /// The store bounds every session store is opened with.
+    pub fn store_limits(&self) -> crate::store::StoreLimits {
+        crate::store::StoreLimits {
+            segment_bytes: self.store_segment_bytes,
+            max_retained_bytes: self.store_retained_bytes,
+            ..crate::store::StoreLimits::default()
+        }
+    }
 }
 
 /// `[[instruments]]`.
@@ -599,6 +626,9 @@ impl Config {
         }
         if s.keepalive_min_ms == 0 || s.keepalive_min_ms > s.keepalive_max_ms {
             return Err(invalid("sessions_limits.keepalive_min_ms", "must be at least 1 and at most keepalive_max_ms"));
+        }
+        if let Err(e) = s.store_limits().validate() {
+            return Err(invalid("sessions_limits.store_segment_bytes", e.to_string()));
         }
         for (what, n) in [
             ("instruments", self.instruments.len()),

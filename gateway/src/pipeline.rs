@@ -496,7 +496,7 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
         .map_err(|source| PipelineError::Io { what: "creating the sessions dir", source })?;
     let mut fix_sessions = Vec::with_capacity(cfg.raw.fix_sessions.len());
     for (fc, settings) in cfg.raw.fix_sessions.iter().zip(&cfg.fix_settings) {
-        let store = crate::store::SessionStore::open(&sessions_dir, &fc.store_name(), Default::default())
+        let store = crate::store::SessionStore::open(&sessions_dir, &fc.store_name(), cfg.raw.sessions_limits.store_limits())
             .map_err(|e| PipelineError::Stage(format!("session store {}: {e}", fc.store_name())))?;
         tracing::info!(
             session = %fc.store_name(),
@@ -509,7 +509,7 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
     let mut sbe_stores = Vec::with_capacity(cfg.raw.sessions.len());
     for sc in &cfg.raw.sessions {
         let name = format!("sbe-{}", sc.session_id);
-        let store = crate::store::SessionStore::open(&sessions_dir, &name, Default::default())
+        let store = crate::store::SessionStore::open(&sessions_dir, &name, cfg.raw.sessions_limits.store_limits())
             .map_err(|e| PipelineError::Stage(format!("session store {name}: {e}")))?;
         sbe_stores.push(store);
     }
