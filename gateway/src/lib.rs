@@ -1,15 +1,20 @@
 //! # sable-gateway: the network edge and the process
 //!
 //! Codecs are pure functions over byte slices (fuzzable without a network); sessions are
-//! sans-IO state machines; the I/O thread owns the sockets.
+//! sans-IO state machines behind one contract ([`session`]); only the receiver touches sockets.
 //!
+//! - [`pipeline`]: the appliance wired in one function ([`pipeline::start`]), stage by stage
+//!   (`stage/`: receiver, sequencer, journaler, matcher, publisher), sharing the ring types of
+//!   `rings.rs`.
+//! - `session/`: the session contract every protocol follows, and the rules they share
+//!   (throttle, accounts, cancel-on-disconnect).
 //! - [`sbe`]: the binary order-entry protocol (SBE 1.0 over the Simple Open Framing Header),
-//!   mirroring `gateway/schema/sable-sbe.xml`, and its FIXP-style session
-//!   ([`sbe::session`]).
+//!   mirroring `gateway/schema/sable-sbe.xml`, its FIXP-style session ([`sbe::session`]) and
+//!   its sessions behind the contract (`sbe/sessions.rs`).
+//! - [`fix`]: FIX 4.4: framing, parsing, the data dictionary, the session layer, and its
+//!   sessions behind the contract (`fix/sessions.rs`).
+//! - [`store`]: the per-session persistent store (sequence numbers, sent messages).
 //! - [`config`]: the TOML configuration with its embedded default.
-//! - [`pipeline`]: the appliance wired in one function ([`pipeline::start`]): sequencer, input
-//!   ring, journaler ∥ matcher, follower, output ring, publisher.
-//! - [`server`]: the gateway I/O thread (mio), which is also the sequencer and the publisher.
 //! - [`wait`]: the configurable wait strategy of idle pipeline threads.
 //! - [`throttle`]: the per-session message throttle (GCRA).
 //! - [`client`]: a small blocking SBE client (`sable client`, tests).
@@ -18,8 +23,11 @@ pub mod client;
 pub mod config;
 pub mod fix;
 pub mod pipeline;
+mod reconcile;
+mod rings;
 pub mod sbe;
-pub mod server;
+mod session;
+mod stage;
 pub mod store;
 pub mod throttle;
 pub mod wait;

@@ -1,92 +1,56 @@
 //! The appliance's pipeline, wired in one function ([`start`]) so the data flow reads top to
-//! bottom:
+//! bottom. Each stage is a file of its own under `stage/`; stages share only the ring types of
+//! [`crate::rings`] and never import each other.
 //!
 //! ```text
-//! gateway I/O thread (mio) ─ sequence + timestamp ─► input ring ─┬─► journaler: append, commit per batch,
-//!   ▲    (also the publisher)                                     │     publish seq_durable
-//!   │                                                             ├─► matcher (pinned): Engine::apply,
-//!   │                                                             │     events ─► output ring
-//!   │                                                             └─(after both)─► follower: snapshots
-//!   └──── publisher: output ring, released once seq ≤ seq_durable (per policy), SBE-encoded,
-//!         routed by account to the sessions' bounded outbound buffers
+//! clients ─► receiver (mio, sessions) ─► sequencer: seq + timestamp ─► input ring ─┬─► journaler: append,
+//!   ▲                                                                              │     commit per batch → seq_durable
+//!   │                                                                              ├─► matcher (pinned): Engine::apply,
+//!   │                                                                              │     events ─► output ring
+//!   │                                                                              └─(after both)─► follower: snapshots
+//!   └── sessions: encode, store, send ◄── publisher: output ring, released once seq ≤ seq_durable,
+//!                                          exec ids, routed by account
 //! ```
 //!
-//! The matcher never does I/O, reads no clock, takes no lock and formats no log line: a broken
-//! input contract (out-of-sequence command) is flagged in an atomic for the I/O thread to report.
+//! Receiver, sequencer and publisher share one gateway thread (`sable-gateway`); the
+//! journaler, the matcher and the follower have a thread each.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
-use disruptor::{
-    EventPoller, ProcessorSettings, Producer, SingleConsumerBarrier, SingleProducer, SingleProducerBarrier,
-    build_single_producer,
-};
-use engine::{Command, CommandBody, Engine, Event, EventSink, InstrumentId, InstrumentSpec, OrderView, Side};
-use journal::{Durability, Journal, JournalConfig, MmapStorage};
+use disruptor::{ProcessorSettings, build_single_producer};
+use engine::{Engine, InstrumentId, OrderView, Side};
+use journal::{Durability, Journal, JournalConfig};
 use snapshot::{Follower, Retention, SnapshotStore};
 
 use crate::config::{DurabilityPolicy, Validated};
+use crate::fix::sessions::FixSessions;
+use crate::rings::{InputProducer, OutSlot, Shared, Slot};
 use crate::sbe::convert::OrderTerms;
-use crate::server::IoThread;
+use crate::sbe::sessions::SbeSessions;
+use crate::session::{Protocol, ProtocolId, SessionRef};
+use crate::stage::journaler::Journaler;
+use crate::stage::matcher::Matcher;
+use crate::stage::publisher::Publisher;
+use crate::stage::receiver::{Receiver, ReceiverParts, WAKER};
+use crate::stage::sequencer::{Sequencer, WallClock};
+use crate::store::SessionStore;
 use crate::wait::Wait;
 
-/// Session index of commands the appliance issues itself (configuration, not a client).
-pub const ADMIN_ORIGIN: u32 = u32::MAX;
+pub use crate::reconcile::{instrument_table, reconcile};
 
 /// How long the snapshot follower sleeps when it has caught up (it is never on the ack path).
-const FOLLOWER_SLEEP: std::time::Duration = std::time::Duration::from_millis(1);
+const FOLLOWER_SLEEP: Duration = Duration::from_millis(1);
 
-/// One input ring slot: a sequenced command and who sent it.
-#[derive(Clone, Copy, Debug)]
-pub struct Slot {
-    /// Index of the originating session in the configuration, or [`ADMIN_ORIGIN`].
-    pub origin: u32,
-    /// The command; `command.seq` and `command.ts_ns` were stamped once by the sequencer.
-    pub command: Command,
-}
-
-impl Default for Slot {
-    fn default() -> Self {
-        Slot { origin: ADMIN_ORIGIN, command: Command { seq: 0, ts_ns: 0, body: CommandBody::Tick } }
-    }
-}
-
-/// What an output slot carries.
-#[derive(Clone, Copy, Debug)]
-pub enum OutItem {
-    /// One engine event of the command.
-    Event(Event),
-    /// The command is fully applied (last slot of every command).
-    Done,
-}
-
-/// One output ring slot: an engine event tagged with the input it came from.
-#[derive(Clone, Copy, Debug)]
-pub struct OutSlot {
-    /// Input sequence number.
-    pub seq: u64,
-    /// Input timestamp.
-    pub ts_ns: u64,
-    /// Originating session index.
-    pub origin: u32,
-    /// The command's body (rejects need the request's terms).
-    pub request: CommandBody,
-    /// The event, or the end-of-command marker.
-    pub item: OutItem,
-}
-
-impl Default for OutSlot {
-    fn default() -> Self {
-        OutSlot { seq: 0, ts_ns: 0, origin: ADMIN_ORIGIN, request: CommandBody::Tick, item: OutItem::Done }
-    }
-}
-
-/// The output ring's consumer end, polled by the I/O thread.
-pub type OutputPoller = EventPoller<OutSlot, SingleProducerBarrier>;
+/// The SBE protocol's place among the receiver's protocols (and in report routes).
+const SBE: ProtocolId = ProtocolId(0);
+/// The FIX protocol's place.
+const FIX: ProtocolId = ProtocolId(1);
 
 /// Why the appliance could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -114,31 +78,6 @@ pub enum PipelineError {
     /// A pipeline stage failed (journal write, out-of-sequence command); the appliance stopped.
     #[error("pipeline stage failed: {0}")]
     Stage(String),
-}
-
-/// Shared state between the stages and the I/O thread (atomics only on the hot path).
-#[derive(Default)]
-pub struct Shared {
-    /// Highest sequence number durable at the configured policy's level (journaler writes).
-    pub seq_durable: AtomicU64,
-    /// Set by the owner to stop the appliance.
-    pub stop: AtomicBool,
-    /// Set by a stage that failed; the I/O thread reads `failure` and stops.
-    pub failed: AtomicBool,
-    /// What failed (written once, off the hot path).
-    pub failure: Mutex<Option<String>>,
-    /// The matcher's engine, handed back when the matcher thread ends.
-    pub engine_back: Mutex<Option<Engine>>,
-}
-
-impl Shared {
-    fn fail(&self, what: String) {
-        let mut f = self.failure.lock().unwrap_or_else(|p| p.into_inner());
-        if f.is_none() {
-            *f = Some(what);
-        }
-        self.failed.store(true, Ordering::Release);
-    }
 }
 
 /// What a clean shutdown left behind.
@@ -182,7 +121,7 @@ impl Appliance {
     /// Asks the appliance to stop (idempotent; signal-safe parts only: an atomic and a wake).
     pub fn request_stop(&self) {
         self.shared.stop.store(true, Ordering::Release);
-        // A failed wake only delays the stop until the I/O thread's next timer tick.
+        // A failed wake only delays the stop until the gateway thread's next timer tick.
         let _ = self.waker.wake();
     }
 
@@ -194,8 +133,8 @@ impl Appliance {
     /// Stops accepting, drains, takes the final snapshot and returns what it left.
     pub fn shutdown(mut self) -> Result<ShutdownReport, PipelineError> {
         self.request_stop();
-        let handle = self.io.take().expect("the I/O thread handle is taken only here");
-        handle.join().map_err(|_| PipelineError::Stage("the I/O thread panicked".into()))?
+        let handle = self.io.take().expect("the gateway thread handle is taken only here");
+        handle.join().map_err(|_| PipelineError::Stage("the gateway thread panicked".into()))?
     }
 }
 
@@ -209,147 +148,269 @@ impl Drop for Appliance {
 }
 
 /// Where the per-session stores (sequence numbers, sent messages) live under the data directory.
-pub fn sessions_dir(data_dir: &std::path::Path) -> PathBuf {
+pub fn sessions_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("sessions")
 }
 
 /// Where the journal lives under the data directory.
-pub fn journal_dir(data_dir: &std::path::Path) -> PathBuf {
+pub fn journal_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("journal")
 }
 
 /// Where the snapshots live under the data directory.
-pub fn snapshot_dir(data_dir: &std::path::Path) -> PathBuf {
+pub fn snapshot_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("snapshots")
 }
 
-/// The journaler's state, living on its own thread.
-struct Journaler {
-    journal: Journal<MmapStorage>,
-    level: Durability,
-    shared: Arc<Shared>,
-    buf: [u8; Command::MAX_ENCODED_LEN],
-    dead: bool,
+/// Starts the appliance: restore, rings, stages, listeners, gateway thread.
+pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
+    let p = &cfg.raw.pipeline;
+    let wait = Wait::from_config(p);
+    let data_dir = cfg.raw.server.data_dir.clone();
+    let shared = Arc::new(Shared::default());
+
+    // 1. Storage: the journal (tail repair happens here) and the snapshot store.
+    std::fs::create_dir_all(&data_dir).map_err(|source| PipelineError::Io { what: "creating the data dir", source })?;
+    let journal_config =
+        JournalConfig { segment_len_bytes: cfg.raw.journal.segment_len_bytes, ..JournalConfig::default() };
+    let journal = Journal::open_dir(journal_dir(&data_dir), journal_config)?;
+    let store = SnapshotStore::open(snapshot_dir(&data_dir))?;
+
+    // 2. Restore: newest usable snapshot + journal replay. Everything restored is durable.
+    let engine = restore(&store, &journal, &cfg)?;
+    let (restored_seq, restored_hash, last_ts_ns) = (engine.seq(), engine.state_hash(), engine.now_ns());
+    shared.seq_durable.store(restored_seq, Ordering::Release);
+
+    // 3. Configuration commands to sequence first: whatever brings the restored engine's
+    //    instruments and accounts to what the file says.
+    let admin = crate::reconcile::reconcile(&engine, &cfg)?;
+    let order_terms = live_order_terms(&engine);
+    let follower_engine = if cfg.raw.snapshot.every_commands > 0 { Some(clone_engine(&engine)?) } else { None };
+
+    // 4. Output ring: matcher → publisher.
+    let (out_poller, out_builder) =
+        build_single_producer(p.output_ring_slots, OutSlot::default, wait).new_event_poller();
+    let out_producer = out_builder.build();
+
+    // 5. Input ring: sequencer → {journaler ∥ matcher} → follower.
+    let level = match p.durability {
+        DurabilityPolicy::Fsync => Durability::Fsync,
+        DurabilityPolicy::Memory | DurabilityPolicy::Written => Durability::Written,
+    };
+    let journaler = Journaler::new(journal, level, Arc::clone(&shared));
+    let matcher = Matcher::new(engine, out_producer, wait, Arc::clone(&shared));
+    let follower = match follower_engine {
+        Some(e) => {
+            let retention = Retention { keep_last: cfg.raw.snapshot.keep_last, max_age_ns: None };
+            let follower_store = SnapshotStore::open(snapshot_dir(&data_dir))?;
+            Some(Follower::new(e, follower_store, cfg.raw.snapshot.every_commands, retention))
+        }
+        None => None,
+    };
+    let input = input_ring(&cfg, wait, journaler, matcher, follower);
+
+    // 6. Sequencer: stamps seq + timestamp once, after the restored journal's end.
+    let sequencer = Sequencer::new(input, WallClock, restored_seq, last_ts_ns);
+
+    // 7. Publisher: durability gate, exec ids, routes by account.
+    let instruments = crate::reconcile::instrument_table(&cfg.instruments);
+    let publisher = Publisher::new(
+        p.durability == DurabilityPolicy::Memory,
+        instruments.clone(),
+        order_terms,
+        cfg.limits.max_orders as usize,
+        report_routes(&cfg),
+        restored_seq,
+    );
+
+    // 8. Receiver: listeners and sessions (each with its persistent store), on the gateway
+    //    thread with the sequencer and the publisher.
+    let poll = mio::Poll::new().map_err(|source| PipelineError::Io { what: "creating the poller", source })?;
+    let waker = Arc::new(
+        mio::Waker::new(poll.registry(), WAKER)
+            .map_err(|source| PipelineError::Io { what: "creating the waker", source })?,
+    );
+    let (protocols, local_addr, fix_addr) = listeners(&cfg, &data_dir)?;
+    let receiver = Receiver::new(ReceiverParts {
+        poll,
+        protocols,
+        sequencer,
+        publisher,
+        out_poller,
+        shared: Arc::clone(&shared),
+        wait,
+        instruments,
+        max_conns: cfg.raw.sessions_limits.max_connections,
+        outbound_cap_bytes: cfg.raw.sessions_limits.outbound_buffer_bytes,
+        logout_timeout: Duration::from_secs(u64::from(cfg.raw.fix.defaults.logout_timeout_s)),
+        admin,
+    })
+    .map_err(|source| PipelineError::Io { what: "registering the listeners", source })?;
+    let gateway_shared = Arc::clone(&shared);
+    let handle = std::thread::Builder::new()
+        .name("sable-gateway".into())
+        .spawn(move || {
+            receiver.run()?;
+            final_snapshot(&gateway_shared, &store)
+        })
+        .map_err(|source| PipelineError::Io { what: "spawning the gateway thread", source })?;
+
+    Ok(Appliance { local_addr, fix_addr, shared, waker, io: Some(handle), restored_hash, restored_seq })
 }
 
-impl Journaler {
-    fn on_slot(&mut self, slot: &Slot, end_of_batch: bool) {
-        if self.dead {
-            return;
-        }
-        let cmd = &slot.command;
-        let res = match cmd.encode(&mut self.buf) {
-            Ok(bytes) => {
-                self.journal.append(cmd.seq, cmd.ts_ns, Command::RECORD_KIND, bytes).map_err(|e| e.to_string())
-            }
-            Err(e) => Err(e.to_string()),
-        };
-        let res = res.and_then(|()| {
-            if end_of_batch {
-                self.journal.commit(self.level).map_err(|e| e.to_string())?;
-                let durable = match self.level {
-                    Durability::Written => self.journal.written_seq(),
-                    Durability::Fsync => self.journal.synced_seq(),
-                };
-                self.shared.seq_durable.store(durable, Ordering::Release);
-            }
-            Ok(())
-        });
-        if let Err(e) = res {
-            self.dead = true;
-            self.shared.fail(format!("journal write of seq {}: {e}", cmd.seq));
-        }
+fn restore(
+    store: &SnapshotStore,
+    journal: &Journal<journal::MmapStorage>,
+    cfg: &Validated,
+) -> Result<Engine, PipelineError> {
+    let (engine, report) = snapshot::restore(Some(store), journal, cfg.limits)?;
+    tracing::info!(
+        snapshot = ?report.snapshot.as_ref().map(|s| s.seq),
+        replayed = report.replayed,
+        seq = engine.seq(),
+        state_hash = format_args!("{:016x}", engine.state_hash()),
+        "restored"
+    );
+    for (seq, why) in &report.skipped {
+        tracing::warn!(seq, why, "snapshot skipped");
     }
+    Ok(engine)
 }
 
-/// The matcher's state, living on its own (pinned) thread.
-struct Matcher {
-    engine: Option<Engine>,
-    /// Commands of the current batch seen but not applied yet (at most [`engine::LOOKAHEAD`]): a command
-    /// is applied once the matcher has seen the ones after it, or at the end of the batch, so
-    /// the engine can start loading their memory while it works ([`Engine::prefetch`]). Every
-    /// command of a batch is already in the ring, so holding one back adds no waiting.
-    held: VecDeque<Slot>,
-    out: SingleProducer<OutSlot, SingleConsumerBarrier>,
+/// The input ring with its consumers: journaler ∥ matcher (pinned when configured), then the
+/// follower, which only takes snapshots and sleeps between batches instead of competing with
+/// the matcher for a core on every command.
+fn input_ring(
+    cfg: &Validated,
     wait: Wait,
-    shared: Arc<Shared>,
-    dead: bool,
+    journaler: Journaler,
+    matcher: Matcher,
+    follower: Option<Follower>,
+) -> InputProducer {
+    let p = &cfg.raw.pipeline;
+    let builder = build_single_producer(p.input_ring_slots, Slot::default, wait)
+        .thread_name("sable-journal")
+        .handle_events_and_state_with(
+            |j: &mut Journaler, slot: &Slot, _seq, end_of_batch| j.on_slot(slot, end_of_batch),
+            move || journaler,
+        );
+    let builder = match p.matcher_core {
+        Some(core) => builder.pin_at_core(core),
+        None => builder,
+    };
+    builder
+        .thread_name("sable-matcher")
+        .handle_events_and_state_with(
+            |m: &mut Matcher, slot: &Slot, _seq, end_of_batch| m.on_slot(slot, end_of_batch),
+            move || matcher,
+        )
+        .and_then()
+        .thread_name("sable-follower")
+        .handle_events_and_state_with_wait_strategy(
+            |f: &mut Option<Follower>, slot: &Slot, _seq, _end| follow(f, slot),
+            move || follower,
+            Wait::Sleep(FOLLOWER_SLEEP),
+        )
+        .build()
 }
 
-/// Streams a command's events into the output ring as the engine produces them.
-struct OutSink<'a> {
-    out: &'a mut SingleProducer<OutSlot, SingleConsumerBarrier>,
-    wait: Wait,
-    template: OutSlot,
-}
-
-impl OutSink<'_> {
-    fn put(&mut self, item: OutItem) {
-        let slot = OutSlot { item, ..self.template };
-        let mut rounds = 0u32;
-        // The publisher (I/O thread) never waits on the matcher, so this ends.
-        while self.out.try_publish(|s| *s = slot).is_err() {
-            self.wait.idle(rounds);
-            rounds = rounds.saturating_add(1);
+fn follow(f: &mut Option<Follower>, slot: &Slot) {
+    let Some(follower) = f.as_mut() else { return };
+    match follower.apply(&slot.command) {
+        Ok(Some(info)) => tracing::info!(seq = info.seq, "periodic snapshot written"),
+        Ok(None) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "follower stopped; no more periodic snapshots");
+            *f = None;
         }
     }
 }
 
-impl EventSink for OutSink<'_> {
-    #[inline]
-    fn push(&mut self, event: Event) {
-        self.put(OutItem::Event(event));
+/// The sessions configured for each account, as the publisher routes reports.
+fn report_routes(cfg: &Validated) -> HashMap<u32, Vec<SessionRef>> {
+    let mut routes: HashMap<u32, Vec<SessionRef>> = HashMap::new();
+    let sbe = cfg.raw.sessions.iter().map(|s| (SBE, &s.accounts));
+    let fix = cfg.raw.fix_sessions.iter().map(|s| (FIX, &s.accounts));
+    let mut index = HashMap::<ProtocolId, usize>::new();
+    for (protocol, accounts) in sbe.chain(fix) {
+        let i = index.entry(protocol).or_default();
+        for a in accounts {
+            routes.entry(*a).or_default().push(SessionRef { protocol, index: *i });
+        }
+        *i += 1;
     }
+    routes
 }
 
-impl Matcher {
-    fn on_slot(&mut self, slot: &Slot, end_of_batch: bool) {
-        if self.held.is_empty() && (end_of_batch || !self.engine.as_ref().is_some_and(Engine::looks_ahead)) {
-            // A batch of one (an idle market), or an engine too small to gain from hints:
-            // nothing to overlap with, no detour.
-            return self.apply(slot);
-        }
-        self.held.push_back(*slot);
-        while self.held.len() > engine::LOOKAHEAD || (end_of_batch && !self.held.is_empty()) {
-            let current = self.held.pop_front().expect("not empty");
-            if let Some(engine) = &self.engine {
-                for (i, next) in self.held.iter().enumerate() {
-                    engine.prefetch(&next.command, i + 1);
-                }
-            }
-            self.apply(&current);
-        }
-    }
+type Listeners = (Vec<(mio::net::TcpListener, Box<dyn Protocol + Send>)>, SocketAddr, Option<SocketAddr>);
 
-    fn apply(&mut self, slot: &Slot) {
-        let Some(engine) = self.engine.as_mut() else { return };
-        if self.dead {
-            return;
-        }
-        let cmd = &slot.command;
-        let template =
-            OutSlot { seq: cmd.seq, ts_ns: cmd.ts_ns, origin: slot.origin, request: cmd.body, item: OutItem::Done };
-        let mut sink = OutSink { out: &mut self.out, wait: self.wait, template };
-        if let Err(e) = engine.apply(cmd, &mut sink) {
-            self.dead = true;
-            // Formatting happens here only once, on a fatal pipeline bug.
-            self.shared.fail(format!("matcher: {e}"));
-        }
-        sink.put(OutItem::Done);
+/// Binds each protocol's listener and opens its sessions' stores: SBE first, then FIX when
+/// configured.
+fn listeners(cfg: &Validated, data_dir: &Path) -> Result<Listeners, PipelineError> {
+    let sessions_dir = sessions_dir(data_dir);
+    std::fs::create_dir_all(&sessions_dir)
+        .map_err(|source| PipelineError::Io { what: "creating the sessions dir", source })?;
+    let limits = &cfg.raw.sessions_limits;
+    let max_conns = limits.max_connections;
+    let mut sbe_stores = Vec::with_capacity(cfg.raw.sessions.len());
+    for sc in &cfg.raw.sessions {
+        sbe_stores.push(open_store(&sessions_dir, &format!("sbe-{}", sc.session_id), cfg)?);
     }
+    let sbe = SbeSessions::new(cfg.raw.sessions.clone(), limits.clone(), sbe_stores, max_conns);
+    let (listener, local_addr) = bind(cfg.listen, "binding the listen address")?;
+    tracing::info!(%local_addr, durability = ?cfg.raw.pipeline.durability, "listening");
+    let mut protocols: Vec<(mio::net::TcpListener, Box<dyn Protocol + Send>)> = vec![(listener, Box::new(sbe))];
+    let Some(addr) = cfg.fix_listen else { return Ok((protocols, local_addr, None)) };
+    let mut fix_sessions = Vec::with_capacity(cfg.raw.fix_sessions.len());
+    for (fc, settings) in cfg.raw.fix_sessions.iter().zip(&cfg.fix_settings) {
+        let store = open_store(&sessions_dir, &fc.store_name(), cfg)?;
+        fix_sessions.push(crate::fix::session::FixSession::new(fc, *settings, store));
+    }
+    let comp_ids = cfg.raw.fix_sessions.iter().map(|f| (f.sender_comp_id.clone(), f.target_comp_id.clone())).collect();
+    let dictionary = crate::fix::dictionary::Dictionary::sable();
+    let logon_timeout_s = cfg.raw.fix.defaults.logon_timeout_s;
+    let fix = FixSessions::new(fix_sessions, comp_ids, dictionary, max_conns, logon_timeout_s);
+    let (fix_listener, fix_addr) = bind(addr, "binding the FIX listen address")?;
+    tracing::info!(addr = %fix_addr, "FIX listening");
+    protocols.push((fix_listener, Box::new(fix)));
+    Ok((protocols, local_addr, Some(fix_addr)))
 }
 
-impl Drop for Matcher {
-    fn drop(&mut self) {
-        // Every batch ends with `end_of_batch`, which applies what was held, and the processor
-        // stops only between batches. Were a command still held, it would be journaled and not
-        // yet answered: a restart replays it, so nothing acknowledged is lost (applying it here
-        // could block on an output ring nobody drains any more).
-        debug_assert!(self.held.is_empty(), "matcher stopped with {} commands held", self.held.len());
-        if let Some(engine) = self.engine.take() {
-            *self.shared.engine_back.lock().unwrap_or_else(|p| p.into_inner()) = Some(engine);
-        }
-    }
+fn open_store(dir: &Path, name: &str, cfg: &Validated) -> Result<SessionStore, PipelineError> {
+    let store = SessionStore::open(dir, name, cfg.raw.sessions_limits.store_limits())
+        .map_err(|e| PipelineError::Stage(format!("session store {name}: {e}")))?;
+    tracing::info!(
+        session = name,
+        next_in = store.next_target_seq(),
+        next_out = store.next_sender_seq(),
+        "session store opened"
+    );
+    Ok(store)
+}
+
+fn bind(addr: SocketAddr, what: &'static str) -> Result<(mio::net::TcpListener, SocketAddr), PipelineError> {
+    let listener = mio::net::TcpListener::bind(addr).map_err(|source| PipelineError::Io { what, source })?;
+    let local = listener.local_addr().map_err(|source| PipelineError::Io { what, source })?;
+    Ok((listener, local))
+}
+
+/// After the stages joined: the final snapshot from the matcher's engine.
+fn final_snapshot(shared: &Shared, store: &SnapshotStore) -> Result<ShutdownReport, PipelineError> {
+    let engine = shared
+        .engine_back
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take()
+        .ok_or_else(|| PipelineError::Stage("the matcher did not hand its engine back".into()))?;
+    let now = crate::stage::sequencer::Clock::now_ns(&WallClock);
+    let info = store.write(&engine, now)?;
+    let report = ShutdownReport { last_seq: engine.seq(), state_hash: engine.state_hash(), snapshot_seq: info.seq };
+    tracing::info!(
+        seq = report.last_seq,
+        state_hash = format_args!("{:016x}", report.state_hash),
+        "final snapshot written; stopped"
+    );
+    Ok(report)
 }
 
 fn clone_engine(engine: &Engine) -> Result<Engine, PipelineError> {
@@ -371,265 +432,4 @@ fn live_order_terms(engine: &Engine) -> HashMap<u64, OrderTerms> {
         }
     }
     terms
-}
-
-/// Starts the appliance: restore, rings, stages, listener, I/O thread.
-pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
-    let p = &cfg.raw.pipeline;
-    let wait = Wait::from_config(p);
-    let data_dir = cfg.raw.server.data_dir.clone();
-    let shared = Arc::new(Shared::default());
-
-    // 1. Storage: the journal (tail repair happens here) and the snapshot store.
-    std::fs::create_dir_all(&data_dir).map_err(|source| PipelineError::Io { what: "creating the data dir", source })?;
-    let journal_config =
-        JournalConfig { segment_len_bytes: cfg.raw.journal.segment_len_bytes, ..JournalConfig::default() };
-    let journal = Journal::open_dir(journal_dir(&data_dir), journal_config)?;
-    let store = SnapshotStore::open(snapshot_dir(&data_dir))?;
-
-    // 2. Restore: newest usable snapshot + journal replay. Everything restored is durable.
-    let (engine, report) = snapshot::restore(Some(&store), &journal, cfg.limits)?;
-    tracing::info!(
-        snapshot = ?report.snapshot.as_ref().map(|s| s.seq),
-        replayed = report.replayed,
-        seq = engine.seq(),
-        state_hash = format_args!("{:016x}", engine.state_hash()),
-        "restored"
-    );
-    for (seq, why) in &report.skipped {
-        tracing::warn!(seq, why, "snapshot skipped");
-    }
-    let restored_seq = engine.seq();
-    let restored_hash = engine.state_hash();
-    shared.seq_durable.store(restored_seq, Ordering::Release);
-
-    // 3. Configuration commands to sequence first: whatever brings the restored engine's
-    //    instruments and accounts to what the file says.
-    let admin = reconcile(&engine, &cfg)?;
-    let order_terms = live_order_terms(&engine);
-    let follower_engine = if cfg.raw.snapshot.every_commands > 0 { Some(clone_engine(&engine)?) } else { None };
-    let last_ts_ns = engine.now_ns();
-
-    // 4. Output ring: matcher → publisher. The I/O thread polls it; the matcher publishes.
-    let (out_poller, out_builder) =
-        build_single_producer(p.output_ring_slots, OutSlot::default, wait).new_event_poller();
-    let out_producer = out_builder.build();
-
-    // 5. Input ring: sequencer → {journaler ∥ matcher} → follower.
-    let level = match p.durability {
-        DurabilityPolicy::Fsync => Durability::Fsync,
-        DurabilityPolicy::Memory | DurabilityPolicy::Written => Durability::Written,
-    };
-    let journaler_shared = Arc::clone(&shared);
-    let matcher_shared = Arc::clone(&shared);
-    let retention = Retention { keep_last: cfg.raw.snapshot.keep_last, max_age_ns: None };
-    let every = cfg.raw.snapshot.every_commands;
-    let follower_store = SnapshotStore::open(snapshot_dir(&data_dir))?;
-    let builder = build_single_producer(p.input_ring_slots, Slot::default, wait)
-        .thread_name("sable-journal")
-        .handle_events_and_state_with(
-            |j: &mut Journaler, slot: &Slot, _seq, end_of_batch| j.on_slot(slot, end_of_batch),
-            move || Journaler {
-                journal,
-                level,
-                shared: journaler_shared,
-                buf: [0; Command::MAX_ENCODED_LEN],
-                dead: false,
-            },
-        );
-    let builder = match p.matcher_core {
-        Some(core) => builder.pin_at_core(core),
-        None => builder,
-    };
-    let input = builder
-        .thread_name("sable-matcher")
-        .handle_events_and_state_with(
-            |m: &mut Matcher, slot: &Slot, _seq, end_of_batch| m.on_slot(slot, end_of_batch),
-            move || Matcher {
-                engine: Some(engine),
-                held: VecDeque::with_capacity(engine::LOOKAHEAD + 1),
-                out: out_producer,
-                wait,
-                shared: matcher_shared,
-                dead: false,
-            },
-        )
-        .and_then()
-        .thread_name("sable-follower")
-        // The follower only takes snapshots: nothing waits on it but a full ring, so it sleeps
-        // between batches instead of competing with the matcher for a core on every command.
-        .handle_events_and_state_with_wait_strategy(
-            |f: &mut Option<Follower>, slot: &Slot, _seq, _end| {
-                let Some(follower) = f.as_mut() else { return };
-                match follower.apply(&slot.command) {
-                    Ok(Some(info)) => tracing::info!(seq = info.seq, "periodic snapshot written"),
-                    Ok(None) => {}
-                    Err(e) => {
-                        tracing::error!(error = %e, "follower stopped; no more periodic snapshots");
-                        *f = None;
-                    }
-                }
-            },
-            move || follower_engine.map(|e| Follower::new(e, follower_store, every, retention)),
-            Wait::Sleep(FOLLOWER_SLEEP),
-        )
-        .build();
-
-    // 6. Listener and the gateway I/O thread (sessions + sequencer + publisher).
-    let poll = mio::Poll::new().map_err(|source| PipelineError::Io { what: "creating the poller", source })?;
-    let waker = Arc::new(
-        mio::Waker::new(poll.registry(), crate::server::WAKER)
-            .map_err(|source| PipelineError::Io { what: "creating the waker", source })?,
-    );
-    let listener = mio::net::TcpListener::bind(cfg.listen)
-        .map_err(|source| PipelineError::Io { what: "binding the listen address", source })?;
-    let local_addr =
-        listener.local_addr().map_err(|source| PipelineError::Io { what: "reading the listen address", source })?;
-    tracing::info!(%local_addr, durability = ?p.durability, wait = ?wait, "listening");
-
-    // 7. Sessions: a persistent store per configured session (sequence numbers and sent
-    //    messages, so clients resume after a restart), the FIX data dictionary, one FIX
-    //    session per configured CompID pair, and the FIX listener.
-    let dictionary = crate::fix::dictionary::Dictionary::sable();
-    let sessions_dir = sessions_dir(&data_dir);
-    std::fs::create_dir_all(&sessions_dir)
-        .map_err(|source| PipelineError::Io { what: "creating the sessions dir", source })?;
-    let mut fix_sessions = Vec::with_capacity(cfg.raw.fix_sessions.len());
-    for (fc, settings) in cfg.raw.fix_sessions.iter().zip(&cfg.fix_settings) {
-        let store = crate::store::SessionStore::open(&sessions_dir, &fc.store_name(), cfg.raw.sessions_limits.store_limits())
-            .map_err(|e| PipelineError::Stage(format!("session store {}: {e}", fc.store_name())))?;
-        tracing::info!(
-            session = %fc.store_name(),
-            next_in = store.next_target_seq(),
-            next_out = store.next_sender_seq(),
-            "FIX session store opened"
-        );
-        fix_sessions.push(crate::fix::session::FixSession::new(fc, *settings, store));
-    }
-    let mut sbe_stores = Vec::with_capacity(cfg.raw.sessions.len());
-    for sc in &cfg.raw.sessions {
-        let name = format!("sbe-{}", sc.session_id);
-        let store = crate::store::SessionStore::open(&sessions_dir, &name, cfg.raw.sessions_limits.store_limits())
-            .map_err(|e| PipelineError::Stage(format!("session store {name}: {e}")))?;
-        sbe_stores.push(store);
-    }
-    let fix_listener = match cfg.fix_listen {
-        Some(addr) => Some(
-            mio::net::TcpListener::bind(addr)
-                .map_err(|source| PipelineError::Io { what: "binding the FIX listen address", source })?,
-        ),
-        None => None,
-    };
-    let fix_addr = match &fix_listener {
-        Some(l) => Some(
-            l.local_addr().map_err(|source| PipelineError::Io { what: "reading the FIX listen address", source })?,
-        ),
-        None => None,
-    };
-    if let Some(addr) = fix_addr {
-        tracing::info!(%addr, "FIX listening");
-    }
-
-    let io = IoThread::new(crate::server::IoParts {
-        cfg,
-        poll,
-        listener,
-        input,
-        out_poller,
-        shared: Arc::clone(&shared),
-        wait,
-        next_seq: restored_seq + 1,
-        last_ts_ns,
-        order_terms,
-        store,
-        admin,
-        fix_listener,
-        fix_sessions,
-        dictionary,
-        sbe_stores,
-    })
-    .map_err(|source| PipelineError::Io { what: "registering the listener", source })?;
-    let handle = std::thread::Builder::new()
-        .name("sable-gateway".into())
-        .spawn(move || io.run())
-        .map_err(|source| PipelineError::Io { what: "spawning the I/O thread", source })?;
-
-    Ok(Appliance { local_addr, fix_addr, shared, waker, io: Some(handle), restored_hash, restored_seq })
-}
-
-/// The configuration commands that bring a restored engine to the file's instruments and
-/// accounts, sequenced and journaled before any client's command (so a replay sees them too):
-///
-/// - an instrument the engine lacks is added; one whose spec differs is updated, keeping its
-///   trading status (a halt or close is market state set by command, not configuration);
-/// - an account the engine lacks, or whose stp group, default mode or risk limits differ, is
-///   upserted (its open orders and exposure stay);
-/// - instruments and accounts the engine has but the file does not name are left as they are,
-///   with a warning (they may hold orders).
-///
-/// A tick or lot size change on an instrument that still has orders would leave the gateway
-/// converting prices on one grid and the engine matching on another, so start-up stops instead.
-pub fn reconcile(engine: &Engine, cfg: &Validated) -> Result<Vec<CommandBody>, PipelineError> {
-    let mut admin = Vec::new();
-    for s in &cfg.instruments {
-        let Some(current) = engine.instrument(s.id) else {
-            admin.push(CommandBody::AddInstrument(*s));
-            continue;
-        };
-        let wanted = InstrumentSpec { status: current.status, ..*s };
-        if wanted == *current {
-            continue;
-        }
-        if (wanted.tick_size, wanted.lot_size) != (current.tick_size, current.lot_size) && has_orders(engine, s.id) {
-            return Err(PipelineError::Config(format!(
-                "instrument {} ({}): tick size {} and lot size {} in the configuration, {} and {} in the data \
-                 directory, which still holds orders for it; cancel them first or keep the old grid",
-                s.id.0,
-                s.symbol.as_str(),
-                wanted.tick_size,
-                wanted.lot_size,
-                current.tick_size,
-                current.lot_size
-            )));
-        }
-        tracing::info!(instrument = s.id.0, symbol = s.symbol.as_str(), from = ?current, to = ?wanted, "configuration changes an instrument");
-        admin.push(CommandBody::UpdateInstrument(wanted));
-    }
-    for a in &cfg.accounts {
-        match engine.account_spec(a.account) {
-            Some(current) if current == a => {}
-            current => {
-                if let Some(from) = current {
-                    tracing::info!(account = a.account.0, ?from, to = ?a, "configuration changes an account");
-                }
-                admin.push(CommandBody::UpsertAccount(*a));
-            }
-        }
-    }
-    for id in engine.instrument_ids() {
-        if !cfg.instruments.iter().any(|s| s.id == id) {
-            tracing::warn!(
-                instrument = id.0,
-                "instrument in the data directory but not in the configuration; left as it is"
-            );
-        }
-    }
-    Ok(admin)
-}
-
-/// Whether any order (resting or a waiting stop) of the instrument is live.
-fn has_orders(engine: &Engine, id: InstrumentId) -> bool {
-    [Side::Buy, Side::Sell]
-        .into_iter()
-        .any(|side| [false, true].into_iter().any(|stops| !engine.orders_in_priority(id, side, stops).is_empty()))
-}
-
-/// The instruments of a validated configuration indexed by id, for the I/O thread's lookups.
-pub fn instrument_table(instruments: &[InstrumentSpec]) -> Vec<Option<InstrumentSpec>> {
-    let len = instruments.iter().map(|s| s.id.0 as usize + 1).max().unwrap_or(0);
-    let mut table = vec![None; len];
-    for s in instruments {
-        table[s.id.0 as usize] = Some(*s);
-    }
-    table
 }

@@ -249,12 +249,11 @@ fn a_matcher_that_looks_ahead_answers_every_order_of_a_burst() {
     let mut c1 = Client::login(addr, 1, "demo", "demo").expect("session 1 logs in");
     let mut c2 = Client::login(addr, 2, "demo2", "demo2").expect("session 2 logs in");
     const N: u64 = 400;
-    // Sells at 10.00, sent without waiting; then buys at 10.00, each filling one sell.
+    // Sells at 10.00, sent without waiting; once they rest, buys at 10.00, sent without waiting,
+    // each filling one sell. (The buys wait for the sells' acks because two connections' bytes
+    // have no order between them: a gateway busy elsewhere may read the second one first.)
     for i in 0..N {
         c1.send(&order(&format!("s{i}"), 1, Side::Sell, 10.0, 1)).unwrap();
-    }
-    for i in 0..N {
-        c2.send(&order(&format!("b{i}"), 2, Side::Buy, 10.0, 1)).unwrap();
     }
     let mut maker_order_ids = Vec::new();
     for i in 0..N {
@@ -263,6 +262,9 @@ fn a_matcher_that_looks_ahead_answers_every_order_of_a_burst() {
     }
     // Exchange ids follow arrival order: each session's burst reached the engine in order.
     assert!(maker_order_ids.windows(2).all(|w| w[0] < w[1]), "sells acknowledged out of order");
+    for i in 0..N {
+        c2.send(&order(&format!("b{i}"), 2, Side::Buy, 10.0, 1)).unwrap();
+    }
     for i in 0..N {
         let fill = er(&mut c2, &format!("b{i}"), ExecType::Trade);
         assert_eq!(fill.ord_status, OrdStatus::Filled.to_u8(), "b{i}");
@@ -313,10 +315,13 @@ fn a_client_that_does_not_read_is_disconnected_and_others_carry_on() {
     let addr = app.local_addr();
     let mut slow = Client::login(addr, 1, "demo", "demo").expect("login");
     let mut fast = Client::login(addr, 2, "demo2", "demo2").expect("login");
-    // Requests whose reports the slow client never reads (rejected ones are reports too).
+    // Requests whose reports the slow client never reads. They are IOC and cannot cross, so
+    // each is answered (New, then Cancelled) and none rests: the book stays empty for `fast`
+    // however long the kernel's socket buffers take to fill.
     let sender = std::thread::spawn(move || {
         for i in 0..200_000u64 {
-            let o = order(&format!("x{i}"), 1, Side::Buy, 90.0 + (i % 200) as f64 * 0.01, 1);
+            let mut o = order(&format!("x{i}"), 1, Side::Buy, 90.0 + (i % 200) as f64 * 0.01, 1);
+            o.time_in_force = TimeInForce::ImmediateOrCancel.to_u8();
             if slow.send(&o).is_err() {
                 return (true, slow);
             }

@@ -7,4 +7,5 @@ pub mod dictionary;
 pub mod frame;
 pub mod message;
 pub mod session;
+pub(crate) mod sessions;
 pub mod writer;

@@ -39,17 +39,17 @@
 //!   throttle (GCRA) → BusinessMessageReject 380=0 (Other) with the limit in Text, or Logout, per
 //!   the session's policy.
 
-use engine::{AccountId, ClOrdId, CommandBody, InstrumentId, InstrumentSpec, MassCancel, MassCancelTarget};
+use engine::{CommandBody, InstrumentId, InstrumentSpec};
 
-use crate::config::{FixSessionConfig, FixSettings, ThrottlePolicy};
+use crate::config::{FixSessionConfig, FixSettings};
 use crate::fix::convert::{self, BodyWriter, InstrumentLookup};
 use crate::fix::dictionary::{Dictionary, MsgTypeSupport, SessionReject, SessionRejectReason, ValidationOptions};
 use crate::fix::frame::MAX_MESSAGE_LEN_BYTES;
 use crate::fix::message::{FieldTable, Message, parse};
 use crate::fix::writer::{TimestampCache, Writer};
 use crate::sbe::convert::{Report, ReportContext};
+use crate::session::rules::{Admission, Refusal, SessionCommon};
 use crate::store::SessionStore;
-use crate::throttle::Gcra;
 
 /// The BeginString of every message.
 pub const BEGIN_STRING: &str = "FIX.4.4";
@@ -127,10 +127,8 @@ pub struct FixSession {
     their_comp_id: String,
     username: String,
     password: String,
-    accounts: Vec<u32>,
-    throttle_per_s: u32,
-    throttle_burst: u32,
-    throttle_policy: ThrottlePolicy,
+    /// Throttle and accounts (the rules every protocol shares).
+    admission: Admission,
     store: SessionStore,
     state: LinkState,
     heartbeat_ns: u64,
@@ -141,7 +139,6 @@ pub struct FixSession {
     /// expected seq passes it.
     resend_until: Option<u64>,
     cancel_on_disconnect: bool,
-    throttle: Gcra,
     test_req_counter: u64,
     cod_counter: u64,
     /// The parse table, taken out while a message borrows it (`None` only during a call).
@@ -213,10 +210,7 @@ impl FixSession {
             their_comp_id: cfg.sender_comp_id.clone(),
             username: cfg.username.clone(),
             password: cfg.password.clone(),
-            accounts: cfg.accounts.clone(),
-            throttle_per_s: cfg.throttle_per_s,
-            throttle_burst: cfg.throttle_burst,
-            throttle_policy: cfg.throttle_policy,
+            admission: Admission::new(SessionCommon::from(cfg)),
             store,
             state: LinkState::Offline,
             heartbeat_ns: 30_000_000_000,
@@ -225,7 +219,6 @@ impl FixSession {
             test_request_sent: false,
             resend_until: None,
             cancel_on_disconnect: false,
-            throttle: Gcra::default(),
             test_req_counter: 0,
             cod_counter: 0,
             table: Some(Box::default()),
@@ -256,7 +249,7 @@ impl FixSession {
 
     /// Whether the session may act on `account`.
     pub fn may_trade(&self, account: u32) -> bool {
-        self.accounts.contains(&account)
+        self.admission.may_act_on(account)
     }
 
     // --------------------------------------------------------------------------------------
@@ -408,7 +401,7 @@ impl FixSession {
         self.last_rx_ns = now_ns;
         self.test_request_sent = false;
         self.resend_until = None;
-        self.throttle = Gcra::default();
+        self.admission.restart();
         self.cancel_on_disconnect =
             self.settings.cancel_on_disconnect || msg.get(tag::CANCEL_ON_DISCONNECT) == Some(b"Y");
         let echo_reset = reset_asked || self.settings.reset_on_logon;
@@ -442,15 +435,7 @@ impl FixSession {
         }
         self.state = LinkState::Offline;
         if self.cancel_on_disconnect {
-            for &account in &self.accounts {
-                self.cod_counter += 1;
-                let cl_ord_id = cod_cl_ord_id(self.cod_counter);
-                submit(CommandBody::MassCancel(MassCancel {
-                    account: AccountId(account),
-                    cl_ord_id,
-                    target: MassCancelTarget::Account(AccountId(account), None),
-                }));
-            }
+            self.admission.cancel_on_disconnect(&mut self.cod_counter, submit);
         }
         if self.settings.reset_on_disconnect {
             self.reset(now_ns);
@@ -860,13 +845,12 @@ impl FixSession {
             self.send_business_reject(now_ns, msg, 3, "Unsupported Message Type", out);
             return Action::Continue;
         };
-        if self.throttle_per_s > 0 && !self.throttle.admit(now_ns, self.throttle_per_s, self.throttle_burst) {
-            let text = format!("throttled: over {} messages/s (burst {})", self.throttle_per_s, self.throttle_burst);
-            if self.throttle_policy == ThrottlePolicy::Disconnect {
-                self.send_logout(now_ns, &text, out);
+        if let Err(Refusal::Throttled { disconnect, reason }) = self.admission.throttle(now_ns) {
+            if disconnect {
+                self.send_logout(now_ns, &reason, out);
                 return Action::Close;
             }
-            self.send_business_reject(now_ns, msg, 0, &text, out);
+            self.send_business_reject(now_ns, msg, 0, &reason, out);
             return Action::Continue;
         }
         let account = match &request {
@@ -904,14 +888,6 @@ impl FixSession {
         }
         Action::Continue
     }
-}
-
-fn cod_cl_ord_id(n: u64) -> ClOrdId {
-    let mut buf = [0u8; 24];
-    let mut cur = std::io::Cursor::new(&mut buf[..]);
-    let _ = std::io::Write::write_fmt(&mut cur, format_args!("cod-{n}"));
-    let len = cur.position() as usize;
-    ClOrdId::new(&buf[..len]).expect("cod-<u64> is a valid client order id")
 }
 
 /// Appends one SequenceReset-GapFill covering `from..to` (MsgSeqNum `from`, NewSeqNo `to`).

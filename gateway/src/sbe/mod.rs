@@ -28,6 +28,7 @@ pub mod convert;
 pub mod frame;
 pub mod messages;
 pub mod session;
+pub(crate) mod sessions;
 
 pub use codec::{
     DecodeError, EncodeError, Inbound, Outbound, decode_as, decode_inbound, decode_inbound_frame, decode_outbound,

@@ -32,7 +32,7 @@ use engine::{CommandBody, InstrumentId, InstrumentSpec};
 use zerocopy::FromZeros;
 use zerocopy::little_endian::{U16, U64};
 
-use crate::config::{SessionConfig, SessionLimits, ThrottlePolicy};
+use crate::config::{SessionConfig, SessionLimits};
 use crate::sbe::codec::{EncodeError, Inbound, encode};
 use crate::sbe::convert::{self, Report, ReportContext};
 use crate::sbe::messages::{
@@ -40,7 +40,7 @@ use crate::sbe::messages::{
     NegotiationReject, NegotiationRejectCode, NegotiationResponse, Retransmission, RetransmitReject,
     RetransmitRejectCode, Sequence, Terminate, TerminationCode, char_field_lossy, char_field_str,
 };
-use crate::throttle::Gcra;
+use crate::session::rules::{Admission, Refusal, SessionCommon};
 
 /// Most messages one RetransmitRequest may ask for.
 pub const MAX_RETRANSMIT_COUNT: u32 = 10_000;
@@ -160,7 +160,8 @@ pub struct SbeSession {
     connected_ns: u64,
     last_recv_ns: u64,
     last_send_ns: u64,
-    throttle: Gcra,
+    /// The configured session's throttle and accounts, from Negotiate on.
+    admission: Option<Admission>,
 }
 
 fn terminate(session_id: u64, code: TerminationCode, reason: &str) -> ServerMessage {
@@ -184,7 +185,7 @@ impl SbeSession {
             connected_ns: now_ns,
             last_recv_ns: now_ns,
             last_send_ns: now_ns,
-            throttle: Gcra::default(),
+            admission: None,
         }
     }
 
@@ -312,6 +313,7 @@ impl SbeSession {
                 }
                 self.session_id = id;
                 self.config_index = found;
+                self.admission = found.map(|i| Admission::new(SessionCommon::from(&env.sessions[i])));
                 self.state = SessionState::Negotiated;
                 out(Output::Send(ServerMessage::NegotiationResponse(NegotiationResponse {
                     session_id: m.session_id,
@@ -429,31 +431,26 @@ impl SbeSession {
             Inbound::OrderStatusRequest(m) => (m.account.get(), m.orig_cl_ord_id),
             _ => return,
         };
-        let config = self.config_index.and_then(|i| env.sessions.get(i));
-        if let Some(c) = config
-            && !self.throttle.admit(now_ns, c.throttle_per_s, c.throttle_burst)
-        {
-            let reason = format!("throttled: over {} messages/s (burst {})", c.throttle_per_s, c.throttle_burst);
-            if c.throttle_policy == ThrottlePolicy::Disconnect {
-                return self.close(TerminationCode::Throttled, &reason, out);
-            }
+        let refusal = match self.admission.as_mut() {
+            Some(a) => a.admit(account, now_ns).err(),
+            None => Some(Refusal::NotAuthorized { account }),
+        };
+        if let Some(refusal) = refusal {
+            let (code, text) = match refusal {
+                Refusal::Throttled { disconnect: true, reason } => {
+                    return self.close(TerminationCode::Throttled, &reason, out);
+                }
+                Refusal::Throttled { disconnect: false, reason } => (BusinessRejectReason::Throttled, reason),
+                Refusal::NotAuthorized { account } => {
+                    (BusinessRejectReason::NotAuthorized, format!("session may not act on account {account}"))
+                }
+            };
             let mut m = BusinessMessageReject::new_zeroed();
             m.ref_seq_num = U64::new(seq);
             m.ref_template_id = U16::new(msg.template_id());
-            m.reason = BusinessRejectReason::Throttled.to_u8();
+            m.reason = code.to_u8();
             m.cl_ord_id = cl_ord_id;
-            m.text = char_field_lossy(reason.as_bytes());
-            out(Output::Send(ServerMessage::BusinessReject(m)));
-            return;
-        }
-        let allowed = config.is_some_and(|s| s.accounts.contains(&account));
-        if !allowed {
-            let mut m = BusinessMessageReject::new_zeroed();
-            m.ref_seq_num = U64::new(seq);
-            m.ref_template_id = U16::new(msg.template_id());
-            m.reason = BusinessRejectReason::NotAuthorized.to_u8();
-            m.cl_ord_id = cl_ord_id;
-            m.text = char_field_lossy(format!("session may not act on account {account}").as_bytes());
+            m.text = char_field_lossy(text.as_bytes());
             out(Output::Send(ServerMessage::BusinessReject(m)));
             return;
         }
@@ -491,7 +488,7 @@ mod tests {
     use zerocopy::little_endian::{I64, U32};
 
     use super::*;
-    use crate::config::Config;
+    use crate::config::{Config, ThrottlePolicy};
     use crate::sbe::SbeMessage;
     use crate::sbe::codec::decode_inbound;
     use crate::sbe::convert::ConvertError;

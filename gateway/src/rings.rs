@@ -1,0 +1,93 @@
+//! What the pipeline's stages share: the two rings' slot types and ends, and the few atomics the stages signal each other with. Stages import from here and
+//! never from each other, so no two stage files depend on one another.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use disruptor::{EventPoller, SingleConsumerBarrier, SingleProducer, SingleProducerBarrier};
+use engine::{Command, CommandBody, Engine, Event};
+
+/// One input ring slot: a sequenced command. Who sent it is not carried: reports are routed
+/// by account, and the journal records commands only.
+#[derive(Clone, Copy, Debug)]
+pub struct Slot {
+    /// The command; `command.seq` and `command.ts_ns` were stamped once by the sequencer.
+    pub command: Command,
+}
+
+impl Default for Slot {
+    fn default() -> Self {
+        Slot { command: Command { seq: 0, ts_ns: 0, body: CommandBody::Tick } }
+    }
+}
+
+/// What an output slot carries.
+#[derive(Clone, Copy, Debug)]
+pub enum OutItem {
+    /// One engine event of the command.
+    Event(Event),
+    /// The command is fully applied (last slot of every command).
+    Done,
+}
+
+/// One output ring slot: an engine event tagged with the input it came from.
+#[derive(Clone, Copy, Debug)]
+pub struct OutSlot {
+    /// Input sequence number.
+    pub seq: u64,
+    /// Input timestamp.
+    pub ts_ns: u64,
+    /// The command's body (rejects need the request's terms).
+    pub request: CommandBody,
+    /// The event, or the end-of-command marker.
+    pub item: OutItem,
+}
+
+impl Default for OutSlot {
+    fn default() -> Self {
+        OutSlot { seq: 0, ts_ns: 0, request: CommandBody::Tick, item: OutItem::Done }
+    }
+}
+
+/// The input ring's producer end, owned by the sequencer.
+pub type InputProducer = SingleProducer<Slot, SingleConsumerBarrier>;
+
+/// The output ring's producer end, owned by the matcher.
+pub type OutputProducer = SingleProducer<OutSlot, SingleConsumerBarrier>;
+
+/// The output ring's consumer end, polled by the publisher.
+pub type OutputPoller = EventPoller<OutSlot, SingleProducerBarrier>;
+
+/// State the stages signal each other with (atomics only on the hot path).
+#[derive(Default)]
+pub struct Shared {
+    /// Highest sequence number durable at the configured policy's level (journaler writes).
+    pub seq_durable: AtomicU64,
+    /// Set by the owner to stop the appliance.
+    pub stop: AtomicBool,
+    /// Set by a stage that failed; the receiver reads `failure` and stops.
+    pub failed: AtomicBool,
+    /// What failed (written once, off the hot path).
+    pub failure: Mutex<Option<String>>,
+    /// The matcher's engine, handed back when the matcher thread ends.
+    pub engine_back: Mutex<Option<Engine>>,
+}
+
+impl Shared {
+    /// Records the first failure of any stage and raises the flag.
+    pub fn fail(&self, what: String) {
+        let mut f = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+        if f.is_none() {
+            *f = Some(what);
+        }
+        self.failed.store(true, Ordering::Release);
+    }
+
+    /// The failure, once a stage raised the flag.
+    pub fn failure(&self) -> Option<String> {
+        if !self.failed.load(Ordering::Acquire) {
+            return None;
+        }
+        Some(self.failure.lock().unwrap_or_else(|p| p.into_inner()).clone().unwrap_or_default())
+    }
+}

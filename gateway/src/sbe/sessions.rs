@@ -1,0 +1,286 @@
+//! The SBE protocol behind the session contract ([`crate::session::Protocol`]): frames the bytes
+//! of each connection, runs its FIXP state machine ([`SbeSession`]), keeps one persistent store
+//! per configured session (outbound sequence numbers and the application messages sent, also
+//! while the client is away), and answers RetransmitRequest from it.
+
+use zerocopy::little_endian::{U32, U64};
+
+use crate::config::{SessionConfig, SessionLimits};
+use crate::sbe::codec::decode_inbound;
+use crate::sbe::convert::Report;
+use crate::sbe::frame::{MAX_FRAME_LEN_BYTES, next_frame};
+use crate::sbe::messages::{Retransmission, RetransmitReject, RetransmitRejectCode};
+use crate::sbe::session::{MAX_RETRANSMIT_COUNT, Output, SbeSession, ServerMessage, SessionEnv, SessionState};
+use crate::session::{CloseKind, ConnId, Env, Outbox, Protocol};
+use crate::store::SessionStore;
+
+/// A configured SBE session: its index in `[[sessions]]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct SbeSessionIx(pub usize);
+
+/// Every SBE connection and configured session.
+pub(crate) struct SbeSessions {
+    configs: Vec<SessionConfig>,
+    limits: SessionLimits,
+    /// One persistent store per configured session, in file order.
+    stores: Vec<SessionStore>,
+    /// The FIXP state machine of each connection slot in use.
+    conns: Vec<Option<SbeSession>>,
+    /// The connection of each configured session while it is negotiated or established.
+    session_conn: Vec<Option<ConnId>>,
+    outputs: Vec<Output>,
+}
+
+/// A whole frame with a server message, encoded on the stack.
+struct Frame {
+    buf: [u8; MAX_FRAME_LEN_BYTES],
+    len: usize,
+}
+
+impl Frame {
+    fn encode(msg: &ServerMessage) -> Option<Frame> {
+        let mut f = Frame { buf: [0; MAX_FRAME_LEN_BYTES], len: 0 };
+        match msg.encode(&mut f.buf) {
+            Ok(n) => {
+                f.len = n;
+                Some(f)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot encode an outbound SBE message");
+                None
+            }
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl SbeSessions {
+    /// The sessions of `configs`, persisting into `stores` (same order), for up to
+    /// `max_conns` connections.
+    pub(crate) fn new(
+        configs: Vec<SessionConfig>,
+        limits: SessionLimits,
+        stores: Vec<SessionStore>,
+        max_conns: usize,
+    ) -> Self {
+        let n = configs.len();
+        SbeSessions {
+            configs,
+            limits,
+            stores,
+            conns: (0..max_conns).map(|_| None).collect(),
+            session_conn: vec![None; n],
+            outputs: Vec::with_capacity(16),
+        }
+    }
+
+    /// Handles one frame (or a framing error) of `conn`; false once the session closed.
+    fn on_frame(&mut self, conn: ConnId, frame: Result<&[u8], String>, now_ns: u64, env: &mut Env<'_>) -> bool {
+        let Some(session) = self.conns[conn.0].as_mut() else { return false };
+        let instruments = env.instruments;
+        let (configs, session_conn, stores) = (&self.configs, &self.session_conn, &self.stores);
+        let mut senv = SessionEnv {
+            sessions: configs,
+            limits: &self.limits,
+            instrument: |id: engine::InstrumentId| instruments.get(id.0 as usize).and_then(|s| s.as_ref()),
+            in_use: |sid: u64| {
+                configs
+                    .iter()
+                    .position(|s| s.session_id == sid)
+                    .and_then(|i| session_conn[i])
+                    .is_some_and(|c| c != conn)
+            },
+            next_exec_id: &mut *env.next_exec_id,
+            resume: &|i: usize| (stores[i].next_sender_seq(), stores[i].next_target_seq() - 1),
+        };
+        let outputs = &mut self.outputs;
+        match frame.and_then(|msg| decode_inbound(msg).map_err(|e| e.to_string())) {
+            Ok(inbound) => session.on_message(&inbound, now_ns, &mut senv, &mut |o| outputs.push(o)),
+            Err(reason) => {
+                tracing::warn!(conn = conn.0, %reason, "malformed SBE input; terminating the session");
+                session.on_malformed(&reason, &mut |o| outputs.push(o));
+            }
+        }
+        let open = session.state() != SessionState::Closed;
+        self.persist_inbound_seq(conn);
+        open
+    }
+
+    /// Keeps the store's next inbound seq in step with the established session.
+    fn persist_inbound_seq(&mut self, conn: ConnId) {
+        let Some(session) = self.conns[conn.0].as_ref() else { return };
+        if !session.is_established() {
+            return;
+        }
+        let Some(i) = session.config_index() else { return };
+        let store = &mut self.stores[i];
+        if store.next_target_seq() != session.next_recv_seq()
+            && let Err(e) = store.set_next_target_seq(session.next_recv_seq())
+        {
+            tracing::error!(session = i, error = %e, "session store write failed");
+        }
+    }
+
+    /// Carries out what the session of `conn` asked for.
+    fn apply_outputs(&mut self, conn: ConnId, now_ns: u64, out: &mut Outbox) {
+        let mut outputs = std::mem::take(&mut self.outputs);
+        for o in outputs.drain(..) {
+            match o {
+                Output::Send(msg) => {
+                    self.track_session(conn, &msg);
+                    self.send(conn, &msg, now_ns, out);
+                }
+                Output::Submit(body) => out.submit(body),
+                Output::Close => out.close(conn, CloseKind::AfterFlush, "session terminated"),
+                Output::Retransmit { session_id, request_timestamp, from_seq, count } => {
+                    self.retransmit(conn, (session_id, request_timestamp), (from_seq, count), now_ns, out);
+                }
+            }
+        }
+        self.outputs = outputs;
+    }
+
+    /// Keeps `session_conn` in step with negotiation.
+    fn track_session(&mut self, conn: ConnId, msg: &ServerMessage) {
+        if let ServerMessage::NegotiationResponse(_) = msg
+            && let Some(i) = self.conns[conn.0].as_ref().and_then(SbeSession::config_index)
+        {
+            self.session_conn[i] = Some(conn);
+        }
+    }
+
+    /// Queues `msg` on `conn`; an application message is stored under its sequence number
+    /// before its bytes can reach the socket.
+    fn send(&mut self, conn: ConnId, msg: &ServerMessage, now_ns: u64, out: &mut Outbox) {
+        let Some(session) = self.conns[conn.0].as_mut() else { return };
+        let Some(frame) = Frame::encode(msg) else { return };
+        if msg.is_application()
+            && let Some(i) = session.config_index()
+        {
+            let store = &mut self.stores[i];
+            debug_assert_eq!(store.next_sender_seq(), session.next_send_seq(), "store and session agree on seqs");
+            if let Err(e) = store.record_sent(session.next_send_seq(), Some(frame.bytes())) {
+                tracing::error!(session = i, error = %e, "session store write failed");
+            }
+        }
+        out.tx(conn).extend_from_slice(frame.bytes());
+        session.on_sent(msg, now_ns);
+    }
+
+    /// Answers a RetransmitRequest: `Retransmission` and the stored frames, or
+    /// `RetransmitReject` when the range was never sent, is no longer retained, or is too long.
+    fn retransmit(&mut self, conn: ConnId, request: (u64, u64), range: (u64, u32), now_ns: u64, out: &mut Outbox) {
+        let ((session_id, ts), (from_seq, count)) = (request, range);
+        let Some(i) = self.conns[conn.0].as_ref().and_then(SbeSession::config_index) else { return };
+        let store = &self.stores[i];
+        let end = from_seq.saturating_add(u64::from(count));
+        let code = if count == 0 || count > MAX_RETRANSMIT_COUNT {
+            Some(RetransmitRejectCode::RequestLimitExceeded)
+        } else if from_seq < store.oldest_retained_seq().max(1) || end > store.next_sender_seq() {
+            Some(RetransmitRejectCode::OutOfRange)
+        } else {
+            None
+        };
+        let (session_id, request_timestamp) = (U64::new(session_id), U64::new(ts));
+        if let Some(code) = code {
+            let m = RetransmitReject { session_id, request_timestamp, code: code.to_u8() };
+            return self.send(conn, &ServerMessage::RetransmitReject(m), now_ns, out);
+        }
+        let m =
+            Retransmission { session_id, request_timestamp, next_seq_no: U64::new(from_seq), count: U32::new(count) };
+        self.send(conn, &ServerMessage::Retransmission(m), now_ns, out);
+        let tx = out.tx(conn);
+        if let Err(e) = self.stores[i].for_each_sent(from_seq, end - 1, |_, frame| tx.extend_from_slice(frame)) {
+            tracing::error!(session = i, error = %e, "session store read failed during retransmission");
+        }
+    }
+
+    /// A report for session `ix` while no connection of it is established: kept in its store
+    /// under the next sequence number, for a RetransmitRequest after it re-establishes.
+    fn store_offline(&mut self, ix: SbeSessionIx, report: &Report) {
+        let Some(frame) = Frame::encode(&ServerMessage::Report(*report)) else { return };
+        let store = &mut self.stores[ix.0];
+        if let Err(e) = store.record_sent(store.next_sender_seq(), Some(frame.bytes())) {
+            tracing::error!(session = ix.0, error = %e, "session store write failed");
+        }
+    }
+}
+
+impl Protocol for SbeSessions {
+    fn name(&self) -> &'static str {
+        "sbe"
+    }
+
+    fn handle_connect(&mut self, conn: ConnId, now_ns: u64) {
+        self.conns[conn.0] = Some(SbeSession::new(now_ns));
+    }
+
+    fn handle_input(&mut self, conn: ConnId, bytes: &[u8], now_ns: u64, env: &mut Env<'_>, out: &mut Outbox) -> usize {
+        let mut consumed = 0;
+        loop {
+            let (open, frame_len) = match next_frame(&bytes[consumed..]) {
+                Ok(None) => break,
+                Ok(Some((len, msg))) => (self.on_frame(conn, Ok(msg), now_ns, env), len),
+                Err(e) => (self.on_frame(conn, Err(e.to_string()), now_ns, env), 0),
+            };
+            consumed += frame_len;
+            self.apply_outputs(conn, now_ns, out);
+            if !open || frame_len == 0 {
+                break;
+            }
+        }
+        consumed
+    }
+
+    fn handle_report(&mut self, index: usize, report: &Report, now_ns: u64, _env: &Env<'_>, out: &mut Outbox) {
+        let live =
+            self.session_conn[index].filter(|c| self.conns[c.0].as_ref().is_some_and(SbeSession::is_established));
+        match live {
+            Some(conn) => self.send(conn, &ServerMessage::Report(*report), now_ns, out),
+            None => self.store_offline(SbeSessionIx(index), report),
+        }
+    }
+
+    fn handle_timer(&mut self, now_ns: u64, out: &mut Outbox) {
+        for c in 0..self.conns.len() {
+            let Some(session) = self.conns[c].as_mut() else { continue };
+            let outputs = &mut self.outputs;
+            session.on_timer(now_ns, &mut |o| outputs.push(o));
+            self.apply_outputs(ConnId(c), now_ns, out);
+        }
+    }
+
+    fn handle_disconnect(&mut self, conn: ConnId, _now_ns: u64, _stopping: bool, _out: &mut Outbox) {
+        let Some(session) = self.conns[conn.0].take() else { return };
+        if let Some(i) = session.config_index()
+            && self.session_conn[i] == Some(conn)
+        {
+            self.session_conn[i] = None;
+        }
+        tracing::info!(conn = conn.0, session = session.session_id(), "SBE session disconnected");
+    }
+
+    fn handle_shutdown(&mut self, now_ns: u64, out: &mut Outbox) {
+        for c in 0..self.conns.len() {
+            let Some(session) = self.conns[c].as_mut() else { continue };
+            let outputs = &mut self.outputs;
+            session.on_shutdown(&mut |o| outputs.push(o));
+            self.apply_outputs(ConnId(c), now_ns, out);
+        }
+    }
+
+    fn awaits_goodbye(&self) -> bool {
+        false
+    }
+
+    fn flush_stores(&mut self) {
+        for (i, st) in self.stores.iter_mut().enumerate() {
+            if let Err(e) = st.flush() {
+                tracing::error!(session = i, error = %e, "session store flush failed");
+            }
+        }
+    }
+}

@@ -1,0 +1,345 @@
+//! Stage: the publisher. Output ring → durability gate → exec ids → reports routed by account to
+//! the configured sessions. Its core ([`Publisher::release`]) is a pure step from one output
+//! slot whose input is durable to the reports it routes; [`Publisher::pump`] adds the gate
+//! (nothing leaves before its input is durable at the configured level). Tests drive both
+//! without sockets or threads; the receiver hands the routed reports to the sessions, which
+//! encode, store and send them.
+//!
+//! Exec ids of engine reports are `seq << 20 | n` (n counts the reports of one command), so
+//! they are unique and identical across restarts, replays and a standby's replay.
+
+use std::collections::{HashMap, VecDeque};
+
+use disruptor::Polling;
+use engine::{AccountId, Event, InstrumentId, InstrumentSpec, OrderId, RequestKind};
+
+use crate::rings::{OutItem, OutSlot, OutputPoller};
+use crate::sbe::convert::{OrderTerms, Report, ReportContext, ReportLookup, event_reports};
+use crate::session::SessionRef;
+
+/// Output slots taken from the ring at a time.
+const PUBLISH_BATCH: u64 = 256;
+/// Bits of an exec id that count the reports of one command.
+const EXEC_N_BITS: u32 = 20;
+
+/// Where output slots come from (the output ring; a queue in tests).
+pub(crate) trait OutputSource {
+    /// Moves up to `max` slots into `into`; false when there were none.
+    fn take_into(&mut self, into: &mut VecDeque<OutSlot>, max: u64) -> bool;
+}
+
+impl OutputSource for OutputPoller {
+    fn take_into(&mut self, into: &mut VecDeque<OutSlot>, max: u64) -> bool {
+        match self.take(max) {
+            Ok(mut guard) => {
+                for s in &mut guard {
+                    into.push_back(*s);
+                }
+                true
+            }
+            Err(Polling::NoEvents | Polling::Shutdown) => false,
+        }
+    }
+}
+
+impl OutputSource for VecDeque<OutSlot> {
+    fn take_into(&mut self, into: &mut VecDeque<OutSlot>, max: u64) -> bool {
+        let n = self.len().min(max as usize);
+        into.extend(self.drain(..n));
+        n > 0
+    }
+}
+
+/// Instruments and live orders' terms, as report building needs them.
+pub(crate) struct Lookup {
+    instruments: Vec<Option<InstrumentSpec>>,
+    terms: HashMap<u64, OrderTerms>,
+}
+
+impl ReportLookup for Lookup {
+    fn instrument(&self, id: InstrumentId) -> Option<&InstrumentSpec> {
+        self.instruments.get(id.0 as usize).and_then(|s| s.as_ref())
+    }
+    fn order_terms(&self, id: OrderId) -> Option<OrderTerms> {
+        self.terms.get(&id.0).copied()
+    }
+}
+
+/// The publisher's state.
+pub(crate) struct Publisher {
+    /// `memory` durability: output leaves without waiting for the journal.
+    ungated: bool,
+    held: VecDeque<OutSlot>,
+    lookup: Lookup,
+    /// Sessions configured for each account.
+    routes: HashMap<u32, Vec<SessionRef>>,
+    seq_published: u64,
+    exec_seq: u64,
+    exec_n: u64,
+    reports: Vec<(AccountId, Report)>,
+}
+
+impl Publisher {
+    /// A publisher continuing after `last_seq`. `terms` are the restored engine's live orders
+    /// (trades against them need their terms); the table is reserved for `max_orders` so it
+    /// never grows in steady state.
+    pub(crate) fn new(
+        ungated: bool,
+        instruments: Vec<Option<InstrumentSpec>>,
+        mut terms: HashMap<u64, OrderTerms>,
+        max_orders: usize,
+        routes: HashMap<u32, Vec<SessionRef>>,
+        last_seq: u64,
+    ) -> Self {
+        terms.reserve(max_orders.saturating_sub(terms.len()));
+        Publisher {
+            ungated,
+            held: VecDeque::with_capacity(PUBLISH_BATCH as usize),
+            lookup: Lookup { instruments, terms },
+            routes,
+            seq_published: last_seq,
+            exec_seq: 0,
+            exec_n: 0,
+            reports: Vec::with_capacity(64),
+        }
+    }
+
+    /// Highest sequence number whose output was fully released.
+    pub(crate) fn seq_published(&self) -> u64 {
+        self.seq_published
+    }
+
+    /// Whether output taken from the ring waits for the gate.
+    pub(crate) fn holds_output(&self) -> bool {
+        !self.held.is_empty()
+    }
+
+    /// Discards what was taken and not released (shutdown after every session closed).
+    pub(crate) fn discard_held(&mut self) {
+        self.held.clear();
+    }
+
+    /// Takes slots from `source` and releases, in order, every one whose input is durable
+    /// (`seq ≤ seq_durable`, or always under `memory`). True if anything was released.
+    pub(crate) fn pump(
+        &mut self,
+        source: &mut impl OutputSource,
+        seq_durable: u64,
+        sink: &mut impl FnMut(SessionRef, &Report),
+    ) -> bool {
+        let mut moved = false;
+        loop {
+            if self.held.is_empty() && !source.take_into(&mut self.held, PUBLISH_BATCH) {
+                return moved;
+            }
+            while let Some(slot) = self.held.front().copied() {
+                if !self.ungated && slot.seq > seq_durable {
+                    return moved;
+                }
+                self.held.pop_front();
+                self.release(&slot, sink);
+                moved = true;
+            }
+        }
+    }
+
+    /// The pure step: one output slot whose input is durable → the reports it routes.
+    pub(crate) fn release(&mut self, slot: &OutSlot, sink: &mut impl FnMut(SessionRef, &Report)) {
+        let event = match slot.item {
+            OutItem::Done => {
+                self.seq_published = slot.seq;
+                return;
+            }
+            OutItem::Event(e) => e,
+        };
+        if matches!(event, Event::Book(_) | Event::Instrument { .. } | Event::Account(_)) {
+            return;
+        }
+        if let Event::Rejected(r) = &event
+            && r.request == RequestKind::Admin
+        {
+            // Configuration commands have no client to tell.
+            tracing::warn!(seq = slot.seq, request = ?slot.request, reason = ?r.reason, "configuration command refused");
+            return;
+        }
+        if let Event::Accepted(v) | Event::Triggered(v) | Event::Replaced { order: v, .. } = &event {
+            self.lookup.terms.insert(v.id.0, OrderTerms::from(v));
+        }
+        self.build_reports(slot, &event);
+        for (account, report) in self.reports.drain(..) {
+            for &to in self.routes.get(&account.0).map_or(&[][..], Vec::as_slice) {
+                sink(to, &report);
+            }
+        }
+        self.forget_dead_orders(&event);
+    }
+
+    fn build_reports(&mut self, slot: &OutSlot, event: &Event) {
+        if self.exec_seq != slot.seq {
+            self.exec_seq = slot.seq;
+            self.exec_n = 0;
+        }
+        let first_exec_id = (slot.seq << EXEC_N_BITS) | self.exec_n;
+        let mut ctx = ReportContext { transact_time_ns: slot.ts_ns, next_exec_id: first_exec_id };
+        let reports = &mut self.reports;
+        let res = event_reports(event, &slot.request, &self.lookup, &mut ctx, |a, r| reports.push((a, r)));
+        self.exec_n = ctx.next_exec_id & ((1 << EXEC_N_BITS) - 1);
+        if let Err(e) = res {
+            tracing::error!(seq = slot.seq, error = %e, ?event, "cannot build a report");
+        }
+    }
+
+    fn forget_dead_orders(&mut self, event: &Event) {
+        match event {
+            Event::Cancelled { order, .. } | Event::Expired { order, .. } => {
+                self.lookup.terms.remove(&order.id.0);
+            }
+            Event::Trade(t) => {
+                for f in [&t.taker, &t.maker] {
+                    if f.leaves_lots == 0 {
+                        self.lookup.terms.remove(&f.order_id.0);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use engine::{
+        AccountSpec, ClOrdId, Command, CommandBody, Engine, EngineLimits, InstrumentId, NewOrder, OrdType, Side,
+        Symbol, TimeInForce,
+    };
+    use rust_decimal::Decimal;
+
+    use super::*;
+    use crate::sbe::messages::ExecType;
+    use crate::session::ProtocolId;
+
+    const INST: InstrumentId = InstrumentId(1);
+    const SBE_1: SessionRef = SessionRef { protocol: ProtocolId(0), index: 0 };
+    const FIX_1: SessionRef = SessionRef { protocol: ProtocolId(1), index: 0 };
+    const SBE_2: SessionRef = SessionRef { protocol: ProtocolId(0), index: 1 };
+
+    fn spec() -> InstrumentSpec {
+        InstrumentSpec::unlimited(INST, Symbol::new("DEMO").unwrap(), Decimal::new(1, 2), Decimal::ONE)
+    }
+
+    fn order(account: u32, cl: &str, side: Side, price_ticks: i64, qty_lots: u64) -> CommandBody {
+        CommandBody::NewOrder(NewOrder {
+            account: AccountId(account),
+            cl_ord_id: ClOrdId::new(cl.as_bytes()).unwrap(),
+            instrument: INST,
+            side,
+            ord_type: OrdType::Limit,
+            tif: TimeInForce::Gtc,
+            price_ticks,
+            stop_ticks: 0,
+            qty_lots,
+            display_lots: 0,
+            expire_ns: 0,
+            post_only: false,
+            stp: None,
+        })
+    }
+
+    /// An engine that applies commands as the matcher would and turns its events into the
+    /// output slots the matcher would publish.
+    struct Feed {
+        engine: Engine,
+        slots: VecDeque<OutSlot>,
+    }
+
+    impl Feed {
+        fn new() -> Feed {
+            let mut f = Feed { engine: Engine::new(EngineLimits::SMALL), slots: VecDeque::new() };
+            f.apply(CommandBody::AddInstrument(spec()));
+            for a in [1, 2] {
+                f.apply(CommandBody::UpsertAccount(AccountSpec::unlimited(AccountId(a))));
+            }
+            f.slots.clear();
+            f
+        }
+
+        fn apply(&mut self, body: CommandBody) -> u64 {
+            let cmd = Command { seq: self.engine.seq() + 1, ts_ns: 1_000 * (self.engine.seq() + 1), body };
+            let mut events = Vec::new();
+            self.engine.apply(&cmd, &mut events).unwrap();
+            let base = OutSlot { seq: cmd.seq, ts_ns: cmd.ts_ns, request: body, item: OutItem::Done };
+            self.slots.extend(events.into_iter().map(|e| OutSlot { item: OutItem::Event(e), ..base }));
+            self.slots.push_back(base);
+            cmd.seq
+        }
+    }
+
+    fn publisher(ungated: bool) -> Publisher {
+        let routes = HashMap::from([(1, vec![SBE_1, FIX_1]), (2, vec![SBE_2])]);
+        Publisher::new(ungated, crate::reconcile::instrument_table(&[spec()]), HashMap::new(), 64, routes, 3)
+    }
+
+    fn exec(r: &Report) -> (u64, u8, u32) {
+        match r {
+            Report::Execution(m) => (m.exec_id.get(), m.exec_type, m.account.get()),
+            other => panic!("not an execution report: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn nothing_leaves_before_its_input_is_durable() {
+        let mut feed = Feed::new();
+        let seq = feed.apply(order(1, "b1", Side::Buy, 100, 5));
+        let mut p = publisher(false);
+        let mut got = Vec::new();
+        assert!(!p.pump(&mut feed.slots, seq - 1, &mut |to, r| got.push((to, exec(r)))));
+        assert!(got.is_empty() && p.holds_output());
+        assert_eq!(p.seq_published(), 3);
+        assert!(p.pump(&mut feed.slots, seq, &mut |to, r| got.push((to, exec(r)))));
+        let new = ExecType::New.to_u8();
+        assert_eq!(got, vec![(SBE_1, (seq << 20, new, 1)), (FIX_1, (seq << 20, new, 1))]);
+        assert_eq!(p.seq_published(), seq);
+        assert!(!p.holds_output());
+    }
+
+    #[test]
+    fn memory_durability_does_not_wait() {
+        let mut feed = Feed::new();
+        feed.apply(order(2, "s1", Side::Sell, 100, 5));
+        let mut p = publisher(true);
+        let mut got = Vec::new();
+        assert!(p.pump(&mut feed.slots, 0, &mut |to, r| got.push((to, exec(r).1))));
+        assert_eq!(got, vec![(SBE_2, ExecType::New.to_u8())]);
+    }
+
+    #[test]
+    fn a_trade_reaches_both_accounts_with_exec_ids_from_the_sequence() {
+        let mut feed = Feed::new();
+        feed.apply(order(1, "b1", Side::Buy, 100, 5));
+        let seq = feed.apply(order(2, "s1", Side::Sell, 100, 3));
+        let mut p = publisher(false);
+        let mut got = Vec::new();
+        p.pump(&mut feed.slots, seq, &mut |to, r| got.push((to, exec(r))));
+        let (new, trade) = (ExecType::New.to_u8(), ExecType::Trade.to_u8());
+        let ids: Vec<(SessionRef, u8, u32)> = got.iter().map(|(to, (_, t, a))| (*to, *t, *a)).collect();
+        assert_eq!(
+            &ids[2..],
+            &[(SBE_2, new, 2), (SBE_2, trade, 2), (SBE_1, trade, 1), (FIX_1, trade, 1)],
+            "the taker's New and fill, then the maker's fill to both of its sessions"
+        );
+        let exec_ids: Vec<u64> = got[2..].iter().map(|(_, (id, _, _))| *id).collect();
+        let base = seq << 20;
+        assert_eq!(exec_ids, vec![base, base + 1, base + 2, base + 2], "one exec id per report, shared by its copies");
+    }
+
+    #[test]
+    fn configuration_commands_and_book_events_reach_no_session() {
+        let mut feed = Feed::new();
+        feed.apply(CommandBody::AddInstrument(spec())); // refused: the instrument exists
+        let seq = feed.apply(CommandBody::Tick);
+        let mut p = publisher(false);
+        let mut n = 0;
+        p.pump(&mut feed.slots, seq, &mut |_, _| n += 1);
+        assert_eq!((n, p.seq_published()), (0, seq));
+    }
+}
