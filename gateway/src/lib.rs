@@ -29,5 +29,5 @@ pub mod sbe;
 mod session;
 mod stage;
 pub mod store;
-pub mod throttle;
-pub mod wait;
+pub(crate) mod throttle;
+pub(crate) mod wait;

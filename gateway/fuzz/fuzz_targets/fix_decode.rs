@@ -12,7 +12,8 @@
 
 use gateway::fix::dictionary::{Dictionary, ValidationOptions};
 use gateway::fix::frame::{BEGIN_STRING, MAX_MESSAGE_LEN_BYTES, SOH, checksum, next_message};
-use gateway::fix::message::{FieldTable, TAG_BEGIN_STRING, TAG_BODY_LENGTH, TAG_CHECKSUM, TAG_MSG_TYPE, parse};
+use gateway::fix::message::{FieldTable, parse};
+use gateway::fix::tags::tag as t;
 use gateway::fix::writer::{WRITE_BUFFER_LEN_BYTES, Writer};
 use libfuzzer_sys::fuzz_target;
 
@@ -44,12 +45,12 @@ fuzz_target!(|data: &[u8]| {
                 assert!(len <= buf.len() && msg == &buf[..len]);
                 if let Ok(m) = parse(msg, &mut table) {
                     let _ = dict.validate(&m, &relaxed);
-                    let canonical = m.get(TAG_BODY_LENGTH).is_some_and(|v| !v.starts_with(b"0"))
+                    let canonical = m.get(t::BODY_LENGTH).is_some_and(|v| !v.starts_with(b"0"))
                         && m.iter().all(|(_, v)| !v.contains(&SOH));
                     if dict.validate(&m, &strict).is_ok() && canonical {
                         let mut w = Writer::new(&mut out, BEGIN_STRING, m.msg_type());
                         for (tag, value) in m.iter() {
-                            if ![TAG_BEGIN_STRING, TAG_BODY_LENGTH, TAG_MSG_TYPE, TAG_CHECKSUM].contains(&tag) {
+                            if ![t::BEGIN_STRING, t::BODY_LENGTH, t::MSG_TYPE, t::CHECKSUM].contains(&tag) {
                                 w.bytes(tag, value);
                             }
                         }

@@ -50,46 +50,9 @@ pub trait FieldSource {
     fn field(&self, tag: u32) -> Option<&[u8]>;
 }
 
+use crate::fix::tags::msg_type;
 /// FIX tags this module reads or writes.
-pub mod tag {
-    #![allow(missing_docs)]
-    pub const ACCOUNT: u32 = 1;
-    pub const AVG_PX: u32 = 6;
-    pub const CL_ORD_ID: u32 = 11;
-    pub const CUM_QTY: u32 = 14;
-    pub const EXEC_ID: u32 = 17;
-    pub const EXEC_INST: u32 = 18;
-    pub const SECURITY_ID_SOURCE: u32 = 22;
-    pub const LAST_PX: u32 = 31;
-    pub const LAST_QTY: u32 = 32;
-    pub const ORDER_ID: u32 = 37;
-    pub const ORDER_QTY: u32 = 38;
-    pub const ORD_STATUS: u32 = 39;
-    pub const ORD_TYPE: u32 = 40;
-    pub const ORIG_CL_ORD_ID: u32 = 41;
-    pub const PRICE: u32 = 44;
-    pub const SECURITY_ID: u32 = 48;
-    pub const SIDE: u32 = 54;
-    pub const SYMBOL: u32 = 55;
-    pub const TEXT: u32 = 58;
-    pub const TIME_IN_FORCE: u32 = 59;
-    pub const TRANSACT_TIME: u32 = 60;
-    pub const STOP_PX: u32 = 99;
-    pub const CXL_REJ_REASON: u32 = 102;
-    pub const ORD_REJ_REASON: u32 = 103;
-    pub const MAX_FLOOR: u32 = 111;
-    pub const EXPIRE_TIME: u32 = 126;
-    pub const EXEC_TYPE: u32 = 150;
-    pub const LEAVES_QTY: u32 = 151;
-    pub const CXL_REJ_RESPONSE_TO: u32 = 434;
-    pub const MASS_CANCEL_REQUEST_TYPE: u32 = 530;
-    pub const MASS_CANCEL_RESPONSE: u32 = 531;
-    pub const MASS_CANCEL_REJECT_REASON: u32 = 532;
-    pub const TOTAL_AFFECTED_ORDERS: u32 = 533;
-    pub const TRADE_ID: u32 = 1003;
-    pub const AGGRESSOR_INDICATOR: u32 = 1057;
-    pub const SELF_TRADE_PREVENTION: u32 = 8000;
-}
+pub use crate::fix::tags::tag;
 
 /// What the FIX conversion needs to look instruments up.
 pub trait InstrumentLookup {
@@ -98,10 +61,6 @@ pub trait InstrumentLookup {
     /// The spec with this symbol.
     fn by_symbol(&self, symbol: &[u8]) -> Option<&InstrumentSpec>;
 }
-
-/// Why a FIX request could not become a command: the shared conversion error (its code goes
-/// into the reject) — the session answers with the message type's own reject.
-pub type FixConvertError = ConvertError;
 
 /// A FIX application request after conversion.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -284,11 +243,11 @@ pub fn request(
     instruments: &impl InstrumentLookup,
 ) -> Option<Result<FixRequest, RequestError>> {
     Some(match msg_type {
-        b"D" => new_order_single(m, instruments),
-        b"F" => cancel_request(m, instruments),
-        b"G" => replace_request(m, instruments),
-        b"H" => status_request(m, instruments),
-        b"q" => mass_cancel_request(m, instruments),
+        msg_type::NEW_ORDER_SINGLE => new_order_single(m, instruments),
+        msg_type::ORDER_CANCEL_REQUEST => cancel_request(m, instruments),
+        msg_type::ORDER_CANCEL_REPLACE_REQUEST => replace_request(m, instruments),
+        msg_type::ORDER_STATUS_REQUEST => status_request(m, instruments),
+        msg_type::ORDER_MASS_CANCEL_REQUEST => mass_cancel_request(m, instruments),
         _ => return None,
     })
 }
@@ -561,9 +520,9 @@ pub trait BodyWriter {
 /// The FIX MsgType (35) of a report.
 pub fn report_msg_type(r: &Report) -> &'static [u8] {
     match r {
-        Report::Execution(_) => b"8",
-        Report::CancelReject(_) => b"9",
-        Report::MassCancel(_) => b"r",
+        Report::Execution(_) => msg_type::EXECUTION_REPORT,
+        Report::CancelReject(_) => msg_type::ORDER_CANCEL_REJECT,
+        Report::MassCancel(_) => msg_type::ORDER_MASS_CANCEL_REPORT,
     }
 }
 

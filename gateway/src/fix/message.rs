@@ -17,6 +17,8 @@
 //! The typed getters read the first occurrence of a tag and report [`FieldError::Missing`] or
 //! [`FieldError::Invalid`] so callers can map them to Reject reasons 1 and 6.
 
+use crate::fix::tags::tag;
+
 /// Most fields one message may hold, header and trailer included.
 pub const MAX_FIELDS: usize = 128;
 
@@ -26,17 +28,6 @@ pub const MAX_TAG: u32 = 99_999;
 
 /// Most fractional-second digits a UTCTimestamp may carry (nanoseconds).
 pub const MAX_TIMESTAMP_FRACTION_DIGITS: usize = 9;
-
-/// Tag of BeginString.
-pub const TAG_BEGIN_STRING: u32 = 8;
-/// Tag of BodyLength.
-pub const TAG_BODY_LENGTH: u32 = 9;
-/// Tag of MsgType.
-pub const TAG_MSG_TYPE: u32 = 35;
-/// Tag of MsgSeqNum.
-pub const TAG_MSG_SEQ_NUM: u32 = 34;
-/// Tag of CheckSum.
-pub const TAG_CHECKSUM: u32 = 10;
 
 /// FIX 4.4 data fields whose value may contain SOH, each with the length field that must
 /// immediately precede it: `(length tag, data tag)`.
@@ -235,14 +226,14 @@ pub fn parse<'a>(bytes: &'a [u8], table: &'a mut FieldTable) -> Result<Message<'
     }
     let fields = &table.fields[..count];
     let header_ok = count >= 4
-        && fields[0].tag == TAG_BEGIN_STRING
-        && fields[1].tag == TAG_BODY_LENGTH
-        && fields[2].tag == TAG_MSG_TYPE
+        && fields[0].tag == tag::BEGIN_STRING
+        && fields[1].tag == tag::BODY_LENGTH
+        && fields[2].tag == tag::MSG_TYPE
         && fields[2].end > fields[2].start;
     if !header_ok {
         return Err(ParseError::StandardHeader);
     }
-    if fields[count - 1].tag != TAG_CHECKSUM {
+    if fields[count - 1].tag != tag::CHECKSUM {
         return Err(ParseError::StandardTrailer);
     }
     Ok(Message { bytes, fields })
@@ -343,7 +334,7 @@ impl<'a> Message<'a> {
 
     /// MsgSeqNum (34).
     pub fn seq_num(&self) -> Result<u64, FieldError> {
-        self.get_u64(TAG_MSG_SEQ_NUM)
+        self.get_u64(tag::MSG_SEQ_NUM)
     }
 }
 

@@ -2,10 +2,11 @@
 //! (`gateway/fix/FIX44-sable.xml`, QuickFIX format) and validation, message writing, the session
 //! layer and the conversion to and from engine commands and reports.
 
-pub mod convert;
+pub(crate) mod convert;
 pub mod dictionary;
 pub mod frame;
 pub mod message;
 pub mod session;
 pub(crate) mod sessions;
+pub mod tags;
 pub mod writer;

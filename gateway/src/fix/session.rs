@@ -46,6 +46,7 @@ use crate::fix::convert::{self, BodyWriter, InstrumentLookup};
 use crate::fix::dictionary::{Dictionary, MsgTypeSupport, SessionReject, SessionRejectReason, ValidationOptions};
 use crate::fix::frame::MAX_MESSAGE_LEN_BYTES;
 use crate::fix::message::{FieldTable, Message, parse};
+use crate::fix::tags::{msg_type, tag};
 use crate::fix::writer::{TimestampCache, Writer};
 use crate::sbe::convert::{Report, ReportContext};
 use crate::session::rules::{Admission, Refusal, SessionCommon};
@@ -56,34 +57,6 @@ pub const BEGIN_STRING: &str = "FIX.4.4";
 
 /// Header tags the session writes itself; a re-sent message's body is everything else.
 const HEADER_TAGS: [u32; 12] = [8, 9, 35, 49, 56, 34, 52, 43, 97, 122, 115, 128];
-
-/// Session-level tags.
-mod tag {
-    pub const BEGIN_SEQ_NO: u32 = 7;
-    pub const END_SEQ_NO: u32 = 16;
-    pub const MSG_SEQ_NUM: u32 = 34;
-    pub const NEW_SEQ_NO: u32 = 36;
-    pub const POSS_DUP_FLAG: u32 = 43;
-    pub const REF_SEQ_NUM: u32 = 45;
-    pub const SENDER_COMP_ID: u32 = 49;
-    pub const SENDING_TIME: u32 = 52;
-    pub const TARGET_COMP_ID: u32 = 56;
-    pub const TEXT: u32 = 58;
-    pub const ENCRYPT_METHOD: u32 = 98;
-    pub const HEART_BT_INT: u32 = 108;
-    pub const TEST_REQ_ID: u32 = 112;
-    pub const ORIG_SENDING_TIME: u32 = 122;
-    pub const GAP_FILL_FLAG: u32 = 123;
-    pub const RESET_SEQ_NUM_FLAG: u32 = 141;
-    pub const REF_TAG_ID: u32 = 371;
-    pub const REF_MSG_TYPE: u32 = 372;
-    pub const SESSION_REJECT_REASON: u32 = 373;
-    pub const BUSINESS_REJECT_REF_ID: u32 = 379;
-    pub const BUSINESS_REJECT_REASON: u32 = 380;
-    pub const USERNAME: u32 = 553;
-    pub const PASSWORD: u32 = 554;
-    pub const CANCEL_ON_DISCONNECT: u32 = 8013;
-}
 
 /// What the connection should do after a call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -295,7 +268,7 @@ impl FixSession {
     }
 
     fn send_logout(&mut self, now_ns: u64, text: &str, out: &mut Vec<u8>) {
-        self.send(now_ns, b"5", false, Some(out), |w, _| {
+        self.send(now_ns, msg_type::LOGOUT, false, Some(out), |w, _| {
             if !text.is_empty() {
                 w.str(tag::TEXT, text);
             }
@@ -304,8 +277,8 @@ impl FixSession {
 
     fn send_reject(&mut self, now_ns: u64, msg: &Message<'_>, rej: &SessionReject, out: &mut Vec<u8>) {
         let ref_seq = msg.get(tag::MSG_SEQ_NUM).and_then(crate::fix::message::parse_u64);
-        let msg_type = msg.get(35).unwrap_or(b"");
-        self.send(now_ns, b"3", false, Some(out), |w, _| {
+        let msg_type = msg.get(tag::MSG_TYPE).unwrap_or(b"");
+        self.send(now_ns, msg_type::REJECT, false, Some(out), |w, _| {
             w.u64(tag::REF_SEQ_NUM, ref_seq.unwrap_or(0));
             if let Some(t) = rej.ref_tag {
                 w.u64(tag::REF_TAG_ID, u64::from(t));
@@ -320,9 +293,9 @@ impl FixSession {
 
     fn send_business_reject(&mut self, now_ns: u64, msg: &Message<'_>, reason: u32, text: &str, out: &mut Vec<u8>) {
         let ref_seq = msg.get(tag::MSG_SEQ_NUM).and_then(crate::fix::message::parse_u64).unwrap_or(0);
-        let msg_type = msg.get(35).unwrap_or(b"");
+        let msg_type = msg.get(tag::MSG_TYPE).unwrap_or(b"");
         let ref_id = msg.get(convert::tag::CL_ORD_ID);
-        self.send(now_ns, b"j", true, Some(out), |w, _| {
+        self.send(now_ns, msg_type::BUSINESS_MESSAGE_REJECT, true, Some(out), |w, _| {
             w.u64(tag::REF_SEQ_NUM, ref_seq);
             w.bytes(tag::REF_MSG_TYPE, msg_type);
             if let Some(id) = ref_id {
@@ -405,7 +378,7 @@ impl FixSession {
         self.cancel_on_disconnect =
             self.settings.cancel_on_disconnect || msg.get(tag::CANCEL_ON_DISCONNECT) == Some(b"Y");
         let echo_reset = reset_asked || self.settings.reset_on_logon;
-        self.send(now_ns, b"A", false, Some(out), |w, _| {
+        self.send(now_ns, msg_type::LOGON, false, Some(out), |w, _| {
             w.u64(tag::ENCRYPT_METHOD, 0);
             w.u64(tag::HEART_BT_INT, hb_s);
             if echo_reset {
@@ -478,12 +451,12 @@ impl FixSession {
                 if silent >= self.heartbeat_ns * 6 / 5 && !self.test_request_sent {
                     self.test_req_counter += 1;
                     let id = self.test_req_counter;
-                    self.send(now_ns, b"1", false, Some(out), |w, _| {
+                    self.send(now_ns, msg_type::TEST_REQUEST, false, Some(out), |w, _| {
                         w.u64(tag::TEST_REQ_ID, id);
                     });
                     self.test_request_sent = true;
                 } else if now_ns.saturating_sub(self.last_tx_ns) >= self.heartbeat_ns {
-                    self.send(now_ns, b"0", false, Some(out), |_, _| {});
+                    self.send(now_ns, msg_type::HEARTBEAT, false, Some(out), |_, _| {});
                 }
                 Action::Continue
             }
@@ -515,7 +488,7 @@ impl FixSession {
             return;
         }
         self.resend_until = Some(received);
-        self.send(now_ns, b"2", false, Some(out), |w, _| {
+        self.send(now_ns, msg_type::RESEND_REQUEST, false, Some(out), |w, _| {
             w.u64(tag::BEGIN_SEQ_NO, expected);
             w.u64(tag::END_SEQ_NO, 0);
         });
@@ -605,7 +578,7 @@ impl FixSession {
         let msg_type = msg.msg_type();
         let expected = self.store.next_target_seq();
         let poss_dup = msg.get(tag::POSS_DUP_FLAG) == Some(b"Y");
-        let is_reset = msg_type == b"4" && msg.get(tag::GAP_FILL_FLAG) != Some(b"Y");
+        let is_reset = msg_type == msg_type::SEQUENCE_RESET && msg.get(tag::GAP_FILL_FLAG) != Some(b"Y");
 
         // Too low: a PossDup duplicate is ignored, anything else ends the session. A
         // SequenceReset-Reset applies whatever its seq.
@@ -656,7 +629,7 @@ impl FixSession {
             if seq == expected {
                 self.send_reject(now_ns, msg, &rej, out);
                 self.advance_target(seq + 1);
-                if msg_type == b"A" {
+                if msg_type == msg_type::LOGON {
                     self.send_logout(now_ns, rej.text, out);
                     return Action::Close;
                 }
@@ -693,7 +666,7 @@ impl FixSession {
         if is_reset {
             return self.on_sequence_reset(msg, seq, expected, now_ns, out, true);
         }
-        if msg_type == b"2" {
+        if msg_type == msg_type::RESEND_REQUEST {
             self.on_resend_request(msg, now_ns, out);
             if seq > expected {
                 self.request_resend(now_ns, expected, seq, out);
@@ -704,13 +677,13 @@ impl FixSession {
         }
         if seq > expected {
             match msg_type {
-                b"5" => {
+                msg_type::LOGOUT => {
                     self.send_logout(now_ns, "", out);
                     return Action::Close;
                 }
                 // A TestRequest is answered at once: the counterparty gap-fills admin messages
                 // when it resends, so this one would never come again.
-                b"1" => self.answer_test_request(msg, now_ns, out),
+                msg_type::TEST_REQUEST => self.answer_test_request(msg, now_ns, out),
                 _ => {}
             }
             self.request_resend(now_ns, expected, seq, out);
@@ -719,13 +692,13 @@ impl FixSession {
 
         // In sequence.
         match msg_type {
-            b"4" => return self.on_sequence_reset(msg, seq, expected, now_ns, out, false),
-            b"0" => {}
-            b"1" => self.answer_test_request(msg, now_ns, out),
-            b"3" => {
+            msg_type::SEQUENCE_RESET => return self.on_sequence_reset(msg, seq, expected, now_ns, out, false),
+            msg_type::HEARTBEAT => {}
+            msg_type::TEST_REQUEST => self.answer_test_request(msg, now_ns, out),
+            msg_type::REJECT => {
                 tracing::warn!(session = %self.their_comp_id, seq, "the client rejected one of our messages");
             }
-            b"5" => {
+            msg_type::LOGOUT => {
                 self.advance_target(seq + 1);
                 if !matches!(self.state, LinkState::LoggingOut { .. }) {
                     self.send_logout(now_ns, "", out);
@@ -735,7 +708,7 @@ impl FixSession {
                 }
                 return Action::Close;
             }
-            b"A" => {
+            msg_type::LOGON => {
                 let rej = SessionReject {
                     reason: SessionRejectReason::Other,
                     ref_tag: None,
@@ -763,7 +736,7 @@ impl FixSession {
         let mut id_buf = [0u8; 64];
         let n = id.len().min(id_buf.len());
         id_buf[..n].copy_from_slice(&id[..n]);
-        self.send(now_ns, b"0", false, Some(out), |w, _| {
+        self.send(now_ns, msg_type::HEARTBEAT, false, Some(out), |w, _| {
             if n > 0 {
                 w.bytes(tag::TEST_REQ_ID, &id_buf[..n]);
             }
@@ -892,7 +865,7 @@ impl FixSession {
 
 /// Appends one SequenceReset-GapFill covering `from..to` (MsgSeqNum `from`, NewSeqNo `to`).
 fn gap_fill(out: &mut Vec<u8>, our: &str, their: &str, from: u64, to: u64, now_ns: u64, buf: &mut [u8]) {
-    let mut w = Writer::new(buf, BEGIN_STRING, b"4");
+    let mut w = Writer::new(buf, BEGIN_STRING, msg_type::SEQUENCE_RESET);
     w.str(tag::SENDER_COMP_ID, our);
     w.str(tag::TARGET_COMP_ID, their);
     w.u64(tag::MSG_SEQ_NUM, from);

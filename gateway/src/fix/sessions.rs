@@ -9,6 +9,7 @@ use crate::fix::dictionary::Dictionary;
 use crate::fix::frame::next_message;
 use crate::fix::message::{FieldTable, parse};
 use crate::fix::session::{Action, FixEnv, FixSession, InstrumentTable, LinkState};
+use crate::fix::tags::{msg_type, tag};
 use crate::sbe::convert::Report;
 use crate::session::{CloseKind, ConnId, Env, Outbox, Protocol};
 
@@ -63,11 +64,11 @@ impl FixSessions {
     /// The configured session a Logon names, if it may bind now; otherwise why not.
     fn bind_target(&mut self, bytes: &[u8]) -> Result<FixSessionIx, String> {
         let msg = parse(bytes, &mut self.table).map_err(|e| format!("first message unparseable: {e}"))?;
-        if msg.msg_type() != b"A" {
+        if msg.msg_type() != msg_type::LOGON {
             return Err("first message is not a Logon".into());
         }
-        let sender = msg.get(49).unwrap_or(b"");
-        let target = msg.get(56).unwrap_or(b"");
+        let sender = msg.get(tag::SENDER_COMP_ID).unwrap_or(b"");
+        let target = msg.get(tag::TARGET_COMP_ID).unwrap_or(b"");
         let Some(j) = self.comp_ids.iter().position(|(s, t)| s.as_bytes() == sender && t.as_bytes() == target) else {
             let (s, t) = (String::from_utf8_lossy(sender), String::from_utf8_lossy(target));
             return Err(format!("Logon from unknown session {s}->{t}"));
