@@ -140,6 +140,13 @@ impl BodyWriter for WriterAdapter<'_, '_> {
     }
 }
 
+/// Where an inbound message's seq stands.
+#[derive(Clone, Copy, Debug)]
+struct Position {
+    seq: u64,
+    expected: u64,
+}
+
 /// Tags below this get an O(1) index for the conversion's lookups.
 const FAST_TAGS: usize = 128;
 
@@ -332,28 +339,10 @@ impl FixSession {
             // connection is handled by `on_message`.
             return Action::Close;
         }
-        if let Err(rej) = env.dictionary.validate(msg, &self.validation_options()) {
-            self.send_logout(now_ns, rej.text, out);
-            return Action::Close;
-        }
-        let hb_s = msg.get(tag::HEART_BT_INT).and_then(crate::fix::message::parse_u64).unwrap_or(0);
-        let (lo, hi) = (u64::from(self.settings.heartbeat_min_s), u64::from(self.settings.heartbeat_max_s));
-        if !(lo..=hi).contains(&hb_s) {
-            let text = format!("HeartBtInt {hb_s} outside the allowed {lo}..={hi} seconds");
-            self.send_logout(now_ns, &text, out);
-            return Action::Close;
-        }
-        if !self.password.is_empty() || !self.username.is_empty() {
-            let user_ok = msg.get(tag::USERNAME) == Some(self.username.as_bytes()) || self.username.is_empty();
-            let pass_ok = msg.get(tag::PASSWORD) == Some(self.password.as_bytes()) || self.password.is_empty();
-            if !user_ok || !pass_ok {
-                self.send_logout(now_ns, "Invalid Username or Password", out);
-                return Action::Close;
-            }
-        }
-        if let Some(action) = self.check_sending_time(msg, now_ns, out) {
-            return action;
-        }
+        let hb_s = match self.check_logon(msg, now_ns, env.dictionary, out) {
+            Ok(hb_s) => hb_s,
+            Err(action) => return action,
+        };
         let reset_asked = msg.get(tag::RESET_SEQ_NUM_FLAG) == Some(b"Y");
         let seq = msg.seq_num().unwrap_or(0);
         if reset_asked || self.settings.reset_on_logon {
@@ -398,6 +387,40 @@ impl FixSession {
             self.advance_target(seq + 1);
         }
         Action::Continue
+    }
+
+    /// Validates a Logon: dictionary, HeartBtInt bounds, credentials, SendingTime. Returns the
+    /// heartbeat interval in seconds, or what to do with the connection after the refusal sent.
+    fn check_logon(
+        &mut self,
+        msg: &Message<'_>,
+        now_ns: u64,
+        dictionary: &Dictionary,
+        out: &mut Vec<u8>,
+    ) -> Result<u64, Action> {
+        if let Err(rej) = dictionary.validate(msg, &self.validation_options()) {
+            self.send_logout(now_ns, rej.text, out);
+            return Err(Action::Close);
+        }
+        let hb_s = msg.get(tag::HEART_BT_INT).and_then(crate::fix::message::parse_u64).unwrap_or(0);
+        let (lo, hi) = (u64::from(self.settings.heartbeat_min_s), u64::from(self.settings.heartbeat_max_s));
+        if !(lo..=hi).contains(&hb_s) {
+            let text = format!("HeartBtInt {hb_s} outside the allowed {lo}..={hi} seconds");
+            self.send_logout(now_ns, &text, out);
+            return Err(Action::Close);
+        }
+        if !self.password.is_empty() || !self.username.is_empty() {
+            let user_ok = msg.get(tag::USERNAME) == Some(self.username.as_bytes()) || self.username.is_empty();
+            let pass_ok = msg.get(tag::PASSWORD) == Some(self.password.as_bytes()) || self.password.is_empty();
+            if !user_ok || !pass_ok {
+                self.send_logout(now_ns, "Invalid Username or Password", out);
+                return Err(Action::Close);
+            }
+        }
+        if let Some(action) = self.check_sending_time(msg, now_ns, out) {
+            return Err(action);
+        }
+        Ok(hb_s)
     }
 
     /// The connection ended (for any reason). Returns the commands cancel-on-disconnect asks
@@ -576,123 +599,160 @@ impl FixSession {
             return Action::Continue;
         };
         let msg_type = msg.msg_type();
-        let expected = self.store.next_target_seq();
+        let at = Position { seq, expected: self.store.next_target_seq() };
         let poss_dup = msg.get(tag::POSS_DUP_FLAG) == Some(b"Y");
         let is_reset = msg_type == msg_type::SEQUENCE_RESET && msg.get(tag::GAP_FILL_FLAG) != Some(b"Y");
 
         // Too low: a PossDup duplicate is ignored, anything else ends the session. A
         // SequenceReset-Reset applies whatever its seq.
-        if seq < expected && !is_reset {
-            if poss_dup {
-                match (msg.get(tag::ORIG_SENDING_TIME), msg.get(tag::SENDING_TIME)) {
-                    (None, _) => {
-                        let rej = SessionReject {
-                            reason: SessionRejectReason::RequiredTagMissing,
-                            ref_tag: Some(tag::ORIG_SENDING_TIME),
-                            text: "Required tag missing",
-                        };
-                        self.send_reject(now_ns, msg, &rej, out);
-                    }
-                    (Some(orig), Some(sent)) if orig > sent => {
-                        let rej = SessionReject {
-                            reason: SessionRejectReason::SendingTimeAccuracyProblem,
-                            ref_tag: Some(tag::ORIG_SENDING_TIME),
-                            text: "SendingTime accuracy problem",
-                        };
-                        self.send_reject(now_ns, msg, &rej, out);
-                        self.send_logout(now_ns, "SendingTime accuracy problem", out);
-                        return Action::Close;
-                    }
-                    _ => {}
-                }
-                return Action::Continue;
-            }
-            let text = format!("MsgSeqNum too low, expecting {expected} but received {seq}");
-            self.send_logout(now_ns, &text, out);
-            return Action::Close;
+        if at.seq < at.expected && !is_reset {
+            return self.on_too_low(msg, at, poss_dup, now_ns, out);
         }
-
         // Dictionary validation: a Reject consumes the seq (when it is the expected one).
         if let Err(rej) = env.dictionary.validate(msg, &self.validation_options()) {
-            if rej.reason == SessionRejectReason::InvalidMsgType
-                && env.dictionary.msg_type_support(msg_type) == MsgTypeSupport::Unsupported
-            {
-                // A real FIX 4.4 message sable does not take: business-level refusal.
-                if seq == expected {
-                    self.send_business_reject(now_ns, msg, 3, "Unsupported Message Type", out);
-                    self.advance_target(seq + 1);
-                } else {
-                    self.request_resend(now_ns, expected, seq, out);
-                }
-                return Action::Continue;
-            }
-            if seq == expected {
-                self.send_reject(now_ns, msg, &rej, out);
-                self.advance_target(seq + 1);
-                if msg_type == msg_type::LOGON {
-                    self.send_logout(now_ns, rej.text, out);
-                    return Action::Close;
-                }
-            } else {
-                self.request_resend(now_ns, expected, seq, out);
-            }
-            return Action::Continue;
+            let unsupported = rej.reason == SessionRejectReason::InvalidMsgType
+                && env.dictionary.msg_type_support(msg_type) == MsgTypeSupport::Unsupported;
+            return self.on_invalid(msg, &rej, unsupported, at, now_ns, out);
         }
-
-        // CompIDs and SendingTime.
-        if msg.get(tag::SENDER_COMP_ID) != Some(self.their_comp_id.as_bytes())
-            || msg.get(tag::TARGET_COMP_ID) != Some(self.our_comp_id.as_bytes())
-        {
-            let ref_tag = if msg.get(tag::SENDER_COMP_ID) != Some(self.their_comp_id.as_bytes()) {
-                tag::SENDER_COMP_ID
-            } else {
-                tag::TARGET_COMP_ID
-            };
-            let rej = SessionReject {
-                reason: SessionRejectReason::CompIdProblem,
-                ref_tag: Some(ref_tag),
-                text: "CompID problem",
-            };
-            self.send_reject(now_ns, msg, &rej, out);
-            self.advance_target(seq.max(expected) + 1);
-            self.send_logout(now_ns, "CompID problem", out);
-            return Action::Close;
+        if let Some(action) = self.check_comp_ids(msg, at, now_ns, out) {
+            return action;
         }
         if !poss_dup && let Some(action) = self.check_sending_time(msg, now_ns, out) {
             return action;
         }
-
         // Messages processed whatever their seq.
         if is_reset {
-            return self.on_sequence_reset(msg, seq, expected, now_ns, out, true);
+            return self.on_sequence_reset(msg, at.seq, at.expected, now_ns, out, true);
         }
         if msg_type == msg_type::RESEND_REQUEST {
             self.on_resend_request(msg, now_ns, out);
-            if seq > expected {
-                self.request_resend(now_ns, expected, seq, out);
+            if at.seq > at.expected {
+                self.request_resend(now_ns, at.expected, at.seq, out);
             } else {
-                self.advance_target(seq + 1);
+                self.advance_target(at.seq + 1);
             }
             return Action::Continue;
         }
-        if seq > expected {
-            match msg_type {
-                msg_type::LOGOUT => {
-                    self.send_logout(now_ns, "", out);
-                    return Action::Close;
-                }
-                // A TestRequest is answered at once: the counterparty gap-fills admin messages
-                // when it resends, so this one would never come again.
-                msg_type::TEST_REQUEST => self.answer_test_request(msg, now_ns, out),
-                _ => {}
-            }
-            self.request_resend(now_ns, expected, seq, out);
-            return Action::Continue;
+        if at.seq > at.expected {
+            return self.on_too_high(msg, at, now_ns, out);
         }
+        self.on_in_sequence(msg, at.seq, now_ns, env, out, submit)
+    }
 
-        // In sequence.
-        match msg_type {
-            msg_type::SEQUENCE_RESET => return self.on_sequence_reset(msg, seq, expected, now_ns, out, false),
+    /// A message below the expected seq (not a SequenceReset-Reset).
+    fn on_too_low(
+        &mut self,
+        msg: &Message<'_>,
+        at: Position,
+        poss_dup: bool,
+        now_ns: u64,
+        out: &mut Vec<u8>,
+    ) -> Action {
+        if !poss_dup {
+            let text = format!("MsgSeqNum too low, expecting {} but received {}", at.expected, at.seq);
+            self.send_logout(now_ns, &text, out);
+            return Action::Close;
+        }
+        match (msg.get(tag::ORIG_SENDING_TIME), msg.get(tag::SENDING_TIME)) {
+            (None, _) => {
+                let rej = SessionReject {
+                    reason: SessionRejectReason::RequiredTagMissing,
+                    ref_tag: Some(tag::ORIG_SENDING_TIME),
+                    text: "Required tag missing",
+                };
+                self.send_reject(now_ns, msg, &rej, out);
+            }
+            (Some(orig), Some(sent)) if orig > sent => {
+                let rej = SessionReject {
+                    reason: SessionRejectReason::SendingTimeAccuracyProblem,
+                    ref_tag: Some(tag::ORIG_SENDING_TIME),
+                    text: "SendingTime accuracy problem",
+                };
+                self.send_reject(now_ns, msg, &rej, out);
+                self.send_logout(now_ns, "SendingTime accuracy problem", out);
+                return Action::Close;
+            }
+            _ => {}
+        }
+        Action::Continue
+    }
+
+    /// A message the dictionary refused. `unsupported`: a real FIX 4.4 message type sable does
+    /// not take, refused at business level.
+    fn on_invalid(
+        &mut self,
+        msg: &Message<'_>,
+        rej: &SessionReject,
+        unsupported: bool,
+        at: Position,
+        now_ns: u64,
+        out: &mut Vec<u8>,
+    ) -> Action {
+        if at.seq != at.expected {
+            self.request_resend(now_ns, at.expected, at.seq, out);
+            return Action::Continue;
+        }
+        if unsupported {
+            self.send_business_reject(now_ns, msg, 3, "Unsupported Message Type", out);
+            self.advance_target(at.seq + 1);
+            return Action::Continue;
+        }
+        self.send_reject(now_ns, msg, rej, out);
+        self.advance_target(at.seq + 1);
+        if msg.msg_type() == msg_type::LOGON {
+            self.send_logout(now_ns, rej.text, out);
+            return Action::Close;
+        }
+        Action::Continue
+    }
+
+    /// Wrong CompIDs: Reject (373=9), then Logout.
+    fn check_comp_ids(&mut self, msg: &Message<'_>, at: Position, now_ns: u64, out: &mut Vec<u8>) -> Option<Action> {
+        let sender_ok = msg.get(tag::SENDER_COMP_ID) == Some(self.their_comp_id.as_bytes());
+        let target_ok = msg.get(tag::TARGET_COMP_ID) == Some(self.our_comp_id.as_bytes());
+        if sender_ok && target_ok {
+            return None;
+        }
+        let ref_tag = if sender_ok { tag::TARGET_COMP_ID } else { tag::SENDER_COMP_ID };
+        let rej = SessionReject {
+            reason: SessionRejectReason::CompIdProblem,
+            ref_tag: Some(ref_tag),
+            text: "CompID problem",
+        };
+        self.send_reject(now_ns, msg, &rej, out);
+        self.advance_target(at.seq.max(at.expected) + 1);
+        self.send_logout(now_ns, "CompID problem", out);
+        Some(Action::Close)
+    }
+
+    /// A message above the expected seq: ask for the gap (a Logout still ends the session, a
+    /// TestRequest is answered at once: the counterparty gap-fills admin messages when it
+    /// resends, so this one would never come again).
+    fn on_too_high(&mut self, msg: &Message<'_>, at: Position, now_ns: u64, out: &mut Vec<u8>) -> Action {
+        match msg.msg_type() {
+            msg_type::LOGOUT => {
+                self.send_logout(now_ns, "", out);
+                return Action::Close;
+            }
+            msg_type::TEST_REQUEST => self.answer_test_request(msg, now_ns, out),
+            _ => {}
+        }
+        self.request_resend(now_ns, at.expected, at.seq, out);
+        Action::Continue
+    }
+
+    /// The expected message.
+    fn on_in_sequence<L: InstrumentLookup>(
+        &mut self,
+        msg: &Message<'_>,
+        seq: u64,
+        now_ns: u64,
+        env: &mut FixEnv<'_, L>,
+        out: &mut Vec<u8>,
+        submit: &mut impl FnMut(CommandBody),
+    ) -> Action {
+        match msg.msg_type() {
+            msg_type::SEQUENCE_RESET => return self.on_sequence_reset(msg, seq, seq, now_ns, out, false),
             msg_type::HEARTBEAT => {}
             msg_type::TEST_REQUEST => self.answer_test_request(msg, now_ns, out),
             msg_type::REJECT => {

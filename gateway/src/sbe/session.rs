@@ -36,9 +36,9 @@ use crate::config::{SessionConfig, SessionLimits};
 use crate::sbe::codec::{EncodeError, Inbound, encode};
 use crate::sbe::convert::{self, Report, ReportContext};
 use crate::sbe::messages::{
-    BusinessMessageReject, BusinessRejectReason, EstablishRejectCode, EstablishmentAck, EstablishmentReject, FlowType,
-    NegotiationReject, NegotiationRejectCode, NegotiationResponse, Retransmission, RetransmitReject,
-    RetransmitRejectCode, Sequence, Terminate, TerminationCode, char_field_lossy, char_field_str,
+    BusinessMessageReject, BusinessRejectReason, Establish, EstablishRejectCode, EstablishmentAck, EstablishmentReject,
+    FlowType, Negotiate, NegotiationReject, NegotiationRejectCode, NegotiationResponse, Retransmission,
+    RetransmitReject, RetransmitRejectCode, Sequence, Terminate, TerminationCode, char_field_lossy, char_field_str,
 };
 use crate::session::rules::{Admission, Refusal, SessionCommon};
 
@@ -290,37 +290,7 @@ impl SbeSession {
         }
         self.last_recv_ns = now_ns;
         match (self.state, msg) {
-            (SessionState::AwaitNegotiate, Inbound::Negotiate(m)) => {
-                let id = m.session_id.get();
-                let user = char_field_str(&m.username).unwrap_or("");
-                let pass = char_field_str(&m.password).unwrap_or("");
-                let found =
-                    env.sessions.iter().position(|s| s.session_id == id && s.username == user && s.password == pass);
-                let code = match found {
-                    None => Some(NegotiationRejectCode::Credentials),
-                    Some(_) if (env.in_use)(id) => Some(NegotiationRejectCode::DuplicateSession),
-                    Some(_) => None,
-                };
-                if let Some(code) = code {
-                    out(Output::Send(ServerMessage::NegotiationReject(NegotiationReject {
-                        session_id: m.session_id,
-                        request_timestamp: m.timestamp,
-                        code: code.to_u8(),
-                    })));
-                    out(Output::Close);
-                    self.state = SessionState::Closed;
-                    return;
-                }
-                self.session_id = id;
-                self.config_index = found;
-                self.admission = found.map(|i| Admission::new(SessionCommon::from(&env.sessions[i])));
-                self.state = SessionState::Negotiated;
-                out(Output::Send(ServerMessage::NegotiationResponse(NegotiationResponse {
-                    session_id: m.session_id,
-                    request_timestamp: m.timestamp,
-                    server_flow: FlowType::Idempotent.to_u8(),
-                })));
-            }
+            (SessionState::AwaitNegotiate, Inbound::Negotiate(m)) => self.on_negotiate(m, env, out),
             (SessionState::Negotiated | SessionState::Established, Inbound::Negotiate(m)) => {
                 out(Output::Send(ServerMessage::NegotiationReject(NegotiationReject {
                     session_id: m.session_id,
@@ -328,38 +298,7 @@ impl SbeSession {
                     code: NegotiationRejectCode::AlreadyNegotiated.to_u8(),
                 })));
             }
-            (SessionState::Negotiated, Inbound::Establish(m)) => {
-                let keepalive_ms = m.keepalive_interval.get();
-                let code = if m.session_id.get() != self.session_id {
-                    Some(EstablishRejectCode::Credentials)
-                } else if !(env.limits.keepalive_min_ms..=env.limits.keepalive_max_ms).contains(&keepalive_ms) {
-                    Some(EstablishRejectCode::KeepaliveInterval)
-                } else if (env.in_use)(self.session_id) {
-                    Some(EstablishRejectCode::Unspecified)
-                } else {
-                    None
-                };
-                if let Some(code) = code {
-                    out(Output::Send(ServerMessage::EstablishmentReject(EstablishmentReject {
-                        session_id: m.session_id,
-                        request_timestamp: m.timestamp,
-                        code: code.to_u8(),
-                    })));
-                    return;
-                }
-                self.keepalive_ns = u64::from(keepalive_ms) * 1_000_000;
-                let (next_send, last_processed) = self.config_index.map_or((1, 0), |i| (env.resume)(i));
-                self.next_send_seq = next_send;
-                self.next_recv_seq = m.next_seq_no.get().max(1);
-                self.state = SessionState::Established;
-                out(Output::Send(ServerMessage::EstablishmentAck(EstablishmentAck {
-                    session_id: m.session_id,
-                    request_timestamp: m.timestamp,
-                    keepalive_interval: m.keepalive_interval,
-                    next_seq_no: U64::new(self.next_send_seq),
-                    last_processed_seq_no: U64::new(last_processed),
-                })));
-            }
+            (SessionState::Negotiated, Inbound::Establish(m)) => self.on_establish(m, env, out),
             (SessionState::AwaitNegotiate, Inbound::Establish(m)) => {
                 out(Output::Send(ServerMessage::EstablishmentReject(EstablishmentReject {
                     session_id: m.session_id,
@@ -409,6 +348,80 @@ impl SbeSession {
                 self.close(TerminationCode::Unspecified, &reason, out);
             }
         }
+    }
+
+    /// Negotiate on a fresh connection: credentials, and the session not in use elsewhere.
+    fn on_negotiate<'a, F, U>(&mut self, m: &Negotiate, env: &mut SessionEnv<'a, F, U>, out: &mut impl FnMut(Output))
+    where
+        F: Fn(InstrumentId) -> Option<&'a InstrumentSpec>,
+        U: Fn(u64) -> bool,
+    {
+        let id = m.session_id.get();
+        let user = char_field_str(&m.username).unwrap_or("");
+        let pass = char_field_str(&m.password).unwrap_or("");
+        let found = env.sessions.iter().position(|s| s.session_id == id && s.username == user && s.password == pass);
+        let code = match found {
+            None => Some(NegotiationRejectCode::Credentials),
+            Some(_) if (env.in_use)(id) => Some(NegotiationRejectCode::DuplicateSession),
+            Some(_) => None,
+        };
+        if let Some(code) = code {
+            out(Output::Send(ServerMessage::NegotiationReject(NegotiationReject {
+                session_id: m.session_id,
+                request_timestamp: m.timestamp,
+                code: code.to_u8(),
+            })));
+            out(Output::Close);
+            self.state = SessionState::Closed;
+            return;
+        }
+        self.session_id = id;
+        self.config_index = found;
+        self.admission = found.map(|i| Admission::new(SessionCommon::from(&env.sessions[i])));
+        self.state = SessionState::Negotiated;
+        out(Output::Send(ServerMessage::NegotiationResponse(NegotiationResponse {
+            session_id: m.session_id,
+            request_timestamp: m.timestamp,
+            server_flow: FlowType::Idempotent.to_u8(),
+        })));
+    }
+
+    /// Establish after Negotiate: keepalive bounds; resumes the session's sequence numbers.
+    fn on_establish<'a, F, U>(&mut self, m: &Establish, env: &mut SessionEnv<'a, F, U>, out: &mut impl FnMut(Output))
+    where
+        F: Fn(InstrumentId) -> Option<&'a InstrumentSpec>,
+        U: Fn(u64) -> bool,
+    {
+        let keepalive_ms = m.keepalive_interval.get();
+        let code = if m.session_id.get() != self.session_id {
+            Some(EstablishRejectCode::Credentials)
+        } else if !(env.limits.keepalive_min_ms..=env.limits.keepalive_max_ms).contains(&keepalive_ms) {
+            Some(EstablishRejectCode::KeepaliveInterval)
+        } else if (env.in_use)(self.session_id) {
+            Some(EstablishRejectCode::Unspecified)
+        } else {
+            None
+        };
+        if let Some(code) = code {
+            out(Output::Send(ServerMessage::EstablishmentReject(EstablishmentReject {
+                session_id: m.session_id,
+                request_timestamp: m.timestamp,
+                code: code.to_u8(),
+            })));
+            return;
+        }
+        self.keepalive_ns = u64::from(keepalive_ms) * 1_000_000;
+        let (next_send, last_processed) = self.config_index.map_or((1, 0), |i| (env.resume)(i));
+        self.next_send_seq = next_send;
+        self.next_recv_seq = m.next_seq_no.get().max(1);
+        self.state = SessionState::Established;
+        out(Output::Send(ServerMessage::EstablishmentAck(EstablishmentAck {
+            session_id: m.session_id,
+            request_timestamp: m.timestamp,
+            keepalive_interval: m.keepalive_interval,
+            next_seq_no: U64::new(self.next_send_seq),
+            last_processed_seq_no: U64::new(last_processed),
+        })));
     }
 
     fn on_application<'a, F, U>(
