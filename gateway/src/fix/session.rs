@@ -49,6 +49,7 @@ use crate::fix::message::{FieldTable, Message, parse};
 use crate::fix::tags::{msg_type, tag};
 use crate::fix::writer::{TimestampCache, Writer};
 use crate::sbe::convert::{Report, ReportContext};
+use crate::session::outbound::{self, Replayed};
 use crate::session::rules::{Admission, Refusal, SessionCommon};
 use crate::store::SessionStore;
 
@@ -263,14 +264,10 @@ impl FixSession {
                 return false;
             }
         };
-        let bytes = &self.buf[..n];
-        if let Err(e) = self.store.record_sent(seq, app.then_some(bytes)) {
-            tracing::error!(session = %self.their_comp_id, seq, error = %e, "session store write failed");
-        }
-        if let Some(out) = out {
-            out.extend_from_slice(bytes);
+        if out.is_some() {
             self.last_tx_ns = now_ns;
         }
+        outbound::emit(&mut self.store, seq, &self.buf[..n], app, out);
         true
     }
 
@@ -832,34 +829,23 @@ impl FixSession {
     /// Re-sends what the client asks for: stored application messages with PossDupFlag=Y and
     /// OrigSendingTime, gap fills for the rest.
     fn on_resend_request(&mut self, msg: &Message<'_>, now_ns: u64, out: &mut Vec<u8>) {
-        let begin = msg.get(tag::BEGIN_SEQ_NO).and_then(crate::fix::message::parse_u64).unwrap_or(0).max(1);
-        let end_req = msg.get(tag::END_SEQ_NO).and_then(crate::fix::message::parse_u64).unwrap_or(0);
-        let last_sent = self.store.next_sender_seq().saturating_sub(1);
-        let end = if end_req == 0 || end_req > last_sent { last_sent } else { end_req };
-        if begin > end {
-            return;
-        }
+        let begin = msg.get(tag::BEGIN_SEQ_NO).and_then(crate::fix::message::parse_u64).unwrap_or(0);
+        let end = msg.get(tag::END_SEQ_NO).and_then(crate::fix::message::parse_u64).unwrap_or(0);
+        let Some((begin, end)) = outbound::sent_range(&self.store, begin, end) else { return };
         tracing::info!(session = %self.their_comp_id, begin, end, "FIX resend");
-        let mut next_gap_start = begin;
         let mut table = FieldTable::default();
         let mut rebuilt = Box::new([0u8; MAX_MESSAGE_LEN_BYTES]);
         let (our, their) = (self.our_comp_id.clone(), self.their_comp_id.clone());
         let mut pending: Vec<u8> = Vec::new();
-        let res = self.store.for_each_sent(begin, end, |seq, stored| {
-            if seq > next_gap_start {
-                gap_fill(&mut pending, &our, &their, next_gap_start, seq, now_ns, &mut rebuilt[..]);
-            }
-            next_gap_start = seq + 1;
-            match resend_copy(stored, seq, now_ns, &mut table, &mut rebuilt[..]) {
+        let res = outbound::replay(&self.store, begin, end, |step| match step {
+            Replayed::Message { seq, bytes } => match resend_copy(bytes, seq, now_ns, &mut table, &mut rebuilt[..]) {
                 Some(n) => pending.extend_from_slice(&rebuilt[..n]),
                 None => gap_fill(&mut pending, &our, &their, seq, seq + 1, now_ns, &mut rebuilt[..]),
-            }
+            },
+            Replayed::Gap { from, to } => gap_fill(&mut pending, &our, &their, from, to, now_ns, &mut rebuilt[..]),
         });
         if let Err(e) = res {
             tracing::error!(session = %self.their_comp_id, error = %e, "session store read failed during resend");
-        }
-        if next_gap_start <= end {
-            gap_fill(&mut pending, &our, &their, next_gap_start, end + 1, now_ns, &mut rebuilt[..]);
         }
         out.extend_from_slice(&pending);
         self.last_tx_ns = now_ns;

@@ -11,6 +11,7 @@ use crate::sbe::convert::Report;
 use crate::sbe::frame::{MAX_FRAME_LEN_BYTES, next_frame};
 use crate::sbe::messages::{Retransmission, RetransmitReject, RetransmitRejectCode};
 use crate::sbe::session::{MAX_RETRANSMIT_COUNT, Output, SbeSession, ServerMessage, SessionEnv, SessionState};
+use crate::session::outbound::{self, Replayed};
 use crate::session::{CloseKind, ConnId, Env, Outbox, Protocol};
 use crate::store::SessionStore;
 
@@ -157,16 +158,14 @@ impl SbeSessions {
     fn send(&mut self, conn: ConnId, msg: &ServerMessage, now_ns: u64, out: &mut Outbox) {
         let Some(session) = self.conns[conn.0].as_mut() else { return };
         let Some(frame) = Frame::encode(msg) else { return };
-        if msg.is_application()
-            && let Some(i) = session.config_index()
-        {
-            let store = &mut self.stores[i];
-            debug_assert_eq!(store.next_sender_seq(), session.next_send_seq(), "store and session agree on seqs");
-            if let Err(e) = store.record_sent(session.next_send_seq(), Some(frame.bytes())) {
-                tracing::error!(session = i, error = %e, "session store write failed");
+        match session.config_index() {
+            Some(i) if msg.is_application() => {
+                let store = &mut self.stores[i];
+                debug_assert_eq!(store.next_sender_seq(), session.next_send_seq(), "store and session agree on seqs");
+                outbound::emit(store, session.next_send_seq(), frame.bytes(), true, Some(out.tx(conn)));
             }
+            _ => out.tx(conn).extend_from_slice(frame.bytes()),
         }
-        out.tx(conn).extend_from_slice(frame.bytes());
         session.on_sent(msg, now_ns);
     }
 
@@ -175,11 +174,10 @@ impl SbeSessions {
     fn retransmit(&mut self, conn: ConnId, request: (u64, u64), range: (u64, u32), now_ns: u64, out: &mut Outbox) {
         let ((session_id, ts), (from_seq, count)) = (request, range);
         let Some(i) = self.conns[conn.0].as_ref().and_then(SbeSession::config_index) else { return };
-        let store = &self.stores[i];
-        let end = from_seq.saturating_add(u64::from(count));
+        let last = from_seq.saturating_add(u64::from(count)).saturating_sub(1);
         let code = if count == 0 || count > MAX_RETRANSMIT_COUNT {
             Some(RetransmitRejectCode::RequestLimitExceeded)
-        } else if from_seq < store.oldest_retained_seq().max(1) || end > store.next_sender_seq() {
+        } else if !outbound::fully_retained(&self.stores[i], from_seq, last) {
             Some(RetransmitRejectCode::OutOfRange)
         } else {
             None
@@ -193,7 +191,12 @@ impl SbeSessions {
             Retransmission { session_id, request_timestamp, next_seq_no: U64::new(from_seq), count: U32::new(count) };
         self.send(conn, &ServerMessage::Retransmission(m), now_ns, out);
         let tx = out.tx(conn);
-        if let Err(e) = self.stores[i].for_each_sent(from_seq, end - 1, |_, frame| tx.extend_from_slice(frame)) {
+        let res = outbound::replay(&self.stores[i], from_seq, last, |step| match step {
+            Replayed::Message { bytes, .. } => tx.extend_from_slice(bytes),
+            // Every SBE application message is stored, so a gap is a store that lost one.
+            Replayed::Gap { from, to } => tracing::error!(session = i, from, to, "stored messages missing"),
+        });
+        if let Err(e) = res {
             tracing::error!(session = i, error = %e, "session store read failed during retransmission");
         }
     }
@@ -203,9 +206,7 @@ impl SbeSessions {
     fn store_offline(&mut self, ix: SbeSessionIx, report: &Report) {
         let Some(frame) = Frame::encode(&ServerMessage::Report(*report)) else { return };
         let store = &mut self.stores[ix.0];
-        if let Err(e) = store.record_sent(store.next_sender_seq(), Some(frame.bytes())) {
-            tracing::error!(session = ix.0, error = %e, "session store write failed");
-        }
+        outbound::emit(store, store.next_sender_seq(), frame.bytes(), true, None);
     }
 }
 

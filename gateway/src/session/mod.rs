@@ -10,9 +10,10 @@
 //! adding a third protocol is a new implementation and a listener in the pipeline's wiring, with
 //! no change to the event loop.
 //!
-//! The rules all protocols share are written once in [`rules`]: throttle, account
-//! authorisation and cancel-on-disconnect.
+//! What all protocols share is written once: [`rules`] (throttle, account authorisation,
+//! cancel-on-disconnect) and [`outbound`] (store before send, offline storage, resend walk).
 
+pub(crate) mod outbound;
 pub(crate) mod rules;
 
 use std::collections::VecDeque;
