@@ -5,7 +5,7 @@
 //! connection stays.
 //!
 //! What it does, in the FIX 4.4 session rules' terms:
-//! - **Logon**: first message of a connection (the I/O thread refuses anything else and binds
+//! - **Logon**: first message of a connection (`fix/sessions.rs` refuses anything else and binds
 //!   the connection by CompIDs). Username/Password checked when configured; HeartBtInt within
 //!   the configured bounds; `ResetSeqNumFlag` (141=Y) or `reset_on_logon` restarts both
 //!   sequences at 1; 8013=Y asks for cancel-on-disconnect. Answered with Logon (and 141=Y when
@@ -88,7 +88,7 @@ pub struct FixEnv<'a, L: InstrumentLookup> {
     pub dictionary: &'a Dictionary,
     /// Instrument lookup.
     pub instruments: &'a L,
-    /// Exec ids of gateway rejects (shared counter of the I/O thread).
+    /// Exec ids of gateway rejects (a counter shared by every protocol).
     pub next_exec_id: &'a mut u64,
 }
 

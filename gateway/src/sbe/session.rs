@@ -1,5 +1,5 @@
 //! The FIXP-style SBE session, sans-IO: decoded messages and clock ticks in, [`Output`]s out.
-//! The I/O thread owns the socket, frames the bytes and carries the outputs out; tests drive
+//! The receiver owns the socket and `sbe/sessions.rs` frames the bytes and carries the outputs out; tests drive
 //! this state machine directly.
 //!
 //! ```text
@@ -11,10 +11,10 @@
 //! - Inbound application messages are implicitly sequenced from the `NextSeqNo` of Establish;
 //!   a client `Sequence` moves the expectation forward (never back).
 //! - Outbound application messages (reports, BusinessMessageReject) carry the session's
-//!   persistent sequence (the I/O thread keeps them in the session's
+//!   persistent sequence (`sbe/sessions.rs` keeps them in the session's
 //!   [`crate::store::SessionStore`], also while the client is away); EstablishmentAck
 //!   announces the next one and the last inbound seq processed, `Sequence` heartbeats repeat
-//!   it. `RetransmitRequest` becomes [`Output::Retransmit`]: the I/O thread answers with
+//!   it. `RetransmitRequest` becomes [`Output::Retransmit`]: `sbe/sessions.rs` answers with
 //!   `Retransmission` and the stored messages, or `RetransmitReject` when the range is not
 //!   (or no longer) stored or larger than [`MAX_RETRANSMIT_COUNT`].
 //! - Keepalive: a `Sequence` goes out when nothing was sent for one interval; nothing received
