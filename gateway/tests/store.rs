@@ -285,6 +285,41 @@ fn rollover_and_retention() {
     check_retained(&store, &model);
 }
 
+#[test]
+fn retention_never_drops_the_only_synced_state() {
+    // Big segments first, then smaller limits: a sealed big segment and the new small active one
+    // exceed the limit, and only dropping the sealed one would honour it.
+    let storage = FaultyStorage::new();
+    let big = StoreLimits { segment_bytes: 3 * MIN_SEGMENT_LEN_BYTES, max_retained_bytes: 6 * MIN_SEGMENT_LEN_BYTES, ..small_limits() };
+    let mut store = open_faulty(&storage, big).unwrap();
+    for seq in 1..=300 {
+        store.record_sent(seq, Some(&message(seq, 500))).unwrap();
+    }
+    assert_eq!(store.journal().segments().len(), 1);
+    drop(store);
+    let small = StoreLimits { max_retained_bytes: 2 * MIN_SEGMENT_LEN_BYTES, ..small_limits() };
+    let mut store = open_faulty(&storage, small).unwrap();
+    store.flush().unwrap();
+    let mut seq = 301;
+    while store.rollover_count() == 0 {
+        store.record_sent(seq, Some(&message(seq, 500))).unwrap();
+        seq += 1;
+    }
+    // The new segment's checkpoint is not synced yet: the big segment must stay for now.
+    assert_eq!(store.journal().segments().len(), 2);
+    assert!(store.retained_len_bytes() > small.max_retained_bytes);
+    let power_loss = storage.crash(CrashMode::PowerLoss);
+    let recovered = open_faulty(&power_loss, small).unwrap();
+    assert_eq!(recovered.next_sender_seq(), seq - 1, "everything the rollover sealed survives");
+    // Once it is synced, the big segment goes.
+    store.flush().unwrap();
+    assert_eq!(store.journal().segments().len(), 1);
+    assert!(store.retained_len_bytes() <= small.max_retained_bytes);
+    let recovered = open_faulty(&storage.crash(CrashMode::PowerLoss), small).unwrap();
+    assert_eq!(recovered.next_sender_seq(), seq);
+    assert_eq!(recovered.oldest_retained_seq(), seq - 1);
+}
+
 /// The invariant retention relies on: every segment holds a checkpoint or a reset.
 fn every_segment_holds_a_full_state_record(store: &SessionStore<FaultyStorage>) {
     let journal = store.journal();
