@@ -237,7 +237,9 @@ pub enum StoreError {
     },
     /// The retained log holds records (or starts after journal seq 1) but no checkpoint or reset
     /// to rebuild the state from: records were removed behind the store's back.
-    #[error("session store {store}: the log from journal seq {first_seq} on holds no checkpoint or reset; the store does not open")]
+    #[error(
+        "session store {store}: the log from journal seq {first_seq} on holds no checkpoint or reset; the store does not open"
+    )]
     MissingState {
         /// The store's directory, or its name.
         store: String,
@@ -398,12 +400,7 @@ struct SegmentMark {
 
 impl SegmentMark {
     fn new(info: &SegmentInfo, first_sender_seq: Option<u64>) -> Self {
-        SegmentMark {
-            base_seq: info.base_seq,
-            len_bytes: info.segment_len_bytes,
-            first_sender_seq,
-            state_seq: None,
-        }
+        SegmentMark { base_seq: info.base_seq, len_bytes: info.segment_len_bytes, first_sender_seq, state_seq: None }
     }
 }
 
@@ -600,8 +597,8 @@ impl<S: Storage> SessionStore<S> {
 
     fn open_labelled(storage: S, name: &str, limits: StoreLimits, label: String) -> Result<Self, StoreError> {
         let config = JournalConfig { segment_len_bytes: limits.segment_bytes, ..JournalConfig::default() };
-        let journal = Journal::open(storage, config)
-            .map_err(|source| StoreError::Journal { store: label.clone(), source })?;
+        let journal =
+            Journal::open(storage, config).map_err(|source| StoreError::Journal { store: label.clone(), source })?;
         let index_capacity = usize::try_from(limits.max_retained_bytes / INDEX_RESERVE_MESSAGE_BYTES).unwrap_or(0);
         let infos: Vec<SegmentInfo> = journal.segments().collect();
         let mut store = SessionStore {

@@ -290,7 +290,11 @@ fn retention_never_drops_the_only_synced_state() {
     // Big segments first, then smaller limits: a sealed big segment and the new small active one
     // exceed the limit, and only dropping the sealed one would honour it.
     let storage = FaultyStorage::new();
-    let big = StoreLimits { segment_bytes: 3 * MIN_SEGMENT_LEN_BYTES, max_retained_bytes: 6 * MIN_SEGMENT_LEN_BYTES, ..small_limits() };
+    let big = StoreLimits {
+        segment_bytes: 3 * MIN_SEGMENT_LEN_BYTES,
+        max_retained_bytes: 6 * MIN_SEGMENT_LEN_BYTES,
+        ..small_limits()
+    };
     let mut store = open_faulty(&storage, big).unwrap();
     for seq in 1..=300 {
         store.record_sent(seq, Some(&message(seq, 500))).unwrap();
