@@ -566,7 +566,7 @@ fn random_op(store: &mut SessionStore<FaultyStorage>, model: &mut Model, rng: &m
                 model.synced = model.written;
             }
         }
-        75..85 => {
+        77..87 => {
             let result = store.flush();
             let ok = result.is_ok();
             model.after(store, result);
