@@ -279,7 +279,7 @@ pub fn validate_name(name: &str) -> Result<(), StoreError> {
 }
 
 /// True for a previous-format segment file of store `name`: `<name>.<20 digits>.store`.
-pub fn is_old_format_file(name: &str, file_name: &str) -> bool {
+fn is_old_format_file(name: &str, file_name: &str) -> bool {
     let digits = file_name
         .strip_prefix(name)
         .and_then(|rest| rest.strip_prefix('.'))

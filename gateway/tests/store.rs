@@ -340,6 +340,40 @@ fn every_segment_holds_a_full_state_record(store: &SessionStore<FaultyStorage>) 
     }
 }
 
+#[test]
+fn records_the_store_cannot_explain_are_refused() {
+    let limits = small_limits();
+    let cases: [(u16, Vec<u8>, &str); 5] = [
+        (99, vec![1, 2, 3], "unknown record kind"),
+        (gateway::store::RECORD_KIND_SENT, [7u64.to_le_bytes().as_slice(), b"x"].concat(), "not the next sender seq"),
+        (gateway::store::RECORD_KIND_SEQS, [1u64, 1].map(u64::to_le_bytes).concat(), "goes backwards"),
+        (gateway::store::RECORD_KIND_SEQS, vec![0; 15], "body length"),
+        (RECORD_KIND_CHECKPOINT, [0u64, 5, 3, 9].map(u64::to_le_bytes).concat(), "disagrees"),
+    ];
+    for (kind, body, why) in cases {
+        let storage = FaultyStorage::new();
+        {
+            let mut store = open_faulty(&storage, limits).unwrap();
+            store.record_sent(1, Some(b"a")).unwrap();
+            store.record_sent(2, None).unwrap();
+        }
+        // Written behind the store's back, through the journal: it checks out as a record.
+        let config = journal::JournalConfig { segment_len_bytes: limits.segment_bytes, ..Default::default() };
+        let mut journal = journal::Journal::open(storage.clone(), config).unwrap();
+        let seq = journal.next_seq();
+        journal.append(seq, 0, kind, &body).unwrap();
+        journal.commit(journal::Durability::Fsync).unwrap();
+        drop(journal);
+        match open_faulty(&storage, limits) {
+            Err(err @ StoreError::BadRecord { journal_seq, .. }) => {
+                assert_eq!(journal_seq, seq);
+                assert!(err.to_string().contains(why), "{err}");
+            }
+            other => panic!("kind {kind} ({why}): expected BadRecord, got {other:?}"),
+        }
+    }
+}
+
 /// Offsets of every record in the first (only) segment, and the end of the last one.
 fn record_offsets(store: &SessionStore<FaultyStorage>) -> (Vec<usize>, usize) {
     let journal = store.journal();
