@@ -54,7 +54,8 @@
 //! records in order: the state is known from the first checkpoint or reset on (every record
 //! after one is checked against it: a sent seq must be the next sender seq, the sender seq never
 //! goes back, a checkpoint must equal the replayed state), and the application messages since
-//! the last reset form the index outbound seq → journal seq that resends read through.
+//! the last reset form the index outbound seq → (journal seq, byte offset) that resends start
+//! reading at ([`journal::Journal::read_from_offset`]).
 //!
 //! A data directory written by the previous store format (`<name>.<index>.store` files directly
 //! in the sessions directory) is refused with [`StoreError::OldFormat`], naming the file; there is
@@ -66,7 +67,10 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use journal::{Durability, Journal, JournalConfig, JournalError, MmapStorage, SegmentInfo, Storage};
+use journal::{
+    Durability, Journal, JournalConfig, JournalError, MmapStorage, SEGMENT_HEADER_LEN_BYTES, SegmentInfo, Storage,
+    record_len_bytes,
+};
 
 /// An application message as sent: outbound seq and bytes.
 pub const RECORD_KIND_SENT: u16 = 1;
@@ -101,7 +105,7 @@ pub const MAX_SEGMENT_LEN_BYTES: u64 = journal::MAX_SEGMENT_LEN_BYTES;
 /// and the sealed one before it, whose checkpoint is.
 pub const MIN_RETAINED_SEGMENTS: u64 = 2;
 /// Average retained record size the message index is preallocated for (a FIX execution report
-/// is 250-300 bytes, an SBE one 160): 256 MiB retained reserve 1 Mi entries (16 MiB of address
+/// is 250-300 bytes, an SBE one 160): 256 MiB retained reserve 1 Mi entries (24 MiB of address
 /// space, touched only as used).
 pub const INDEX_RESERVE_MESSAGE_BYTES: u64 = 256;
 /// Extension of the previous format's segment files, refused at open.
@@ -385,6 +389,15 @@ fn decode_record(kind: u16, body: &[u8]) -> Result<StoreRecord<'_>, &'static str
     if seqs_valid { Ok(record) } else { Err("sequence number out of range") }
 }
 
+/// Where one application message sits: its outbound seq, its journal seq and its byte offset in
+/// the segment holding it, so a resend starts reading there instead of walking the segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SentAt {
+    seq: u64,
+    journal_seq: u64,
+    offset: u64,
+}
+
 /// What the store knows about one of the journal's segments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct SegmentMark {
@@ -413,10 +426,12 @@ struct Recovery {
     sender_floor: u64,
     /// While the state is unknown: the first outbound seq sent in the current segment.
     first_sent_in_segment: Option<u64>,
-    index: VecDeque<(u64, u64)>,
+    index: VecDeque<SentAt>,
     marks: VecDeque<SegmentMark>,
     /// Which mark the replay is in.
     segment: usize,
+    /// Byte offset of the record being applied in its segment.
+    offset: u64,
     last_reset_seq: Option<u64>,
 }
 
@@ -429,6 +444,7 @@ impl Recovery {
             index: VecDeque::with_capacity(index_capacity),
             marks: infos.iter().map(|info| SegmentMark::new(info, None)).collect(),
             segment: 0,
+            offset: SEGMENT_HEADER_LEN_BYTES as u64,
             last_reset_seq: None,
         }
     }
@@ -437,6 +453,7 @@ impl Recovery {
     fn enter(&mut self, journal_seq: u64) {
         while self.marks.get(self.segment + 1).is_some_and(|next| next.base_seq <= journal_seq) {
             self.segment += 1;
+            self.offset = SEGMENT_HEADER_LEN_BYTES as u64;
             self.first_sent_in_segment = None;
             let start = self.state.map(|state| state.next_sender_seq);
             self.marks[self.segment].first_sender_seq = start;
@@ -457,7 +474,7 @@ impl Recovery {
                         self.first_sent_in_segment.get_or_insert(seq);
                     }
                 }
-                self.index.push_back((seq, journal_seq));
+                self.index.push_back(SentAt { seq, journal_seq, offset: self.offset });
             }
             StoreRecord::Seqs { next_sender_seq, next_target_seq } => match &mut self.state {
                 Some(state) if next_sender_seq < state.next_sender_seq => return Err("sender seq goes backwards"),
@@ -540,8 +557,8 @@ pub struct SessionStore<S: Storage = MmapStorage> {
     /// The journal's segments, oldest first, as the store knows them.
     segments: VecDeque<SegmentMark>,
     retained_len_bytes: u64,
-    /// (outbound seq, journal seq) of every retained application message of the epoch, ascending.
-    index: VecDeque<(u64, u64)>,
+    /// Every retained application message of the epoch, ascending.
+    index: VecDeque<SentAt>,
     /// Journal seq of the newest reset record, if one was made or recovered.
     last_reset_seq: Option<u64>,
     oldest_retained_seq: u64,
@@ -642,6 +659,7 @@ impl<S: Storage> SessionStore<S> {
             decode_record(record.kind, record.body)
                 .and_then(|decoded| recovery.apply(record.seq, decoded))
                 .map_err(|reason| self.bad_record(record.seq, record.kind, reason))?;
+            recovery.offset += record.len_bytes() as u64;
         }
         Ok(recovery)
     }
@@ -744,7 +762,10 @@ impl<S: Storage> SessionStore<S> {
                 self.state.next_sender_seq = next;
                 let appended = append_written(&mut self.journal, RECORD_KIND_SENT, body);
                 if let Ok(journal_seq) = appended {
-                    self.index.push_back((seq, journal_seq));
+                    // The record just appended ends the active segment's used bytes.
+                    let active = self.journal.segments().last().expect("a journal always has a segment");
+                    let offset = active.used_len_bytes - record_len_bytes(body.len()) as u64;
+                    self.index.push_back(SentAt { seq, journal_seq, offset });
                 }
                 appended
             }
@@ -812,20 +833,21 @@ impl<S: Storage> SessionStore<S> {
     /// the caller gap-fills them. The journal checks every record's checksums and chain again on
     /// the way out; damage since open is [`StoreError::Journal`].
     ///
-    /// Finding the first message walks its segment from the start (the journal keeps no offsets),
-    /// so a request costs up to one segment of record headers plus the messages visited.
+    /// Reading starts at the first message's offset ([`Journal::read_from_offset`]) and walks
+    /// the records from there, so a request costs the records up to `end_inclusive`.
     pub fn for_each_sent(
         &self,
         begin: u64,
         end_inclusive: u64,
         mut f: impl FnMut(u64, &[u8]),
     ) -> Result<(), StoreError> {
-        let start = self.index.partition_point(|(seq, _)| *seq < begin);
-        let Some(&(first_seq, first_journal_seq)) = self.index.get(start) else { return Ok(()) };
-        if first_seq > end_inclusive {
+        let start = self.index.partition_point(|sent| sent.seq < begin);
+        let Some(first) = self.index.get(start) else { return Ok(()) };
+        if first.seq > end_inclusive {
             return Ok(());
         }
-        let replay = self.journal.read_from(first_journal_seq).map_err(|err| self.journal_error(err))?;
+        let replay =
+            self.journal.read_from_offset(first.journal_seq, first.offset).map_err(|err| self.journal_error(err))?;
         let mut expected = self.index.range(start..);
         for record in replay {
             let record = record.map_err(|err| self.journal_error(err))?;
@@ -837,7 +859,7 @@ impl<S: Storage> SessionStore<S> {
                 return Err(self.bad_record(record.seq, record.kind, "unreadable application message"));
             };
             // The index and the log must agree record for record: a mismatch is a bug or damage.
-            if expected.next() != Some(&(seq, record.seq)) {
+            if expected.next().is_none_or(|sent| (sent.seq, sent.journal_seq) != (seq, record.seq)) {
                 return Err(self.bad_record(record.seq, record.kind, "application message not in the index"));
             }
             if seq > end_inclusive {
@@ -954,7 +976,7 @@ impl<S: Storage> SessionStore<S> {
         for mark in self.segments.drain(..position) {
             self.retained_len_bytes -= mark.len_bytes;
         }
-        let dropped_messages = self.index.partition_point(|(_, journal_seq)| *journal_seq < base_seq);
+        let dropped_messages = self.index.partition_point(|sent| sent.journal_seq < base_seq);
         self.index.drain(..dropped_messages);
         self.oldest_retained_seq = self.oldest_retained_seq.max(self.compute_oldest_retained_seq());
         Ok(())
