@@ -842,14 +842,16 @@ impl<S: Storage> SessionStore<S> {
         mut f: impl FnMut(u64, &[u8]),
     ) -> Result<(), StoreError> {
         let start = self.index.partition_point(|sent| sent.seq < begin);
-        let Some(first) = self.index.get(start) else { return Ok(()) };
-        if first.seq > end_inclusive {
+        let end = self.index.partition_point(|sent| sent.seq <= end_inclusive);
+        if start >= end {
             return Ok(());
         }
+        let (first, last) = (self.index[start], self.index[end - 1]);
         let replay =
             self.journal.read_from_offset(first.journal_seq, first.offset).map_err(|err| self.journal_error(err))?;
-        let mut expected = self.index.range(start..);
-        for record in replay {
+        let mut expected = self.index.range(start..end);
+        // Records after the last wanted message (inbound traffic, admin messages) are not read.
+        for record in replay.take_while(|record| record.as_ref().map_or(true, |r| r.seq <= last.journal_seq)) {
             let record = record.map_err(|err| self.journal_error(err))?;
             if record.kind != RECORD_KIND_SENT {
                 continue;
@@ -862,10 +864,10 @@ impl<S: Storage> SessionStore<S> {
             if expected.next().is_none_or(|sent| (sent.seq, sent.journal_seq) != (seq, record.seq)) {
                 return Err(self.bad_record(record.seq, record.kind, "application message not in the index"));
             }
-            if seq > end_inclusive {
-                break;
-            }
             f(seq, message);
+        }
+        if expected.next().is_some() {
+            return Err(self.bad_record(last.journal_seq, RECORD_KIND_SENT, "indexed message missing from the log"));
         }
         Ok(())
     }
