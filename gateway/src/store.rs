@@ -35,6 +35,16 @@
 //!   error, while the in-memory seqs keep following the calls so that this process never
 //!   reuses a seq either. Reopen to recover what is durable.
 //!
+//! # Where the cost goes
+//!
+//! `record_sent` of an application message copies the seq and the message into a scratch
+//! buffer and appends it (a CRC32C over header and body, a copy into the mapping); an admin
+//! message, `set_next_target_seq` and `set_next_sender_seq` append a 16-byte sequence record, so
+//! inbound traffic takes log space too (56 bytes a message). A rollover is the journal's (seal
+//! sync, new preallocated segment) plus a checkpoint and, past the retention bound, the deletion
+//! of the oldest segments and a directory sync. A resend starts at the first message's recorded
+//! offset. `gateway/tests/store.rs` (`record_sent_cost`, ignored) prints what these cost.
+//!
 //! # On-disk layout
 //!
 //! The store of session `name` is the journal directory `<sessions_dir>/<name>/` (segment files
