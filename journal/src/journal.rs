@@ -5,11 +5,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use zerocopy::IntoBytes;
 
-use crate::error::{IoOp, JournalError};
+use crate::error::{CorruptReason, IoOp, JournalError};
 use crate::inspect::inspect;
 use crate::layout::{
     CHAIN_ORIGIN_CHECKSUM, MAX_RECORD_BODY_LEN_BYTES, MAX_RECORD_LEN_BYTES, RECORD_ALIGN_BYTES,
-    RECORD_HEADER_LEN_BYTES, RecordHeader, SEGMENT_HEADER_LEN_BYTES, SegmentHeader, record_len_bytes,
+    RECORD_HEADER_LEN_BYTES, RecordHeader, SEGMENT_HEADER_LEN_BYTES, SegmentHeader, decode_record, record_len_bytes,
 };
 use crate::mmap_storage::MmapStorage;
 use crate::reader::Replay;
@@ -369,6 +369,37 @@ impl<S: Storage> Journal<S> {
         let mut replay = Replay::new(&self.segments, index, self.appended_seq());
         replay.skip_to(seq)?;
         Ok(replay)
+    }
+
+    /// [`Journal::read_from`] without the walk: starts at byte `offset` of the segment holding
+    /// `seq`, where the caller saw `seq` appended (the active segment's
+    /// [`SegmentInfo::used_len_bytes`] before the append, or [`SEGMENT_HEADER_LEN_BYTES`] if the
+    /// append rolled over). The record there must carry `seq` and check out on its own; its link
+    /// to the record before it is taken from its header (the chain up to it was checked at open
+    /// or append). Every later record is checked as in [`Journal::read_from`]. A wrong `offset`
+    /// is [`JournalError::Corrupt`], never a wrong record.
+    pub fn read_from_offset(&self, seq: u64, offset: u64) -> Result<Replay<'_, S::Segment>, JournalError> {
+        if seq < self.first_seq() || seq >= self.next_seq {
+            return Err(JournalError::SeqNotInJournal { seq, first_seq: self.first_seq(), next_seq: self.next_seq });
+        }
+        let index = self.segments.partition_point(|slot| slot.info.base_seq <= seq) - 1;
+        let slot = &self.segments[index];
+        let corrupt = |offset: usize, reason| JournalError::Corrupt {
+            segment: slot.info.base_seq,
+            offset: offset as u64,
+            seq,
+            reason,
+        };
+        let offset = usize::try_from(offset).unwrap_or(usize::MAX);
+        if offset < SEGMENT_HEADER_LEN_BYTES || offset >= slot.info.used_len_bytes as usize {
+            return Err(corrupt(offset, CorruptReason::PastSegmentEnd));
+        }
+        let record = decode_record(slot.segment.bytes(), offset).map_err(|reason| corrupt(offset, reason))?;
+        if record.seq != seq {
+            return Err(corrupt(offset, CorruptReason::WrongSeq { expected_seq: seq, found_seq: record.seq }));
+        }
+        let replay = Replay::new(&self.segments, index, self.appended_seq());
+        Ok(replay.starting_at(offset, seq, record.parent_checksum))
     }
 
     /// Moves every segment whose records all precede `seq` into `dest_dir`, oldest first, and

@@ -38,6 +38,13 @@ impl<'j, G: SegmentStorage> Replay<'j, G> {
         }
     }
 
+    /// Moves the start to the record `seq` at `offset` of the current segment, whose parent
+    /// checksum is `parent`.
+    pub(crate) fn starting_at(mut self, offset: usize, seq: u64, parent: u32) -> Self {
+        (self.offset, self.next_seq, self.parent) = (offset, seq, parent);
+        self
+    }
+
     /// Reads (and checks) records until the next one is `seq`.
     pub(crate) fn skip_to(&mut self, seq: u64) -> Result<(), JournalError> {
         while self.next_seq < seq {

@@ -420,6 +420,34 @@ fn archive_and_remove_keep_the_rest_verifiable() {
     assert_eq!(replay_all(&reopened), records[first_kept as usize - 1..]);
 }
 
+#[test]
+fn read_from_offset_starts_where_the_record_was_appended() {
+    let storage = FaultyStorage::new();
+    let mut journal = open(&storage).unwrap();
+    let mut positions = Vec::new();
+    for seq in 1..=200u64 {
+        let record = record_for(seq, (seq as usize * 37) % 900);
+        let (segments_before, used_before) =
+            (journal.segments().len(), journal.segments().last().unwrap().used_len_bytes);
+        append(&mut journal, &record);
+        let rolled_over = journal.segments().len() != segments_before;
+        positions.push(if rolled_over { SEGMENT_HEADER_LEN_BYTES as u64 } else { used_before });
+    }
+    assert!(journal.segments().len() >= 2);
+    let all = replay_all(&journal);
+    for (index, offset) in positions.iter().enumerate() {
+        let seq = index as u64 + 1;
+        let from_offset: Vec<_> =
+            journal.read_from_offset(seq, *offset).unwrap().map(|record| record.unwrap().seq).collect();
+        assert_eq!(from_offset, all[index..].iter().map(|record| record.seq).collect::<Vec<_>>(), "seq {seq}");
+    }
+    // A wrong offset is refused, never a wrong record.
+    for (seq, offset) in [(5, positions[5]), (5, positions[4] + 8), (5, 0), (5, 1 << 40)] {
+        assert!(matches!(journal.read_from_offset(seq, offset), Err(JournalError::Corrupt { .. })), "{seq}@{offset}");
+    }
+    assert!(matches!(journal.read_from_offset(201, positions[0]), Err(JournalError::SeqNotInJournal { .. })));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
