@@ -19,54 +19,9 @@ use crate::event::{
 use crate::ids::{AccountId, ClOrdId, InstrumentId, OrderId, TradeId};
 use crate::index::{OrderIndex, hash_client};
 use crate::instrument::{InstrumentSpec, TradingStatus};
+use crate::limits::EngineLimits;
 use crate::order::{NIL, OrderInit, OrderPool, Slot, indexed, may_rest, visible_slice};
 use crate::price_level::LevelPool;
-
-/// Every fixed capacity of the engine, in one place. Allocation happens only when the engine is
-/// created and when an instrument is added; the steady state allocates nothing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EngineLimits {
-    /// Live orders (resting or pending stop) across all instruments.
-    pub max_orders: u32,
-    /// Price levels across all instruments and sides (book and stop ladders).
-    pub max_levels: u32,
-    /// Price levels on one side of one instrument.
-    pub max_levels_per_side: u32,
-    /// Instrument ids are `0..max_instruments` (at most 65 536: the order record keeps a u16).
-    pub max_instruments: u32,
-    /// Account ids are `0..max_accounts`.
-    pub max_accounts: u32,
-}
-
-impl EngineLimits {
-    /// Production-sized defaults: 4 Mi orders, 1 Mi levels.
-    pub const DEFAULT: EngineLimits = EngineLimits {
-        max_orders: 1 << 22,
-        max_levels: 1 << 20,
-        max_levels_per_side: 1 << 16,
-        max_instruments: 1024,
-        max_accounts: 1 << 16,
-    };
-
-    /// Small tables for tests and demos.
-    pub const SMALL: EngineLimits = EngineLimits {
-        max_orders: 1 << 14,
-        max_levels: 1 << 12,
-        max_levels_per_side: 1 << 10,
-        max_instruments: 16,
-        max_accounts: 256,
-    };
-
-    fn validate(&self) -> Result<(), &'static str> {
-        if self.max_instruments == 0 || self.max_instruments > 1 << 16 {
-            return Err("max_instruments must be in 1..=65536");
-        }
-        if self.max_orders == 0 || self.max_orders == u32::MAX || self.max_levels == 0 || self.max_levels == u32::MAX {
-            return Err("max_orders and max_levels must be in 1..u32::MAX");
-        }
-        Ok(())
-    }
-}
 
 /// The caller broke the engine's input contract (a pipeline bug, not bad client input).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -165,7 +120,8 @@ impl Engine {
     /// Creates an empty engine with all capacities preallocated.
     ///
     /// # Panics
-    /// If `limits` are out of range (a configuration error caught at start-up).
+    /// If `limits` are out of range ([`EngineLimits::validate`]; a configuration error caught
+    /// at start-up).
     pub fn new(limits: EngineLimits) -> Self {
         if let Err(e) = limits.validate() {
             panic!("invalid engine limits: {e}");

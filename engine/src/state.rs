@@ -13,10 +13,11 @@ use serde::{Deserialize, Serialize};
 use crate::account::StpMode;
 use crate::book::Book;
 use crate::command::Side;
-use crate::engine::{Account, Engine, EngineLimits, GtdEntry};
+use crate::engine::{Account, Engine, GtdEntry};
 use crate::event::OrderView;
 use crate::ids::InstrumentId;
 use crate::instrument::InstrumentSpec;
+use crate::limits::{EngineLimits, LimitsError};
 use crate::order::{NIL, Order};
 
 /// Version of the image format; bumped on any change of the layout below.
@@ -67,6 +68,9 @@ pub enum LoadError {
         /// Version this build understands.
         expected: u32,
     },
+    /// The image's capacities are out of the engine's range ([`EngineLimits::validate`]).
+    #[error("engine image capacities: {0}")]
+    Limits(#[from] LimitsError),
     /// The image decodes but violates an invariant (for example more orders than capacity).
     #[error("inconsistent engine image: {0}")]
     Inconsistent(String),
@@ -143,6 +147,7 @@ impl Engine {
             return Err(LoadError::Version { found: image.version, expected: STATE_FORMAT_VERSION });
         }
         let bad = |m: String| LoadError::Inconsistent(m);
+        image.limits.validate()?;
         let mut e = Engine::new(image.limits);
         e.seq = image.seq;
         e.now_ns = image.now_ns;
