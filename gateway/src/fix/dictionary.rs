@@ -52,15 +52,7 @@ pub const SABLE_DICTIONARY_XML: &str = include_str!("../../fix/FIX44-sable.xml")
 /// Tags at or above this are user-defined (FIX `UserMin`).
 pub const USER_MIN_TAG: u32 = 5000;
 
-/// Most fields (members, flattened) one repeating group may define; instance bookkeeping is a
-/// 64-bit mask.
-pub const MAX_GROUP_MEMBERS: usize = 64;
-
-/// Deepest nesting of components and groups accepted in a dictionary (catches cycles).
-pub const MAX_DEFINITION_DEPTH: usize = 8;
-
-// `validate` marks top-level fields in a u128, one bit per field.
-const _: () = assert!(crate::fix::message::MAX_FIELDS <= 128);
+pub use crate::limits::{MAX_DEFINITION_DEPTH, MAX_GROUP_MEMBERS};
 
 /// Tags below this are tracked in a bitset when looking for repeated tags; others by a scan.
 const DUPLICATE_BITSET_TAGS: u32 = 1024;

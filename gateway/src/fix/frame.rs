@@ -34,13 +34,12 @@ pub const SOH: u8 = 0x01;
 /// Size of the trailing checksum field `10=NNN<SOH>` in bytes.
 pub const CHECKSUM_FIELD_LEN_BYTES: usize = 7;
 
-/// Largest acceptable message in bytes, from `8=` to the SOH after the checksum. Bounds what a
-/// peer can make a session buffer; sable's largest message (an ExecutionReport with every
-/// optional field and a long Text) is well under 1 KiB.
-pub const MAX_MESSAGE_LEN_BYTES: usize = 8192;
+pub use crate::limits::MAX_MESSAGE_LEN_BYTES;
 
-/// Most digits accepted in the BodyLength value (leading zeros included).
+/// Most digits accepted in the BodyLength value (leading zeros included): enough for any
+/// message up to [`MAX_MESSAGE_LEN_BYTES`] (asserted), with leading zeros to spare.
 pub const MAX_BODY_LENGTH_DIGITS: usize = 6;
+const _: () = assert!(10usize.pow(MAX_BODY_LENGTH_DIGITS as u32) > MAX_MESSAGE_LEN_BYTES);
 
 /// Where a scan for the next message resumes: FIX receivers resynchronise at the next `8=FIX`.
 const RESYNC_MARKER: &[u8] = b"8=FIX";

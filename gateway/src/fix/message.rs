@@ -17,8 +17,7 @@
 //! The typed getters read the first occurrence of a tag and report [`FieldError::Missing`] or
 //! [`FieldError::Invalid`] so callers can map them to Reject reasons 1 and 6.
 
-/// Most fields one message may hold, header and trailer included.
-pub const MAX_FIELDS: usize = 128;
+pub use crate::limits::MAX_FIELDS;
 
 /// Largest tag number accepted. FIX tags are positive integers; user-defined tags go up to
 /// 9999 and FIX 5.0 extensions stay well below this.

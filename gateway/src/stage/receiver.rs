@@ -31,14 +31,12 @@ use crate::wait::Wait;
 pub(crate) const WAKER: Token = Token(usize::MAX - 1);
 /// Token of protocol p's listener: `LISTENER_BASE - p`.
 const LISTENER_BASE: usize = usize::MAX - 2;
-/// Receive buffer per connection; a frame of either protocol fits in it.
-const RECV_BUF_BYTES: usize = 64 * 1024;
+use crate::limits::RECV_BUF_BYTES;
 const _: () = assert!(MAX_FRAME_LEN_BYTES < RECV_BUF_BYTES);
 const _: () = assert!(crate::fix::frame::MAX_MESSAGE_LEN_BYTES < RECV_BUF_BYTES);
 /// Session timers run this often.
 const TIMER_PERIOD: Duration = Duration::from_millis(50);
-/// How long a shutdown waits for in-flight commands to be published.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+use crate::limits::DRAIN_TIMEOUT;
 
 /// Everything the receiver takes over from the pipeline's wiring.
 pub(crate) struct ReceiverParts {
