@@ -13,14 +13,14 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use serde::Deserialize;
 
-/// The built-in configuration text.
-pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
-
 pub use crate::limits::{MAX_COMP_ID_LEN, MAX_CONFIG_ENTRIES};
 use crate::limits::{
     MAX_CONNECTIONS, MAX_HEARTBEAT_S, MAX_RING_SLOTS, MAX_SLEEP_US, MIN_OUTBOUND_BUFFER_BYTES, MIN_RING_SLOTS,
     MIN_SLEEP_US,
 };
+
+/// The built-in configuration text.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
 
 /// A configuration that cannot be used.
 #[derive(Debug, thiserror::Error)]
