@@ -116,3 +116,7 @@ const _: () = assert!(MAX_FIELDS <= 128, "the FIX dictionary marks top-level fie
 const _: () = assert!(MAX_GROUP_MEMBERS <= u64::BITS as usize, "group instances are tracked in a u64 mask");
 const _: () = assert!(MAX_CONNECTIONS * RECV_BUF_BYTES <= 1 << 32, "receive buffers stay within 4 GiB");
 const _: () = assert!(PUBLISH_BATCH as usize <= MAX_RING_SLOTS);
+const _: () = assert!(
+    "fix--".len() + 2 * MAX_COMP_ID_LEN <= crate::store::MAX_NAME_LEN_BYTES,
+    "a FIX session's store name (fix-<sender>-<target>) must be a valid store name"
+);
