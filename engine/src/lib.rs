@@ -98,6 +98,7 @@ pub mod ids;
 mod index;
 pub mod instrument;
 mod ladder;
+pub mod limits;
 mod order;
 mod prefetch;
 mod price_level;
@@ -110,12 +111,13 @@ pub use account::{AccountSpec, RiskLimits, StpMode};
 pub use command::{
     Cancel, Command, CommandBody, MassCancel, MassCancelTarget, NewOrder, OrdType, OrderRef, Replace, Side, TimeInForce,
 };
-pub use engine::{ApplyError, Engine, EngineLimits, LOOKAHEAD, LOOKAHEAD_FULL_LIVE, LOOKAHEAD_MIN_ORDERS};
+pub use engine::{ApplyError, Engine, LOOKAHEAD, LOOKAHEAD_FULL_LIVE, LOOKAHEAD_MIN_ORDERS};
 pub use event::{
     BookChange, CancelReason, CountingSink, Event, EventSink, ExpireReason, Fill, OrderView, Reject, RejectReason,
     RequestKind, Trade,
 };
 pub use ids::{AccountId, ClOrdId, InstrumentId, OrderId, Symbol, TradeId};
 pub use instrument::{GridError, InstrumentSpec, TradingStatus};
+pub use limits::{EngineLimits, LimitsError, MAX_INSTRUMENTS, MAX_LEVELS, MAX_ORDERS};
 pub use query::{LevelView, MemoryReport};
 pub use state::LoadError;

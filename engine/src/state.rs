@@ -13,11 +13,12 @@ use serde::{Deserialize, Serialize};
 use crate::account::StpMode;
 use crate::book::Book;
 use crate::command::Side;
-use crate::engine::{Account, Engine, EngineLimits, GtdEntry};
+use crate::engine::{Account, Engine, GtdEntry};
 use crate::event::OrderView;
 use crate::ids::InstrumentId;
 use crate::instrument::InstrumentSpec;
-use crate::order::{NIL, Order};
+use crate::limits::{EngineLimits, LimitsError};
+use crate::order::{NIL, Order, Slot};
 
 /// Version of the image format; bumped on any change of the layout below.
 pub const STATE_FORMAT_VERSION: u32 = 1;
@@ -67,6 +68,9 @@ pub enum LoadError {
         /// Version this build understands.
         expected: u32,
     },
+    /// The image's capacities are out of the engine's range ([`EngineLimits::validate`]).
+    #[error("engine image capacities: {0}")]
+    Limits(#[from] LimitsError),
     /// The image decodes but violates an invariant (for example more orders than capacity).
     #[error("inconsistent engine image: {0}")]
     Inconsistent(String),
@@ -143,6 +147,7 @@ impl Engine {
             return Err(LoadError::Version { found: image.version, expected: STATE_FORMAT_VERSION });
         }
         let bad = |m: String| LoadError::Inconsistent(m);
+        image.limits.validate()?;
         let mut e = Engine::new(image.limits);
         e.seq = image.seq;
         e.now_ns = image.now_ns;
@@ -197,71 +202,11 @@ impl Engine {
     /// their counters. O(orders); for tests, snapshot loading and audits.
     pub fn check_invariants(&self) -> Result<(), String> {
         let mut live = 0u32;
+        // Per account: live orders, live buy notional, live sell notional.
         let mut per_account: Vec<(u32, u128, u128)> = vec![(0, 0, 0); self.accounts.len()];
         for (i, b) in self.books.iter().enumerate() {
             let Some(b) = b else { continue };
-            if let (Some(bid), Some(ask)) = (b.bids.best(), b.asks.best())
-                && bid.price_ticks >= ask.price_ticks
-            {
-                return Err(format!("instrument {i} crossed: bid {} >= ask {}", bid.price_ticks, ask.price_ticks));
-            }
-            for (side, stops) in LADDERS {
-                let ladder = b.ladder(side, stops);
-                ladder.check(&self.levels).map_err(|e| format!("instrument {i}: {e}"))?;
-                let mut prev: Option<i64> = None;
-                for e in ladder.iter_best_first(&self.levels) {
-                    if prev.is_some_and(|p| !ladder.better(p, e.price_ticks)) {
-                        return Err(format!("instrument {i}: ladder out of order at {}", e.price_ticks));
-                    }
-                    prev = Some(e.price_ticks);
-                    let l = self.levels.get(e.level);
-                    if l.price_ticks != e.price_ticks || l.count == 0 {
-                        return Err(format!("instrument {i}: level {} inconsistent", e.price_ticks));
-                    }
-                    let (mut count, mut visible, mut cur, mut prev_slot) = (0u32, 0u64, l.head, NIL);
-                    while cur != NIL {
-                        let o = self.orders.get(cur);
-                        let key = if stops { o.stop_ticks } else { o.price_ticks };
-                        if o.level != e.level || o.prev != prev_slot || key != l.price_ticks || o.side() != side {
-                            return Err(format!("order {} badly linked", o.id));
-                        }
-                        if o.pending_stop() != stops || o.leaves_lots == 0 || o.leaves_lots > o.qty_lots {
-                            return Err(format!("order {} has bad state", o.id));
-                        }
-                        if o.visible_lots == 0 || o.visible_lots > o.leaves_lots {
-                            return Err(format!("order {} visible {} of {}", o.id, o.visible_lots, o.leaves_lots));
-                        }
-                        if o.id == 0 || o.id >= self.next_order_id {
-                            return Err(format!("order id {} beyond counter", o.id));
-                        }
-                        if self.index.find_id(&self.orders, o.id) != Some(cur)
-                            || self.index.find_client(&self.orders, o.account, &o.cl_ord_id) != Some(cur)
-                        {
-                            return Err(format!("order {} not indexed", o.id));
-                        }
-                        let acc = per_account.get_mut(o.account as usize).ok_or("order of unknown account")?;
-                        acc.0 += 1;
-                        let price = if stops && o.ord_type() == crate::command::OrdType::Stop {
-                            o.stop_ticks
-                        } else {
-                            o.price_ticks
-                        };
-                        let n = b.notional_nanos(price, o.leaves_lots);
-                        match side {
-                            Side::Buy => acc.1 += n,
-                            Side::Sell => acc.2 += n,
-                        }
-                        count += 1;
-                        visible += o.visible_lots;
-                        prev_slot = cur;
-                        cur = o.next;
-                    }
-                    if count != l.count || visible != l.visible_lots || prev_slot != l.tail {
-                        return Err(format!("instrument {i}: level {} totals wrong", e.price_ticks));
-                    }
-                    live += count;
-                }
-            }
+            live += self.check_book(i, b, &mut per_account)?;
         }
         if live != self.orders.live() || self.index.len() != live as usize {
             return Err(format!(
@@ -277,6 +222,91 @@ impl Engine {
             if expect != got {
                 return Err(format!("account {id}: counters {got:?}, orders say {expect:?}"));
             }
+        }
+        Ok(())
+    }
+
+    /// [`Engine::check_invariants`] for instrument `i`'s book: not crossed, each ladder in
+    /// order, each level consistent. Returns the book's live orders, adding them to
+    /// `per_account`.
+    fn check_book(&self, i: usize, b: &Book, per_account: &mut [(u32, u128, u128)]) -> Result<u32, String> {
+        if let (Some(bid), Some(ask)) = (b.bids.best(), b.asks.best())
+            && bid.price_ticks >= ask.price_ticks
+        {
+            return Err(format!("instrument {i} crossed: bid {} >= ask {}", bid.price_ticks, ask.price_ticks));
+        }
+        let mut live = 0u32;
+        for (side, stops) in LADDERS {
+            let ladder = b.ladder(side, stops);
+            ladder.check(&self.levels).map_err(|e| format!("instrument {i}: {e}"))?;
+            let mut prev: Option<i64> = None;
+            for e in ladder.iter_best_first(&self.levels) {
+                if prev.is_some_and(|p| !ladder.better(p, e.price_ticks)) {
+                    return Err(format!("instrument {i}: ladder out of order at {}", e.price_ticks));
+                }
+                prev = Some(e.price_ticks);
+                let l = self.levels.get(e.level);
+                if l.price_ticks != e.price_ticks || l.count == 0 {
+                    return Err(format!("instrument {i}: level {} inconsistent", e.price_ticks));
+                }
+                let (mut count, mut visible, mut cur, mut prev_slot) = (0u32, 0u64, l.head, NIL);
+                while cur != NIL {
+                    let o = self.orders.get(cur);
+                    self.check_order(cur, o, (e.level, l.price_ticks), (side, stops), prev_slot)?;
+                    let acc = per_account.get_mut(o.account as usize).ok_or("order of unknown account")?;
+                    acc.0 += 1;
+                    let price = if stops && o.ord_type() == crate::command::OrdType::Stop {
+                        o.stop_ticks
+                    } else {
+                        o.price_ticks
+                    };
+                    let n = b.notional_nanos(price, o.leaves_lots);
+                    match side {
+                        Side::Buy => acc.1 += n,
+                        Side::Sell => acc.2 += n,
+                    }
+                    count += 1;
+                    visible += o.visible_lots;
+                    prev_slot = cur;
+                    cur = o.next;
+                }
+                if count != l.count || visible != l.visible_lots || prev_slot != l.tail {
+                    return Err(format!("instrument {i}: level {} totals wrong", e.price_ticks));
+                }
+                live += count;
+            }
+        }
+        Ok(live)
+    }
+
+    /// [`Engine::check_invariants`] for the order in `slot`, queued after `prev_slot` at
+    /// `(level, price)` of the `(side, stops)` ladder: linked there, in a live state, below the
+    /// id counter, indexed under its id and its client key.
+    fn check_order(
+        &self,
+        slot: Slot,
+        o: &Order,
+        (level, price): (Slot, i64),
+        (side, stops): (Side, bool),
+        prev_slot: Slot,
+    ) -> Result<(), String> {
+        let key = if stops { o.stop_ticks } else { o.price_ticks };
+        if o.level != level || o.prev != prev_slot || key != price || o.side() != side {
+            return Err(format!("order {} badly linked", o.id));
+        }
+        if o.pending_stop() != stops || o.leaves_lots == 0 || o.leaves_lots > o.qty_lots {
+            return Err(format!("order {} has bad state", o.id));
+        }
+        if o.visible_lots == 0 || o.visible_lots > o.leaves_lots {
+            return Err(format!("order {} visible {} of {}", o.id, o.visible_lots, o.leaves_lots));
+        }
+        if o.id == 0 || o.id >= self.next_order_id {
+            return Err(format!("order id {} beyond counter", o.id));
+        }
+        if self.index.find_id(&self.orders, o.id) != Some(slot)
+            || self.index.find_client(&self.orders, o.account, &o.cl_ord_id) != Some(slot)
+        {
+            return Err(format!("order {} not indexed", o.id));
         }
         Ok(())
     }

@@ -13,11 +13,14 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use serde::Deserialize;
 
+pub use crate::limits::{MAX_COMP_ID_LEN, MAX_CONFIG_ENTRIES};
+use crate::limits::{
+    MAX_CONNECTIONS, MAX_HEARTBEAT_S, MAX_RING_SLOTS, MAX_SLEEP_US, MIN_OUTBOUND_BUFFER_BYTES, MIN_RING_SLOTS,
+    MIN_SLEEP_US,
+};
+
 /// The built-in configuration text.
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
-
-/// Most instruments, accounts or sessions a configuration may list.
-pub const MAX_CONFIG_ENTRIES: usize = 4096;
 
 /// A configuration that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -554,16 +557,36 @@ impl Config {
         Config::parse(&text)
     }
 
-    /// Checks every value and builds the engine specs.
+    /// Checks every value and builds the engine specs: one validator per section, in file
+    /// order; the first problem found is the error.
     pub fn validate(self) -> Result<Validated, ConfigError> {
-        let listen: SocketAddr =
-            self.server.listen.parse().map_err(|e| invalid("server.listen", format!("not an IP:port address: {e}")))?;
+        let listen = self.validate_server()?;
+        self.validate_pipeline()?;
+        let limits = self.validate_engine()?;
+        self.validate_journal()?;
+        self.validate_snapshot()?;
+        self.validate_sessions_limits()?;
+        let instruments = self.validate_instruments(&limits)?;
+        let accounts = self.validate_accounts(&limits)?;
+        self.validate_sessions(&accounts)?;
+        let fix_listen = self.validate_fix()?;
+        let fix_settings = self.validate_fix_sessions(&accounts)?;
+        Ok(Validated { raw: self, listen, limits, instruments, accounts, fix_listen, fix_settings })
+    }
+
+    /// `[server]`: the listen address.
+    fn validate_server(&self) -> Result<SocketAddr, ConfigError> {
+        self.server.listen.parse().map_err(|e| invalid("server.listen", format!("not an IP:port address: {e}")))
+    }
+
+    /// `[pipeline]`: sleeps, wait strategy, matcher core, ring sizes.
+    fn validate_pipeline(&self) -> Result<(), ConfigError> {
         let p = &self.pipeline;
-        if !(1..=100_000).contains(&p.sleep_us) {
-            return Err(invalid("pipeline.sleep_us", "must be in 1..=100000"));
+        if !(MIN_SLEEP_US..=MAX_SLEEP_US).contains(&p.sleep_us) {
+            return Err(invalid("pipeline.sleep_us", format!("must be in {MIN_SLEEP_US}..={MAX_SLEEP_US}")));
         }
-        if !(p.sleep_us..=100_000).contains(&p.idle_sleep_us) {
-            return Err(invalid("pipeline.idle_sleep_us", "must be in sleep_us..=100000"));
+        if !(p.sleep_us..=MAX_SLEEP_US).contains(&p.idle_sleep_us) {
+            return Err(invalid("pipeline.idle_sleep_us", format!("must be in sleep_us..={MAX_SLEEP_US}")));
         }
         if p.wait_strategy == WaitKind::BusySpin && p.matcher_core.is_none() {
             return Err(invalid(
@@ -580,10 +603,16 @@ impl Config {
         for (key, n) in
             [("pipeline.input_ring_slots", p.input_ring_slots), ("pipeline.output_ring_slots", p.output_ring_slots)]
         {
-            if !n.is_power_of_two() || !(64..=1 << 24).contains(&n) {
-                return Err(invalid(key, "must be a power of two in 64..=16777216"));
+            if !n.is_power_of_two() || !(MIN_RING_SLOTS..=MAX_RING_SLOTS).contains(&n) {
+                return Err(invalid(key, format!("must be a power of two in {MIN_RING_SLOTS}..={MAX_RING_SLOTS}")));
             }
         }
+        Ok(())
+    }
+
+    /// `[engine]`: the matcher's capacities, checked by the engine's own
+    /// [`EngineLimits::validate`].
+    fn validate_engine(&self) -> Result<EngineLimits, ConfigError> {
         let e = &self.engine;
         let limits = EngineLimits {
             max_orders: e.max_orders,
@@ -592,17 +621,12 @@ impl Config {
             max_instruments: e.max_instruments,
             max_accounts: e.max_accounts,
         };
-        if e.max_instruments == 0 || e.max_instruments > 1 << 16 {
-            return Err(invalid("engine.max_instruments", "must be in 1..=65536"));
-        }
-        for (key, v) in [("engine.max_orders", e.max_orders), ("engine.max_levels", e.max_levels)] {
-            if v == 0 || v == u32::MAX {
-                return Err(invalid(key, "must be in 1..4294967295"));
-            }
-        }
-        if e.max_levels_per_side == 0 || e.max_accounts == 0 {
-            return Err(invalid("engine", "max_levels_per_side and max_accounts must be at least 1"));
-        }
+        limits.validate().map_err(|err| invalid(format!("engine.{}", err.field()), err.to_string()))?;
+        Ok(limits)
+    }
+
+    /// `[journal]`: the segment size, within the journal's own bounds.
+    fn validate_journal(&self) -> Result<(), ConfigError> {
         let seg = self.journal.segment_len_bytes;
         if !(journal::MIN_SEGMENT_LEN_BYTES..=journal::MAX_SEGMENT_LEN_BYTES).contains(&seg) || !seg.is_multiple_of(8) {
             return Err(invalid(
@@ -614,15 +638,28 @@ impl Config {
                 ),
             ));
         }
+        Ok(())
+    }
+
+    /// `[snapshot]`: at least one snapshot kept.
+    fn validate_snapshot(&self) -> Result<(), ConfigError> {
         if self.snapshot.keep_last == 0 {
             return Err(invalid("snapshot.keep_last", "must be at least 1"));
         }
+        Ok(())
+    }
+
+    /// `[sessions_limits]`: connections, output allowance, keepalive range, session stores.
+    fn validate_sessions_limits(&self) -> Result<(), ConfigError> {
         let s = &self.sessions_limits;
-        if s.max_connections == 0 || s.max_connections > 65_536 {
-            return Err(invalid("sessions_limits.max_connections", "must be in 1..=65536"));
+        if s.max_connections == 0 || s.max_connections > MAX_CONNECTIONS {
+            return Err(invalid("sessions_limits.max_connections", format!("must be in 1..={MAX_CONNECTIONS}")));
         }
-        if s.outbound_buffer_bytes < 4096 {
-            return Err(invalid("sessions_limits.outbound_buffer_bytes", "must be at least 4096"));
+        if s.outbound_buffer_bytes < MIN_OUTBOUND_BUFFER_BYTES {
+            return Err(invalid(
+                "sessions_limits.outbound_buffer_bytes",
+                format!("must be at least {MIN_OUTBOUND_BUFFER_BYTES}"),
+            ));
         }
         if s.keepalive_min_ms == 0 || s.keepalive_min_ms > s.keepalive_max_ms {
             return Err(invalid("sessions_limits.keepalive_min_ms", "must be at least 1 and at most keepalive_max_ms"));
@@ -630,79 +667,42 @@ impl Config {
         if let Err(e) = s.store_limits().validate() {
             return Err(invalid("sessions_limits.store_segment_bytes", e.to_string()));
         }
-        for (what, n) in [
-            ("instruments", self.instruments.len()),
-            ("accounts", self.accounts.len()),
-            ("sessions", self.sessions.len()),
-        ] {
-            if n > MAX_CONFIG_ENTRIES {
-                return Err(invalid(what, format!("at most {MAX_CONFIG_ENTRIES} entries")));
-            }
-        }
+        Ok(())
+    }
 
+    /// `[[instruments]]`: each entry becomes an engine spec; ids and symbols are unique.
+    fn validate_instruments(&self, limits: &EngineLimits) -> Result<Vec<InstrumentSpec>, ConfigError> {
+        check_entries("instruments", self.instruments.len())?;
         let mut instruments = Vec::with_capacity(self.instruments.len());
         for (i, ic) in self.instruments.iter().enumerate() {
-            let key = |k: &str| format!("instruments[{i}].{k}");
-            if ic.id >= e.max_instruments {
-                return Err(invalid(
-                    key("id"),
-                    format!("must be below engine.max_instruments ({})", e.max_instruments),
-                ));
-            }
+            // Before the entry's own checks: an id listed twice passed the range check once.
             if instruments.iter().any(|s: &InstrumentSpec| s.id.0 == ic.id) {
-                return Err(invalid(key("id"), format!("instrument {} is listed twice", ic.id)));
+                return Err(invalid(format!("instruments[{i}].id"), format!("instrument {} is listed twice", ic.id)));
             }
-            let symbol = Symbol::new(&ic.symbol).map_err(|err| invalid(key("symbol"), err.to_string()))?;
-            let mut spec = InstrumentSpec {
-                id: InstrumentId(ic.id),
-                symbol,
-                tick_size: ic.tick_size,
-                lot_size: ic.lot_size,
-                min_qty_lots: ic.min_qty_lots,
-                max_qty_lots: ic.max_qty_lots,
-                max_notional_nanos: opt_nanos(ic.max_notional, &key("max_notional"))?,
-                band_bps: ic.band_bps,
-                reference_ticks: None,
-                status: engine::TradingStatus::Open,
-            };
-            if let Some(px) = ic.reference_price {
-                spec.reference_ticks =
-                    Some(spec.price_to_ticks(px).map_err(|err| {
-                        invalid(key("reference_price"), format!("{err} (tick size {})", ic.tick_size))
-                    })?);
-            }
-            spec.validate().map_err(|reason| invalid(format!("instruments[{i}]"), reason))?;
-            crate::sbe::convert::check_wire_grid(&spec)
-                .map_err(|err| invalid(format!("instruments[{i}]"), format!("not tradable over SBE: {err}")))?;
-            instruments.push(spec);
+            instruments.push(instrument_spec(i, ic, limits)?);
         }
         if instruments.iter().map(|s| s.symbol).collect::<std::collections::BTreeSet<_>>().len() != instruments.len() {
             return Err(invalid("instruments", "two instruments share a symbol"));
         }
+        Ok(instruments)
+    }
 
+    /// `[[accounts]]`: each entry becomes an engine spec; ids are unique.
+    fn validate_accounts(&self, limits: &EngineLimits) -> Result<Vec<AccountSpec>, ConfigError> {
+        check_entries("accounts", self.accounts.len())?;
         let mut accounts = Vec::with_capacity(self.accounts.len());
         for (i, ac) in self.accounts.iter().enumerate() {
-            let key = |k: &str| format!("accounts[{i}].{k}");
-            if ac.id >= e.max_accounts {
-                return Err(invalid(key("id"), format!("must be below engine.max_accounts ({})", e.max_accounts)));
-            }
             if accounts.iter().any(|s: &AccountSpec| s.account.0 == ac.id) {
-                return Err(invalid(key("id"), format!("account {} is listed twice", ac.id)));
+                return Err(invalid(format!("accounts[{i}].id"), format!("account {} is listed twice", ac.id)));
             }
-            accounts.push(AccountSpec {
-                account: AccountId(ac.id),
-                stp_group: ac.stp_group.unwrap_or(ac.id),
-                default_stp: ac.default_stp.into(),
-                limits: RiskLimits {
-                    max_open_orders: ac.max_open_orders.unwrap_or(u32::MAX),
-                    max_order_qty_lots: ac.max_order_qty_lots.unwrap_or(u64::MAX),
-                    max_order_notional_nanos: opt_nanos(ac.max_order_notional, &key("max_order_notional"))?,
-                    max_open_buy_notional_nanos: opt_nanos(ac.max_open_buy_notional, &key("max_open_buy_notional"))?,
-                    max_open_sell_notional_nanos: opt_nanos(ac.max_open_sell_notional, &key("max_open_sell_notional"))?,
-                },
-            });
+            accounts.push(account_spec(i, ac, limits)?);
         }
+        Ok(accounts)
+    }
 
+    /// `[[sessions]]`: unique ids and usernames, SBE credentials, configured accounts.
+    fn validate_sessions(&self, accounts: &[AccountSpec]) -> Result<(), ConfigError> {
+        check_entries("sessions", self.sessions.len())?;
         for (i, sc) in self.sessions.iter().enumerate() {
             let key = |k: &str| format!("sessions[{i}].{k}");
             if self.sessions[..i].iter().any(|o| o.session_id == sc.session_id) {
@@ -718,40 +718,32 @@ impl Config {
                     return Err(invalid(key(k), "must not be empty"));
                 }
             }
-            if sc.accounts.is_empty() {
-                return Err(invalid(key("accounts"), "a session needs at least one account"));
-            }
-            if sc.throttle_per_s > 0 && sc.throttle_burst == 0 {
-                return Err(invalid(key("throttle_burst"), "must be at least 1 when throttle_per_s is set"));
-            }
-            for a in &sc.accounts {
-                if !accounts.iter().any(|s| s.account.0 == *a) {
-                    return Err(invalid(key("accounts"), format!("account {a} is not configured in [[accounts]]")));
-                }
-            }
+            check_session_accounts(&key, &sc.accounts, accounts)?;
+            check_throttle(&key, sc.throttle_per_s, sc.throttle_burst)?;
         }
+        Ok(())
+    }
+
+    /// `[fix]`: the acceptor's address (empty: no FIX) and the session defaults.
+    fn validate_fix(&self) -> Result<Option<SocketAddr>, ConfigError> {
         let fix_listen = if self.fix.listen.is_empty() {
             None
         } else {
             Some(self.fix.listen.parse().map_err(|e| invalid("fix.listen", format!("not an IP:port address: {e}")))?)
         };
-        if self.fix_sessions.len() > MAX_CONFIG_ENTRIES {
-            return Err(invalid("fix_sessions", format!("at most {MAX_CONFIG_ENTRIES} entries")));
-        }
         check_fix_settings("fix", &self.fix.defaults)?;
+        Ok(fix_listen)
+    }
+
+    /// `[[fix_sessions]]`: CompIDs, unique pairs, configured accounts, throttle, and each
+    /// session's effective settings.
+    fn validate_fix_sessions(&self, accounts: &[AccountSpec]) -> Result<Vec<FixSettings>, ConfigError> {
+        check_entries("fix_sessions", self.fix_sessions.len())?;
         let mut fix_settings = Vec::with_capacity(self.fix_sessions.len());
         for (i, fc) in self.fix_sessions.iter().enumerate() {
             let key = |k: &str| format!("fix_sessions[{i}].{k}");
             for (k, v) in [("sender_comp_id", &fc.sender_comp_id), ("target_comp_id", &fc.target_comp_id)] {
-                if v.is_empty()
-                    || v.len() > MAX_COMP_ID_LEN
-                    || !v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
-                {
-                    return Err(invalid(
-                        key(k),
-                        format!("must be 1..={MAX_COMP_ID_LEN} characters of A-Z a-z 0-9 _ - ."),
-                    ));
-                }
+                check_comp_id(&key(k), v)?;
             }
             if self.fix_sessions[..i]
                 .iter()
@@ -759,31 +751,114 @@ impl Config {
             {
                 return Err(invalid(key("sender_comp_id"), "this CompID pair is listed twice"));
             }
-            if fc.accounts.is_empty() {
-                return Err(invalid(key("accounts"), "a session needs at least one account"));
-            }
-            for a in &fc.accounts {
-                if !accounts.iter().any(|s| s.account.0 == *a) {
-                    return Err(invalid(key("accounts"), format!("account {a} is not configured in [[accounts]]")));
-                }
-            }
-            if fc.throttle_per_s > 0 && fc.throttle_burst == 0 {
-                return Err(invalid(key("throttle_burst"), "must be at least 1 when throttle_per_s is set"));
-            }
+            check_session_accounts(&key, &fc.accounts, accounts)?;
+            check_throttle(&key, fc.throttle_per_s, fc.throttle_burst)?;
             let eff = fc.effective(&self.fix.defaults).map_err(|e| invalid(key("settings"), e.to_string()))?;
             check_fix_settings(&key("settings"), &eff)?;
             fix_settings.push(eff);
         }
-        Ok(Validated { raw: self, listen, limits, instruments, accounts, fix_listen, fix_settings })
+        Ok(fix_settings)
     }
 }
 
-/// Longest SenderCompID / TargetCompID sable accepts.
-pub const MAX_COMP_ID_LEN: usize = 32;
+/// A section lists at most [`MAX_CONFIG_ENTRIES`] entries.
+fn check_entries(section: &str, n: usize) -> Result<(), ConfigError> {
+    if n > MAX_CONFIG_ENTRIES {
+        return Err(invalid(section, format!("at most {MAX_CONFIG_ENTRIES} entries")));
+    }
+    Ok(())
+}
+
+/// The engine spec of `[[instruments]]` entry `i`.
+fn instrument_spec(i: usize, ic: &InstrumentConfig, limits: &EngineLimits) -> Result<InstrumentSpec, ConfigError> {
+    let key = |k: &str| format!("instruments[{i}].{k}");
+    if ic.id >= limits.max_instruments {
+        return Err(invalid(key("id"), format!("must be below engine.max_instruments ({})", limits.max_instruments)));
+    }
+    let symbol = Symbol::new(&ic.symbol).map_err(|err| invalid(key("symbol"), err.to_string()))?;
+    let mut spec = InstrumentSpec {
+        id: InstrumentId(ic.id),
+        symbol,
+        tick_size: ic.tick_size,
+        lot_size: ic.lot_size,
+        min_qty_lots: ic.min_qty_lots,
+        max_qty_lots: ic.max_qty_lots,
+        max_notional_nanos: opt_nanos(ic.max_notional, &key("max_notional"))?,
+        band_bps: ic.band_bps,
+        reference_ticks: None,
+        status: engine::TradingStatus::Open,
+    };
+    if let Some(px) = ic.reference_price {
+        spec.reference_ticks = Some(
+            spec.price_to_ticks(px)
+                .map_err(|err| invalid(key("reference_price"), format!("{err} (tick size {})", ic.tick_size)))?,
+        );
+    }
+    spec.validate().map_err(|reason| invalid(format!("instruments[{i}]"), reason))?;
+    crate::sbe::convert::check_wire_grid(&spec)
+        .map_err(|err| invalid(format!("instruments[{i}]"), format!("not tradable over SBE: {err}")))?;
+    Ok(spec)
+}
+
+/// The engine spec of `[[accounts]]` entry `i`.
+fn account_spec(i: usize, ac: &AccountConfig, limits: &EngineLimits) -> Result<AccountSpec, ConfigError> {
+    let key = |k: &str| format!("accounts[{i}].{k}");
+    if ac.id >= limits.max_accounts {
+        return Err(invalid(key("id"), format!("must be below engine.max_accounts ({})", limits.max_accounts)));
+    }
+    Ok(AccountSpec {
+        account: AccountId(ac.id),
+        stp_group: ac.stp_group.unwrap_or(ac.id),
+        default_stp: ac.default_stp.into(),
+        limits: RiskLimits {
+            max_open_orders: ac.max_open_orders.unwrap_or(u32::MAX),
+            max_order_qty_lots: ac.max_order_qty_lots.unwrap_or(u64::MAX),
+            max_order_notional_nanos: opt_nanos(ac.max_order_notional, &key("max_order_notional"))?,
+            max_open_buy_notional_nanos: opt_nanos(ac.max_open_buy_notional, &key("max_open_buy_notional"))?,
+            max_open_sell_notional_nanos: opt_nanos(ac.max_open_sell_notional, &key("max_open_sell_notional"))?,
+        },
+    })
+}
+
+/// A session (SBE or FIX) acts on at least one account, each configured in `[[accounts]]`.
+fn check_session_accounts(
+    key: &dyn Fn(&str) -> String,
+    session_accounts: &[u32],
+    accounts: &[AccountSpec],
+) -> Result<(), ConfigError> {
+    if session_accounts.is_empty() {
+        return Err(invalid(key("accounts"), "a session needs at least one account"));
+    }
+    for a in session_accounts {
+        if !accounts.iter().any(|s| s.account.0 == *a) {
+            return Err(invalid(key("accounts"), format!("account {a} is not configured in [[accounts]]")));
+        }
+    }
+    Ok(())
+}
+
+/// A throttle with a rate needs a burst of at least one message.
+fn check_throttle(key: &dyn Fn(&str) -> String, per_s: u32, burst: u32) -> Result<(), ConfigError> {
+    if per_s > 0 && burst == 0 {
+        return Err(invalid(key("throttle_burst"), "must be at least 1 when throttle_per_s is set"));
+    }
+    Ok(())
+}
+
+/// A CompID is 1..=[`MAX_COMP_ID_LEN`] characters of `A-Z a-z 0-9 _ - .`.
+fn check_comp_id(key: &str, v: &str) -> Result<(), ConfigError> {
+    if v.is_empty()
+        || v.len() > MAX_COMP_ID_LEN
+        || !v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+    {
+        return Err(invalid(key, format!("must be 1..={MAX_COMP_ID_LEN} characters of A-Z a-z 0-9 _ - .")));
+    }
+    Ok(())
+}
 
 fn check_fix_settings(key: &str, f: &FixSettings) -> Result<(), ConfigError> {
-    if f.heartbeat_min_s == 0 || f.heartbeat_min_s > f.heartbeat_max_s || f.heartbeat_max_s > 3600 {
-        return Err(invalid(key, "need 1 <= heartbeat_min_s <= heartbeat_max_s <= 3600"));
+    if f.heartbeat_min_s == 0 || f.heartbeat_min_s > f.heartbeat_max_s || f.heartbeat_max_s > MAX_HEARTBEAT_S {
+        return Err(invalid(key, format!("need 1 <= heartbeat_min_s <= heartbeat_max_s <= {MAX_HEARTBEAT_S}")));
     }
     if f.logon_timeout_s == 0 || f.logout_timeout_s == 0 || f.max_latency_s == 0 {
         return Err(invalid(key, "logon_timeout_s, logout_timeout_s and max_latency_s must be at least 1"));
@@ -855,6 +930,93 @@ mod tests {
         assert_eq!(
             err_key(with(|c| c.accounts[0].max_order_notional = Some(Decimal::new(1, 10)))),
             "accounts[0].max_order_notional"
+        );
+    }
+
+    fn err_key_reason(r: Result<Validated, ConfigError>) -> (String, String) {
+        match r {
+            Err(ConfigError::Invalid { key, reason }) => (key, reason),
+            other => panic!("expected an Invalid error, got {other:?}"),
+        }
+    }
+
+    /// The error names `key` and prints every value in `constants`.
+    fn assert_limit(r: Result<Validated, ConfigError>, key: &str, constants: &[&dyn std::fmt::Display]) {
+        let (got, reason) = err_key_reason(r);
+        assert_eq!(got, key, "{reason}");
+        for c in constants {
+            assert!(reason.contains(&c.to_string()), "{key}: {reason:?} does not print {c}");
+        }
+    }
+
+    #[test]
+    fn pipeline_limit_messages_print_the_constants() {
+        assert_limit(with(|c| c.pipeline.sleep_us = 0), "pipeline.sleep_us", &[&MIN_SLEEP_US, &MAX_SLEEP_US]);
+        assert_limit(with(|c| c.pipeline.sleep_us = MAX_SLEEP_US + 1), "pipeline.sleep_us", &[&MAX_SLEEP_US]);
+        assert_limit(with(|c| c.pipeline.idle_sleep_us = MAX_SLEEP_US + 1), "pipeline.idle_sleep_us", &[&MAX_SLEEP_US]);
+        assert_limit(
+            with(|c| c.pipeline.input_ring_slots = MIN_RING_SLOTS / 2),
+            "pipeline.input_ring_slots",
+            &[&MIN_RING_SLOTS, &MAX_RING_SLOTS],
+        );
+        assert_limit(
+            with(|c| c.pipeline.output_ring_slots = MAX_RING_SLOTS * 2),
+            "pipeline.output_ring_slots",
+            &[&MIN_RING_SLOTS, &MAX_RING_SLOTS],
+        );
+    }
+
+    #[test]
+    fn engine_limit_messages_come_from_the_engine_and_print_its_constants() {
+        use engine::limits::{MAX_INSTRUMENTS, MAX_LEVELS, MAX_ORDERS};
+        assert_limit(
+            with(|c| c.engine.max_instruments = MAX_INSTRUMENTS + 1),
+            "engine.max_instruments",
+            &[&MAX_INSTRUMENTS],
+        );
+        assert_limit(with(|c| c.engine.max_instruments = 0), "engine.max_instruments", &[&MAX_INSTRUMENTS]);
+        assert_limit(with(|c| c.engine.max_orders = u32::MAX), "engine.max_orders", &[&MAX_ORDERS]);
+        assert_limit(with(|c| c.engine.max_levels = 0), "engine.max_levels", &[&MAX_LEVELS]);
+        assert_limit(with(|c| c.engine.max_levels_per_side = 0), "engine.max_levels_per_side", &[&"at least 1"]);
+        assert_limit(with(|c| c.engine.max_accounts = 0), "engine.max_accounts", &[&"at least 1"]);
+    }
+
+    #[test]
+    fn session_limit_messages_print_the_constants() {
+        assert_limit(
+            with(|c| c.sessions_limits.max_connections = MAX_CONNECTIONS + 1),
+            "sessions_limits.max_connections",
+            &[&MAX_CONNECTIONS],
+        );
+        assert_limit(
+            with(|c| c.sessions_limits.outbound_buffer_bytes = MIN_OUTBOUND_BUFFER_BYTES - 1),
+            "sessions_limits.outbound_buffer_bytes",
+            &[&MIN_OUTBOUND_BUFFER_BYTES],
+        );
+        assert_limit(with(|c| c.fix.defaults.heartbeat_max_s = MAX_HEARTBEAT_S + 1), "fix", &[&MAX_HEARTBEAT_S]);
+        let long = "C".repeat(MAX_COMP_ID_LEN + 1);
+        assert_limit(
+            with(|c| c.fix_sessions[0].target_comp_id = long),
+            "fix_sessions[0].target_comp_id",
+            &[&MAX_COMP_ID_LEN],
+        );
+        assert!(with(|c| c.fix_sessions[0].sender_comp_id = "C".repeat(MAX_COMP_ID_LEN)).is_ok());
+    }
+
+    #[test]
+    fn entry_counts_are_bounded_per_section() {
+        let over = MAX_CONFIG_ENTRIES + 1;
+        assert_limit(
+            with(|c| c.instruments = vec![c.instruments[0].clone(); over]),
+            "instruments",
+            &[&MAX_CONFIG_ENTRIES],
+        );
+        assert_limit(with(|c| c.accounts = vec![c.accounts[0].clone(); over]), "accounts", &[&MAX_CONFIG_ENTRIES]);
+        assert_limit(with(|c| c.sessions = vec![c.sessions[0].clone(); over]), "sessions", &[&MAX_CONFIG_ENTRIES]);
+        assert_limit(
+            with(|c| c.fix_sessions = vec![c.fix_sessions[0].clone(); over]),
+            "fix_sessions",
+            &[&MAX_CONFIG_ENTRIES],
         );
     }
 

@@ -22,6 +22,7 @@
 pub mod client;
 pub mod config;
 pub mod fix;
+mod limits;
 pub mod pipeline;
 mod reconcile;
 mod rings;

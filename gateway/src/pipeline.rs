@@ -163,6 +163,10 @@ pub fn snapshot_dir(data_dir: &Path) -> PathBuf {
 }
 
 /// Starts the appliance: restore, rings, stages, listeners, gateway thread.
+///
+/// Longer than a screen on purpose: the whole data flow is wired here, top to bottom in
+/// numbered steps, so it reads as the pipeline's diagram does (each step is a few lines; the
+/// details live in the helpers and the stage files).
 pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
     let p = &cfg.raw.pipeline;
     let wait = Wait::from_config(p);

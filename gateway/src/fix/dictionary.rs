@@ -43,7 +43,7 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use crate::fix::message::{
-    MAX_TAG, Message, is_decimal, is_utc_timestamp, parse_bool, parse_date, parse_i64, parse_time_ns, parse_u64,
+    Field, MAX_TAG, Message, is_decimal, is_utc_timestamp, parse_bool, parse_date, parse_i64, parse_time_ns, parse_u64,
 };
 
 /// The sable dialect's dictionary, compiled in.
@@ -52,15 +52,7 @@ pub const SABLE_DICTIONARY_XML: &str = include_str!("../../fix/FIX44-sable.xml")
 /// Tags at or above this are user-defined (FIX `UserMin`).
 pub const USER_MIN_TAG: u32 = 5000;
 
-/// Most fields (members, flattened) one repeating group may define; instance bookkeeping is a
-/// 64-bit mask.
-pub const MAX_GROUP_MEMBERS: usize = 64;
-
-/// Deepest nesting of components and groups accepted in a dictionary (catches cycles).
-pub const MAX_DEFINITION_DEPTH: usize = 8;
-
-// `validate` marks top-level fields in a u128, one bit per field.
-const _: () = assert!(crate::fix::message::MAX_FIELDS <= 128);
+pub use crate::limits::{MAX_DEFINITION_DEPTH, MAX_GROUP_MEMBERS};
 
 /// Tags below this are tracked in a bitset when looking for repeated tags; others by a scan.
 const DUPLICATE_BITSET_TAGS: u32 = 1024;
@@ -584,6 +576,32 @@ impl<'a, 'input> Loader<'a, 'input> {
         self.tags_by_name.get(name).copied().ok_or_else(|| DictionaryError::UnknownField(name.to_string()))
     }
 
+    /// The definition of message `m` (MsgType `msg_type`): its top-level fields (sorted, and
+    /// as a bitset over the dense tags), required fields and groups.
+    fn message(&self, m: roxmltree::Node<'a, 'input>, msg_type: &str) -> Result<MessageDef, DictionaryError> {
+        let mut c = Collected::default();
+        self.collect(m, true, 0, &mut c)?;
+        let mut allowed = c.tags;
+        allowed.sort_unstable();
+        let mut allowed_dense = vec![0u64; DENSE_WORDS].into_boxed_slice();
+        for &t in allowed.iter().filter(|&&t| t < DENSE_TAGS) {
+            allowed_dense[(t / 64) as usize] |= 1 << (t % 64);
+        }
+        let admin = match m.attribute("msgcat") {
+            Some(cat) => cat == "admin",
+            None => is_admin_msg_type(msg_type.as_bytes()),
+        };
+        Ok(MessageDef {
+            msg_type: msg_type.as_bytes().to_vec().into_boxed_slice(),
+            name: m.attribute("name").unwrap_or("").to_string(),
+            admin,
+            allowed,
+            allowed_dense,
+            required: c.required,
+            groups: c.groups,
+        })
+    }
+
     /// Expands the children of `node` (a message, component or group) into `out`.
     /// `required_ctx` is false inside an optional component: its fields are then optional
     /// (QuickFIX semantics).
@@ -637,6 +655,51 @@ impl<'a, 'input> Loader<'a, 'input> {
     }
 }
 
+/// The BeginString the `<fix>` root element describes (`type.major.minor`).
+fn begin_string(root: roxmltree::Node<'_, '_>) -> Result<String, DictionaryError> {
+    if root.tag_name().name() != "fix" {
+        return Err(DictionaryError::Root("the root element is not <fix>"));
+    }
+    let kind = root.attribute("type").unwrap_or("FIX");
+    if kind != "FIX" && kind != "FIXT" {
+        return Err(DictionaryError::Root("type must be FIX or FIXT"));
+    }
+    let major = root.attribute("major").ok_or(DictionaryError::Root("major attribute missing"))?;
+    let minor = root.attribute("minor").ok_or(DictionaryError::Root("minor attribute missing"))?;
+    Ok(format!("{kind}.{major}.{minor}"))
+}
+
+/// What `<fields>` defines: the definitions sorted by tag, the tag of each name, the type of
+/// each tag.
+type Fields<'a> = (Vec<FieldDef>, BTreeMap<&'a str, u32>, BTreeMap<u32, FieldType>);
+
+/// The field definitions of `<fields>`.
+fn load_fields<'a>(section: roxmltree::Node<'a, '_>) -> Result<Fields<'a>, DictionaryError> {
+    let mut fields: Vec<FieldDef> = Vec::new();
+    let mut tags_by_name = BTreeMap::new();
+    let mut field_types = BTreeMap::new();
+    for f in section.children().filter(|n| n.is_element() && n.tag_name().name() == "field") {
+        let name = attr(f, "field", "name")?;
+        let number = attr(f, "field", "number")?;
+        let tag = number
+            .parse::<u32>()
+            .ok()
+            .filter(|t| (1..=MAX_TAG).contains(t))
+            .ok_or_else(|| DictionaryError::BadTag { name: name.to_string(), number: number.to_string() })?;
+        let ty = FieldType::from_xml(attr(f, "field", "type")?);
+        if tags_by_name.insert(name, tag).is_some() || field_types.insert(tag, ty).is_some() {
+            return Err(DictionaryError::DuplicateField(name.to_string()));
+        }
+        let mut values = Vec::new();
+        for v in f.children().filter(|n| n.is_element() && n.tag_name().name() == "value") {
+            values.push(attr(v, "value", "enum")?.as_bytes().to_vec().into_boxed_slice());
+        }
+        fields.push(FieldDef { tag, name: name.to_string(), ty, values });
+    }
+    fields.sort_by_key(|f| f.tag);
+    Ok((fields, tags_by_name, field_types))
+}
+
 fn push_unique(v: &mut Vec<u32>, tag: u32) {
     if !v.contains(&tag) {
         v.push(tag);
@@ -678,46 +741,13 @@ impl Dictionary {
     pub fn from_xml(xml: &str) -> Result<Dictionary, DictionaryError> {
         let doc = roxmltree::Document::parse(xml).map_err(|e| DictionaryError::Xml(e.to_string()))?;
         let root = doc.root_element();
-        if root.tag_name().name() != "fix" {
-            return Err(DictionaryError::Root("the root element is not <fix>"));
-        }
-        let kind = root.attribute("type").unwrap_or("FIX");
-        if kind != "FIX" && kind != "FIXT" {
-            return Err(DictionaryError::Root("type must be FIX or FIXT"));
-        }
-        let major = root.attribute("major").ok_or(DictionaryError::Root("major attribute missing"))?;
-        let minor = root.attribute("minor").ok_or(DictionaryError::Root("minor attribute missing"))?;
-        let begin_string = format!("{kind}.{major}.{minor}");
+        let begin_string = begin_string(root)?;
         let section = |name: &'static str| {
             root.children()
                 .find(|n| n.is_element() && n.tag_name().name() == name)
                 .ok_or(DictionaryError::MissingSection(name))
         };
-
-        // Fields.
-        let mut fields: Vec<FieldDef> = Vec::new();
-        let mut tags_by_name = BTreeMap::new();
-        let mut field_types = BTreeMap::new();
-        for f in section("fields")?.children().filter(|n| n.is_element() && n.tag_name().name() == "field") {
-            let name = attr(f, "field", "name")?;
-            let number = attr(f, "field", "number")?;
-            let tag = number
-                .parse::<u32>()
-                .ok()
-                .filter(|t| (1..=MAX_TAG).contains(t))
-                .ok_or_else(|| DictionaryError::BadTag { name: name.to_string(), number: number.to_string() })?;
-            let ty = FieldType::from_xml(attr(f, "field", "type")?);
-            if tags_by_name.insert(name, tag).is_some() || field_types.insert(tag, ty).is_some() {
-                return Err(DictionaryError::DuplicateField(name.to_string()));
-            }
-            let mut values = Vec::new();
-            for v in f.children().filter(|n| n.is_element() && n.tag_name().name() == "value") {
-                values.push(attr(v, "value", "enum")?.as_bytes().to_vec().into_boxed_slice());
-            }
-            fields.push(FieldDef { tag, name: name.to_string(), ty, values });
-        }
-        fields.sort_by_key(|f| f.tag);
-
+        let (fields, tags_by_name, field_types) = load_fields(section("fields")?)?;
         let mut components = BTreeMap::new();
         if let Ok(section) = section("components") {
             for c in section.children().filter(|n| n.is_element() && n.tag_name().name() == "component") {
@@ -737,58 +767,55 @@ impl Dictionary {
         let header = non_body("header")?;
         let trailer = non_body("trailer")?;
 
-        // Messages.
         let mut messages: Vec<MessageDef> = Vec::new();
         for m in section("messages")?.children().filter(|n| n.is_element() && n.tag_name().name() == "message") {
             let msg_type = attr(m, "message", "msgtype")?;
             if messages.iter().any(|d| &*d.msg_type == msg_type.as_bytes()) {
                 return Err(DictionaryError::DuplicateMsgType(msg_type.to_string()));
             }
-            let mut c = Collected::default();
-            loader.collect(m, true, 0, &mut c)?;
-            let mut allowed = c.tags;
-            allowed.sort_unstable();
-            let mut allowed_dense = vec![0u64; DENSE_WORDS].into_boxed_slice();
-            for &t in allowed.iter().filter(|&&t| t < DENSE_TAGS) {
-                allowed_dense[(t / 64) as usize] |= 1 << (t % 64);
-            }
-            let admin = match m.attribute("msgcat") {
-                Some(cat) => cat == "admin",
-                None => is_admin_msg_type(msg_type.as_bytes()),
-            };
-            messages.push(MessageDef {
-                msg_type: msg_type.as_bytes().to_vec().into_boxed_slice(),
-                name: m.attribute("name").unwrap_or("").to_string(),
-                admin,
-                allowed,
-                allowed_dense,
-                required: c.required,
-                groups: c.groups,
-            });
+            messages.push(loader.message(m, msg_type)?);
         }
-        let mut dense_field = vec![0u16; DENSE_TAGS as usize].into_boxed_slice();
-        if fields.len() >= usize::from(u16::MAX) {
+        let mut dictionary = Dictionary {
+            begin_string,
+            fields,
+            header,
+            trailer,
+            messages,
+            dense_field: Box::default(),
+            dense_flags: Box::default(),
+            msg_by_byte: [0; 256],
+        };
+        dictionary.build_dense_tables()?;
+        Ok(dictionary)
+    }
+
+    /// Fills the lookup tables of the hot path: field definitions and header/trailer flags by
+    /// tag below [`DENSE_TAGS`], single-byte MsgTypes by byte.
+    fn build_dense_tables(&mut self) -> Result<(), DictionaryError> {
+        if self.fields.len() >= usize::from(u16::MAX) {
             return Err(DictionaryError::Root("too many fields"));
         }
-        for (i, f) in fields.iter().enumerate().filter(|(_, f)| f.tag < DENSE_TAGS) {
+        let mut dense_field = vec![0u16; DENSE_TAGS as usize].into_boxed_slice();
+        for (i, f) in self.fields.iter().enumerate().filter(|(_, f)| f.tag < DENSE_TAGS) {
             dense_field[f.tag as usize] = (i + 1) as u16;
         }
         let mut dense_flags = vec![0u8; DENSE_TAGS as usize].into_boxed_slice();
-        for (list, flag) in [(&header, FLAG_HEADER), (&trailer, FLAG_TRAILER)] {
+        for (list, flag) in [(&self.header, FLAG_HEADER), (&self.trailer, FLAG_TRAILER)] {
             for &(t, _) in list.iter().filter(|(t, _)| *t < DENSE_TAGS) {
                 dense_flags[t as usize] |= flag;
             }
         }
-        let mut msg_by_byte = [0u8; 256];
-        if messages.len() >= 255 {
+        if self.messages.len() >= 255 {
             return Err(DictionaryError::Root("too many messages"));
         }
-        for (i, m) in messages.iter().enumerate() {
+        for (i, m) in self.messages.iter().enumerate() {
             if let [b] = *m.msg_type {
-                msg_by_byte[usize::from(b)] = (i + 1) as u8;
+                self.msg_by_byte[usize::from(b)] = (i + 1) as u8;
             }
         }
-        Ok(Dictionary { begin_string, fields, header, trailer, messages, dense_field, dense_flags, msg_by_byte })
+        self.dense_field = dense_field;
+        self.dense_flags = dense_flags;
+        Ok(())
     }
 
     /// The BeginString this dictionary describes, e.g. `FIX.4.4`.
@@ -938,21 +965,7 @@ impl Dictionary {
 
         // 2. Header first, trailer last.
         if opts.validate_fields_out_of_order {
-            let (mut in_body, mut in_trailer) = (false, false);
-            for f in fields {
-                if self.is_header_field(f.tag) {
-                    if in_body || in_trailer {
-                        return Err(SessionReject::tag(R::TagSpecifiedOutOfRequiredOrder, f.tag));
-                    }
-                } else if self.is_trailer_field(f.tag) {
-                    in_trailer = true;
-                } else {
-                    if in_trailer {
-                        return Err(SessionReject::tag(R::TagSpecifiedOutOfRequiredOrder, f.tag));
-                    }
-                    in_body = true;
-                }
-            }
+            self.check_field_order(fields)?;
         }
 
         // 3. MsgType.
@@ -964,16 +977,51 @@ impl Dictionary {
         let any_group = !def.groups.is_empty() && fields.iter().any(|f| def.group(f.tag).is_some());
         let top = if any_group {
             walk.body(def, Pass::Structure)?
-        } else if fields.len() >= 128 {
+        } else if fields.len() >= u128::BITS as usize {
             u128::MAX
         } else {
             (1u128 << fields.len()) - 1
         };
 
         // 5. Required fields.
+        self.check_required(msg, def, top)?;
+        if any_group {
+            walk.body(def, Pass::Required)?;
+        }
+
+        // 6. Every field: header, trailer, then body (groups in place).
+        self.check_fields(&walk, def, top)
+    }
+
+    /// Validation step 2: header fields before any other, trailer fields after every other.
+    #[inline]
+    fn check_field_order(&self, fields: &[Field]) -> Result<(), SessionReject> {
+        let (mut in_body, mut in_trailer) = (false, false);
+        for f in fields {
+            if self.is_header_field(f.tag) {
+                if in_body || in_trailer {
+                    return Err(SessionReject::tag(SessionRejectReason::TagSpecifiedOutOfRequiredOrder, f.tag));
+                }
+            } else if self.is_trailer_field(f.tag) {
+                in_trailer = true;
+            } else {
+                if in_trailer {
+                    return Err(SessionReject::tag(SessionRejectReason::TagSpecifiedOutOfRequiredOrder, f.tag));
+                }
+                in_body = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// Validation step 5 (outside groups): the required header and trailer fields, and the
+    /// message's required top-level fields (`top`: mask of the top-level field indexes).
+    #[inline]
+    fn check_required(&self, msg: &Message<'_>, def: &MessageDef, top: u128) -> Result<(), SessionReject> {
+        let fields = msg.fields();
         for &(tag, required) in self.header.iter().chain(&self.trailer) {
             if required && !msg.has(tag) {
-                return Err(SessionReject::tag(R::RequiredTagMissing, tag));
+                return Err(SessionReject::tag(SessionRejectReason::RequiredTagMissing, tag));
             }
         }
         let mut present = [0u64; DUPLICATE_BITSET_TAGS as usize / 64];
@@ -989,14 +1037,18 @@ impl Dictionary {
                 fields.iter().enumerate().any(|(i, f)| f.tag == tag && top & (1 << i) != 0)
             };
             if !found {
-                return Err(SessionReject::tag(R::RequiredTagMissing, tag));
+                return Err(SessionReject::tag(SessionRejectReason::RequiredTagMissing, tag));
             }
         }
-        if any_group {
-            walk.body(def, Pass::Required)?;
-        }
+        Ok(())
+    }
 
-        // 6. Every field: header, trailer, then body (groups in place).
+    /// Validation step 6: every field once (header, trailer, then the body with its groups in
+    /// place), well formed, and, as the options ask, defined and allowed for the message.
+    #[inline]
+    fn check_fields(&self, walk: &Walk<'_, '_, '_>, def: &MessageDef, top: u128) -> Result<(), SessionReject> {
+        use SessionRejectReason as R;
+        let (msg, fields) = (walk.msg, walk.msg.fields());
         let mut seen = [0u64; DUPLICATE_BITSET_TAGS as usize / 64];
         let mut check_repeat = |i: usize, tag: u32| -> Result<(), SessionReject> {
             let repeated = if tag < DUPLICATE_BITSET_TAGS {
@@ -1032,7 +1084,7 @@ impl Dictionary {
             let value = msg.value(f);
             walk.field(f.tag, value)?;
             i += 1;
-            if opts.should_check_tag(f.tag) {
+            if walk.opts.should_check_tag(f.tag) {
                 if !self.is_field(f.tag) {
                     return Err(SessionReject::tag(R::InvalidTagNumber, f.tag));
                 }

@@ -34,13 +34,12 @@ pub const SOH: u8 = 0x01;
 /// Size of the trailing checksum field `10=NNN<SOH>` in bytes.
 pub const CHECKSUM_FIELD_LEN_BYTES: usize = 7;
 
-/// Largest acceptable message in bytes, from `8=` to the SOH after the checksum. Bounds what a
-/// peer can make a session buffer; sable's largest message (an ExecutionReport with every
-/// optional field and a long Text) is well under 1 KiB.
-pub const MAX_MESSAGE_LEN_BYTES: usize = 8192;
+pub use crate::limits::MAX_MESSAGE_LEN_BYTES;
 
-/// Most digits accepted in the BodyLength value (leading zeros included).
+/// Most digits accepted in the BodyLength value (leading zeros included): enough for any
+/// message up to [`MAX_MESSAGE_LEN_BYTES`] (asserted), with leading zeros to spare.
 pub const MAX_BODY_LENGTH_DIGITS: usize = 6;
+const _: () = assert!(10usize.pow(MAX_BODY_LENGTH_DIGITS as u32) > MAX_MESSAGE_LEN_BYTES);
 
 /// Where a scan for the next message resumes: FIX receivers resynchronise at the next `8=FIX`.
 const RESYNC_MARKER: &[u8] = b"8=FIX";
@@ -105,7 +104,32 @@ pub fn checksum(bytes: &[u8]) -> u8 {
 /// checksum. Returns `Ok(None)` when the bytes so far are a valid beginning and more are needed.
 /// Returns [`Garbled`] as soon as the head of the buffer cannot be a message.
 pub fn next_message(buf: &[u8]) -> Result<Option<(usize, &[u8])>, Garbled> {
-    // `8=FIX` + up to MAX_BEGIN_STRING_LEN_BYTES printable bytes + SOH + `9=`.
+    let Some(prefix_len) = begin_string(buf)? else { return Ok(None) };
+    let Some((body_start, body_len)) = body_length(buf, prefix_len)? else { return Ok(None) };
+    let body_end = body_start + body_len;
+    let total = body_end + CHECKSUM_FIELD_LEN_BYTES;
+    if total > MAX_MESSAGE_LEN_BYTES {
+        return Err(resync(buf, GarbledReason::TooLong { body_len }));
+    }
+    // Reject a misplaced checksum as early as its first bytes arrive, so a too-short
+    // BodyLength does not wait for bytes that only prove the same thing.
+    let expected_tail: &[u8] = b"10=";
+    let tail = &buf[buf.len().min(body_end)..buf.len().min(body_end + 3)];
+    if buf.len() >= body_end && (buf[body_end - 1] != SOH || tail != &expected_tail[..tail.len()]) {
+        return Err(resync(buf, GarbledReason::BodyLength { body_len }));
+    }
+    let Some(message) = buf.get(..total) else {
+        return Ok(None);
+    };
+    check_checksum(buf, message, body_end)?;
+    Ok(Some((total, message)))
+}
+
+/// The head of a message: `8=FIX`, the rest of a printable BeginString of at most
+/// [`MAX_BEGIN_STRING_LEN_BYTES`], SOH, `9=`. Returns the length of that prefix, `None` while
+/// it is incomplete.
+#[inline]
+fn begin_string(buf: &[u8]) -> Result<Option<usize>, Garbled> {
     let head = &buf[..buf.len().min(RESYNC_MARKER.len())];
     if head != &RESYNC_MARKER[..head.len()] {
         return Err(resync(buf, GarbledReason::BeginString));
@@ -127,13 +151,15 @@ pub fn next_message(buf: &[u8]) -> Result<Option<(usize, &[u8])>, Garbled> {
         return Err(resync(buf, GarbledReason::BeginString));
     }
     let prefix_len = soh + 3;
-    if buf.len() <= prefix_len {
-        return Ok(None);
-    }
-    // BodyLength: digits up to SOH.
+    Ok((buf.len() > prefix_len).then_some(prefix_len))
+}
+
+/// The BodyLength value at `buf[pos..]`: at most [`MAX_BODY_LENGTH_DIGITS`] digits up to SOH.
+/// Returns where the body starts and its length, `None` while the value is incomplete.
+#[inline]
+fn body_length(buf: &[u8], mut pos: usize) -> Result<Option<(usize, usize)>, Garbled> {
     let mut body_len = 0usize;
     let mut digits = 0usize;
-    let mut pos = prefix_len;
     loop {
         let Some(&b) = buf.get(pos) else {
             return Ok(None);
@@ -143,27 +169,17 @@ pub fn next_message(buf: &[u8]) -> Result<Option<(usize, &[u8])>, Garbled> {
                 body_len = body_len * 10 + usize::from(b - b'0');
                 digits += 1;
             }
-            SOH if digits > 0 => break,
+            SOH if digits > 0 => return Ok(Some((pos + 1, body_len))),
             _ => return Err(resync(buf, GarbledReason::BodyLengthFormat)),
         }
         pos += 1;
     }
-    let body_start = pos + 1;
-    let body_end = body_start + body_len;
-    let total = body_end + CHECKSUM_FIELD_LEN_BYTES;
-    if total > MAX_MESSAGE_LEN_BYTES {
-        return Err(resync(buf, GarbledReason::TooLong { body_len }));
-    }
-    // Reject a misplaced checksum as early as its first bytes arrive, so a too-short
-    // BodyLength does not wait for bytes that only prove the same thing.
-    let expected_tail: &[u8] = b"10=";
-    let tail = &buf[buf.len().min(body_end)..buf.len().min(body_end + 3)];
-    if buf.len() >= body_end && (buf[body_end - 1] != SOH || tail != &expected_tail[..tail.len()]) {
-        return Err(resync(buf, GarbledReason::BodyLength { body_len }));
-    }
-    let Some(message) = buf.get(..total) else {
-        return Ok(None);
-    };
+}
+
+/// The CheckSum field of a whole `message` (its `10=` at `body_end`): three digits, SOH, and
+/// the sum of the bytes before it.
+#[inline]
+fn check_checksum(buf: &[u8], message: &[u8], body_end: usize) -> Result<(), Garbled> {
     let field = &message[body_end + 3..];
     let mut declared = 0u16;
     for &d in &field[..3] {
@@ -178,9 +194,9 @@ pub fn next_message(buf: &[u8]) -> Result<Option<(usize, &[u8])>, Garbled> {
     let computed = checksum(&message[..body_end]);
     if declared != u16::from(computed) {
         // The boundaries are right (BodyLength landed on `10=`), so the whole message goes.
-        return Err(Garbled { skip: total, reason: GarbledReason::Checksum { declared, computed } });
+        return Err(Garbled { skip: message.len(), reason: GarbledReason::Checksum { declared, computed } });
     }
-    Ok(Some((total, message)))
+    Ok(())
 }
 
 /// Builds a [`Garbled`] whose skip reaches the next possible message start after `buf[0]`.

@@ -18,10 +18,7 @@ pub const MESSAGE_HEADER_LEN_BYTES: usize = 8;
 /// Smallest acceptable frame: the SOFH plus an SBE message header.
 pub const MIN_FRAME_LEN_BYTES: usize = SOFH_LEN_BYTES + MESSAGE_HEADER_LEN_BYTES;
 
-/// Largest acceptable frame in bytes, SOFH included. The biggest message today
-/// (ExecutionReport) needs 166 bytes; the margin leaves room for later schema versions while
-/// bounding what a peer can make a session buffer.
-pub const MAX_FRAME_LEN_BYTES: usize = 512;
+pub use crate::limits::MAX_FRAME_LEN_BYTES;
 
 /// A framing header that cannot start a valid frame. The stream cannot be resynchronised after
 /// one of these: the session must close.

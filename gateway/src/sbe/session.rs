@@ -42,11 +42,7 @@ use crate::sbe::messages::{
 };
 use crate::session::rules::{Admission, Refusal, SessionCommon};
 
-/// Most messages one RetransmitRequest may ask for.
-pub const MAX_RETRANSMIT_COUNT: u32 = 10_000;
-
-/// How long a new connection may take to establish, in nanoseconds.
-pub const HANDSHAKE_TIMEOUT_NS: u64 = 10_000_000_000;
+pub use crate::limits::{HANDSHAKE_TIMEOUT_NS, MAX_RETRANSMIT_COUNT};
 
 /// Where a session is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

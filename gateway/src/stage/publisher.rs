@@ -17,8 +17,7 @@ use crate::rings::{OutItem, OutSlot, OutputPoller};
 use crate::sbe::convert::{OrderTerms, Report, ReportContext, ReportLookup, event_reports};
 use crate::session::SessionRef;
 
-/// Output slots taken from the ring at a time.
-const PUBLISH_BATCH: u64 = 256;
+use crate::limits::PUBLISH_BATCH;
 /// Bits of an exec id that count the reports of one command.
 const EXEC_N_BITS: u32 = 20;
 

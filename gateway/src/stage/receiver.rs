@@ -20,8 +20,8 @@ use engine::{CommandBody, InstrumentSpec};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 
+use crate::limits::{DRAIN_TIMEOUT, RECV_BUF_BYTES};
 use crate::rings::{InputProducer, OutputPoller, Shared};
-use crate::sbe::frame::MAX_FRAME_LEN_BYTES;
 use crate::session::{CloseKind, ConnId, Env, Outbox, Protocol, ProtocolId};
 use crate::stage::publisher::{OutputSource, Publisher};
 use crate::stage::sequencer::{Clock, Sequencer, WallClock};
@@ -31,14 +31,8 @@ use crate::wait::Wait;
 pub(crate) const WAKER: Token = Token(usize::MAX - 1);
 /// Token of protocol p's listener: `LISTENER_BASE - p`.
 const LISTENER_BASE: usize = usize::MAX - 2;
-/// Receive buffer per connection; a frame of either protocol fits in it.
-const RECV_BUF_BYTES: usize = 64 * 1024;
-const _: () = assert!(MAX_FRAME_LEN_BYTES < RECV_BUF_BYTES);
-const _: () = assert!(crate::fix::frame::MAX_MESSAGE_LEN_BYTES < RECV_BUF_BYTES);
 /// Session timers run this often.
 const TIMER_PERIOD: Duration = Duration::from_millis(50);
-/// How long a shutdown waits for in-flight commands to be published.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Everything the receiver takes over from the pipeline's wiring.
 pub(crate) struct ReceiverParts {
