@@ -305,9 +305,12 @@ fn run(args: Args) -> Result<bool, String> {
     );
     if args.rollovers {
         println!(
-            "rollovers: segments {:?}; journal_segments_created counts new journal/*.seg files (one per journal rollover), \
+            "rollovers: journal segments of {} KiB, store segments of {} KiB with {} KiB retained per session; \
+             journal_segments_created counts new journal/*.seg files (one per journal rollover), \
              store_files_created new files under sessions/, recursively (one per store rollover), polled every {} ms",
-            SOAK_SEGMENTS,
+            SOAK_SEGMENTS.journal_segment_len_bytes >> 10,
+            SOAK_SEGMENTS.store_segment_bytes >> 10,
+            SOAK_SEGMENTS.store_retained_bytes >> 10,
             sable_bench::e2e::files::POLL_INTERVAL.as_millis()
         );
     }
@@ -562,7 +565,7 @@ fn report_rate(
     let workload = format!("e2e_{dur}_{}_{proto}", spec.rate_per_s);
     println!(
         "{} protocol={proto} offered_per_s={} acked_per_s={ops_per_s:.0} durability={dur} {} connections={} \
-         uncorrected_p50_ns={:.0} uncorrected_p99_ns={:.0} lost={} duplicates={} errors={} {cpu}",
+         uncorrected_p50_ns={:.0} uncorrected_p99_ns={:.0} lost={} unsent={} duplicates={} errors={} {cpu}",
         summary_line(&workload, "sable", acked, ops_per_s, &c),
         spec.rate_per_s,
         tail_fields(&c),
@@ -570,6 +573,7 @@ fn report_rate(
         u.p50_ns,
         u.p99_ns,
         r.lost,
+        spec.orders.saturating_sub(r.sent),
         r.duplicates,
         r.error_count
     );
@@ -609,9 +613,6 @@ fn report_counts(r: &LoadResult, spec: LoadSpec) {
             "default 50 us: the kernel refused a finer one (sleeps when > 200 us ahead)".into()
         }
     );
-    if r.sender_gave_up {
-        println!("  the sender fell behind its schedule past the time bound and stopped early");
-    }
     for e in r.errors.iter().take(10) {
         println!("  error: {e}");
     }
@@ -621,12 +622,14 @@ fn report_counts(r: &LoadResult, spec: LoadSpec) {
     let ops_per_s = acked_per_s(r);
     println!(
         "throughput: offered {}/s, acked {ops_per_s:.0}/s ({:.1}% of offered) over {:.3} s (first intended send to last ack); \
-         lost {} (sent, never acknowledged within {} s after the last send)",
+         lost {} (sent, never acknowledged within {} s after the last send); not sent {}{}",
         spec.rate_per_s,
         ops_per_s * 100.0 / spec.rate_per_s as f64,
         r.span_ns as f64 / 1e9,
         r.lost,
-        load::DRAIN_TIMEOUT.as_secs()
+        load::DRAIN_TIMEOUT.as_secs(),
+        spec.orders.saturating_sub(r.sent),
+        if r.sender_gave_up { " (the sender fell behind its schedule past the time bound)" } else { "" }
     );
     println!("latency ns, intended send → first ack (corrected): {}", pct(&r.corrected).describe());
     println!("latency ns, actual send → first ack (uncorrected): {}", pct(&r.uncorrected).describe());
@@ -685,7 +688,7 @@ fn report_soak(
     println!(
         "soak: protocol={} offered_per_s={} duration_s={seconds} journal_segments_created={} store_files_created={} \
          p50_ns={:.0} p99_ns={:.0} p999_ns={:.0} max_ns={:.0} floor_p50_ns={:.0} floor_p99_ns={:.0} \
-         p50_over_floor={p50_over:.2} p99_over_floor={p99_over:.2} lost={}",
+         p50_over_floor={p50_over:.2} p99_over_floor={p99_over:.2} lost={} unsent={}",
         protocol.name(),
         spec.rate_per_s,
         files.journal_segments,
@@ -696,7 +699,8 @@ fn report_soak(
         c.max_ns,
         floor.p50_ns,
         floor.p99_ns,
-        r.lost
+        r.lost,
+        spec.orders.saturating_sub(r.sent)
     );
     let rollovers = files.journal_segments >= SOAK_MIN_ROLLOVERS && files.store_files >= SOAK_MIN_ROLLOVERS;
     let conditions = args.durability == Durability::Written

@@ -40,9 +40,10 @@ pub struct SegmentSizes {
 }
 
 /// The soak's segments, small enough for many rollovers of each in 30 s at 100k orders/s over
-/// two connections: a journal record of an order is about 100 bytes (10 MB/s, a 16 MiB
-/// segment every ~1.7 s); each SBE session stores about 430 bytes of reports per order
-/// (~21 MB/s, a 4 MiB segment every ~0.2 s), and retention drops segments beyond 16 MiB.
+/// two connections: a journal record of an order is about 85 bytes (8.5 MB/s, a 16 MiB
+/// segment every ~2 s); each SBE session stores about 430 bytes of reports per order
+/// (~21 MB/s, a 4 MiB segment every ~0.2 s; the default 16 MiB rolls every ~0.8 s), and
+/// retention drops segments beyond 16 MiB.
 pub const SOAK_SEGMENTS: SegmentSizes =
     SegmentSizes { journal_segment_len_bytes: 16 << 20, store_segment_bytes: 4 << 20, store_retained_bytes: 16 << 20 };
 
