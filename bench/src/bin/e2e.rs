@@ -213,7 +213,7 @@ fn main() -> ExitCode {
     match run(Args::parse()) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => {
-            eprintln!("e2e: orders were lost or duplicated, or a connection failed (see above)");
+            eprintln!("e2e: orders were lost, duplicated or not all sent, or a connection failed (see above)");
             ExitCode::FAILURE
         }
         Err(e) => {
