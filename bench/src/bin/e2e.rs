@@ -298,7 +298,8 @@ fn run(args: Args) -> Result<bool, String> {
     );
     println!(
         "cpu_ns_per_order_<group>: on-CPU ns (the OS's per-thread count, /proc/self/task/*/schedstat) of the appliance's \
-         threads named sable-<group>[-…], from the first send to the end of the drain, divided by orders acknowledged; \
+         threads named sable-<group>[-…], from the first send to the end of the drain (what the wait strategy burns between orders included), \
+         divided by orders acknowledged; \
          cpu_ns_per_order_gateway_total sums every group but journal, matcher, follower and snapshot helpers; \
          cpu_ns_per_order_exited is threads that ended within the run (the process's CPU, /proc/self/stat, \
          10 ms resolution, minus live and generator threads)"
