@@ -26,6 +26,27 @@ pub const MAX_CONNECTIONS: usize = 64;
 /// execution reports).
 pub const OUTBOUND_BUFFER_BYTES: usize = 16 << 20;
 
+/// Segment sizes for a run that crosses rollovers: the journal's (`[journal]
+/// segment_len_bytes`) and each session store's (`[sessions_limits] store_segment_bytes`,
+/// `store_retained_bytes`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SegmentSizes {
+    /// Journal segment file length.
+    pub journal_segment_len_bytes: u64,
+    /// Session-store segment file length.
+    pub store_segment_bytes: u64,
+    /// Session-store bytes kept per session (older segments are dropped).
+    pub store_retained_bytes: u64,
+}
+
+/// The soak's segments, small enough for many rollovers of each in 30 s at 100k orders/s over
+/// two connections: a journal record of an order is about 85 bytes (8.5 MB/s, a 16 MiB
+/// segment every ~2 s); each SBE session stores about 430 bytes of reports per order
+/// (~21 MB/s, a 4 MiB segment every ~0.2 s; the default 16 MiB rolls every ~0.8 s), and
+/// retention drops segments beyond 16 MiB.
+pub const SOAK_SEGMENTS: SegmentSizes =
+    SegmentSizes { journal_segment_len_bytes: 16 << 20, store_segment_bytes: 4 << 20, store_retained_bytes: 16 << 20 };
+
 /// Account and session ids of connection `c` (session ids and accounts start at 1).
 pub fn account_of(c: usize) -> u32 {
     c as u32 + 1
@@ -50,6 +71,8 @@ pub struct Setup {
     pub connections: usize,
     /// Configure SBE sessions (true) or FIX sessions (false) for the connections.
     pub sbe: bool,
+    /// Segment sizes instead of the default configuration's.
+    pub segments: Option<SegmentSizes>,
 }
 
 impl Setup {
@@ -65,6 +88,11 @@ impl Setup {
         c.pipeline.matcher_core = self.matcher_core;
         c.sessions_limits.outbound_buffer_bytes = OUTBOUND_BUFFER_BYTES;
         c.sessions_limits.max_connections = MAX_CONNECTIONS;
+        if let Some(seg) = self.segments {
+            c.journal.segment_len_bytes = seg.journal_segment_len_bytes;
+            c.sessions_limits.store_segment_bytes = seg.store_segment_bytes;
+            c.sessions_limits.store_retained_bytes = seg.store_retained_bytes;
+        }
         let template = c.accounts.first().cloned().expect("the default configuration has an account");
         c.accounts = (0..self.connections)
             .map(|i| {
@@ -117,13 +145,19 @@ impl Setup {
         format!(
             "default.toml except: listen and fix.listen 127.0.0.1:0, scratch data_dir, durability {:?}, wait_strategy {:?}, \
              matcher_core {:?}, {} accounts (stp allow, no open-order limit), each with {} (no throttle), \
-             outbound_buffer_bytes {} MiB",
+             outbound_buffer_bytes {} MiB{}",
             self.durability,
             self.wait,
             self.matcher_core,
             self.connections,
             if self.sbe { "an SBE session" } else { "a FIX session BENCH<n>->SABLE (no password)" },
-            OUTBOUND_BUFFER_BYTES >> 20
+            OUTBOUND_BUFFER_BYTES >> 20,
+            self.segments.map_or(String::new(), |s| format!(
+                ", journal segment_len_bytes {} KiB, store_segment_bytes {} KiB, store_retained_bytes {} KiB",
+                s.journal_segment_len_bytes >> 10,
+                s.store_segment_bytes >> 10,
+                s.store_retained_bytes >> 10
+            ))
         )
     }
 

@@ -14,9 +14,12 @@
 //!   over the protocol, and its accounting: latency from the intended send time, every
 //!   order's New-or-reject counted.
 //! - [`floor`]: the physical floor, a blocking TCP echo of one order-sized frame.
-//! - [`threads`]: CPU time of every thread of the process, so the generator's share is visible.
+//! - [`threads`]: CPU time of every thread of the process, so the generator's share is visible,
+//!   and of the appliance's threads per order.
+//! - [`files`]: segment files the appliance creates during a run (journal and store rollovers).
 
 pub mod appliance;
+pub mod files;
 pub mod fix_login;
 pub mod floor;
 pub mod flow;
