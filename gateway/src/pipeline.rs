@@ -496,8 +496,9 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
         .map_err(|source| PipelineError::Io { what: "creating the sessions dir", source })?;
     let mut fix_sessions = Vec::with_capacity(cfg.raw.fix_sessions.len());
     for (fc, settings) in cfg.raw.fix_sessions.iter().zip(&cfg.fix_settings) {
-        let store = crate::store::SessionStore::open(&sessions_dir, &fc.store_name(), cfg.raw.sessions_limits.store_limits())
-            .map_err(|e| PipelineError::Stage(format!("session store {}: {e}", fc.store_name())))?;
+        let store =
+            crate::store::SessionStore::open(&sessions_dir, &fc.store_name(), cfg.raw.sessions_limits.store_limits())
+                .map_err(|e| PipelineError::Stage(format!("session store {}: {e}", fc.store_name())))?;
         tracing::info!(
             session = %fc.store_name(),
             next_in = store.next_target_seq(),
