@@ -469,15 +469,14 @@ impl<S: Storage> Journal<S> {
     }
 
     /// Waits until the background thread has finished the rollover work queued so far (seals,
-    /// installs and the next spare), and reports its failure like a write-path failure. Does
-    /// nothing without a background thread. For tests, tools and orderly shutdown; the write
-    /// path never needs it.
-    pub fn wait_for_background(&mut self) -> Result<(), JournalError> {
-        self.check_failed()?;
-        if let Err(err) = self.rollover.settle() {
-            return Err(self.fail(err));
+    /// installs and the next spare), and returns its failure if it had one (which the next
+    /// writer call reports too, failing the writer). Does nothing without a background thread.
+    /// For tests, tools and orderly shutdown; the write path never needs it.
+    pub fn wait_for_background(&self) -> Result<(), JournalError> {
+        if let Some(err) = &self.failed {
+            return Err(err.clone());
         }
-        Ok(())
+        self.rollover.settle()
     }
 
     /// The error that failed the writer, including one the background thread had since the last

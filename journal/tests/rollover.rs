@@ -53,9 +53,11 @@ fn check_recovered(reopened: &mut Journal<FaultyStorage>, log: &[Appended], at_l
 /// acknowledged may be lost, at either durability, in either crash mode.
 #[test]
 fn crash_after_every_rollover_step_loses_nothing_acknowledged() {
+    // A run of 200 records in minimum-size segments takes far fewer syncs than this.
+    const MAX_SYNCS: u64 = 1000;
     for durability in [Durability::Written, Durability::Fsync] {
         let mut completed = false;
-        for successful_syncs in 0.. {
+        for successful_syncs in 0..MAX_SYNCS {
             let storage = FaultyStorage::new();
             let mut journal = Journal::open(storage.clone(), small_config()).unwrap();
             storage.fail_syncs_after(successful_syncs);
@@ -108,7 +110,7 @@ fn spare_whose_rename_was_not_durable_is_installed_at_open() {
 #[test]
 fn unused_spare_is_removed_at_open() {
     let storage = FaultyStorage::new();
-    let mut journal = Journal::open(storage.clone(), small_background_config()).unwrap();
+    let journal = Journal::open(storage.clone(), small_background_config()).unwrap();
     journal.wait_for_background().unwrap();
     assert_eq!(storage.spare_ids(), vec![1], "the background thread prepared a spare");
     drop(journal);
@@ -116,6 +118,16 @@ fn unused_spare_is_removed_at_open() {
     assert_eq!(reopened.recovery().removed_spares, 1);
     assert!(reopened.storage().spare_ids().is_empty());
     assert_eq!(reopened.storage().segment_bases(), vec![1]);
+}
+
+/// Lets held background syncs go when dropped, so that a failing assertion unwinds instead of
+/// waiting forever for the journal's background thread. Declare it after the journal.
+struct ResumeOnDrop(FaultyStorage);
+
+impl Drop for ResumeOnDrop {
+    fn drop(&mut self) {
+        self.0.resume_background_syncs();
+    }
 }
 
 /// Sets up a rollover whose seal the background thread cannot finish: fills the first segment
@@ -149,6 +161,7 @@ fn rollover_with_seal_outstanding(
 #[test]
 fn process_crash_while_the_seal_is_outstanding_loses_nothing_written() {
     let (journal, storage, log) = rollover_with_seal_outstanding(Durability::Written, 0, 10);
+    let _resume = ResumeOnDrop(storage.clone());
     assert_eq!(journal.written_seq(), FIRST_SEGMENT_RECORDS + 10);
     assert_eq!(storage.segment_bases(), vec![1], "the new segment is not installed yet");
     let crashed = storage.crash(CrashMode::Process);
@@ -165,6 +178,7 @@ fn process_crash_while_the_seal_is_outstanding_loses_nothing_written() {
 #[test]
 fn rollover_leaves_the_seal_to_the_background_and_power_loss_recovers() {
     let (journal, storage, log) = rollover_with_seal_outstanding(Durability::Written, 0, 10);
+    let _resume = ResumeOnDrop(storage.clone());
     assert_eq!(journal.synced_seq(), 0);
     let crashed = storage.crash(CrashMode::PowerLoss);
     storage.resume_background_syncs();
@@ -187,6 +201,7 @@ fn power_loss_with_unsynced_pages_in_the_previous_segment() {
     let (mut recovered, mut refused) = (0, 0);
     for (before, uncommitted) in [(Durability::Fsync, 7), (Durability::Written, 0)] {
         let (journal, storage, log) = rollover_with_seal_outstanding(before, uncommitted, 5);
+        let _resume = ResumeOnDrop(storage.clone());
         let synced_seq = journal.synced_seq();
         for seed in 0..24u64 {
             let what = format!("{before:?}, seed {seed}");
@@ -216,18 +231,23 @@ fn power_loss_with_unsynced_pages_in_the_previous_segment() {
 #[test]
 fn fsync_commit_after_a_rollover_waits_for_the_seal() {
     let (mut journal, storage, log) = rollover_with_seal_outstanding(Durability::Fsync, 3, 1);
+    let _resume = ResumeOnDrop(storage.clone());
     let synced_before = journal.synced_seq();
     assert_eq!(synced_before, FIRST_SEGMENT_RECORDS - 3);
     let crashed_while_waiting = std::thread::scope(|scope| {
-        let committer = scope.spawn(|| {
+        let (returned, committed) = std::sync::mpsc::channel();
+        let committer = scope.spawn(move || {
             journal.commit(Durability::Fsync).unwrap();
-            journal.synced_seq()
+            returned.send(journal.synced_seq()).unwrap();
         });
         storage.wait_for_paused_background_sync();
+        // Were the commit not waiting for the seal, it would return at once.
+        let early = committed.recv_timeout(std::time::Duration::from_millis(200));
         let crashed = storage.crash(CrashMode::PowerLoss);
-        assert!(!committer.is_finished(), "the commit returned before the seal was durable");
         storage.resume_background_syncs();
-        assert_eq!(committer.join().unwrap(), FIRST_SEGMENT_RECORDS + 1);
+        assert!(early.is_err(), "the commit returned before the seal was durable: {early:?}");
+        assert_eq!(committed.recv().unwrap(), FIRST_SEGMENT_RECORDS + 1);
+        committer.join().unwrap();
         crashed
     });
     let mut reopened = reopen(&crashed_while_waiting).unwrap();
@@ -250,6 +270,7 @@ fn failing_background_sync_fails_the_writer_for_good() {
         let synced_before = journal.synced_seq();
         // The writer itself only syncs at `fsync`; let those through and fail the seal.
         storage.pause_background_syncs();
+        let _resume = ResumeOnDrop(storage.clone());
         let record = record_for(journal.next_seq(), BODY_LEN_BYTES);
         append(&mut journal, &record);
         storage.wait_for_paused_background_sync();
@@ -258,6 +279,11 @@ fn failing_background_sync_fails_the_writer_for_good() {
         let err = journal.wait_for_background().unwrap_err();
         assert!(matches!(err, JournalError::Io { op: IoOp::Sync, segment: Some(1), .. }), "{durability:?}: {err}");
         storage.heal_syncs();
+        // The next writer call reports it, and fails the writer for good.
+        let next = record_for(journal.next_seq(), 8);
+        let reported = journal.append(next.seq, next.timestamp_ns, next.kind, &next.body).unwrap_err();
+        assert_eq!(reported.to_string(), err.to_string(), "{durability:?}");
+        assert!(journal.failure().is_some());
         for later in [
             journal.commit(durability),
             journal.commit(Durability::Fsync),
