@@ -103,6 +103,23 @@ impl MmapStorage {
     }
 
     fn create_segment_file(path: &Path, len_bytes: u64) -> io::Result<MmapSegment> {
+        let file = Self::create_preallocated(path, len_bytes)?;
+        // The new size and allocation must be durable before records rely on them.
+        file.sync_all()?;
+        map_segment(&file, len_bytes, false)
+    }
+
+    /// A spare needs no sync of its own size: nothing relies on a spare until the sync of its
+    /// header (an fdatasync of that range), which makes the size durable with it, since the size
+    /// is needed to read the header back.
+    fn create_spare_file(path: &Path, len_bytes: u64) -> io::Result<MmapSegment> {
+        let file = Self::create_preallocated(path, len_bytes)?;
+        let mut segment = map_segment(&file, len_bytes, false)?;
+        segment.prefault()?;
+        Ok(segment)
+    }
+
+    fn create_preallocated(path: &Path, len_bytes: u64) -> io::Result<File> {
         let file = OpenOptions::new().read(true).write(true).create_new(true).open(path)?;
         let len_off =
             libc::off_t::try_from(len_bytes).map_err(|_| io::Error::other("segment length overflows off_t"))?;
@@ -114,9 +131,7 @@ impl MmapStorage {
         if rc != 0 {
             return Err(io::Error::from_raw_os_error(rc));
         }
-        // The new size and allocation must be durable before records rely on them.
-        file.sync_all()?;
-        map_segment(&file, len_bytes, false)
+        Ok(file)
     }
 }
 
@@ -180,11 +195,7 @@ impl Storage for MmapStorage {
 
     fn create_spare(&mut self, spare_id: u64, len_bytes: u64) -> io::Result<MmapSegment> {
         let path = self.spare_path(spare_id);
-        self.create_durably(&path, |path| {
-            let mut segment = Self::create_segment_file(path, len_bytes)?;
-            segment.prefault()?;
-            Ok(segment)
-        })
+        self.create_durably(&path, |path| Self::create_spare_file(path, len_bytes))
     }
 
     fn open_spare(&self, spare_id: u64) -> io::Result<MmapSegment> {

@@ -28,8 +28,12 @@ use crate::storage::{SegmentStorage, Storage};
 /// Name of the journal's background thread.
 pub(crate) const BACKGROUND_THREAD_NAME: &str = "sable-rollover";
 
-/// Jobs the writer can queue between two rollovers: one seal and one spare. Preallocated, so a
-/// rollover does not allocate.
+/// Spares the background thread keeps prepared ahead. Two, so that a slow seal of one segment
+/// (it writes the whole segment to disk) does not hold up the spare for the next rollover but
+/// one: the writer waits for a spare only if the disk falls a whole segment behind.
+pub(crate) const SPARES_AHEAD: usize = 2;
+/// Jobs queued at a time: a seal and a spare per rollover the thread is behind. Preallocated, so
+/// a rollover does not allocate unless the thread is several rollovers behind.
 const JOB_QUEUE_CAPACITY: usize = 8;
 
 /// Whether the calling thread is a journal's background thread (the fault-injecting storage
@@ -107,13 +111,16 @@ impl<G: SegmentStorage + Send + 'static> Rollover<G> {
         }
         let helper = storage.helper().map_err(|err| JournalError::io(IoOp::OpenStorage, None, err))?;
         let mut background = Background::spawn(helper, next_spare_id, installed_base_seq)?;
-        background.queue(&[Job::Prepare { spare_id: next_spare_id, len_bytes: spare_len_bytes }]);
-        background.next_spare_id += 1;
+        for _ in 0..SPARES_AHEAD {
+            let prepare = Job::Prepare { spare_id: background.next_spare_id, len_bytes: spare_len_bytes };
+            background.next_spare_id += 1;
+            background.queue(&[prepare]);
+        }
         Ok(Rollover::Background(background))
     }
 
-    /// A fresh spare of `len_bytes` and its id: the one prepared ahead (waiting for it if it is
-    /// not ready yet), or, inline, one made now.
+    /// A fresh spare of `len_bytes` and its id: the oldest one prepared ahead (waiting for it if
+    /// none is ready yet), or, inline, one made now.
     pub(crate) fn take_spare<S: Storage<Segment = G>>(
         &mut self,
         storage: &mut S,
@@ -215,8 +222,8 @@ struct Shared<G> {
 #[derive(Debug)]
 struct State<G> {
     jobs: VecDeque<Job>,
-    /// A prepared spare and its id.
-    spare: Option<(u64, G)>,
+    /// Prepared spares and their ids, oldest first.
+    spares: VecDeque<(u64, G)>,
     /// Running a job right now.
     busy: bool,
     failure: Option<JournalError>,
@@ -241,7 +248,7 @@ impl<G: SegmentStorage + Send + 'static> Background<G> {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 jobs: VecDeque::with_capacity(JOB_QUEUE_CAPACITY),
-                spare: None,
+                spares: VecDeque::with_capacity(SPARES_AHEAD),
                 busy: false,
                 failure: None,
                 stop: false,
@@ -272,7 +279,7 @@ impl<G: SegmentStorage + Send + 'static> Background<G> {
             if let Some(err) = &state.failure {
                 return Err(err.clone());
             }
-            if let Some(spare) = state.spare.take() {
+            if let Some(spare) = state.spares.pop_front() {
                 return Ok(spare);
             }
             state = self.shared.done.wait(state).unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -350,7 +357,7 @@ fn run<S: Storage>(mut storage: S, shared: &Shared<S::Segment>) {
         };
         let outcome = match job {
             Job::Prepare { spare_id, len_bytes } => create_spare(&mut storage, spare_id, len_bytes).map(|spare| {
-                shared.lock().spare = Some((spare_id, spare));
+                shared.lock().spares.push_back((spare_id, spare));
             }),
             Job::Seal(seal_job) => seal(&mut storage, seal_job).map(|()| {
                 shared.installed_base_seq.store(seal_job.base_seq, Ordering::Release);

@@ -112,10 +112,10 @@ fn unused_spare_is_removed_at_open() {
     let storage = FaultyStorage::new();
     let journal = Journal::open(storage.clone(), small_background_config()).unwrap();
     journal.wait_for_background().unwrap();
-    assert_eq!(storage.spare_ids(), vec![1], "the background thread prepared a spare");
+    assert_eq!(storage.spare_ids(), vec![1, 2], "the background thread prepared two spares");
     drop(journal);
     let reopened = reopen(&storage.crash(CrashMode::PowerLoss)).unwrap();
-    assert_eq!(reopened.recovery().removed_spares, 1);
+    assert_eq!(reopened.recovery().removed_spares, 2);
     assert!(reopened.storage().spare_ids().is_empty());
     assert_eq!(reopened.storage().segment_bases(), vec![1]);
 }
@@ -188,7 +188,7 @@ fn rollover_leaves_the_seal_to_the_background_and_power_loss_recovers() {
         "the writer synced the full segment itself"
     );
     let mut reopened = reopen(&crashed).unwrap();
-    assert_eq!(reopened.recovery().removed_spares, 1);
+    assert_eq!(reopened.recovery().removed_spares, 2, "the used spare behind the lost tail and the next one");
     check_recovered(&mut reopened, &log, 0, "power loss, seal outstanding");
 }
 
@@ -317,7 +317,7 @@ fn background_rollover_keeps_the_log_whole_over_many_segments() {
     let bases: Vec<u64> = journal.segments().map(|info| info.base_seq).collect();
     assert!(bases.len() >= 8, "{bases:?}");
     assert_eq!(storage.segment_bases(), bases, "every segment is installed under its name");
-    assert_eq!(storage.spare_ids().len(), 1, "one spare prepared ahead");
+    assert_eq!(storage.spare_ids().len(), 2, "two spares prepared ahead");
     assert_eq!(replay_all(&journal), log);
     let removed = journal.remove_segments_before(bases[3]).unwrap();
     assert_eq!(removed.len(), 3);

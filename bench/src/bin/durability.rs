@@ -73,6 +73,9 @@ struct Args {
     /// Segment length of the rollover case (small, so that it rolls over often).
     #[arg(long, default_value_t = rollover::DEFAULT_SEGMENT_LEN_BYTES)]
     rollover_segment_bytes: u64,
+    /// Pace of the rollover case in records/s (0 = as fast as the journal goes).
+    #[arg(long, default_value_t = rollover::DEFAULT_RECORDS_PER_S)]
+    rollover_rate: u64,
     /// `all` or a comma-separated list of append, rollover, matcher_path, snapshot_pause, replay, restore.
     #[arg(long, default_value = "all")]
     cases: String,
@@ -201,7 +204,7 @@ fn main() -> ExitCode {
         append::run(&mut ctx, args.quick);
     }
     if cases.contains(&"rollover") {
-        rollover::run(&mut ctx, args.quick, args.rollover_segment_bytes);
+        rollover::run(&mut ctx, args.quick, args.rollover_segment_bytes, args.rollover_rate);
     }
     if cases.contains(&"matcher_path") {
         matcher_path::run(&mut ctx, commands, rounds);
