@@ -57,6 +57,10 @@ pub struct JournalConfig {
     /// segment is prepared ahead and the full one is synced behind the writer. Off, `append`
     /// does the same steps itself when it rolls over (deterministic, for tests and tools).
     pub background_rollover: bool,
+    /// The CPU the background thread runs on. `None`: wherever the thread that opens the journal
+    /// may run (it inherits that thread's CPU affinity). Keep it off the writer's CPU: sharing
+    /// it, the thread's seal runs in the writer's time, which is the pause it exists to remove.
+    pub background_cpu: Option<usize>,
 }
 
 impl Default for JournalConfig {
@@ -66,6 +70,7 @@ impl Default for JournalConfig {
             first_seq: 1,
             writeback_hint_len_bytes: DEFAULT_WRITEBACK_HINT_LEN_BYTES,
             background_rollover: true,
+            background_cpu: None,
         }
     }
 }
@@ -206,7 +211,7 @@ impl<S: Storage> Journal<S> {
         let next_spare_id = spares.max_spare_id.map_or(1, |id| id + 1);
         let rollover = Rollover::start(
             &storage,
-            config.background_rollover,
+            config.background_rollover.then_some(config.background_cpu),
             next_spare_id,
             active.info.base_seq,
             config.segment_len_bytes,

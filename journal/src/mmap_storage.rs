@@ -109,13 +109,18 @@ impl MmapStorage {
         map_segment(&file, len_bytes, false)
     }
 
-    /// A spare needs no sync of its own size: nothing relies on a spare until the sync of its
-    /// header (an fdatasync of that range), which makes the size durable with it, since the size
-    /// is needed to read the header back.
+    /// A spare is faulted in by writing its zeros, and then synced (PostgreSQL zero-fills its
+    /// WAL segments the same way). The sync matters as much as the faults: it turns the
+    /// preallocated extents into written ones, so the writer's later syncs have no extent
+    /// conversion to commit to the file system's journal, and it leaves no dirty page behind for
+    /// the kernel's flusher to be writing back when the writer first touches it (a write to a
+    /// page under write-back waits for it). The pages stay mapped; the writer's first write to
+    /// each takes only a write-protect fault.
     fn create_spare_file(path: &Path, len_bytes: u64) -> io::Result<MmapSegment> {
         let file = Self::create_preallocated(path, len_bytes)?;
         let mut segment = map_segment(&file, len_bytes, false)?;
         segment.prefault()?;
+        file.sync_data()?;
         Ok(segment)
     }
 

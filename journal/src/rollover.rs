@@ -97,20 +97,20 @@ pub(crate) enum Rollover<G> {
 
 impl<G: SegmentStorage + Send + 'static> Rollover<G> {
     /// Starts rollover work for a journal whose segments up to `installed_base_seq` are all
-    /// installed; spare ids start at `next_spare_id`. With `thread`, spawns the background
-    /// thread and has it prepare the first spare right away.
+    /// installed; spare ids start at `next_spare_id`. With `thread` (`Some(cpu)`), spawns the
+    /// background thread (pinned to `cpu` if given) and has it prepare spares right away.
     pub(crate) fn start<S: Storage<Segment = G>>(
         storage: &S,
-        thread: bool,
+        thread: Option<Option<usize>>,
         next_spare_id: u64,
         installed_base_seq: u64,
         spare_len_bytes: u64,
     ) -> Result<Self, JournalError> {
-        if !thread {
+        let Some(cpu) = thread else {
             return Ok(Rollover::Inline { next_spare_id, installed_base_seq });
-        }
+        };
         let helper = storage.helper().map_err(|err| JournalError::io(IoOp::OpenStorage, None, err))?;
-        let mut background = Background::spawn(helper, next_spare_id, installed_base_seq)?;
+        let mut background = Background::spawn(helper, cpu, next_spare_id, installed_base_seq)?;
         for _ in 0..SPARES_AHEAD {
             let prepare = Job::Prepare { spare_id: background.next_spare_id, len_bytes: spare_len_bytes };
             background.next_spare_id += 1;
@@ -242,6 +242,7 @@ impl<G> Shared<G> {
 impl<G: SegmentStorage + Send + 'static> Background<G> {
     fn spawn<S: Storage<Segment = G> + Send + 'static>(
         storage: S,
+        cpu: Option<usize>,
         next_spare_id: u64,
         installed_base_seq: u64,
     ) -> Result<Self, JournalError> {
@@ -261,7 +262,7 @@ impl<G: SegmentStorage + Send + 'static> Background<G> {
         let thread_shared = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name(BACKGROUND_THREAD_NAME.to_string())
-            .spawn(move || run(storage, &thread_shared))
+            .spawn(move || run(storage, cpu, &thread_shared))
             .map_err(|err| JournalError::io(IoOp::StartBackground, None, err))?;
         Ok(Background { shared, thread: Some(thread), next_spare_id })
     }
@@ -337,9 +338,36 @@ impl<G> Drop for ExitGuard<'_, G> {
     }
 }
 
-/// The background thread: runs jobs in order until told to stop or a job fails.
-fn run<S: Storage>(mut storage: S, shared: &Shared<S::Segment>) {
+/// Pins the calling thread to `cpu`.
+fn pin_to(cpu: usize) -> std::io::Result<()> {
+    if cpu >= libc::CPU_SETSIZE as usize {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "background_cpu is past CPU_SETSIZE"));
+    }
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes inside it (bounds checked
+    // above); sched_setaffinity reads it for the calling thread only.
+    let rc = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The background thread: runs jobs in order until told to stop or a job fails. A failure to
+/// pin it is its first failure.
+fn run<S: Storage>(mut storage: S, cpu: Option<usize>, shared: &Shared<S::Segment>) {
     let _guard = ExitGuard(shared);
+    if let Some(Err(err)) = cpu.map(pin_to) {
+        let mut state = shared.lock();
+        state.failure = Some(JournalError::io(IoOp::StartBackground, None, err));
+        shared.failed.store(true, Ordering::Release);
+        drop(state);
+        shared.done.notify_all();
+        return;
+    }
     loop {
         let job = {
             let mut state = shared.lock();

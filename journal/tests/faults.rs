@@ -105,6 +105,7 @@ fn config_is_validated() {
             first_seq,
             writeback_hint_len_bytes,
             background_rollover: false,
+            background_cpu: None,
         };
         assert!(
             matches!(Journal::open(storage.clone(), config), Err(JournalError::InvalidConfig { .. })),

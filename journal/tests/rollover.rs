@@ -332,3 +332,16 @@ fn background_rollover_keeps_the_log_whole_over_many_segments() {
     let next = record_for(reopened.next_seq(), 8);
     append(&mut reopened, &next);
 }
+
+/// A background thread that cannot be placed where the configuration says fails the writer
+/// (with a reason) instead of running somewhere else.
+#[test]
+fn unplaceable_background_thread_fails_the_writer() {
+    let storage = FaultyStorage::new();
+    let config = journal::JournalConfig { background_cpu: Some(1 << 20), ..small_background_config() };
+    let mut journal = Journal::open(storage, config).unwrap();
+    let err = journal.wait_for_background().unwrap_err();
+    assert!(matches!(err, JournalError::Io { op: IoOp::StartBackground, .. }), "{err}");
+    let later = journal.append(1, 0, 0, b"x").unwrap_err();
+    assert_eq!(later.to_string(), err.to_string());
+}

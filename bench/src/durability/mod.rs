@@ -114,10 +114,12 @@ impl Ctx {
     }
 
     /// The journal configuration every case uses: default 64 MiB segments, the chosen
-    /// write-back hint.
+    /// write-back hint, the journal's background thread on the consumer core (off the main
+    /// thread's, where the append cases write).
     pub fn journal_config(&self) -> journal::JournalConfig {
         journal::JournalConfig {
             writeback_hint_len_bytes: self.writeback_hint_len_bytes,
+            background_cpu: self.placement.consumer.map(|core| core.id),
             ..journal::JournalConfig::default()
         }
     }
