@@ -109,18 +109,16 @@ impl MmapStorage {
         map_segment(&file, len_bytes, false)
     }
 
-    /// A spare is faulted in by writing its zeros, and then synced (PostgreSQL zero-fills its
-    /// WAL segments the same way). The sync matters as much as the faults: it turns the
-    /// preallocated extents into written ones, so the writer's later syncs have no extent
-    /// conversion to commit to the file system's journal, and it leaves no dirty page behind for
-    /// the kernel's flusher to be writing back when the writer first touches it (a write to a
-    /// page under write-back waits for it). The pages stay mapped; the writer's first write to
-    /// each takes only a write-protect fault.
+    /// A spare is faulted in for writing, page by page, so the writer's first write to each
+    /// costs nothing. Its zeros are not synced: the writer overwrites them before the kernel's
+    /// flusher would write them (it writes pages dirty for 30 s), so a spare costs no disk
+    /// bandwidth. Its size needs no sync of its own either: the sync of its header (an fdatasync
+    /// of that range, before the spare is renamed) makes the size durable with it, as the size
+    /// is needed to read the header back.
     fn create_spare_file(path: &Path, len_bytes: u64) -> io::Result<MmapSegment> {
         let file = Self::create_preallocated(path, len_bytes)?;
         let mut segment = map_segment(&file, len_bytes, false)?;
         segment.prefault()?;
-        file.sync_data()?;
         Ok(segment)
     }
 
