@@ -147,8 +147,9 @@ pub use journal::{
 pub use layout::{
     CHAIN_ORIGIN_CHECKSUM, FORMAT_VERSION, MAX_RECORD_BODY_LEN_BYTES, MAX_RECORD_LEN_BYTES, RECORD_ALIGN_BYTES,
     RECORD_HEADER_LEN_BYTES, Record, RecordHeader, SEGMENT_FILE_EXTENSION, SEGMENT_FILE_NAME_DIGITS,
-    SEGMENT_HEADER_LEN_BYTES, SEGMENT_MAGIC, SegmentHeader, decode_record, decode_record_in_place,
-    parse_segment_file_name, record_len_bytes, segment_file_name,
+    SEGMENT_HEADER_LEN_BYTES, SEGMENT_MAGIC, SPARE_FILE_EXTENSION, SegmentHeader, decode_record,
+    decode_record_in_place, parse_segment_file_name, parse_spare_file_name, record_len_bytes, segment_file_name,
+    spare_file_name,
 };
 pub use mmap_storage::{MmapSegment, MmapStorage};
 pub use reader::Replay;
