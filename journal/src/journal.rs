@@ -421,6 +421,9 @@ impl<S: Storage> Journal<S> {
                 let base_seq = active.info.base_seq;
                 return Err(self.fail(JournalError::io(IoOp::Sync, Some(base_seq), err)));
             }
+            if self.synced_offset == 0 {
+                self.rollover.header_synced(active.info.base_seq);
+            }
             self.synced_offset = self.write_offset;
         }
         // The active segment's records are durable only once its name is and every segment
@@ -462,9 +465,10 @@ impl<S: Storage> Journal<S> {
         let prev_checksum = self.last_checksum;
         self.active_len_bytes = segment.bytes().len();
         self.segments.push(SegmentSlot { info, prev_checksum, last_checksum: prev_checksum, segment });
-        // The header is synced by the seal; the writer's own syncs start after it.
+        // The writer's first sync here starts at the header (the same page as the first
+        // records, so it costs nothing more), and spares the background thread that sync.
         self.write_offset = SEGMENT_HEADER_LEN_BYTES;
-        self.synced_offset = SEGMENT_HEADER_LEN_BYTES;
+        self.synced_offset = 0;
         self.hinted_offset = SEGMENT_HEADER_LEN_BYTES;
         let job = SealJob { full_base_seq, spare_id, base_seq };
         if let Err(err) = self.rollover.seal(&mut self.storage, job, len_bytes) {

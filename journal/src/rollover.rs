@@ -7,7 +7,7 @@
 //! queues a [`SealJob`] that the thread runs behind it:
 //!
 //! 1. sync the full segment whole;
-//! 2. sync the new segment's header;
+//! 2. sync the new segment's header (unless the writer's first `fsync` commit there already did);
 //! 3. rename the spare to its segment name ([`Storage::install_spare`]);
 //! 4. sync the directory.
 //!
@@ -59,8 +59,10 @@ enum Job {
     Seal(SealJob),
 }
 
-/// Runs the four steps of a [`SealJob`] on `storage`.
-pub(crate) fn seal<S: Storage>(storage: &mut S, job: SealJob) -> Result<(), JournalError> {
+/// Runs the four steps of a [`SealJob`] on `storage`. Step 2 is skipped when
+/// `header_synced_base_seq` says the writer has already synced the new segment from its start
+/// (its first commit at `fsync` does), which takes one sync off what that commit waits for.
+pub(crate) fn seal<S: Storage>(storage: &mut S, job: SealJob, header_synced_base_seq: u64) -> Result<(), JournalError> {
     let full_base_seq = Some(job.full_base_seq);
     let mut full = storage
         .open_segment(job.full_base_seq)
@@ -69,9 +71,11 @@ pub(crate) fn seal<S: Storage>(storage: &mut S, job: SealJob) -> Result<(), Jour
     full.sync_range(0, full_len_bytes).map_err(|err| JournalError::io(IoOp::Sync, full_base_seq, err))?;
     drop(full);
     let base_seq = Some(job.base_seq);
-    let mut next = storage.open_spare(job.spare_id).map_err(|err| JournalError::io(IoOp::OpenSpare, base_seq, err))?;
-    next.sync_range(0, SEGMENT_HEADER_LEN_BYTES).map_err(|err| JournalError::io(IoOp::Sync, base_seq, err))?;
-    drop(next);
+    if header_synced_base_seq < job.base_seq {
+        let mut next =
+            storage.open_spare(job.spare_id).map_err(|err| JournalError::io(IoOp::OpenSpare, base_seq, err))?;
+        next.sync_range(0, SEGMENT_HEADER_LEN_BYTES).map_err(|err| JournalError::io(IoOp::Sync, base_seq, err))?;
+    }
     storage
         .install_spare(job.spare_id, job.base_seq)
         .map_err(|err| JournalError::io(IoOp::InstallSpare, base_seq, err))?;
@@ -146,7 +150,8 @@ impl<G: SegmentStorage + Send + 'static> Rollover<G> {
     ) -> Result<(), JournalError> {
         match self {
             Rollover::Inline { installed_base_seq, .. } => {
-                seal(storage, job)?;
+                // Inline, the seal runs before the writer could have synced anything new.
+                seal(storage, job, 0)?;
                 *installed_base_seq = job.base_seq;
                 Ok(())
             }
@@ -158,6 +163,15 @@ impl<G: SegmentStorage + Send + 'static> Rollover<G> {
                 background.queue(&[Job::Seal(job), prepare]);
                 Ok(())
             }
+        }
+    }
+
+    /// Tells the background thread that the writer has synced segment `base_seq` from its
+    /// start, header included.
+    #[inline]
+    pub(crate) fn header_synced(&self, base_seq: u64) {
+        if let Rollover::Background(background) = self {
+            background.shared.header_synced_base_seq.fetch_max(base_seq, Ordering::Release);
         }
     }
 
@@ -217,6 +231,8 @@ struct Shared<G> {
     failed: AtomicBool,
     /// See [`Rollover::installed_base_seq`].
     installed_base_seq: AtomicU64,
+    /// See [`Rollover::header_synced`].
+    header_synced_base_seq: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -258,6 +274,7 @@ impl<G: SegmentStorage + Send + 'static> Background<G> {
             done: Condvar::new(),
             failed: AtomicBool::new(false),
             installed_base_seq: AtomicU64::new(installed_base_seq),
+            header_synced_base_seq: AtomicU64::new(0),
         });
         let thread_shared = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
@@ -387,9 +404,10 @@ fn run<S: Storage>(mut storage: S, cpu: Option<usize>, shared: &Shared<S::Segmen
             Job::Prepare { spare_id, len_bytes } => create_spare(&mut storage, spare_id, len_bytes).map(|spare| {
                 shared.lock().spares.push_back((spare_id, spare));
             }),
-            Job::Seal(seal_job) => seal(&mut storage, seal_job).map(|()| {
-                shared.installed_base_seq.store(seal_job.base_seq, Ordering::Release);
-            }),
+            Job::Seal(seal_job) => seal(&mut storage, seal_job, shared.header_synced_base_seq.load(Ordering::Acquire))
+                .map(|()| {
+                    shared.installed_base_seq.store(seal_job.base_seq, Ordering::Release);
+                }),
         };
         let mut state = shared.lock();
         state.busy = false;

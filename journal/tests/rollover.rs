@@ -345,3 +345,26 @@ fn unplaceable_background_thread_fails_the_writer() {
     let later = journal.append(1, 0, 0, b"x").unwrap_err();
     assert_eq!(later.to_string(), err.to_string());
 }
+
+/// Once installed, a segment's header is durable, whether the writer's first `fsync` commit
+/// synced it or the background thread had to (at `written` the writer never syncs).
+#[test]
+fn an_installed_segment_has_a_durable_header() {
+    for durability in [Durability::Written, Durability::Fsync] {
+        let storage = FaultyStorage::new();
+        let mut journal = Journal::open(storage.clone(), small_background_config()).unwrap();
+        let mut log = Vec::new();
+        append_committed(&mut journal, FIRST_SEGMENT_RECORDS + 5, durability, &mut log).unwrap();
+        journal.wait_for_background().unwrap();
+        let crashed = storage.crash(CrashMode::PowerLoss);
+        let summaries: Vec<_> = journal::inspect(&crashed).unwrap().summaries().collect();
+        assert_eq!(summaries.len(), 2, "{durability:?}");
+        assert!(
+            summaries[1].info.created_at_ns.is_some(),
+            "{durability:?}: the installed header was lost: {summaries:?}"
+        );
+        let reopened = reopen(&crashed).unwrap();
+        assert_eq!(reopened.recovery().replaced_segment, None, "{durability:?}");
+        drop(journal);
+    }
+}
