@@ -396,7 +396,19 @@ fn run<S: Storage>(mut storage: S, cpu: Option<usize>, shared: &Shared<S::Segmen
             while state.stop && matches!(state.jobs.front(), Some(Job::Prepare { .. })) {
                 state.jobs.pop_front();
             }
-            let Some(job) = state.jobs.pop_front() else { return };
+            // Seals run in order among themselves; a spare may overtake them when none is
+            // ready, because the writer waits for a spare but not for a seal (except a commit at
+            // `fsync`, which waits for one seal, not for the spare).
+            let spare_first = if state.spares.is_empty() && !state.stop {
+                state.jobs.iter().position(|job| matches!(job, Job::Prepare { .. }))
+            } else {
+                None
+            };
+            let next = match spare_first {
+                Some(index) => state.jobs.remove(index),
+                None => state.jobs.pop_front(),
+            };
+            let Some(job) = next else { return };
             state.busy = true;
             job
         };
