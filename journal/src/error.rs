@@ -107,6 +107,16 @@ pub enum IoOp {
     RemoveSegment,
     /// Moving a segment file to an archive directory.
     ArchiveSegment,
+    /// Creating, preallocating and faulting in a spare segment file.
+    CreateSpare,
+    /// Opening an existing spare segment file.
+    OpenSpare,
+    /// Giving a spare its segment name (a rename).
+    InstallSpare,
+    /// Deleting a spare segment file that recovery found unused.
+    RemoveSpare,
+    /// Starting the journal's background thread.
+    StartBackground,
 }
 
 impl fmt::Display for IoOp {
@@ -122,6 +132,11 @@ impl fmt::Display for IoOp {
             IoOp::SyncDir => "sync directory",
             IoOp::RemoveSegment => "remove segment",
             IoOp::ArchiveSegment => "archive segment",
+            IoOp::CreateSpare => "create spare segment",
+            IoOp::OpenSpare => "open spare segment",
+            IoOp::InstallSpare => "install spare segment",
+            IoOp::RemoveSpare => "remove spare segment",
+            IoOp::StartBackground => "run the background thread",
         })
     }
 }

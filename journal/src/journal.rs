@@ -13,7 +13,9 @@ use crate::layout::{
 };
 use crate::mmap_storage::MmapStorage;
 use crate::reader::Replay;
+use crate::rollover::{Rollover, SealJob};
 use crate::segment::{SegmentInfo, SegmentSlot, SegmentStatus};
+use crate::spares::recover_spares;
 use crate::storage::{SegmentStorage, Storage};
 
 /// Default preallocated segment size.
@@ -51,6 +53,14 @@ pub struct JournalConfig {
     /// stalls the writer for all of them at once. 0 turns the hint off; otherwise at least one
     /// page (4096).
     pub writeback_hint_len_bytes: u64,
+    /// Roll over to new segments on a background thread (see [`Journal::append`]): the next
+    /// segment is prepared ahead and the full one is synced behind the writer. Off, `append`
+    /// does the same steps itself when it rolls over (deterministic, for tests and tools).
+    pub background_rollover: bool,
+    /// The CPU the background thread runs on. `None`: wherever the thread that opens the journal
+    /// may run (it inherits that thread's CPU affinity). Keep it off the writer's CPU: sharing
+    /// it, the thread's seal runs in the writer's time, which is the pause it exists to remove.
+    pub background_cpu: Option<usize>,
 }
 
 impl Default for JournalConfig {
@@ -59,6 +69,8 @@ impl Default for JournalConfig {
             segment_len_bytes: DEFAULT_SEGMENT_LEN_BYTES,
             first_seq: 1,
             writeback_hint_len_bytes: DEFAULT_WRITEBACK_HINT_LEN_BYTES,
+            background_rollover: true,
+            background_cpu: None,
         }
     }
 }
@@ -105,6 +117,12 @@ pub struct RecoveryReport {
     pub replaced_segment: Option<u64>,
     /// The directory held no segment and the first one was created.
     pub created_first_segment: bool,
+    /// Spares that continued the log (a crash came before the background thread installed
+    /// them) and were installed as segments.
+    pub installed_spares: u64,
+    /// Spares that did not continue the log (prepared and unused, or behind a torn tail) and
+    /// were removed.
+    pub removed_spares: u64,
 }
 
 /// An append-only log of sequenced records in preallocated, memory-mapped segment files.
@@ -114,9 +132,10 @@ pub struct RecoveryReport {
 /// one sync (group commit). The positions [`Journal::appended_seq`] ≥ [`Journal::written_seq`] ≥
 /// [`Journal::synced_seq`] tell a pipeline which acknowledgements it may release.
 ///
-/// A storage failure on the write path (a write, a sync, a rollover) fails the writer for good:
-/// every later `append`, `commit`, `archive_before` and `remove_segments_before` returns the same
-/// error. After a failed fsync the kernel may have dropped the dirty pages, so retrying could
+/// A storage failure on the write path (a write, a sync, a rollover, including the rollover
+/// work of the background thread) fails the writer for good: every later `append`, `commit`,
+/// `archive_before` and `remove_segments_before` returns the same error. A failure on the
+/// background thread is reported by the next of those calls. After a failed fsync the kernel may have dropped the dirty pages, so retrying could
 /// report durable what is not; reopen the journal and let recovery decide what survived.
 /// Reads and positions keep working.
 #[derive(Debug)]
@@ -141,6 +160,8 @@ pub struct Journal<S: Storage> {
     synced_seq: u64,
     failed: Option<JournalError>,
     recovery: RecoveryReport,
+    /// Who prepares, seals and installs segments (see `rollover.rs`).
+    rollover: Rollover<S::Segment>,
 }
 
 impl Journal<MmapStorage> {
@@ -160,54 +181,21 @@ impl<S: Storage> Journal<S> {
     /// with no good record after them) is zeroed and appending continues after the last good
     /// record; a torn last-segment header with no records behind it is replaced. Anything else
     /// — damage followed by a good record, a misplaced or duplicated record, a gap between
-    /// segments — is [`JournalError::Corrupt`] and nothing is changed. Finally the last
-    /// segment's used range is synced, so all recovered records count as durable.
+    /// segments — is [`JournalError::Corrupt`] and nothing is changed. Spares are installed when
+    /// they continue the log and removed otherwise (see the crate docs). Finally the last
+    /// segment's used range is synced, so all recovered records count as durable, and with
+    /// [`JournalConfig::background_rollover`] the background thread starts preparing a spare.
     pub fn open(mut storage: S, config: JournalConfig) -> Result<Self, JournalError> {
         config.validate()?;
         let inspection = inspect(&storage)?;
         inspection.verdict()?;
-        let mut recovery = RecoveryReport::default();
-        let mut segments = Vec::with_capacity(inspection.segments.len() + 1);
-        let mut last_status = SegmentStatus::Clean;
-        for scanned in inspection.segments {
-            last_status = scanned.status;
-            segments.push(scanned.slot);
-        }
-
-        match last_status {
-            SegmentStatus::Clean | SegmentStatus::Corrupt { .. } => {}
-            SegmentStatus::TornTail { offset, cut_len_bytes, .. } => {
-                let slot = segments.last_mut().expect("a torn tail belongs to a segment");
-                let base_seq = slot.info.base_seq;
-                zero_range(&mut slot.segment, offset as usize, cut_len_bytes as usize)
-                    .map_err(|err| JournalError::io(IoOp::Write, Some(base_seq), err))?;
-                slot.segment
-                    .sync_range(offset as usize, cut_len_bytes as usize)
-                    .map_err(|err| JournalError::io(IoOp::Sync, Some(base_seq), err))?;
-                recovery.torn_tail = Some((base_seq, last_status));
-            }
-            SegmentStatus::TornHeader { .. } => {
-                let torn = segments.pop().expect("a torn header belongs to a segment");
-                let base_seq = torn.info.base_seq;
-                // Unmap before unlinking; the segment holds no records, so nothing is lost.
-                drop(torn);
-                storage
-                    .remove_segment(base_seq)
-                    .map_err(|err| JournalError::io(IoOp::RemoveSegment, Some(base_seq), err))?;
-                let prev_checksum = segments.last().map_or(CHAIN_ORIGIN_CHECKSUM, |prev| prev.last_checksum);
-                segments.push(create_segment(&mut storage, base_seq, prev_checksum, config.segment_len_bytes)?);
-                recovery.replaced_segment = Some(base_seq);
-            }
-        }
-        if segments.is_empty() {
-            segments.push(create_segment(
-                &mut storage,
-                config.first_seq,
-                CHAIN_ORIGIN_CHECKSUM,
-                config.segment_len_bytes,
-            )?);
-            recovery.created_first_segment = true;
-        }
+        let mut scanned = inspection.segments;
+        let spares = recover_spares(&mut storage, &mut scanned)?;
+        let mut recovery =
+            RecoveryReport { installed_spares: spares.installed, removed_spares: spares.removed, ..Default::default() };
+        let last_status = scanned.last().map_or(SegmentStatus::Clean, |last| last.status);
+        let mut segments: Vec<_> = scanned.into_iter().map(|scanned| scanned.slot).collect();
+        repair_last(&mut storage, &mut segments, last_status, &config, &mut recovery)?;
 
         let active = segments.last_mut().expect("at least one segment");
         let write_offset = active.info.used_len_bytes as usize;
@@ -220,6 +208,14 @@ impl<S: Storage> Journal<S> {
         let next_seq = active.info.next_seq();
         let last_checksum = active.last_checksum;
         let active_len_bytes = active.segment.bytes().len();
+        let next_spare_id = spares.max_spare_id.map_or(1, |id| id + 1);
+        let rollover = Rollover::start(
+            &storage,
+            config.background_rollover.then_some(config.background_cpu),
+            next_spare_id,
+            active.info.base_seq,
+            config.segment_len_bytes,
+        )?;
         Ok(Journal {
             storage,
             config,
@@ -238,6 +234,7 @@ impl<S: Storage> Journal<S> {
             synced_seq: next_seq - 1,
             failed: None,
             recovery,
+            rollover,
         })
     }
 
@@ -265,13 +262,13 @@ impl<S: Storage> Journal<S> {
     /// [`MAX_RECORD_BODY_LEN_BYTES`]. The record is in the shared mapping when this returns but
     /// counts as neither written nor synced until [`Journal::commit`].
     ///
-    /// Allocates nothing. When the record does not fit in the active segment, first syncs that
-    /// segment whole and then creates the next one (a file creation, a preallocation and two
-    /// syncs on this call).
+    /// Allocates nothing. When the record does not fit in the active segment, rolls over: with
+    /// [`JournalConfig::background_rollover`], takes the spare segment the background thread
+    /// prepared (waiting only if it is not ready yet), writes its header and queues the sync of
+    /// the full segment and the spare's install for that thread; without, does all of that on
+    /// this call (a file creation, a preallocation, three syncs and a rename).
     pub fn append(&mut self, seq: u64, timestamp_ns: u64, kind: u16, body: &[u8]) -> Result<(), JournalError> {
-        if let Some(err) = &self.failed {
-            return Err(err.clone());
-        }
+        self.check_failed()?;
         if body.len() > MAX_RECORD_BODY_LEN_BYTES {
             return Err(JournalError::BodyTooLong { len_bytes: body.len(), max_len_bytes: MAX_RECORD_BODY_LEN_BYTES });
         }
@@ -311,10 +308,12 @@ impl<S: Storage> Journal<S> {
     /// Makes every record appended so far durable at `durability`. With [`Durability::Fsync`]
     /// only the range appended since the last sync is synced; if nothing is pending, no system
     /// call is made.
+    ///
+    /// After a rollover, [`Durability::Fsync`] also waits until the background thread has synced
+    /// the previous segment whole and made the new one's name durable: before that, records of
+    /// the new segment would not survive power loss.
     pub fn commit(&mut self, durability: Durability) -> Result<(), JournalError> {
-        if let Some(err) = &self.failed {
-            return Err(err.clone());
-        }
+        self.check_failed()?;
         match durability {
             // The bytes are in the shared mapping already: the page cache holds them.
             Durability::Written => self.written_seq = self.appended_seq(),
@@ -403,14 +402,16 @@ impl<S: Storage> Journal<S> {
     }
 
     /// Moves every segment whose records all precede `seq` into `dest_dir`, oldest first, and
-    /// returns what it moved. The active segment is never moved. For snapshot retention: once
+    /// returns what it moved. The active segment is never moved, nor one whose background seal
+    /// has not finished (a later call moves it). For snapshot retention: once
     /// a snapshot at `seq` is durable, older input is only needed for audit.
     pub fn archive_before(&mut self, seq: u64, dest_dir: &Path) -> Result<Vec<SegmentInfo>, JournalError> {
         self.retire_before(seq, IoOp::ArchiveSegment, |storage, base_seq| storage.archive_segment(base_seq, dest_dir))
     }
 
     /// Deletes every segment whose records all precede `seq`, oldest first, and returns what it
-    /// deleted. The active segment is never deleted.
+    /// deleted. The active segment is never deleted, nor one whose background seal has not
+    /// finished.
     pub fn remove_segments_before(&mut self, seq: u64) -> Result<Vec<SegmentInfo>, JournalError> {
         self.retire_before(seq, IoOp::RemoveSegment, |storage, base_seq| storage.remove_segment(base_seq))
     }
@@ -421,12 +422,15 @@ impl<S: Storage> Journal<S> {
         op: IoOp,
         mut retire: impl FnMut(&mut S, u64) -> std::io::Result<()>,
     ) -> Result<Vec<SegmentInfo>, JournalError> {
-        if let Some(err) = &self.failed {
-            return Err(err.clone());
-        }
+        self.check_failed()?;
         let mut retired = Vec::new();
-        // A segment is wholly older than `seq` when the next one starts at or before it.
-        while self.segments.len() > 1 && self.segments[1].info.base_seq <= seq {
+        // A segment is wholly older than `seq` when the next one starts at or before it. Only
+        // installed segments go: one whose background seal has not finished stays for now.
+        let installed_base_seq = self.rollover.installed_base_seq();
+        while self.segments.len() > 1
+            && self.segments[1].info.base_seq <= seq
+            && self.segments[1].info.base_seq <= installed_base_seq
+        {
             let info = self.segments[0].info;
             // Unix lets a mapped file be renamed or unlinked; the mapping goes when the slot does.
             retire(&mut self.storage, info.base_seq).map_err(|err| JournalError::io(op, Some(info.base_seq), err))?;
@@ -448,7 +452,18 @@ impl<S: Storage> Journal<S> {
                 let base_seq = active.info.base_seq;
                 return Err(self.fail(JournalError::io(IoOp::Sync, Some(base_seq), err)));
             }
+            if self.synced_offset == 0 {
+                self.rollover.header_synced(active.info.base_seq);
+            }
             self.synced_offset = self.write_offset;
+        }
+        // The active segment's records are durable only once its name is and every segment
+        // before it is synced whole; the background thread may still be at it.
+        let active_base_seq = self.segments.last().expect("at least one segment").info.base_seq;
+        if self.rollover.installed_base_seq() < active_base_seq {
+            if let Err(err) = self.rollover.wait_installed(active_base_seq) {
+                return Err(self.fail(err));
+            }
         }
         self.hinted_offset = self.write_offset;
         self.synced_seq = self.appended_seq();
@@ -456,22 +471,64 @@ impl<S: Storage> Journal<S> {
         Ok(())
     }
 
-    /// Seals the active segment and starts a new one whose first record will be `base_seq`.
+    /// Moves on to a new segment whose first record will be `base_seq`: takes a spare, writes its
+    /// header, and has the full segment sealed and the spare installed (see `rollover.rs`).
     #[cold]
     fn roll_over(&mut self, base_seq: u64) -> Result<(), JournalError> {
-        // Seal durably before the next segment exists: then only the last segment can ever
-        // have a torn tail, and recovery never has to guess about an earlier one.
-        self.sync_active()?;
-        let segment =
-            match create_segment(&mut self.storage, base_seq, self.last_checksum, self.config.segment_len_bytes) {
-                Ok(segment) => segment,
-                Err(err) => return Err(self.fail(err)),
-            };
-        self.active_len_bytes = segment.segment.bytes().len();
-        self.segments.push(segment);
+        let len_bytes = self.config.segment_len_bytes;
+        let (spare_id, mut segment) = match self.rollover.take_spare(&mut self.storage, len_bytes) {
+            Ok(spare) => spare,
+            Err(err) => return Err(self.fail(err)),
+        };
+        let created_at_ns = wall_clock_ns();
+        let header = SegmentHeader::new(base_seq, self.last_checksum, created_at_ns, len_bytes);
+        if let Err(err) = segment.write_at(0, header.as_bytes()) {
+            return Err(self.fail(JournalError::io(IoOp::Write, Some(base_seq), err)));
+        }
+        let full_base_seq = self.segments.last().expect("at least one segment").info.base_seq;
+        let info = SegmentInfo {
+            base_seq,
+            record_count: 0,
+            used_len_bytes: SEGMENT_HEADER_LEN_BYTES as u64,
+            segment_len_bytes: len_bytes,
+            created_at_ns: Some(created_at_ns),
+        };
+        let prev_checksum = self.last_checksum;
+        self.active_len_bytes = segment.bytes().len();
+        self.segments.push(SegmentSlot { info, prev_checksum, last_checksum: prev_checksum, segment });
+        // The writer's first sync here starts at the header (the same page as the first
+        // records, so it costs nothing more), and spares the background thread that sync.
         self.write_offset = SEGMENT_HEADER_LEN_BYTES;
-        self.synced_offset = SEGMENT_HEADER_LEN_BYTES;
+        self.synced_offset = 0;
         self.hinted_offset = SEGMENT_HEADER_LEN_BYTES;
+        let job = SealJob { full_base_seq, spare_id, base_seq };
+        if let Err(err) = self.rollover.seal(&mut self.storage, job, len_bytes) {
+            return Err(self.fail(err));
+        }
+        Ok(())
+    }
+
+    /// Waits until the background thread has finished the rollover work queued so far (seals,
+    /// installs and the next spare), and returns its failure if it had one (which the next
+    /// writer call reports too, failing the writer). Does nothing without a background thread.
+    /// For tests, tools and orderly shutdown; the write path never needs it.
+    pub fn wait_for_background(&self) -> Result<(), JournalError> {
+        if let Some(err) = &self.failed {
+            return Err(err.clone());
+        }
+        self.rollover.settle()
+    }
+
+    /// The error that failed the writer, including one the background thread had since the last
+    /// call.
+    #[inline]
+    fn check_failed(&mut self) -> Result<(), JournalError> {
+        if let Some(err) = &self.failed {
+            return Err(err.clone());
+        }
+        if let Some(err) = self.rollover.failure() {
+            return Err(self.fail(err));
+        }
         Ok(())
     }
 
@@ -498,6 +555,47 @@ impl<S: Storage> Journal<S> {
         self.failed = Some(err.clone());
         err
     }
+}
+
+/// Repairs what recovery may: a torn tail of the last segment is zeroed, a torn last-segment
+/// header is replaced, and an empty directory gets its first segment.
+fn repair_last<S: Storage>(
+    storage: &mut S,
+    segments: &mut Vec<SegmentSlot<S::Segment>>,
+    last_status: SegmentStatus,
+    config: &JournalConfig,
+    recovery: &mut RecoveryReport,
+) -> Result<(), JournalError> {
+    match last_status {
+        SegmentStatus::Clean | SegmentStatus::Corrupt { .. } => {}
+        SegmentStatus::TornTail { offset, cut_len_bytes, .. } => {
+            let slot = segments.last_mut().expect("a torn tail belongs to a segment");
+            let base_seq = slot.info.base_seq;
+            zero_range(&mut slot.segment, offset as usize, cut_len_bytes as usize)
+                .map_err(|err| JournalError::io(IoOp::Write, Some(base_seq), err))?;
+            slot.segment
+                .sync_range(offset as usize, cut_len_bytes as usize)
+                .map_err(|err| JournalError::io(IoOp::Sync, Some(base_seq), err))?;
+            recovery.torn_tail = Some((base_seq, last_status));
+        }
+        SegmentStatus::TornHeader { .. } => {
+            let torn = segments.pop().expect("a torn header belongs to a segment");
+            let base_seq = torn.info.base_seq;
+            // Unmap before unlinking; the segment holds no records, so nothing is lost.
+            drop(torn);
+            storage
+                .remove_segment(base_seq)
+                .map_err(|err| JournalError::io(IoOp::RemoveSegment, Some(base_seq), err))?;
+            let prev_checksum = segments.last().map_or(CHAIN_ORIGIN_CHECKSUM, |prev| prev.last_checksum);
+            segments.push(create_segment(storage, base_seq, prev_checksum, config.segment_len_bytes)?);
+            recovery.replaced_segment = Some(base_seq);
+        }
+    }
+    if segments.is_empty() {
+        segments.push(create_segment(storage, config.first_seq, CHAIN_ORIGIN_CHECKSUM, config.segment_len_bytes)?);
+        recovery.created_first_segment = true;
+    }
+    Ok(())
 }
 
 /// Creates a segment file and writes and syncs its header.

@@ -30,6 +30,8 @@ pub const CHAIN_ORIGIN_CHECKSUM: u32 = 0;
 pub const SEGMENT_FILE_NAME_DIGITS: usize = 20;
 /// Extension of segment files.
 pub const SEGMENT_FILE_EXTENSION: &str = "seg";
+/// Extension of spare files: prepared segment files not yet installed under a segment name.
+pub const SPARE_FILE_EXTENSION: &str = "spare";
 
 /// Fixed header at offset 0 of every segment file. All integers little-endian.
 #[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Clone, Copy, Debug, PartialEq, Eq)]
@@ -333,7 +335,22 @@ pub fn segment_file_name(base_seq: u64) -> String {
 
 /// The base sequence number a segment file name stands for, or `None` for any other name.
 pub fn parse_segment_file_name(name: &str) -> Option<u64> {
-    let digits = name.strip_suffix(SEGMENT_FILE_EXTENSION)?.strip_suffix('.')?;
+    parse_numbered_name(name, SEGMENT_FILE_EXTENSION)
+}
+
+/// File name of spare `spare_id`: `NNNNNNNNNNNNNNNNNNNN.spare`, the id zero-padded like a
+/// segment's base sequence number.
+pub fn spare_file_name(spare_id: u64) -> String {
+    format!("{spare_id:0width$}.{SPARE_FILE_EXTENSION}", width = SEGMENT_FILE_NAME_DIGITS)
+}
+
+/// The spare id a spare file name stands for, or `None` for any other name.
+pub fn parse_spare_file_name(name: &str) -> Option<u64> {
+    parse_numbered_name(name, SPARE_FILE_EXTENSION)
+}
+
+fn parse_numbered_name(name: &str, extension: &str) -> Option<u64> {
+    let digits = name.strip_suffix(extension)?.strip_suffix('.')?;
     if digits.len() != SEGMENT_FILE_NAME_DIGITS || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
@@ -394,6 +411,9 @@ mod tests {
         assert_eq!(parse_segment_file_name("00000000000000000001.seg.tmp"), None);
         assert_eq!(parse_segment_file_name("1.seg"), None);
         assert_eq!(parse_segment_file_name("0000000000000000000x.seg"), None);
+        assert_eq!(parse_spare_file_name(&spare_file_name(7)), Some(7));
+        assert_eq!(parse_segment_file_name(&spare_file_name(7)), None);
+        assert_eq!(parse_spare_file_name(&segment_file_name(7)), None);
     }
 
     #[test]

@@ -13,8 +13,9 @@
 //!   after older ones were archived.
 //! - Bytes past the last record of a segment are zero. Segment files are preallocated and never
 //!   truncated while mapped.
-//! - Only the last segment can have a torn tail: a segment is synced whole before the next one
-//!   is created.
+//! - A segment gets its name only after every segment before it was synced whole, so only the
+//!   last *named* segment can have a torn tail. The next segment is written to before it has its
+//!   name (see *Rollover* below); until then it is a spare, and recovery decides about it.
 //! - Recovery refuses to guess. Damaged bytes at the tail with nothing good after them are a torn
 //!   write and are cut; damage followed by a good record, a misplaced record, or a gap between
 //!   segments is [`JournalError::Corrupt`] and the journal does not open. Committed history is
@@ -24,8 +25,9 @@
 //! # Where to start reading
 //!
 //! [`journal`](Journal) (open/recovery, append, commit, retention), then `layout.rs` (the bytes),
-//! `segment.rs` (the scan that classifies damage), `reader.rs` (replay), `storage.rs` and its two
-//! implementations.
+//! `segment.rs` (the scan that classifies damage), `reader.rs` (replay), `rollover.rs` (moving to
+//! the next segment off the writer's thread), `spares.rs` (what recovery does with spares),
+//! `storage.rs` and its two implementations.
 //!
 //! # On-disk layout
 //!
@@ -49,6 +51,13 @@
 //! | 60     | 4    | `header_checksum`    | CRC32C of bytes 0..60                                        |
 //!
 //! Records follow from offset 64, back to back, each starting at a multiple of 8.
+//!
+//! ## Spare files
+//!
+//! `NNNNNNNNNNNNNNNNNNNN.spare`, numbered by a spare id (not a sequence number): a segment file
+//! prepared ahead (preallocated, every page faulted in, directory entry durable), all zeros until
+//! the writer moves on to it and writes a segment header. It is renamed to its segment name once
+//! the segment before it is durable. Tools that list segments ignore spares.
 //!
 //! ## Record (40-byte header, body, zero padding to a multiple of 8)
 //!
@@ -79,6 +88,38 @@
 //! | a good record with the wrong seq or parent checksum         | corrupt               | corrupt         |
 //! | unusable segment header, no good record in the file         | torn creation: replaced | corrupt       |
 //!
+//! Then, before the repairs above, the spares (see *Rollover*):
+//!
+//! | spare found at open                                                      | what recovery does |
+//! |--------------------------------------------------------------------------|--------------------|
+//! | prepared and never used (zero header)                                    | removed            |
+//! | header continues the log: its base seq follows the last named segment's last record, its chain anchor is that record's checksum, and that segment ends cleanly | installed: the segment before it synced whole, its header synced, renamed, directory synced; then scanned as the last segment (a torn tail in it is cut as usual). Repeats for a spare continuing that one. |
+//! | any other header (its predecessor's tail was lost, or it belongs to nothing) | removed          |
+//!
+//! A spare is installed only when the named log ends exactly where its header says it must,
+//! so installing never skips or invents a record; a spare behind a torn or lost tail holds only
+//! records that were never acknowledged (see below) and goes.
+//!
+//! # Rollover
+//!
+//! When a record does not fit, [`Journal::append`] takes a spare prepared ahead by the
+//! journal's background thread, writes its header and appends there at once. The background
+//! thread then, in order: syncs the full segment whole, syncs the new header, renames the
+//! spare to its segment name, syncs the directory. One job at a time, in rollover order, so
+//! the invariant above holds. With [`JournalConfig::background_rollover`] off, `append` does
+//! the same steps itself, in the same order. What each durability level promises meanwhile:
+//!
+//! - [`Durability::Fsync`]: [`Journal::synced_seq`] covers records of a new segment only once
+//!   the steps above are done: a commit after a rollover waits for them (the writer never
+//!   waits for them in `append`). So power loss at any point loses no synced record: the full
+//!   segment's unsynced tail and the spare go together, and what was synced stays.
+//! - [`Durability::Written`]: a process crash loses nothing. The page cache keeps the full
+//!   segment and the spare; recovery installs the spare, because it continues the log exactly.
+//!   Power loss promises nothing: the full segment's unsynced tail may be lost, and the spare
+//!   behind it is removed.
+//! - A failed background sync, rename or spare creation fails the writer for good, like a failed
+//!   sync on the writer's own thread; the next `append` or `commit` reports it.
+//!
 //! A known limit: with [`Durability::Written`] only, a power loss can write pages back out of
 //! order and leave a good unsynced record behind a lost one. Recovery then reports corruption
 //! instead of cutting the tail (it cannot tell that apart from damage to synced history), and the
@@ -91,7 +132,9 @@ mod journal;
 mod layout;
 mod mmap_storage;
 mod reader;
+mod rollover;
 mod segment;
+mod spares;
 mod storage;
 
 pub use error::{CorruptReason, IoOp, JournalError};
@@ -104,8 +147,9 @@ pub use journal::{
 pub use layout::{
     CHAIN_ORIGIN_CHECKSUM, FORMAT_VERSION, MAX_RECORD_BODY_LEN_BYTES, MAX_RECORD_LEN_BYTES, RECORD_ALIGN_BYTES,
     RECORD_HEADER_LEN_BYTES, Record, RecordHeader, SEGMENT_FILE_EXTENSION, SEGMENT_FILE_NAME_DIGITS,
-    SEGMENT_HEADER_LEN_BYTES, SEGMENT_MAGIC, SegmentHeader, decode_record, decode_record_in_place,
-    parse_segment_file_name, record_len_bytes, segment_file_name,
+    SEGMENT_HEADER_LEN_BYTES, SEGMENT_MAGIC, SPARE_FILE_EXTENSION, SegmentHeader, decode_record,
+    decode_record_in_place, parse_segment_file_name, parse_spare_file_name, record_len_bytes, segment_file_name,
+    spare_file_name,
 };
 pub use mmap_storage::{MmapSegment, MmapStorage};
 pub use reader::Replay;

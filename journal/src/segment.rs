@@ -169,7 +169,7 @@ fn classify_stop(bytes: &[u8], offset: usize, seq: u64, reason: CorruptReason, i
     if is_last {
         return SegmentStatus::TornTail { offset: offset as u64, reason, cut_len_bytes: non_zero_len_bytes as u64 };
     }
-    // Sealed segments were synced whole before the next one was created, so nothing in them
-    // can be torn.
+    // A segment was synced whole before the next one got its name, so nothing in a segment
+    // with a successor can be torn.
     corrupt(if reason == CorruptReason::ZeroHeader { CorruptReason::TrailingGarbage } else { reason })
 }

@@ -4,14 +4,29 @@
 //! [`crate::FaultyStorage`] is an in-memory one that can lose unsynced bytes, tear writes, flip
 //! bits and fail syncs. The journal is generic over [`Storage`] (no `dyn`), so the append path
 //! compiles down to a copy into the mapping.
+//!
+//! Segments come into being in two ways. The first segment of a log is created under its final
+//! name ([`Storage::create_segment`]). Every later one starts as a *spare*: a file under a
+//! temporary name, numbered by a spare id, prepared ahead by the journal's background thread
+//! ([`Storage::create_spare`]) and given its segment name by [`Storage::install_spare`] once the
+//! segment before it is durable. A spare's name never parses as a segment's, so listing,
+//! inspection and tools see only installed segments.
 
 use std::io;
 use std::path::Path;
 
 /// A directory of segment files, each named by the sequence number of its first record.
 pub trait Storage {
-    /// An open segment file.
-    type Segment: SegmentStorage;
+    /// An open segment file. `Send`, because spares are prepared on the journal's background
+    /// thread and handed to the writer.
+    type Segment: SegmentStorage + Send + 'static;
+    /// A second handle on the same directory, for the journal's background thread.
+    type Helper: Storage<Segment = Self::Segment> + Send + 'static;
+
+    /// A handle on the same directory for the journal's background thread: it prepares spares,
+    /// syncs full segments and installs spares while the writer goes on appending. It takes no
+    /// lock of its own (the writer's handle holds it).
+    fn helper(&self) -> io::Result<Self::Helper>;
 
     /// Base sequence numbers of the segment files present, ascending. Other files are ignored.
     fn list_segments(&self) -> io::Result<Vec<u64>>;
@@ -31,8 +46,28 @@ pub trait Storage {
     /// gone from here. The journal calls [`Storage::sync_dir`] afterwards.
     fn archive_segment(&mut self, base_seq: u64, dest_dir: &Path) -> io::Result<()>;
 
-    /// Makes creations and removals of segment files durable (fsync of the directory).
+    /// Makes creations, renames and removals of segment and spare files durable (fsync of the
+    /// directory).
     fn sync_dir(&mut self) -> io::Result<()>;
+
+    /// Spare ids of the spare files present, ascending.
+    fn list_spares(&self) -> io::Result<Vec<u64>>;
+
+    /// Creates spare `spare_id`: a file under a temporary name, preallocated to `len_bytes` zero
+    /// bytes, opened, with every page touched so that the first write into each costs no page
+    /// fault, and its directory entry durable before returning. Fails if it already exists.
+    fn create_spare(&mut self, spare_id: u64, len_bytes: u64) -> io::Result<Self::Segment>;
+
+    /// Opens an existing spare file.
+    fn open_spare(&self, spare_id: u64) -> io::Result<Self::Segment>;
+
+    /// Deletes a spare file. The journal calls [`Storage::sync_dir`] afterwards.
+    fn remove_spare(&mut self, spare_id: u64) -> io::Result<()>;
+
+    /// Gives spare `spare_id` the segment name of `base_seq` (a rename). Open handles on the
+    /// spare stay valid and now refer to the segment. Fails, changing nothing, if a segment file
+    /// of that name exists. Not durable until [`Storage::sync_dir`].
+    fn install_spare(&mut self, spare_id: u64, base_seq: u64) -> io::Result<()>;
 }
 
 /// One open segment: bytes that can be read in place, written at an offset and synced by range.

@@ -5,10 +5,13 @@ mod common;
 use std::fs::{self, OpenOptions};
 use std::os::unix::fs::{FileExt, MetadataExt};
 
-use common::{SMALL_SEGMENT_LEN_BYTES, append, append_many, record_for, replay_all, replay_from, small_config};
+use common::{
+    SMALL_SEGMENT_LEN_BYTES, append, append_many, record_for, replay_all, replay_from, small_background_config,
+    small_config,
+};
 use journal::{
     CorruptReason, Durability, Journal, JournalError, MmapStorage, RECORD_HEADER_LEN_BYTES, SEGMENT_HEADER_LEN_BYTES,
-    SegmentStatus, inspect, parse_segment_file_name, record_len_bytes, segment_file_name,
+    SegmentStatus, SegmentStorage, Storage, inspect, parse_segment_file_name, record_len_bytes, segment_file_name,
 };
 
 const BODY_LEN_BYTES: usize = 1000;
@@ -201,4 +204,72 @@ fn empty_journal_directory_gets_a_first_segment() {
     assert!(journal.recovery().created_first_segment);
     assert_eq!(segment_files(&path), vec![1]);
     assert_eq!(journal.read_from(1).unwrap().count(), 0);
+}
+
+/// Names of the spare files in `dir`, sorted.
+fn spare_files(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|entry| entry.unwrap().file_name().into_string().ok())
+        .filter(|name| name.ends_with(".spare"))
+        .collect();
+    names.sort_unstable();
+    names
+}
+
+#[test]
+fn background_rollover_on_real_files_installs_every_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = Journal::open_dir(dir.path(), small_background_config()).unwrap();
+    let mut records = Vec::new();
+    for round in 0..6 {
+        let durability = if round % 2 == 0 { Durability::Written } else { Durability::Fsync };
+        records.extend(append_many(&mut journal, 63, BODY_LEN_BYTES, durability));
+    }
+    journal.wait_for_background().unwrap();
+    let bases: Vec<u64> = journal.segments().map(|info| info.base_seq).collect();
+    assert!(bases.len() >= 6, "{bases:?}");
+    assert_eq!(segment_files(dir.path()), bases, "every segment installed under its name");
+    assert_eq!(spare_files(dir.path()).len(), 2, "two spares prepared ahead");
+    for base_seq in &bases {
+        let len = fs::metadata(dir.path().join(segment_file_name(*base_seq))).unwrap().len();
+        assert_eq!(len, SMALL_SEGMENT_LEN_BYTES);
+    }
+    assert_eq!(replay_all(&journal), records);
+    drop(journal);
+
+    let mut reopened = Journal::open_dir(dir.path(), small_config()).unwrap();
+    assert_eq!(reopened.recovery().removed_spares, 2);
+    assert!(spare_files(dir.path()).is_empty());
+    assert_eq!(replay_all(&reopened), records);
+    let next = record_for(reopened.next_seq(), 8);
+    append(&mut reopened, &next);
+    reopened.commit(Durability::Fsync).unwrap();
+}
+
+#[test]
+fn a_spare_is_installed_by_rename_and_never_over_a_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut storage = MmapStorage::open(dir.path()).unwrap();
+    let mut spare = storage.create_spare(7, 8192).unwrap();
+    assert_eq!(storage.list_spares().unwrap(), vec![7]);
+    assert!(storage.list_segments().unwrap().is_empty(), "a spare is not a segment");
+    assert!(spare.bytes().iter().all(|byte| *byte == 0));
+    spare.write_at(100, b"kept").unwrap();
+    storage.create_segment(50, 8192).unwrap();
+    let refused = storage.install_spare(7, 50).unwrap_err();
+    assert_eq!(refused.kind(), std::io::ErrorKind::AlreadyExists);
+    assert_eq!(storage.list_spares().unwrap(), vec![7], "a refused install changes nothing");
+    storage.install_spare(7, 60).unwrap();
+    storage.sync_dir().unwrap();
+    assert!(storage.list_spares().unwrap().is_empty());
+    assert_eq!(storage.list_segments().unwrap(), vec![50, 60]);
+    // The handle follows the file through the rename.
+    spare.write_at(200, b"also").unwrap();
+    let contents = fs::read(dir.path().join(segment_file_name(60))).unwrap();
+    assert_eq!((&contents[100..104], &contents[200..204]), (&b"kept"[..], &b"also"[..]));
+    storage.remove_segment(60).unwrap();
+    storage.create_spare(8, 8192).unwrap();
+    storage.remove_spare(8).unwrap();
+    assert!(storage.list_spares().unwrap().is_empty());
 }

@@ -6,10 +6,11 @@
 //! arguments, describes the machine and runs them in order:
 //!
 //! 1. `journal_append_*`: the journal alone, per durability level and group size.
-//! 2. `matcher_path_*`: the matcher with the journal on its own thread, inline, or absent.
-//! 3. `snapshot_pause*`: the matcher feeding a snapshotting follower thread, snapshots off/on.
-//! 4. `journal_replay*`: reading back the journal of generated commands built for
-//! 5. `restore_*`: restoring it in fresh processes, with and without a snapshot, warm and cold.
+//! 2. `journal_rollover_*`: the journal alone in small segments, the writer's pause per rollover.
+//! 3. `matcher_path_*`: the matcher with the journal on its own thread, inline, or absent.
+//! 4. `snapshot_pause*`: the matcher feeding a snapshotting follower thread, snapshots off/on.
+//! 5. `journal_replay*`: reading back the journal of generated commands built for
+//! 6. `restore_*`: restoring it in fresh processes, with and without a snapshot, warm and cold.
 //!
 //! Every case prints the summary line of the `matcher` benchmark
 //! (`workload=... engine=sable commands=... ops_per_s=... p50_ns=... p99_ns=... p9999_ns=... max_ns=...`)
@@ -21,12 +22,14 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use sable_bench::durability::ring::DEFAULT_RING_SLOTS;
-use sable_bench::durability::{Ctx, Placement, Targets, append, matcher_path, replay, restore, snapshot_pause};
+use sable_bench::durability::{
+    Ctx, Placement, Targets, append, matcher_path, replay, restore, rollover, snapshot_pause,
+};
 use sable_bench::machine;
 use sable_bench::timing::{self, Ticker};
 use sable_bench::wait::Wait;
 
-const CASES: [&str; 5] = ["append", "matcher_path", "snapshot_pause", "replay", "restore"];
+const CASES: [&str; 6] = ["append", "rollover", "matcher_path", "snapshot_pause", "replay", "restore"];
 
 /// sable's durability and recovery benchmark.
 #[derive(Parser)]
@@ -67,7 +70,13 @@ struct Args {
     /// `JournalConfig::writeback_hint_len_bytes` for every journal written (0 = off).
     #[arg(long)]
     writeback_hint_bytes: Option<u64>,
-    /// `all` or a comma-separated list of append, matcher_path, snapshot_pause, replay, restore.
+    /// Segment length of the rollover case (small, so that it rolls over often).
+    #[arg(long, default_value_t = rollover::DEFAULT_SEGMENT_LEN_BYTES)]
+    rollover_segment_bytes: u64,
+    /// Pace of the rollover case in records/s (0 = as fast as the journal goes).
+    #[arg(long, default_value_t = rollover::DEFAULT_RECORDS_PER_S)]
+    rollover_rate: u64,
+    /// `all` or a comma-separated list of append, rollover, matcher_path, snapshot_pause, replay, restore.
     #[arg(long, default_value = "all")]
     cases: String,
     /// Internal: restore from this journal directory in this process and print the result.
@@ -193,6 +202,9 @@ fn main() -> ExitCode {
     let started = Instant::now();
     if cases.contains(&"append") {
         append::run(&mut ctx, args.quick);
+    }
+    if cases.contains(&"rollover") {
+        rollover::run(&mut ctx, args.quick, args.rollover_segment_bytes, args.rollover_rate);
     }
     if cases.contains(&"matcher_path") {
         matcher_path::run(&mut ctx, commands, rounds);

@@ -27,7 +27,8 @@ pub const GROUP_SIZES: [u64; 3] = [1, 64, 1024];
 /// about half a millisecond on a virtual disk, so fsync n1 gets fewer records.
 const FULL_RECORDS: [u64; 4] = [20_000, 200_000, 1_000_000, 1_000_000];
 
-fn body_for(seq: u64) -> [u8; BODY_LEN_BYTES] {
+/// The body of record `seq`: deterministic, never all zeros.
+pub fn body_for(seq: u64) -> [u8; BODY_LEN_BYTES] {
     let mut body = [0u8; BODY_LEN_BYTES];
     for (index, chunk) in body.chunks_exact_mut(8).enumerate() {
         chunk.copy_from_slice(&seq.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(index as u32 * 8).to_le_bytes());
@@ -35,7 +36,8 @@ fn body_for(seq: u64) -> [u8; BODY_LEN_BYTES] {
     body
 }
 
-fn durability_name(d: Durability) -> &'static str {
+/// `written` or `fsync`, as case names spell it.
+pub fn durability_name(d: Durability) -> &'static str {
     match d {
         Durability::Written => "written",
         Durability::Fsync => "fsync",

@@ -2,6 +2,8 @@
 //!
 //! - [`append`]: the journal alone, appending 64-byte bodies with group commit at each
 //!   durability level (append cost and append→durable latency per record).
+//! - [`rollover`]: the journal alone in small segments, timing how long each segment rollover
+//!   holds up the writer.
 //! - [`matcher_path`]: the matcher thread applying generated commands while handing each one to
 //!   a journaler thread through a `disruptor` ring (or journaling inline), to see what the
 //!   journal adds to the per-command path.
@@ -23,6 +25,7 @@ pub mod matcher_path;
 pub mod replay;
 pub mod restore;
 pub mod ring;
+pub mod rollover;
 pub mod snapshot_pause;
 
 use std::path::PathBuf;
@@ -111,10 +114,12 @@ impl Ctx {
     }
 
     /// The journal configuration every case uses: default 64 MiB segments, the chosen
-    /// write-back hint.
+    /// write-back hint, the journal's background thread on the consumer core (off the main
+    /// thread's, where the append cases write).
     pub fn journal_config(&self) -> journal::JournalConfig {
         journal::JournalConfig {
             writeback_hint_len_bytes: self.writeback_hint_len_bytes,
+            background_cpu: self.placement.consumer.map(|core| core.id),
             ..journal::JournalConfig::default()
         }
     }

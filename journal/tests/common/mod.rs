@@ -7,9 +7,15 @@ use journal::{Durability, Journal, JournalConfig, JournalError, MIN_SEGMENT_LEN_
 /// Smallest legal segment, so tests roll over often.
 pub const SMALL_SEGMENT_LEN_BYTES: u64 = MIN_SEGMENT_LEN_BYTES;
 
-/// Config with the smallest segments.
+/// Config with the smallest segments, rolling over without a background thread so that every
+/// sync happens at a deterministic point.
 pub fn small_config() -> JournalConfig {
-    JournalConfig { segment_len_bytes: SMALL_SEGMENT_LEN_BYTES, ..JournalConfig::default() }
+    JournalConfig { segment_len_bytes: SMALL_SEGMENT_LEN_BYTES, background_rollover: false, ..JournalConfig::default() }
+}
+
+/// [`small_config`] with the background thread.
+pub fn small_background_config() -> JournalConfig {
+    JournalConfig { background_rollover: true, ..small_config() }
 }
 
 /// A record as the tests remember appending it.
