@@ -124,6 +124,11 @@ pub const OLD_FORMAT_FILE_EXTENSION: &str = "store";
 const _: () = assert!(MAX_MESSAGE_LEN_BYTES + SENT_SEQ_LEN_BYTES <= journal::MAX_RECORD_BODY_LEN_BYTES);
 const _: () = assert!(MIN_SEGMENT_LEN_BYTES.is_multiple_of(SEGMENT_LEN_ALIGN_BYTES));
 
+/// Segments by which the retained bytes may exceed [`StoreLimits::max_retained_bytes`] while
+/// the journal seals in the background: the segment just filled, whose seal is in flight, and
+/// the one before it, whose checkpoint becomes synced only with that seal.
+pub const RETENTION_SLACK_SEGMENTS: u64 = 2;
+
 /// Bounds of one store. Checked by [`SessionStore::open`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StoreLimits {
@@ -132,7 +137,11 @@ pub struct StoreLimits {
     /// they were created with.
     pub segment_bytes: u64,
     /// Segment bytes kept on disk. When the total goes above this, the oldest segments are
-    /// dropped. At least [`MIN_RETAINED_SEGMENTS`] × `segment_bytes`.
+    /// dropped. At least [`MIN_RETAINED_SEGMENTS`] × `segment_bytes`. A segment can be dropped
+    /// only behind a synced checkpoint, and the journal syncs full segments on its background
+    /// thread after the rollover, so the total runs over this by up to
+    /// [`RETENTION_SLACK_SEGMENTS`] segments while that thread seals (more only if the disk
+    /// falls behind the rollovers).
     pub max_retained_bytes: u64,
     /// Largest application message [`SessionStore::record_sent`] accepts, at most
     /// [`MAX_MESSAGE_LEN_BYTES`].
@@ -604,7 +613,8 @@ impl SessionStore<MmapStorage> {
             path: store_dir.clone(),
             source,
         })?;
-        SessionStore::open_labelled(storage, name, limits, store_dir.display().to_string())
+        // Rollover in the background: the gateway thread never waits for a segment's sync.
+        SessionStore::open_labelled(storage, name, limits, store_dir.display().to_string(), true)
     }
 
     /// The store's own directory, `<dir>/<name>/`.
@@ -615,15 +625,25 @@ impl SessionStore<MmapStorage> {
 
 impl<S: Storage> SessionStore<S> {
     /// Opens the store of session `name` on `storage` (a journal directory of its own),
-    /// recovering it, or creates it empty. For tests on [`journal::FaultyStorage`].
+    /// recovering it, or creates it empty. For tests on [`journal::FaultyStorage`]: the
+    /// journal rolls over inline (the same steps as its background thread, in a deterministic
+    /// order, which the journal's own fault-injection tests cover in both modes), so a test's
+    /// crash points and retention are reproducible from its seed.
     pub fn open_on(storage: S, name: &str, limits: StoreLimits) -> Result<Self, StoreError> {
         validate_name(name)?;
         limits.validate()?;
-        SessionStore::open_labelled(storage, name, limits, name.to_owned())
+        SessionStore::open_labelled(storage, name, limits, name.to_owned(), false)
     }
 
-    fn open_labelled(storage: S, name: &str, limits: StoreLimits, label: String) -> Result<Self, StoreError> {
-        let config = JournalConfig { segment_len_bytes: limits.segment_bytes, ..JournalConfig::default() };
+    fn open_labelled(
+        storage: S,
+        name: &str,
+        limits: StoreLimits,
+        label: String,
+        background_rollover: bool,
+    ) -> Result<Self, StoreError> {
+        let config =
+            JournalConfig { segment_len_bytes: limits.segment_bytes, background_rollover, ..JournalConfig::default() };
         let journal =
             Journal::open(storage, config).map_err(|source| StoreError::Journal { store: label.clone(), source })?;
         let index_capacity = usize::try_from(limits.max_retained_bytes / INDEX_RESERVE_MESSAGE_BYTES).unwrap_or(0);

@@ -334,9 +334,13 @@ impl<S: Storage> Journal<S> {
     }
 
     /// Highest sequence number durable at [`Durability::Fsync`]: every record up to it survives
-    /// power loss.
+    /// power loss. Besides what [`Journal::commit`] synced, this covers every record before the
+    /// newest installed segment: installing a segment (rollover's seal, on the background
+    /// thread or inline) syncs every segment before it whole, so a journal committed only at
+    /// [`Durability::Written`] still sees its older segments become durable.
     pub fn synced_seq(&self) -> u64 {
-        self.synced_seq
+        let sealed = self.rollover.installed_base_seq().saturating_sub(1);
+        self.synced_seq.max(sealed.min(self.written_seq))
     }
 
     /// The only sequence number [`Journal::append`] accepts now.
