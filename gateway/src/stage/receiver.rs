@@ -191,27 +191,33 @@ impl Receiver {
         }
     }
 
-    /// Reads `conn` until it has nothing more, sequencing as it goes.
+    /// Reads `conn` until it has nothing more, sequencing what each read brought before the
+    /// next (writing to the sockets waits for the loop's flush, once per round).
     fn read(&mut self, conn: ConnId) {
         while self.core.read_once(conn) {
-            self.drain_outbox();
+            self.sequence_submits();
         }
-        self.drain_outbox();
+        self.sequence_submits();
+    }
+
+    /// Sequences what the sessions submitted, publishing while the input ring is full.
+    fn sequence_submits(&mut self) {
+        let core = &mut self.core;
+        while let Some(body) = core.outbox.poll_submit() {
+            let mut rounds = 0u32;
+            self.sequencer.submit(body, || core.pump_while_full(&mut rounds));
+        }
     }
 
     /// Sequences what the sessions submitted (publishing while the ring is full), applies the
     /// closes they asked for and writes what is queued.
     fn drain_outbox(&mut self) {
-        let core = &mut self.core;
         loop {
-            while let Some(body) = core.outbox.poll_submit() {
-                let mut rounds = 0u32;
-                self.sequencer.submit(body, || core.pump_while_full(&mut rounds));
-            }
-            core.apply_closes();
-            core.flush_all();
+            self.sequence_submits();
+            self.core.apply_closes();
+            self.core.flush_all();
             // Dropped connections may have asked for commands (cancel-on-disconnect).
-            if !core.outbox_has_work() {
+            if !self.core.outbox_has_work() {
                 return;
             }
         }
