@@ -94,6 +94,35 @@ pub struct NewOrder {
     pub stp: Option<StpMode>,
 }
 
+impl NewOrder {
+    /// A plain GTC limit order, fully displayed, no expiry, not post-only, the account's
+    /// default self-trade prevention; set other fields with struct update syntax.
+    pub fn limit(
+        account: AccountId,
+        cl_ord_id: ClOrdId,
+        instrument: InstrumentId,
+        side: Side,
+        price_ticks: i64,
+        qty_lots: u64,
+    ) -> NewOrder {
+        NewOrder {
+            account,
+            cl_ord_id,
+            instrument,
+            side,
+            ord_type: OrdType::Limit,
+            tif: TimeInForce::Gtc,
+            price_ticks,
+            stop_ticks: 0,
+            qty_lots,
+            display_lots: 0,
+            expire_ns: 0,
+            post_only: false,
+            stp: None,
+        }
+    }
+}
+
 /// Cancel one order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cancel {

@@ -35,21 +35,7 @@ fn cl(s: &str) -> ClOrdId {
 }
 
 fn limit(account: AccountId, id: &str, side: Side, price_ticks: i64, qty_lots: u64) -> NewOrder {
-    NewOrder {
-        account,
-        cl_ord_id: cl(id),
-        instrument: INST,
-        side,
-        ord_type: OrdType::Limit,
-        tif: TimeInForce::Gtc,
-        price_ticks,
-        stop_ticks: 0,
-        qty_lots,
-        display_lots: 0,
-        expire_ns: 0,
-        post_only: false,
-        stp: None,
-    }
+    NewOrder::limit(account, cl(id), INST, side, price_ticks, qty_lots)
 }
 
 impl T {

@@ -4,8 +4,8 @@
 
 use engine::{
     AccountId, AccountSpec, Cancel, ClOrdId, Command, CommandBody, Engine, EngineLimits, Event, EventSink,
-    InstrumentId, InstrumentSpec, NewOrder, OrdType, OrderId, OrderRef, Replace, RiskLimits, Side as ESide, StpMode,
-    Symbol, TimeInForce, TradingStatus,
+    InstrumentId, InstrumentSpec, NewOrder, OrderId, OrderRef, Replace, RiskLimits, Side as ESide, StpMode, Symbol,
+    TimeInForce, TradingStatus,
 };
 use rust_decimal::Decimal;
 
@@ -195,24 +195,12 @@ impl SableAdapter {
         self.next_order_id += 1;
         self.total_lots[i] = qty_lots;
         self.price_ticks[i] = price_ticks;
-        CommandBody::NewOrder(NewOrder {
-            account: self.account(id),
-            cl_ord_id: ClOrdId::from_u64(id),
-            instrument: INSTRUMENT,
-            side: match side {
-                Side::Buy => ESide::Buy,
-                Side::Sell => ESide::Sell,
-            },
-            ord_type: OrdType::Limit,
-            tif,
-            price_ticks,
-            stop_ticks: 0,
-            qty_lots,
-            display_lots: 0,
-            expire_ns: 0,
-            post_only: false,
-            stp: None,
-        })
+        let side = match side {
+            Side::Buy => ESide::Buy,
+            Side::Sell => ESide::Sell,
+        };
+        let order = NewOrder::limit(self.account(id), ClOrdId::from_u64(id), INSTRUMENT, side, price_ticks, qty_lots);
+        CommandBody::NewOrder(NewOrder { tif, ..order })
     }
 
     fn replace(&self, id: u64) -> CommandBody {

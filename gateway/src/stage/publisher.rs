@@ -208,8 +208,7 @@ impl Publisher {
 #[cfg(test)]
 mod tests {
     use engine::{
-        AccountSpec, ClOrdId, Command, CommandBody, Engine, EngineLimits, InstrumentId, NewOrder, OrdType, Side,
-        Symbol, TimeInForce,
+        AccountSpec, ClOrdId, Command, CommandBody, Engine, EngineLimits, InstrumentId, NewOrder, Side, Symbol,
     };
     use rust_decimal::Decimal;
 
@@ -227,21 +226,8 @@ mod tests {
     }
 
     fn order(account: u32, cl: &str, side: Side, price_ticks: i64, qty_lots: u64) -> CommandBody {
-        CommandBody::NewOrder(NewOrder {
-            account: AccountId(account),
-            cl_ord_id: ClOrdId::new(cl.as_bytes()).unwrap(),
-            instrument: INST,
-            side,
-            ord_type: OrdType::Limit,
-            tif: TimeInForce::Gtc,
-            price_ticks,
-            stop_ticks: 0,
-            qty_lots,
-            display_lots: 0,
-            expire_ns: 0,
-            post_only: false,
-            stp: None,
-        })
+        let cl_ord_id = ClOrdId::new(cl.as_bytes()).unwrap();
+        CommandBody::NewOrder(NewOrder::limit(AccountId(account), cl_ord_id, INST, side, price_ticks, qty_lots))
     }
 
     /// An engine that applies commands as the matcher would and turns its events into the
