@@ -334,6 +334,47 @@ fn logon_problems_end_the_connection_with_a_reason() {
     app.shutdown().unwrap();
 }
 
+/// A Logon refused for any reason closes only that connection: the next, correct Logon of the
+/// same session is answered as if the refused one had never come (it used to find the session
+/// stuck "logging out" after a Logon with a bad SendingTime, and refused until restart).
+#[test]
+fn a_refused_logon_never_locks_the_session_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = start(dir.path(), |_| {});
+    let addr = app.fix_addr().unwrap();
+    let refusals: [(&str, Vec<(u32, &str)>); 3] = [
+        ("SendingTime years in the past", vec![(98, "0"), (108, "30")]),
+        ("HeartBtInt out of bounds", vec![(98, "0"), (108, "100000")]),
+        ("no ResetSeqNumFlag with MsgSeqNum 1", vec![(98, "0"), (108, "30"), (141, "Y")]),
+    ];
+    let mut next_seq = 1;
+    for (why, fields) in &refusals {
+        let mut bad = Raw::connect(addr, "CLIENT2");
+        let mut msg = bad.build("A", if why.contains("ResetSeqNum") { 7 } else { 1 }, fields);
+        if why.starts_with("SendingTime") {
+            // Same clock time, five years back: far outside max_latency_s.
+            let at = String::from_utf8(msg.clone()).unwrap().find("\x0152=").unwrap() + 4;
+            msg[at..at + 4].copy_from_slice(b"2021");
+            msg = refix(&msg);
+        }
+        bad.send_raw(&msg);
+        bad.expect_closed();
+        // The next connection of the same session logs on normally, its sequence numbers going
+        // on from the last good connection's: the refused Logon took none of them.
+        let mut good = Raw::connect(addr, "CLIENT2");
+        good.seq = next_seq;
+        let ack = good.logon(&[]);
+        assert_eq!(ack.ty(), "A", "after a Logon refused for {why}: {:?}", good.log);
+        good.send("1", &[(112, "alive")]);
+        assert_eq!(good.expect("0").get(112), Some("alive"), "after {why}");
+        good.send("5", &[]);
+        good.expect("5");
+        good.expect_closed();
+        next_seq = good.seq;
+    }
+    app.shutdown().unwrap();
+}
+
 /// Sends one bad message and returns the Reject it earns (the session stays up).
 fn reject_of(c: &mut Raw, msg_type: &str, fields: &[(u32, &str)]) -> Msg {
     let seq = c.seq;

@@ -420,6 +420,13 @@ impl FixSession {
         Ok(hb_s)
     }
 
+    /// A Logon this session refused (the connection closes, it was never bound): whatever the
+    /// refusal did to the link state is undone, so the next connection's Logon is judged on its
+    /// own. Refusing one Logon must never shut the session out.
+    pub fn abandon_logon(&mut self) {
+        self.state = LinkState::Offline;
+    }
+
     /// The connection ended (for any reason). Returns the commands cancel-on-disconnect asks
     /// for, through `submit`.
     pub fn on_disconnect(&mut self, now_ns: u64, submit: &mut impl FnMut(CommandBody)) {

@@ -104,8 +104,9 @@ impl FixSessions {
             self.conns[conn.0] = Some(FixConn { bound: Some(ix), ..state });
             let msg = parse(bytes, &mut self.table).expect("parsed once already by bind_target");
             let a = session.on_logon(&msg, now_ns, &mut fenv, tx);
-            if a == Action::Continue {
-                self.session_conn[ix.0] = Some(conn);
+            match a {
+                Action::Continue => self.session_conn[ix.0] = Some(conn),
+                Action::Close => session.abandon_logon(),
             }
             a
         };
