@@ -649,6 +649,7 @@ impl<S: Storage> SessionStore<S> {
             // shootdown across CPUs (measured: 15 % of the gateway thread's samples at 500k
             // orders/s); full segments are synced by the journal's background thread instead.
             writeback_hint_len_bytes: 0,
+            background_thread_name: "sable-store-seal",
             ..JournalConfig::default()
         };
         let journal =

@@ -13,7 +13,7 @@ use crate::layout::{
 };
 use crate::mmap_storage::MmapStorage;
 use crate::reader::Replay;
-use crate::rollover::{Rollover, SealJob};
+use crate::rollover::{BACKGROUND_THREAD_SUFFIX, Rollover, SealJob};
 use crate::segment::{SegmentInfo, SegmentSlot, SegmentStatus};
 use crate::spares::recover_spares;
 use crate::storage::{SegmentStorage, Storage};
@@ -61,6 +61,10 @@ pub struct JournalConfig {
     /// may run (it inherits that thread's CPU affinity). Keep it off the writer's CPU: sharing
     /// it, the thread's seal runs in the writer's time, which is the pause it exists to remove.
     pub background_cpu: Option<usize>,
+    /// The background thread's name: what profilers and per-thread CPU accounting show. It must
+    /// end with [`BACKGROUND_THREAD_SUFFIX`]. Default `sable-journal-seal`; the gateway's session
+    /// stores use `sable-store-seal`, so their work is told apart from the input journal's.
+    pub background_thread_name: &'static str,
 }
 
 impl Default for JournalConfig {
@@ -71,6 +75,7 @@ impl Default for JournalConfig {
             writeback_hint_len_bytes: DEFAULT_WRITEBACK_HINT_LEN_BYTES,
             background_rollover: true,
             background_cpu: None,
+            background_thread_name: "sable-journal-seal",
         }
     }
 }
@@ -90,6 +95,8 @@ impl JournalConfig {
         } else if self.writeback_hint_len_bytes != 0 && self.writeback_hint_len_bytes < WRITEBACK_PAGE_LEN_BYTES as u64
         {
             "writeback_hint_len_bytes must be 0 (off) or at least one page"
+        } else if !self.background_thread_name.ends_with(BACKGROUND_THREAD_SUFFIX) {
+            "background_thread_name must end with BACKGROUND_THREAD_SUFFIX"
         } else {
             return Ok(());
         };
@@ -211,7 +218,7 @@ impl<S: Storage> Journal<S> {
         let next_spare_id = spares.max_spare_id.map_or(1, |id| id + 1);
         let rollover = Rollover::start(
             &storage,
-            config.background_rollover.then_some(config.background_cpu),
+            config.background_rollover.then_some((config.background_cpu, config.background_thread_name)),
             next_spare_id,
             active.info.base_seq,
             config.segment_len_bytes,

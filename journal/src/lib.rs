@@ -133,6 +133,7 @@ mod layout;
 mod mmap_storage;
 mod reader;
 mod rollover;
+pub use rollover::BACKGROUND_THREAD_SUFFIX;
 mod segment;
 mod spares;
 mod storage;

@@ -25,8 +25,8 @@ use crate::error::{IoOp, JournalError};
 use crate::layout::SEGMENT_HEADER_LEN_BYTES;
 use crate::storage::{SegmentStorage, Storage};
 
-/// Name of the journal's background thread.
-pub(crate) const BACKGROUND_THREAD_NAME: &str = "sable-rollover";
+/// How every journal background thread's name ends ([`crate::JournalConfig::background_thread_name`]).
+pub const BACKGROUND_THREAD_SUFFIX: &str = "-seal";
 
 /// Spares the background thread keeps prepared ahead. Two, so that a slow seal of one segment
 /// (it writes the whole segment to disk) does not hold up the spare for the next rollover but
@@ -39,7 +39,7 @@ const JOB_QUEUE_CAPACITY: usize = 8;
 /// Whether the calling thread is a journal's background thread (the fault-injecting storage
 /// holds such syncs on request).
 pub(crate) fn on_background_thread() -> bool {
-    std::thread::current().name() == Some(BACKGROUND_THREAD_NAME)
+    std::thread::current().name().is_some_and(|n| n.ends_with(BACKGROUND_THREAD_SUFFIX))
 }
 
 /// The work that makes the next segment official once the writer has moved on to it.
@@ -105,16 +105,16 @@ impl<G: SegmentStorage + Send + 'static> Rollover<G> {
     /// background thread (pinned to `cpu` if given) and has it prepare spares right away.
     pub(crate) fn start<S: Storage<Segment = G>>(
         storage: &S,
-        thread: Option<Option<usize>>,
+        thread: Option<(Option<usize>, &'static str)>,
         next_spare_id: u64,
         installed_base_seq: u64,
         spare_len_bytes: u64,
     ) -> Result<Self, JournalError> {
-        let Some(cpu) = thread else {
+        let Some((cpu, name)) = thread else {
             return Ok(Rollover::Inline { next_spare_id, installed_base_seq });
         };
         let helper = storage.helper().map_err(|err| JournalError::io(IoOp::OpenStorage, None, err))?;
-        let mut background = Background::spawn(helper, cpu, next_spare_id, installed_base_seq)?;
+        let mut background = Background::spawn(helper, (cpu, name), next_spare_id, installed_base_seq)?;
         for _ in 0..SPARES_AHEAD {
             let prepare = Job::Prepare { spare_id: background.next_spare_id, len_bytes: spare_len_bytes };
             background.next_spare_id += 1;
@@ -258,7 +258,7 @@ impl<G> Shared<G> {
 impl<G: SegmentStorage + Send + 'static> Background<G> {
     fn spawn<S: Storage<Segment = G> + Send + 'static>(
         storage: S,
-        cpu: Option<usize>,
+        (cpu, name): (Option<usize>, &'static str),
         next_spare_id: u64,
         installed_base_seq: u64,
     ) -> Result<Self, JournalError> {
@@ -278,7 +278,7 @@ impl<G: SegmentStorage + Send + 'static> Background<G> {
         });
         let thread_shared = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
-            .name(BACKGROUND_THREAD_NAME.to_string())
+            .name(name.to_string())
             .spawn(move || run(storage, cpu, &thread_shared))
             .map_err(|err| JournalError::io(IoOp::StartBackground, None, err))?;
         Ok(Background { shared, thread: Some(thread), next_spare_id })

@@ -106,6 +106,7 @@ fn config_is_validated() {
             writeback_hint_len_bytes,
             background_rollover: false,
             background_cpu: None,
+            background_thread_name: "sable-journal-seal",
         };
         assert!(
             matches!(Journal::open(storage.clone(), config), Err(JournalError::InvalidConfig { .. })),
