@@ -468,6 +468,10 @@ pub struct FaultySegment {
 }
 
 impl SegmentStorage for FaultySegment {
+    fn reopen_read_only(&self) -> io::Result<FaultySegment> {
+        Ok(FaultySegment { inode: self.inode, view: self.view.clone(), disk: Arc::clone(&self.disk) })
+    }
+
     fn bytes(&self) -> &[u8] {
         &self.view
     }

@@ -512,6 +512,16 @@ impl<S: Storage> Journal<S> {
         self.write_offset = SEGMENT_HEADER_LEN_BYTES;
         self.synced_offset = 0;
         self.hinted_offset = SEGMENT_HEADER_LEN_BYTES;
+        // The writer reads the full segment through a fresh handle from now on and hands its
+        // writable mapping to the rollover, which lets it go before the seal (see
+        // `Rollover::retire`).
+        let full = self.segments.len() - 2;
+        let reopened = match self.segments[full].segment.reopen_read_only() {
+            Ok(segment) => segment,
+            Err(err) => return Err(self.fail(JournalError::io(IoOp::OpenSegment, Some(full_base_seq), err))),
+        };
+        let writable = std::mem::replace(&mut self.segments[full].segment, reopened);
+        self.rollover.retire(writable);
         let job = SealJob { full_base_seq, spare_id, base_seq };
         if let Err(err) = self.rollover.seal(&mut self.storage, job, len_bytes) {
             return Err(self.fail(err));

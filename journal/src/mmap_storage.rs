@@ -310,6 +310,10 @@ impl MmapSegment {
 }
 
 impl SegmentStorage for MmapSegment {
+    fn reopen_read_only(&self) -> io::Result<MmapSegment> {
+        map_segment(&self.file, self.bytes().len() as u64, true)
+    }
+
     #[inline]
     fn bytes(&self) -> &[u8] {
         match &self.map {

@@ -80,6 +80,13 @@ pub trait SegmentStorage {
     /// but not of the machine. `offset + data.len()` must be within the segment.
     fn write_at(&mut self, offset: usize, data: &[u8]) -> io::Result<()>;
 
+    /// A second, read-only handle of the same segment file, seeing the same bytes. The writer
+    /// reads a full segment through it after a rollover, so that no writable mapping of the
+    /// segment is left when it is written back.
+    fn reopen_read_only(&self) -> io::Result<Self>
+    where
+        Self: Sized;
+
     /// Makes the bytes in `offset..offset + len_bytes` durable (msync with `MS_SYNC`, which is an
     /// fdatasync of that range). An error means the state of the range on disk is unknown.
     fn sync_range(&mut self, offset: usize, len_bytes: usize) -> io::Result<()>;
