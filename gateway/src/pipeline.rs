@@ -175,8 +175,17 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
 
     // 1. Storage: the journal (tail repair happens here) and the snapshot store.
     std::fs::create_dir_all(&data_dir).map_err(|source| PipelineError::Io { what: "creating the data dir", source })?;
-    let journal_config =
-        JournalConfig { segment_len_bytes: cfg.raw.journal.segment_len_bytes, ..JournalConfig::default() };
+    let journal_config = JournalConfig {
+        segment_len_bytes: cfg.raw.journal.segment_len_bytes,
+        // At `written` the journaler gives no write-back hints: each would clean pages the
+        // writer maps writable, a TLB shootdown per page on the journaler's thread; full
+        // segments are written back by the rollover thread once no writable mapping is left.
+        writeback_hint_len_bytes: match p.durability {
+            DurabilityPolicy::Fsync => JournalConfig::default().writeback_hint_len_bytes,
+            DurabilityPolicy::Memory | DurabilityPolicy::Written => 0,
+        },
+        ..JournalConfig::default()
+    };
     let journal = Journal::open_dir(journal_dir(&data_dir), journal_config)?;
     let store = SnapshotStore::open(snapshot_dir(&data_dir))?;
 
