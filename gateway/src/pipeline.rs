@@ -342,15 +342,13 @@ fn follow(f: &mut Option<Follower>, slot: &Slot) {
 /// The sessions configured for each account, as the publisher routes reports.
 fn report_routes(cfg: &Validated) -> HashMap<u32, Vec<SessionRef>> {
     let mut routes: HashMap<u32, Vec<SessionRef>> = HashMap::new();
-    let sbe = cfg.raw.sessions.iter().map(|s| (SBE, &s.accounts));
-    let fix = cfg.raw.fix_sessions.iter().map(|s| (FIX, &s.accounts));
-    let mut index = HashMap::<ProtocolId, usize>::new();
-    for (protocol, accounts) in sbe.chain(fix) {
-        let i = index.entry(protocol).or_default();
+    let sbe = cfg.raw.sessions.iter().enumerate().map(|(index, s)| (SessionRef { protocol: SBE, index }, &s.accounts));
+    let fix =
+        cfg.raw.fix_sessions.iter().enumerate().map(|(index, s)| (SessionRef { protocol: FIX, index }, &s.accounts));
+    for (session, accounts) in sbe.chain(fix) {
         for a in accounts {
-            routes.entry(*a).or_default().push(SessionRef { protocol, index: *i });
+            routes.entry(*a).or_default().push(session);
         }
-        *i += 1;
     }
     routes
 }

@@ -7,7 +7,7 @@
 
 use crate::fix::dictionary::Dictionary;
 use crate::fix::frame::next_message;
-use crate::fix::message::{FieldTable, parse};
+use crate::fix::message::{FieldTable, Message, parse};
 use crate::fix::session::{Action, FixEnv, FixSession, InstrumentTable, LinkState};
 use crate::fix::tags::{msg_type, tag};
 use crate::sbe::convert::Report;
@@ -62,8 +62,7 @@ impl FixSessions {
     }
 
     /// The configured session a Logon names, if it may bind now; otherwise why not.
-    fn bind_target(&mut self, bytes: &[u8]) -> Result<FixSessionIx, String> {
-        let msg = parse(bytes, &mut self.table).map_err(|e| format!("first message unparseable: {e}"))?;
+    fn bind_target(&self, msg: &Message<'_>) -> Result<FixSessionIx, String> {
         if msg.msg_type() != msg_type::LOGON {
             return Err("first message is not a Logon".into());
         }
@@ -82,42 +81,67 @@ impl FixSessions {
     /// One framed message of `conn`. Returns false once the connection is to close.
     fn on_message(&mut self, conn: ConnId, bytes: &[u8], now_ns: u64, env: &mut Env<'_>, out: &mut Outbox) -> bool {
         let Some(state) = self.conns[conn.0] else { return false };
-        let ix = match state.bound {
-            Some(ix) => ix,
-            None => match self.bind_target(bytes) {
-                Ok(ix) => ix,
-                Err(why) => {
-                    out.close(conn, CloseKind::Now, why);
-                    return false;
-                }
-            },
-        };
-        let instruments = InstrumentTable(env.instruments);
-        let mut fenv =
-            FixEnv { dictionary: &self.dictionary, instruments: &instruments, next_exec_id: env.next_exec_id };
         let mut submits = std::mem::take(&mut self.submits);
-        let session = &mut self.sessions[ix.0];
-        let tx = out.tx(conn);
-        let action = if state.bound.is_some() {
-            session.on_message(bytes, now_ns, &mut fenv, tx, &mut |b| submits.push(b))
-        } else {
-            self.conns[conn.0] = Some(FixConn { bound: Some(ix), ..state });
-            let msg = parse(bytes, &mut self.table).expect("parsed once already by bind_target");
-            let a = session.on_logon(&msg, now_ns, &mut fenv, tx);
-            match a {
-                Action::Continue => self.session_conn[ix.0] = Some(conn),
-                Action::Close => session.abandon_logon(),
+        let action = match state.bound {
+            Some(ix) => {
+                let instruments = InstrumentTable(env.instruments);
+                let mut fenv =
+                    FixEnv { dictionary: &self.dictionary, instruments: &instruments, next_exec_id: env.next_exec_id };
+                let tx = out.tx(conn);
+                Some(self.sessions[ix.0].on_message(bytes, now_ns, &mut fenv, tx, &mut |b| submits.push(b)))
             }
-            a
+            None => self.on_first_message(conn, bytes, now_ns, env, out),
         };
         for body in submits.drain(..) {
             out.submit(body);
         }
         self.submits = submits;
-        if action == Action::Close {
-            out.close(conn, CloseKind::AfterFlush, "session terminated");
+        match action {
+            Some(Action::Continue) => true,
+            Some(Action::Close) => {
+                out.close(conn, CloseKind::AfterFlush, "session terminated");
+                false
+            }
+            None => false,
         }
-        action == Action::Continue
+    }
+
+    /// The first message of `conn`: a Logon binds it to its configured session, which judges
+    /// the Logon. Anything else closes the connection without a reply (`None`). A Logon the
+    /// session refuses leaves the session as it was, so the next connection starts afresh.
+    fn on_first_message(
+        &mut self,
+        conn: ConnId,
+        bytes: &[u8],
+        now_ns: u64,
+        env: &mut Env<'_>,
+        out: &mut Outbox,
+    ) -> Option<Action> {
+        let mut table = std::mem::take(&mut self.table);
+        let bound = parse(bytes, &mut table)
+            .map_err(|e| format!("first message unparseable: {e}"))
+            .and_then(|msg| Ok((self.bind_target(&msg)?, msg)));
+        let action = match bound {
+            Err(why) => {
+                out.close(conn, CloseKind::Now, why);
+                None
+            }
+            Ok((ix, msg)) => {
+                self.conns[conn.0] = self.conns[conn.0].map(|c| FixConn { bound: Some(ix), ..c });
+                let instruments = InstrumentTable(env.instruments);
+                let mut fenv =
+                    FixEnv { dictionary: &self.dictionary, instruments: &instruments, next_exec_id: env.next_exec_id };
+                let session = &mut self.sessions[ix.0];
+                let action = session.on_logon(&msg, now_ns, &mut fenv, out.tx(conn));
+                match action {
+                    Action::Continue => self.session_conn[ix.0] = Some(conn),
+                    Action::Close => session.abandon_logon(),
+                }
+                Some(action)
+            }
+        };
+        self.table = table;
+        action
     }
 }
 

@@ -334,7 +334,7 @@ impl Receiver {
 }
 
 impl Core {
-    fn outbox_has_work(&mut self) -> bool {
+    fn outbox_has_work(&self) -> bool {
         self.outbox.has_submits_or_closes()
     }
 
