@@ -15,8 +15,8 @@ use serde::Deserialize;
 
 pub use crate::limits::{MAX_COMP_ID_LEN, MAX_CONFIG_ENTRIES};
 use crate::limits::{
-    MAX_CONNECTIONS, MAX_HEARTBEAT_S, MAX_RING_SLOTS, MAX_SLEEP_US, MIN_OUTBOUND_BUFFER_BYTES, MIN_RING_SLOTS,
-    MIN_SLEEP_US,
+    MAX_CONNECTIONS, MAX_GATEWAY_THREADS, MAX_HEARTBEAT_S, MAX_RING_SLOTS, MAX_SLEEP_US, MIN_OUTBOUND_BUFFER_BYTES,
+    MIN_RING_SLOTS, MIN_SLEEP_US,
 };
 
 /// The built-in configuration text.
@@ -135,6 +135,14 @@ pub struct PipelineConfig {
     pub input_ring_slots: usize,
     /// Output ring slots (power of two).
     pub output_ring_slots: usize,
+    /// Gateway threads: 1 runs receiver, sequencer and publisher on one thread; 2 gives the
+    /// publisher a thread of its own.
+    #[serde(default = "one_gateway_thread")]
+    pub gateway_threads: u8,
+}
+
+fn one_gateway_thread() -> u8 {
+    1
 }
 
 /// `[engine]`: the matcher's fixed capacities.
@@ -600,6 +608,9 @@ impl Config {
                 return Err(invalid("pipeline.matcher_core", format!("core {core} does not exist on this machine")));
             }
         }
+        if !(1..=MAX_GATEWAY_THREADS).contains(&p.gateway_threads) {
+            return Err(invalid("pipeline.gateway_threads", format!("must be in 1..={MAX_GATEWAY_THREADS}")));
+        }
         for (key, n) in
             [("pipeline.input_ring_slots", p.input_ring_slots), ("pipeline.output_ring_slots", p.output_ring_slots)]
         {
@@ -963,6 +974,12 @@ mod tests {
             with(|c| c.pipeline.output_ring_slots = MAX_RING_SLOTS * 2),
             "pipeline.output_ring_slots",
             &[&MIN_RING_SLOTS, &MAX_RING_SLOTS],
+        );
+        assert_limit(with(|c| c.pipeline.gateway_threads = 0), "pipeline.gateway_threads", &[&MAX_GATEWAY_THREADS]);
+        assert_limit(
+            with(|c| c.pipeline.gateway_threads = MAX_GATEWAY_THREADS + 1),
+            "pipeline.gateway_threads",
+            &[&MAX_GATEWAY_THREADS],
         );
     }
 

@@ -21,6 +21,7 @@
 
 pub mod client;
 pub mod config;
+mod edge;
 pub mod fix;
 mod limits;
 pub mod pipeline;

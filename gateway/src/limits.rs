@@ -95,6 +95,10 @@ pub const HANDSHAKE_TIMEOUT_NS: u64 = 10_000_000_000;
 /// (asserted below), with room for a batch of small ones per read.
 pub(crate) const RECV_BUF_BYTES: usize = 64 * 1024;
 
+/// Most gateway threads (`pipeline.gateway_threads`): 1 for receiver, sequencer and publisher
+/// together, 2 with the publisher on its own.
+pub(crate) const MAX_GATEWAY_THREADS: u8 = 2;
+
 /// Output slots the publisher takes from the output ring at a time: bounds its held queue and
 /// how long it goes between checks of durability and the sockets.
 pub(crate) const PUBLISH_BATCH: u64 = 256;

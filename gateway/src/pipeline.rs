@@ -12,8 +12,9 @@
 //!                                          exec ids, routed by account
 //! ```
 //!
-//! Receiver, sequencer and publisher share one gateway thread (`sable-gateway`); the
-//! journaler, the matcher and the follower have a thread each.
+//! Receiver, sequencer and publisher share one gateway thread (`sable-gateway`), or with
+//! `pipeline.gateway_threads = 2` the publisher has its own (`sable-publisher`); the journaler,
+//! the matcher and the follower have a thread each.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -36,7 +37,7 @@ use crate::sbe::sessions::SbeSessions;
 use crate::session::{Protocol, ProtocolId, SessionRef};
 use crate::stage::journaler::Journaler;
 use crate::stage::matcher::Matcher;
-use crate::stage::publisher::Publisher;
+use crate::stage::publisher::{Publisher, PublisherStage};
 use crate::stage::receiver::{Receiver, ReceiverParts, WAKER};
 use crate::stage::sequencer::{Sequencer, WallClock};
 use crate::store::SessionStore;
@@ -235,9 +236,11 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
         report_routes(&cfg),
         restored_seq,
     );
+    let publisher = PublisherStage::new(publisher, out_poller, Arc::clone(&shared));
 
     // 8. Receiver: listeners and sessions (each with its persistent store), on the gateway
-    //    thread with the sequencer and the publisher.
+    //    thread with the sequencer; the publisher runs there too, or on a thread of its own
+    //    with `gateway_threads = 2`.
     let poll = mio::Poll::new().map_err(|source| PipelineError::Io { what: "creating the poller", source })?;
     let waker = Arc::new(
         mio::Waker::new(poll.registry(), WAKER)
@@ -246,10 +249,11 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
     let (protocols, local_addr, fix_addr) = listeners(&cfg, &data_dir)?;
     let receiver = Receiver::new(ReceiverParts {
         poll,
+        waker: Arc::clone(&waker),
         protocols,
         sequencer,
         publisher,
-        out_poller,
+        publisher_thread: p.gateway_threads == 2,
         shared: Arc::clone(&shared),
         wait,
         instruments,

@@ -63,6 +63,8 @@ pub type OutputPoller = EventPoller<OutSlot, SingleProducerBarrier>;
 pub struct Shared {
     /// Highest sequence number durable at the configured policy's level (journaler writes).
     pub seq_durable: AtomicU64,
+    /// Highest sequence number whose output the publisher fully released (publisher writes).
+    pub seq_published: AtomicU64,
     /// Set by the owner to stop the appliance.
     pub stop: AtomicBool,
     /// Set by a stage that failed; the receiver reads `failure` and stops.

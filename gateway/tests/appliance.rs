@@ -16,12 +16,27 @@ use zerocopy::little_endian::{I64, U32, U64};
 
 const WAIT: Duration = Duration::from_secs(10);
 
+/// `pipeline.gateway_threads` of the tests that run in both gateway layouts.
+const ONE_THREAD: u8 = 1;
+const PUBLISHER_THREAD: u8 = 2;
+
 fn start(dir: &std::path::Path) -> Appliance {
-    start_with(dir, DurabilityPolicy::Written, 1 << 20)
+    start_threads(dir, ONE_THREAD)
 }
 
-fn start_with(dir: &std::path::Path, durability: DurabilityPolicy, outbound_buffer_bytes: usize) -> Appliance {
-    start_sized(dir, durability, outbound_buffer_bytes, 4096)
+fn start_threads(dir: &std::path::Path, gateway_threads: u8) -> Appliance {
+    start_on(dir, DurabilityPolicy::Written, 1 << 20, gateway_threads)
+}
+
+fn start_on(
+    dir: &std::path::Path,
+    durability: DurabilityPolicy,
+    outbound_buffer_bytes: usize,
+    gateway_threads: u8,
+) -> Appliance {
+    let mut c = test_config(dir, durability, outbound_buffer_bytes, 4096);
+    c.pipeline.gateway_threads = gateway_threads;
+    pipeline::start(c.validate().expect("test config validates")).expect("appliance starts")
 }
 
 fn start_sized(
@@ -113,8 +128,18 @@ fn qty4(lots: u64) -> u64 {
 
 #[test]
 fn orders_trade_cancel_replace_and_survive_a_restart() {
+    trade_and_restart(ONE_THREAD, PUBLISHER_THREAD);
+}
+
+#[test]
+fn with_a_publisher_thread_orders_trade_and_survive_a_restart() {
+    trade_and_restart(PUBLISHER_THREAD, ONE_THREAD);
+}
+
+/// Runs on `first` gateway threads, restarts on `then`.
+fn trade_and_restart(first: u8, then: u8) {
     let dir = tempfile::tempdir().unwrap();
-    let app = start(dir.path());
+    let app = start_threads(dir.path(), first);
     let addr = app.local_addr();
     let mut c1 = Client::login(addr, 1, "demo", "demo").expect("session 1 logs in");
     let mut c2 = Client::login(addr, 2, "demo2", "demo2").expect("session 2 logs in");
@@ -224,7 +249,7 @@ fn orders_trade_cancel_replace_and_survive_a_restart() {
     assert!(stopped.last_seq > 0);
 
     // Restart on the same data directory: the same state, and the book still trades.
-    let app = start(dir.path());
+    let app = start_threads(dir.path(), then);
     assert_eq!(app.restored(), (stopped.last_seq, stopped.state_hash), "restore reproduces the state");
     let addr = app.local_addr();
     let mut c1 = Client::login(addr, 1, "demo", "demo").expect("session 1 logs in again");
@@ -292,17 +317,18 @@ fn bad_credentials_and_duplicate_sessions_are_refused() {
 
 #[test]
 fn every_durability_policy_acknowledges_and_trades() {
-    for policy in [DurabilityPolicy::Memory, DurabilityPolicy::Written, DurabilityPolicy::Fsync] {
+    let policies = [DurabilityPolicy::Memory, DurabilityPolicy::Written, DurabilityPolicy::Fsync];
+    for (policy, threads) in policies.into_iter().flat_map(|p| [(p, ONE_THREAD), (p, PUBLISHER_THREAD)]) {
         let dir = tempfile::tempdir().unwrap();
-        let app = start_with(dir.path(), policy, 1 << 20);
+        let app = start_on(dir.path(), policy, 1 << 20, threads);
         let addr = app.local_addr();
         let mut c1 = Client::login(addr, 1, "demo", "demo").expect("login");
         let mut c2 = Client::login(addr, 2, "demo2", "demo2").expect("login");
         c1.send(&order("b1", 1, Side::Buy, 10.00, 3)).unwrap();
         er(&mut c1, "b1", ExecType::New);
         c2.send(&order("s1", 2, Side::Sell, 10.00, 3)).unwrap();
-        assert_eq!(er(&mut c2, "s1", ExecType::Trade).ord_status, OrdStatus::Filled.to_u8(), "{policy:?}");
-        assert_eq!(er(&mut c1, "b1", ExecType::Trade).ord_status, OrdStatus::Filled.to_u8(), "{policy:?}");
+        assert_eq!(er(&mut c2, "s1", ExecType::Trade).ord_status, OrdStatus::Filled.to_u8(), "{policy:?} {threads}");
+        assert_eq!(er(&mut c1, "b1", ExecType::Trade).ord_status, OrdStatus::Filled.to_u8(), "{policy:?} {threads}");
         drop((c1, c2));
         app.shutdown().expect("clean shutdown");
     }
@@ -310,8 +336,17 @@ fn every_durability_policy_acknowledges_and_trades() {
 
 #[test]
 fn a_client_that_does_not_read_is_disconnected_and_others_carry_on() {
+    slow_consumer(ONE_THREAD);
+}
+
+#[test]
+fn with_a_publisher_thread_a_slow_consumer_is_disconnected_and_others_carry_on() {
+    slow_consumer(PUBLISHER_THREAD);
+}
+
+fn slow_consumer(gateway_threads: u8) {
     let dir = tempfile::tempdir().unwrap();
-    let app = start_with(dir.path(), DurabilityPolicy::Written, 4096);
+    let app = start_on(dir.path(), DurabilityPolicy::Written, 4096, gateway_threads);
     let addr = app.local_addr();
     let mut slow = Client::login(addr, 1, "demo", "demo").expect("login");
     let mut fast = Client::login(addr, 2, "demo2", "demo2").expect("login");
@@ -422,8 +457,17 @@ fn is_application(m: &Outbound<'_>) -> bool {
 
 #[test]
 fn sbe_sequences_persist_and_missed_reports_are_retransmitted_after_a_restart() {
+    sequences_persist(ONE_THREAD);
+}
+
+#[test]
+fn with_a_publisher_thread_sbe_sequences_persist_and_missed_reports_are_retransmitted() {
+    sequences_persist(PUBLISHER_THREAD);
+}
+
+fn sequences_persist(gateway_threads: u8) {
     let dir = tempfile::tempdir().unwrap();
-    let app = start(dir.path());
+    let app = start_threads(dir.path(), gateway_threads);
     let addr = app.local_addr();
     let mut c1 = Client::connect(addr).unwrap();
     c1.negotiate(1, "demo", "demo").unwrap();
@@ -440,7 +484,7 @@ fn sbe_sequences_persist_and_missed_reports_are_retransmitted_after_a_restart() 
     drop(c2);
     app.shutdown().expect("clean shutdown");
 
-    let app = start(dir.path());
+    let app = start_threads(dir.path(), gateway_threads);
     let mut c1 = Client::connect(app.local_addr()).unwrap();
     c1.negotiate(1, "demo", "demo").unwrap();
     let ack = c1.establish(1000).unwrap();

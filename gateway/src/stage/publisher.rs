@@ -9,13 +9,19 @@
 //! they are unique and identical across restarts, replays and a standby's replay.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 
 use disruptor::Polling;
 use engine::{AccountId, Event, InstrumentId, InstrumentSpec, OrderId, RequestKind};
 
-use crate::rings::{OutItem, OutSlot, OutputPoller};
+use crate::edge::{Edge, lock};
+use crate::rings::{OutItem, OutSlot, OutputPoller, Shared};
 use crate::sbe::convert::{OrderTerms, Report, ReportContext, ReportLookup, event_reports};
 use crate::session::SessionRef;
+use crate::stage::sequencer::{Clock, WallClock};
+use crate::wait::Wait;
 
 use crate::limits::PUBLISH_BATCH;
 /// Bits of an exec id that count the reports of one command.
@@ -108,14 +114,23 @@ impl Publisher {
         self.seq_published
     }
 
-    /// Whether output taken from the ring waits for the gate.
-    pub(crate) fn holds_output(&self) -> bool {
-        !self.held.is_empty()
+    /// Tops up the held output from `source`; whether the oldest held slot may leave now
+    /// (lets a caller skip the sessions' lock when there is nothing to release).
+    pub(crate) fn ready(&mut self, source: &mut impl OutputSource, seq_durable: u64) -> bool {
+        if self.held.is_empty() {
+            source.take_into(&mut self.held, PUBLISH_BATCH);
+        }
+        self.held.front().is_some_and(|s| self.ungated || s.seq <= seq_durable)
     }
 
-    /// Discards what was taken and not released (shutdown after every session closed).
-    pub(crate) fn discard_held(&mut self) {
+    /// Discards what was held and what `source` has (shutdown, after every session closed);
+    /// false when there was nothing.
+    pub(crate) fn discard(&mut self, source: &mut impl OutputSource) -> bool {
+        let had = !self.held.is_empty();
         self.held.clear();
+        let took = source.take_into(&mut self.held, u64::MAX);
+        self.held.clear();
+        had || took
     }
 
     /// Takes slots from `source` and releases, in order, every one whose input is durable
@@ -205,6 +220,102 @@ impl Publisher {
     }
 }
 
+/// The publisher at work: its state and the output ring's consumer, run by the gateway thread
+/// between polls or by a thread of its own ([`PublisherStage::spawn`]).
+pub(crate) struct PublisherStage {
+    publisher: Publisher,
+    source: OutputPoller,
+    shared: Arc<Shared>,
+}
+
+impl PublisherStage {
+    /// The stage; it reports progress in `shared.seq_published`.
+    pub(crate) fn new(publisher: Publisher, source: OutputPoller, shared: Arc<Shared>) -> Self {
+        shared.seq_published.store(publisher.seq_published(), Ordering::Release);
+        PublisherStage { publisher, source, shared }
+    }
+
+    /// Releases durable output to the sessions and writes what they queued; true if anything
+    /// moved. Takes the edge's lock only when something can be released.
+    pub(crate) fn publish(&mut self, edge: &Mutex<Edge>) -> bool {
+        let seq_durable = self.shared.seq_durable.load(Ordering::Acquire);
+        if !self.publisher.ready(&mut self.source, seq_durable) {
+            return false;
+        }
+        let mut edge = lock(edge);
+        let now = WallClock.now_ns();
+        let moved = self.publisher.pump(&mut self.source, seq_durable, &mut |to, r| edge.deliver(to, r, now));
+        edge.flush_all();
+        self.shared.seq_published.store(self.publisher.seq_published(), Ordering::Release);
+        moved
+    }
+
+    /// Discards output (shutdown, once every session is closed); false when there was none.
+    pub(crate) fn discard(&mut self) -> bool {
+        self.publisher.discard(&mut self.source)
+    }
+
+    /// Runs the stage on a thread of its own (`sable-publisher`). It wakes the receiver when a
+    /// session asked for something only the receiver does (a close, a command to sequence).
+    pub(crate) fn spawn(
+        self,
+        edge: Arc<Mutex<Edge>>,
+        wait: Wait,
+        waker: Arc<mio::Waker>,
+    ) -> std::io::Result<PublisherThread> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop_flag = Arc::clone(&stop);
+        let handle = std::thread::Builder::new()
+            .name("sable-publisher".into())
+            .spawn(move || self.run(&edge, wait, &waker, &stop_flag))?;
+        Ok(PublisherThread { stop, handle })
+    }
+
+    fn run(mut self, edge: &Mutex<Edge>, wait: Wait, waker: &mio::Waker, stop: &AtomicBool) -> Self {
+        let _guard = FailOnPanic(Arc::clone(&self.shared));
+        let mut rounds = 0u32;
+        while !stop.load(Ordering::Acquire) {
+            if self.publish(edge) {
+                rounds = 0;
+                if lock(edge).outbox_has_work() {
+                    // A failed wake only delays the receiver until its next timer tick.
+                    let _ = waker.wake();
+                }
+            } else {
+                wait.idle(rounds);
+                rounds = rounds.saturating_add(1);
+            }
+        }
+        self
+    }
+}
+
+/// Fails the pipeline if the publisher thread unwinds, so the receiver stops instead of waiting
+/// for output that will never be published.
+struct FailOnPanic(Arc<Shared>);
+
+impl Drop for FailOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.fail("the publisher thread panicked".into());
+        }
+    }
+}
+
+/// A publisher running on its own thread.
+pub(crate) struct PublisherThread {
+    stop: Arc<AtomicBool>,
+    handle: JoinHandle<PublisherStage>,
+}
+
+impl PublisherThread {
+    /// Stops the thread and takes the stage back (None if the thread panicked).
+    pub(crate) fn join(self) -> Option<PublisherStage> {
+        self.stop.store(true, Ordering::Release);
+        self.handle.join().ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use engine::{
@@ -278,13 +389,14 @@ mod tests {
         let mut p = publisher(false);
         let mut got = Vec::new();
         assert!(!p.pump(&mut feed.slots, seq - 1, &mut |to, r| got.push((to, exec(r)))));
-        assert!(got.is_empty() && p.holds_output());
+        assert!(got.is_empty());
         assert_eq!(p.seq_published(), 3);
+        assert!(!p.ready(&mut feed.slots, seq - 1) && p.ready(&mut feed.slots, seq), "held until durable");
         assert!(p.pump(&mut feed.slots, seq, &mut |to, r| got.push((to, exec(r)))));
         let new = ExecType::New.to_u8();
         assert_eq!(got, vec![(SBE_1, (seq << 20, new, 1)), (FIX_1, (seq << 20, new, 1))]);
         assert_eq!(p.seq_published(), seq);
-        assert!(!p.holds_output());
+        assert!(!p.ready(&mut feed.slots, u64::MAX), "nothing left");
     }
 
     #[test]

@@ -1,0 +1,259 @@
+//! The gateway's edge: the client connections (sockets, receive buffers), the protocols' sessions
+//! and the [`Outbox`] they fill. The receiver reads into it and hands input to the sessions; the
+//! publisher hands it reports; whichever did so flushes what the sessions queued.
+//!
+//! Both reach it through one lock (`Mutex<Edge>`). On one gateway thread the lock is never
+//! contended; with the publisher on a thread of its own (`pipeline.gateway_threads = 2`) the
+//! receiver holds it while it reads and parses, the publisher while it encodes, stores and
+//! writes, so a connection's bytes are written in the order its session produced them. Nothing
+//! that waits (the input ring, polling) happens under the lock.
+
+use std::io::{ErrorKind, Read, Write};
+use std::sync::{Mutex, MutexGuard};
+
+use engine::{CommandBody, InstrumentSpec};
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
+
+use crate::limits::RECV_BUF_BYTES;
+use crate::sbe::convert::Report;
+use crate::session::{CloseKind, ConnId, Env, Outbox, Protocol, ProtocolId, SessionRef};
+use crate::stage::sequencer::{Clock, WallClock};
+
+/// Exec ids of gateway rejects have the top bit set (engine reports use `seq << 20 | n`); they
+/// restart at each start.
+const GATEWAY_EXEC_ID_BASE: u64 = 1 << 63;
+
+struct Conn {
+    stream: TcpStream,
+    protocol: ProtocolId,
+    recv: Vec<u8>,
+    recv_len: usize,
+    closing: bool,
+}
+
+/// Connections, sessions and their outbox.
+pub(crate) struct Edge {
+    registry: Registry,
+    protocols: Vec<Box<dyn Protocol + Send>>,
+    conns: Vec<Option<Conn>>,
+    outbox: Outbox,
+    instruments: Vec<Option<InstrumentSpec>>,
+    next_exec_id: u64,
+    outbound_cap_bytes: usize,
+    /// Set once shutdown closes the sessions: cancel-on-disconnect does not apply.
+    stopping: bool,
+}
+
+/// Locks the edge. A thread that panicked while holding it has already failed the pipeline
+/// (see `stage::publisher`), so the state is only read on the way to the stop.
+pub(crate) fn lock(edge: &Mutex<Edge>) -> MutexGuard<'_, Edge> {
+    edge.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Edge {
+    /// An edge for `max_conns` connections; sockets register with `registry`.
+    pub(crate) fn new(
+        registry: Registry,
+        protocols: Vec<Box<dyn Protocol + Send>>,
+        instruments: Vec<Option<InstrumentSpec>>,
+        max_conns: usize,
+        outbound_cap_bytes: usize,
+    ) -> Self {
+        Edge {
+            registry,
+            protocols,
+            conns: (0..max_conns).map(|_| None).collect(),
+            outbox: Outbox::new(max_conns),
+            instruments,
+            next_exec_id: GATEWAY_EXEC_ID_BASE,
+            outbound_cap_bytes,
+            stopping: false,
+        }
+    }
+
+    /// Whether sessions asked for commands or closes not yet carried out.
+    pub(crate) fn outbox_has_work(&self) -> bool {
+        self.outbox.has_submits_or_closes()
+    }
+
+    /// Moves what the sessions submitted into `into` (the caller sequences it without the lock).
+    pub(crate) fn take_submits(&mut self, into: &mut Vec<CommandBody>) {
+        while let Some(body) = self.outbox.poll_submit() {
+            into.push(body);
+        }
+    }
+
+    /// Queues a command to sequence (configuration commands at start, Ticks).
+    pub(crate) fn submit(&mut self, body: CommandBody) {
+        self.outbox.submit(body);
+    }
+
+    /// Hands a released report to the session it is routed to.
+    pub(crate) fn deliver(&mut self, to: SessionRef, report: &Report, now_ns: u64) {
+        let env = Env { instruments: &self.instruments, next_exec_id: &mut self.next_exec_id };
+        self.protocols[to.protocol.0].handle_report(to.index, report, now_ns, &env, &mut self.outbox);
+    }
+
+    /// Takes over an accepted socket for protocol `p`; false if no connection slot is free.
+    pub(crate) fn add_conn(&mut self, mut stream: TcpStream, p: ProtocolId) -> bool {
+        let peer = stream.peer_addr().ok();
+        let Some(i) = self.conns.iter().position(Option::is_none) else {
+            tracing::warn!(?peer, "connection refused: sessions_limits.max_connections reached");
+            return false;
+        };
+        if let Err(e) = self.registry.register(&mut stream, Token(i), Interest::READABLE | Interest::WRITABLE) {
+            tracing::warn!(?peer, error = %e, "cannot register connection");
+            return false;
+        }
+        let _ = stream.set_nodelay(true);
+        let protocol = self.protocols[p.0].name();
+        tracing::info!(?peer, conn = i, protocol, "connected");
+        self.outbox.tx(ConnId(i)).clear();
+        self.protocols[p.0].handle_connect(ConnId(i), WallClock.now_ns());
+        let recv = vec![0; RECV_BUF_BYTES];
+        self.conns[i] = Some(Conn { stream, protocol: p, recv, recv_len: 0, closing: false });
+        true
+    }
+
+    /// Whether `i` is a connection slot (tokens below this are connections).
+    pub(crate) fn is_conn(&self, i: usize) -> bool {
+        i < self.conns.len()
+    }
+
+    /// Reads once from `conn` and hands whole frames to its protocol; true if more may follow
+    /// (the caller sequences what the sessions submitted before reading again, so a client
+    /// that floods is held back by TCP, not queued without bound).
+    pub(crate) fn read_once(&mut self, conn: ConnId) -> bool {
+        let Some(c) = self.conns[conn.0].as_mut() else { return false };
+        if c.closing {
+            return false;
+        }
+        let at = c.recv_len;
+        match c.stream.read(&mut c.recv[at..]) {
+            Ok(0) => self.drop_conn(conn, "peer closed the connection"),
+            Ok(n) => {
+                c.recv_len += n;
+                self.hand_over(conn);
+                self.apply_closes();
+                return true;
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == ErrorKind::Interrupted => return true,
+            Err(e) => self.drop_conn(conn, &format!("read error: {e}")),
+        }
+        false
+    }
+
+    fn hand_over(&mut self, conn: ConnId) {
+        let Some(c) = self.conns[conn.0].as_mut() else { return };
+        let mut env = Env { instruments: &self.instruments, next_exec_id: &mut self.next_exec_id };
+        let now = WallClock.now_ns();
+        let protocol = &mut self.protocols[c.protocol.0];
+        let consumed = protocol.handle_input(conn, &c.recv[..c.recv_len], now, &mut env, &mut self.outbox);
+        c.recv.copy_within(consumed..c.recv_len, 0);
+        c.recv_len -= consumed;
+        if c.recv_len == c.recv.len() {
+            // A full buffer with no whole frame in it: protocols bound their frames below
+            // RECV_BUF_BYTES, so this is a protocol bug; close rather than spin.
+            self.outbox.close(conn, CloseKind::Now, "receive buffer full without a whole frame");
+        }
+    }
+
+    /// Carries out the closes the sessions asked for.
+    pub(crate) fn apply_closes(&mut self) {
+        while let Some((conn, kind, why)) = self.outbox.poll_close() {
+            match kind {
+                CloseKind::Now => {
+                    tracing::warn!(conn = conn.0, %why, "connection refused");
+                    self.drop_conn(conn, &why);
+                }
+                CloseKind::AfterFlush => {
+                    if let Some(c) = self.conns[conn.0].as_mut() {
+                        c.closing = true;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes what each connection has queued; drops the broken, the finished and the slow.
+    pub(crate) fn flush_all(&mut self) {
+        for i in 0..self.conns.len() {
+            let Some(c) = self.conns[i].as_mut() else { continue };
+            let tx = self.outbox.tx(ConnId(i));
+            if tx.is_empty() && !c.closing {
+                continue;
+            }
+            let (written, broken) = write_some(&mut c.stream, tx);
+            tx.drain(..written);
+            let why = if let Some(why) = broken {
+                why
+            } else if c.closing && tx.is_empty() {
+                "session terminated".to_string()
+            } else if tx.len() > self.outbound_cap_bytes {
+                let cap = self.outbound_cap_bytes;
+                tracing::warn!(conn = i, cap, "slow consumer: outbound buffer full; disconnecting");
+                "slow consumer".to_string()
+            } else {
+                continue;
+            };
+            self.drop_conn(ConnId(i), &why);
+        }
+    }
+
+    /// Closes `conn` and tells its session.
+    pub(crate) fn drop_conn(&mut self, conn: ConnId, why: &str) {
+        let Some(mut c) = self.conns[conn.0].take() else { return };
+        let _ = self.registry.deregister(&mut c.stream);
+        self.outbox.tx(conn).clear();
+        tracing::info!(conn = conn.0, why, "disconnected");
+        let now = WallClock.now_ns();
+        self.protocols[c.protocol.0].handle_disconnect(conn, now, self.stopping, &mut self.outbox);
+    }
+
+    /// Clock tick for every protocol's sessions.
+    pub(crate) fn timers(&mut self, now_ns: u64) {
+        for p in &mut self.protocols {
+            p.handle_timer(now_ns, &mut self.outbox);
+        }
+    }
+
+    /// Shutdown starts: every session says goodbye; cancel-on-disconnect no longer applies.
+    pub(crate) fn say_goodbye(&mut self, now_ns: u64) {
+        self.stopping = true;
+        for p in &mut self.protocols {
+            p.handle_shutdown(now_ns, &mut self.outbox);
+        }
+    }
+
+    /// Whether a connection still owes the reply to a goodbye.
+    pub(crate) fn awaits_goodbye(&self) -> bool {
+        self.protocols.iter().any(|p| p.awaits_goodbye())
+    }
+
+    /// Closes every connection and makes every session store durable.
+    pub(crate) fn close_all(&mut self) {
+        for c in 0..self.conns.len() {
+            self.drop_conn(ConnId(c), "server shutting down");
+        }
+        for p in &mut self.protocols {
+            p.flush_stores();
+        }
+    }
+}
+
+/// Writes as much of `buf` as the socket takes now: (bytes written, why the socket broke).
+fn write_some(stream: &mut TcpStream, buf: &[u8]) -> (usize, Option<String>) {
+    let mut written = 0;
+    while written < buf.len() {
+        match stream.write(&buf[written..]) {
+            Ok(0) => return (written, Some("socket closed while writing".to_string())),
+            Ok(n) => written += n,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return (written, Some(format!("write error: {e}"))),
+        }
+    }
+    (written, None)
+}
