@@ -207,6 +207,10 @@ struct Args {
     /// Round trips of the TCP floor (default 100,000; --quick 20,000).
     #[arg(long)]
     floor_round_trips: Option<u64>,
+    /// `pipeline.gateway_threads` (1: one gateway thread; 2: the publisher on its own); repeat
+    /// to compare layouts in one run (each rate and protocol on a fresh appliance per value).
+    #[arg(long, default_values_t = [1u8])]
+    gateway_threads: Vec<u8>,
 }
 
 fn main() -> ExitCode {
@@ -354,26 +358,29 @@ fn run(args: Args) -> Result<bool, String> {
     for &rate in &rates {
         let orders = ((rate as f64) * seconds).round().max(1.0) as u64;
         let spec = LoadSpec { rate_per_s: rate, orders, connections: args.connections };
-        let setup = Setup {
-            durability: args.durability.policy(),
-            wait,
-            matcher_core,
-            connections: args.connections,
-            sbe: true,
-            segments: args.rollovers.then_some(SOAK_SEGMENTS),
-        };
-        let mut runs = Vec::with_capacity(protocols.len());
-        for (&p, fl) in protocols.iter().zip(&floors) {
-            let (ok, latency) = run_rate(&args, &setup, p, spec, seconds, &parent, fl, fsync_p50)?;
-            all_ok &= ok;
-            runs.push((ok, latency));
-            println!();
-        }
-        if let [(sbe_ok, sbe), (fix_ok, fix)] = runs.as_slice() {
-            let line = compare(rate, sbe, fix, *sbe_ok && *fix_ok, &floors[0], &floors[1]);
-            println!("{line}");
-            println!();
-            comparisons.push(line);
+        for &gateway_threads in &args.gateway_threads {
+            let setup = Setup {
+                durability: args.durability.policy(),
+                wait,
+                matcher_core,
+                connections: args.connections,
+                sbe: true,
+                segments: args.rollovers.then_some(SOAK_SEGMENTS),
+                gateway_threads,
+            };
+            let mut runs = Vec::with_capacity(protocols.len());
+            for (&p, fl) in protocols.iter().zip(&floors) {
+                let (ok, latency) = run_rate(&args, &setup, p, spec, seconds, &parent, fl, fsync_p50)?;
+                all_ok &= ok;
+                runs.push((ok, latency));
+                println!();
+            }
+            if let [(sbe_ok, sbe), (fix_ok, fix)] = runs.as_slice() {
+                let line = compare(rate, sbe, fix, *sbe_ok && *fix_ok, &floors[0], &floors[1]);
+                println!("{line}");
+                println!();
+                comparisons.push(line);
+            }
         }
     }
     if comparisons.len() > 1 {
@@ -450,7 +457,9 @@ fn run_rate(
     let stopped = app.shutdown().map_err(|e| format!("appliance shutdown: {e}"))?;
     drop(scratch);
 
-    let ok = report_rate(args, protocol, &m, spec, floor, fsync_p50);
+    let engine =
+        if setup.gateway_threads == 1 { "sable".to_string() } else { format!("sable_gw{}", setup.gateway_threads) };
+    let ok = report_rate(args, protocol, &engine, &m, spec, floor, fsync_p50);
     if let Some(files) = new_files {
         report_soak(args, protocol, &m.load, spec, seconds, floor, files);
     }
@@ -541,9 +550,12 @@ fn report_cpu(m: &Measured) {
 }
 
 /// Prints a run's counts, rates and latencies and its summary line; whether it was clean.
+/// `engine` names the appliance's layout on the summary line (`sable`, `sable_gw2`).
+#[allow(clippy::too_many_arguments)]
 fn report_rate(
     args: &Args,
     protocol: Protocol,
+    engine: &str,
     m: &Measured,
     spec: LoadSpec,
     floor: &Percentiles,
@@ -567,7 +579,7 @@ fn report_rate(
     println!(
         "{} protocol={proto} offered_per_s={} acked_per_s={ops_per_s:.0} durability={dur} {} connections={} \
          uncorrected_p50_ns={:.0} uncorrected_p99_ns={:.0} lost={} unsent={} duplicates={} errors={} {cpu}",
-        summary_line(&workload, "sable", acked, ops_per_s, &c),
+        summary_line(&workload, engine, acked, ops_per_s, &c),
         spec.rate_per_s,
         tail_fields(&c),
         spec.connections,

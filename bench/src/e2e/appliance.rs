@@ -73,6 +73,8 @@ pub struct Setup {
     pub sbe: bool,
     /// Segment sizes instead of the default configuration's.
     pub segments: Option<SegmentSizes>,
+    /// `pipeline.gateway_threads`.
+    pub gateway_threads: u8,
 }
 
 impl Setup {
@@ -86,6 +88,7 @@ impl Setup {
         c.pipeline.durability = self.durability;
         c.pipeline.wait_strategy = self.wait;
         c.pipeline.matcher_core = self.matcher_core;
+        c.pipeline.gateway_threads = self.gateway_threads;
         c.sessions_limits.outbound_buffer_bytes = OUTBOUND_BUFFER_BYTES;
         c.sessions_limits.max_connections = MAX_CONNECTIONS;
         if let Some(seg) = self.segments {
@@ -144,11 +147,12 @@ impl Setup {
     pub fn describe(&self) -> String {
         format!(
             "default.toml except: listen and fix.listen 127.0.0.1:0, scratch data_dir, durability {:?}, wait_strategy {:?}, \
-             matcher_core {:?}, {} accounts (stp allow, no open-order limit), each with {} (no throttle), \
+             matcher_core {:?}, gateway_threads {}, {} accounts (stp allow, no open-order limit), each with {} (no throttle), \
              outbound_buffer_bytes {} MiB{}",
             self.durability,
             self.wait,
             self.matcher_core,
+            self.gateway_threads,
             self.connections,
             if self.sbe { "an SBE session" } else { "a FIX session BENCH<n>->SABLE (no password)" },
             OUTBOUND_BUFFER_BYTES >> 20,
