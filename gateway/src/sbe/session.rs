@@ -38,7 +38,8 @@ use crate::sbe::convert::{self, Report, ReportContext};
 use crate::sbe::messages::{
     BusinessMessageReject, BusinessRejectReason, Establish, EstablishRejectCode, EstablishmentAck, EstablishmentReject,
     FlowType, Negotiate, NegotiationReject, NegotiationRejectCode, NegotiationResponse, Retransmission,
-    RetransmitReject, RetransmitRejectCode, Sequence, Terminate, TerminationCode, char_field_lossy, char_field_str,
+    RetransmitReject, RetransmitRejectCode, RetransmitRequest, Sequence, Terminate, TerminationCode, char_field_lossy,
+    char_field_str,
 };
 use crate::session::rules::{Admission, Refusal, SessionCommon};
 
@@ -141,15 +142,19 @@ pub struct SessionEnv<'a, F: Fn(InstrumentId) -> Option<&'a InstrumentSpec>, U: 
     pub next_exec_id: &'a mut u64,
     /// Where configured session `i` resumes: (next outbound seq, last inbound seq processed),
     /// from its persistent store.
-    pub resume: &'a dyn Fn(usize) -> (u64, u64),
+    pub resume: &'a dyn Fn(SbeSessionIx) -> (u64, u64),
 }
+
+/// A configured SBE session: its index in `[[sessions]]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SbeSessionIx(pub usize);
 
 /// One connection's FIXP session.
 #[derive(Debug)]
 pub struct SbeSession {
     state: SessionState,
     session_id: u64,
-    config_index: Option<usize>,
+    config_index: Option<SbeSessionIx>,
     keepalive_ns: u64,
     next_recv_seq: u64,
     next_send_seq: u64,
@@ -196,7 +201,7 @@ impl SbeSession {
     }
 
     /// Index of the session's entry in the configuration, once negotiated.
-    pub fn config_index(&self) -> Option<usize> {
+    pub fn config_index(&self) -> Option<SbeSessionIx> {
         self.config_index
     }
 
@@ -322,22 +327,7 @@ impl SbeSession {
                     self.next_recv_seq = next;
                 }
             }
-            (SessionState::Established, Inbound::RetransmitRequest(m)) => {
-                if m.session_id.get() != self.session_id {
-                    out(Output::Send(ServerMessage::RetransmitReject(RetransmitReject {
-                        session_id: m.session_id,
-                        request_timestamp: m.timestamp,
-                        code: RetransmitRejectCode::OutOfRange.to_u8(),
-                    })));
-                    return;
-                }
-                out(Output::Retransmit {
-                    session_id: self.session_id,
-                    request_timestamp: m.timestamp.get(),
-                    from_seq: m.from_seq_no.get(),
-                    count: m.count.get(),
-                });
-            }
+            (SessionState::Established, Inbound::RetransmitRequest(m)) => self.on_retransmit_request(m, out),
             (SessionState::Established, app) => self.on_application(app, now_ns, env, out),
             (_, other) => {
                 let reason = format!("{} before the session is established", other.name());
@@ -372,7 +362,7 @@ impl SbeSession {
             return;
         }
         self.session_id = id;
-        self.config_index = found;
+        self.config_index = found.map(SbeSessionIx);
         self.admission = found.map(|i| Admission::new(SessionCommon::from(&env.sessions[i])));
         self.state = SessionState::Negotiated;
         out(Output::Send(ServerMessage::NegotiationResponse(NegotiationResponse {
@@ -380,6 +370,25 @@ impl SbeSession {
             request_timestamp: m.timestamp,
             server_flow: FlowType::Idempotent.to_u8(),
         })));
+    }
+
+    /// A RetransmitRequest of an established session: handed to the protocol, which holds the
+    /// stored messages, unless it names another session.
+    fn on_retransmit_request(&self, m: &RetransmitRequest, out: &mut impl FnMut(Output)) {
+        if m.session_id.get() != self.session_id {
+            out(Output::Send(ServerMessage::RetransmitReject(RetransmitReject {
+                session_id: m.session_id,
+                request_timestamp: m.timestamp,
+                code: RetransmitRejectCode::OutOfRange.to_u8(),
+            })));
+            return;
+        }
+        out(Output::Retransmit {
+            session_id: self.session_id,
+            request_timestamp: m.timestamp.get(),
+            from_seq: m.from_seq_no.get(),
+            count: m.count.get(),
+        });
     }
 
     /// Establish after Negotiate: keepalive bounds; resumes the session's sequence numbers.

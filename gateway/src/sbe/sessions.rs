@@ -10,14 +10,12 @@ use crate::sbe::codec::decode_inbound;
 use crate::sbe::convert::Report;
 use crate::sbe::frame::{MAX_FRAME_LEN_BYTES, next_frame};
 use crate::sbe::messages::{Retransmission, RetransmitReject, RetransmitRejectCode};
-use crate::sbe::session::{MAX_RETRANSMIT_COUNT, Output, SbeSession, ServerMessage, SessionEnv, SessionState};
+use crate::sbe::session::{
+    MAX_RETRANSMIT_COUNT, Output, SbeSession, SbeSessionIx, ServerMessage, SessionEnv, SessionState,
+};
 use crate::session::outbound::{self, Replayed};
 use crate::session::{CloseKind, ConnId, Env, Outbox, Protocol};
 use crate::store::SessionStore;
-
-/// A configured SBE session: its index in `[[sessions]]`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct SbeSessionIx(pub usize);
 
 /// Every SBE connection and configured session.
 pub(crate) struct SbeSessions {
@@ -95,7 +93,7 @@ impl SbeSessions {
                     .is_some_and(|c| c != conn)
             },
             next_exec_id: &mut *env.next_exec_id,
-            resume: &|i: usize| (stores[i].next_sender_seq(), stores[i].next_target_seq() - 1),
+            resume: &|i: SbeSessionIx| (stores[i.0].next_sender_seq(), stores[i.0].next_target_seq() - 1),
         };
         let outputs = &mut self.outputs;
         match frame.and_then(|msg| decode_inbound(msg).map_err(|e| e.to_string())) {
@@ -117,11 +115,11 @@ impl SbeSessions {
             return;
         }
         let Some(i) = session.config_index() else { return };
-        let store = &mut self.stores[i];
+        let store = &mut self.stores[i.0];
         if store.next_target_seq() != session.next_recv_seq()
             && let Err(e) = store.set_next_target_seq(session.next_recv_seq())
         {
-            tracing::error!(session = i, error = %e, "session store write failed");
+            tracing::error!(session = i.0, error = %e, "session store write failed");
         }
     }
 
@@ -149,7 +147,7 @@ impl SbeSessions {
         if let ServerMessage::NegotiationResponse(_) = msg
             && let Some(i) = self.conns[conn.0].as_ref().and_then(SbeSession::config_index)
         {
-            self.session_conn[i] = Some(conn);
+            self.session_conn[i.0] = Some(conn);
         }
     }
 
@@ -160,7 +158,7 @@ impl SbeSessions {
         let Some(frame) = Frame::encode(msg) else { return };
         match session.config_index() {
             Some(i) if msg.is_application() => {
-                let store = &mut self.stores[i];
+                let store = &mut self.stores[i.0];
                 debug_assert_eq!(store.next_sender_seq(), session.next_send_seq(), "store and session agree on seqs");
                 outbound::emit(store, session.next_send_seq(), frame.bytes(), true, Some(out.tx(conn)));
             }
@@ -177,7 +175,7 @@ impl SbeSessions {
         let last = from_seq.saturating_add(u64::from(count)).saturating_sub(1);
         let code = if count == 0 || count > MAX_RETRANSMIT_COUNT {
             Some(RetransmitRejectCode::RequestLimitExceeded)
-        } else if !outbound::fully_retained(&self.stores[i], from_seq, last) {
+        } else if !outbound::fully_retained(&self.stores[i.0], from_seq, last) {
             Some(RetransmitRejectCode::OutOfRange)
         } else {
             None
@@ -191,13 +189,13 @@ impl SbeSessions {
             Retransmission { session_id, request_timestamp, next_seq_no: U64::new(from_seq), count: U32::new(count) };
         self.send(conn, &ServerMessage::Retransmission(m), now_ns, out);
         let tx = out.tx(conn);
-        let res = outbound::replay(&self.stores[i], from_seq, last, |step| match step {
+        let res = outbound::replay(&self.stores[i.0], from_seq, last, |step| match step {
             Replayed::Message { bytes, .. } => tx.extend_from_slice(bytes),
             // Every SBE application message is stored, so a gap is a store that lost one.
-            Replayed::Gap { from, to } => tracing::error!(session = i, from, to, "stored messages missing"),
+            Replayed::Gap { from, to } => tracing::error!(session = i.0, from, to, "stored messages missing"),
         });
         if let Err(e) = res {
-            tracing::error!(session = i, error = %e, "session store read failed during retransmission");
+            tracing::error!(session = i.0, error = %e, "session store read failed during retransmission");
         }
     }
 
@@ -257,9 +255,9 @@ impl Protocol for SbeSessions {
     fn handle_disconnect(&mut self, conn: ConnId, _now_ns: u64, _stopping: bool, _out: &mut Outbox) {
         let Some(session) = self.conns[conn.0].take() else { return };
         if let Some(i) = session.config_index()
-            && self.session_conn[i] == Some(conn)
+            && self.session_conn[i.0] == Some(conn)
         {
-            self.session_conn[i] = None;
+            self.session_conn[i.0] = None;
         }
         tracing::info!(conn = conn.0, session = session.session_id(), "SBE session disconnected");
     }
