@@ -13,7 +13,7 @@ use crate::layout::{
 };
 use crate::mmap_storage::MmapStorage;
 use crate::reader::Replay;
-use crate::rollover::{BACKGROUND_THREAD_SUFFIX, Rollover, SealJob};
+use crate::rollover::{BACKGROUND_THREAD_SUFFIX, Rollover, SealJob, Spare};
 use crate::segment::{SegmentInfo, SegmentSlot, SegmentStatus};
 use crate::spares::recover_spares;
 use crate::storage::{SegmentStorage, Storage};
@@ -169,6 +169,9 @@ pub struct Journal<S: Storage> {
     recovery: RecoveryReport,
     /// Who prepares, seals and installs segments (see `rollover.rs`).
     rollover: Rollover<S::Segment>,
+    /// A read-only handle of the active segment made ahead with its spare, swapped in for the
+    /// writable one when the segment is full.
+    active_read_only: Option<S::Segment>,
 }
 
 impl Journal<MmapStorage> {
@@ -242,6 +245,7 @@ impl<S: Storage> Journal<S> {
             failed: None,
             recovery,
             rollover,
+            active_read_only: None,
         })
     }
 
@@ -487,10 +491,11 @@ impl<S: Storage> Journal<S> {
     #[cold]
     fn roll_over(&mut self, base_seq: u64) -> Result<(), JournalError> {
         let len_bytes = self.config.segment_len_bytes;
-        let (spare_id, mut segment) = match self.rollover.take_spare(&mut self.storage, len_bytes) {
-            Ok(spare) => spare,
-            Err(err) => return Err(self.fail(err)),
-        };
+        let Spare { id: spare_id, mut segment, read_only } =
+            match self.rollover.take_spare(&mut self.storage, len_bytes) {
+                Ok(spare) => spare,
+                Err(err) => return Err(self.fail(err)),
+            };
         let created_at_ns = wall_clock_ns();
         let header = SegmentHeader::new(base_seq, self.last_checksum, created_at_ns, len_bytes);
         if let Err(err) = segment.write_at(0, header.as_bytes()) {
@@ -512,11 +517,13 @@ impl<S: Storage> Journal<S> {
         self.write_offset = SEGMENT_HEADER_LEN_BYTES;
         self.synced_offset = 0;
         self.hinted_offset = SEGMENT_HEADER_LEN_BYTES;
-        // The writer reads the full segment through a fresh handle from now on and hands its
+        // The writer reads the full segment through a read-only handle from now on (made ahead
+        // with its spare where the storage can, so no mapping happens here) and hands its
         // writable mapping to the rollover, which lets it go before the seal (see
         // `Rollover::retire`).
         let full = self.segments.len() - 2;
-        let reopened = match self.segments[full].segment.reopen_read_only() {
+        let twin = std::mem::replace(&mut self.active_read_only, read_only);
+        let reopened = match twin.map_or_else(|| self.segments[full].segment.reopen_read_only(), Ok) {
             Ok(segment) => segment,
             Err(err) => return Err(self.fail(JournalError::io(IoOp::OpenSegment, Some(full_base_seq), err))),
         };

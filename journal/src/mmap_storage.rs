@@ -314,6 +314,11 @@ impl SegmentStorage for MmapSegment {
         map_segment(&self.file, self.bytes().len() as u64, true)
     }
 
+    /// Both mappings are `MAP_SHARED` views of the same page cache, so the twin sees every write.
+    fn read_only_twin(&self) -> io::Result<Option<MmapSegment>> {
+        self.reopen_read_only().map(Some)
+    }
+
     #[inline]
     fn bytes(&self) -> &[u8] {
         match &self.map {

@@ -86,6 +86,26 @@ fn create_spare<S: Storage>(storage: &mut S, spare_id: u64, len_bytes: u64) -> R
     storage.create_spare(spare_id, len_bytes).map_err(|err| JournalError::io(IoOp::CreateSpare, None, err))
 }
 
+/// A spare made ahead, on the background thread: the file, and its read-only twin when the
+/// storage can make one (mapping it is then also off the writer's thread).
+fn prepare<S: Storage>(storage: &mut S, id: u64, len_bytes: u64) -> Result<Spare<S::Segment>, JournalError> {
+    let segment = create_spare(storage, id, len_bytes)?;
+    let read_only = segment.read_only_twin().map_err(|err| JournalError::io(IoOp::CreateSpare, None, err))?;
+    Ok(Spare { id, segment, read_only })
+}
+
+/// A spare segment for the writer to move on to.
+#[derive(Debug)]
+pub(crate) struct Spare<G> {
+    /// Its spare id (its file name until it is installed).
+    pub(crate) id: u64,
+    /// The writable handle.
+    pub(crate) segment: G,
+    /// A read-only twin made ahead (see [`SegmentStorage::read_only_twin`]), for reading the
+    /// segment once it is full.
+    pub(crate) read_only: Option<G>,
+}
+
 /// Who does the slow parts of a rollover.
 #[derive(Debug)]
 pub(crate) enum Rollover<G> {
@@ -129,12 +149,12 @@ impl<G: SegmentStorage + Send + 'static> Rollover<G> {
         &mut self,
         storage: &mut S,
         len_bytes: u64,
-    ) -> Result<(u64, G), JournalError> {
+    ) -> Result<Spare<G>, JournalError> {
         match self {
             Rollover::Inline { next_spare_id, .. } => {
-                let spare_id = *next_spare_id;
+                let id = *next_spare_id;
                 *next_spare_id += 1;
-                Ok((spare_id, create_spare(storage, spare_id, len_bytes)?))
+                Ok(Spare { id, segment: create_spare(storage, id, len_bytes)?, read_only: None })
             }
             Rollover::Background(background) => background.take_spare(),
         }
@@ -251,8 +271,8 @@ struct Shared<G> {
 #[derive(Debug)]
 struct State<G> {
     jobs: VecDeque<Job>,
-    /// Prepared spares and their ids, oldest first.
-    spares: VecDeque<(u64, G)>,
+    /// Prepared spares, oldest first.
+    spares: VecDeque<Spare<G>>,
     /// Writable handles of full segments the writer has let go, unmapped here before the seal
     /// (see [`Rollover::retire`]).
     retired: Vec<G>,
@@ -308,7 +328,7 @@ impl<G: SegmentStorage + Send + 'static> Background<G> {
         self.shared.work.notify_one();
     }
 
-    fn take_spare(&mut self) -> Result<(u64, G), JournalError> {
+    fn take_spare(&mut self) -> Result<Spare<G>, JournalError> {
         let mut state = self.shared.lock();
         loop {
             if let Some(err) = &state.failure {
@@ -435,8 +455,8 @@ fn run<S: Storage>(mut storage: S, cpu: Option<usize>, shared: &Shared<S::Segmen
             job
         };
         let outcome = match job {
-            Job::Prepare { spare_id, len_bytes } => create_spare(&mut storage, spare_id, len_bytes).map(|spare| {
-                shared.lock().spares.push_back((spare_id, spare));
+            Job::Prepare { spare_id, len_bytes } => prepare(&mut storage, spare_id, len_bytes).map(|spare| {
+                shared.lock().spares.push_back(spare);
             }),
             Job::Seal(seal_job) => seal(&mut storage, seal_job, shared.header_synced_base_seq.load(Ordering::Acquire))
                 .map(|()| {

@@ -87,6 +87,18 @@ pub trait SegmentStorage {
     where
         Self: Sized;
 
+    /// A read-only handle made ahead of need: like [`SegmentStorage::reopen_read_only`], but it
+    /// must go on seeing every later write through this handle (a second shared mapping of the
+    /// same file does). The rollover thread makes it with each spare, so the writer swaps it in
+    /// when the segment is full instead of mapping the file on its own thread. `None` (the
+    /// default): the storage cannot, and the writer reopens at rollover.
+    fn read_only_twin(&self) -> io::Result<Option<Self>>
+    where
+        Self: Sized,
+    {
+        Ok(None)
+    }
+
     /// Makes the bytes in `offset..offset + len_bytes` durable (msync with `MS_SYNC`, which is an
     /// fdatasync of that range). An error means the state of the range on disk is unknown.
     fn sync_range(&mut self, offset: usize, len_bytes: usize) -> io::Result<()>;
