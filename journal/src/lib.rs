@@ -137,6 +137,7 @@ pub use rollover::BACKGROUND_THREAD_SUFFIX;
 mod segment;
 mod spares;
 mod storage;
+mod tail;
 
 pub use error::{CorruptReason, IoOp, JournalError};
 pub use faulty_storage::{CrashMode, FAULTY_PAGE_LEN_BYTES, FAULTY_SECTOR_LEN_BYTES, FaultySegment, FaultyStorage};
@@ -156,3 +157,4 @@ pub use mmap_storage::{MmapSegment, MmapStorage};
 pub use reader::Replay;
 pub use segment::{SegmentInfo, SegmentStatus};
 pub use storage::{SegmentStorage, Storage};
+pub use tail::Tail;

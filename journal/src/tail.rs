@@ -1,0 +1,148 @@
+//! Following a journal that a writer is appending to: the replication stream's source on the
+//! primary. A [`Tail`] reads the segment files through its own (read-only) storage handle, never
+//! through the writer's [`crate::Journal`], so catching a standby up from old segments and
+//! streaming live records are one path, and the reader never holds the writer up.
+//!
+//! The caller says how far to read (`up_to_seq`, a position the writer has published, such as
+//! its written seq): every record up to it is whole in the page cache, so a record the tail
+//! cannot find where it expects one is in the next segment. That segment may still be a spare
+//! (the rollover thread renames it only when it seals the previous one), so the tail also looks
+//! among the spares for the one whose header continues the log. Every record is checked as
+//! replay checks it: header and body checksums, sequence number and parent checksum.
+
+use crate::error::{CorruptReason, IoOp, JournalError};
+use crate::layout::{RECORD_HEADER_LEN_BYTES, Record, SEGMENT_HEADER_LEN_BYTES, SegmentHeader, decode_record_in_place};
+use crate::storage::{SegmentStorage, Storage};
+
+/// A reader following the log from a sequence number on.
+#[derive(Debug)]
+pub struct Tail<S: Storage> {
+    storage: S,
+    segment: S::Segment,
+    /// The segment's base sequence number (errors name it).
+    segment_base: u64,
+    offset: usize,
+    next_seq: u64,
+    parent: u32,
+    /// Records below this are read (to check the chain) but not yielded.
+    from_seq: u64,
+}
+
+impl<S: Storage> Tail<S> {
+    /// A tail whose first record is `from_seq`. Fails with [`JournalError::SeqNotInJournal`] if
+    /// the oldest segment starts after `from_seq` (retention removed it) or there is none.
+    pub fn open(storage: S, from_seq: u64) -> Result<Self, JournalError> {
+        let bases = storage.list_segments().map_err(|err| JournalError::io(IoOp::ListSegments, None, err))?;
+        let Some(&base_seq) = bases.iter().rev().find(|&&b| b <= from_seq) else {
+            let first_seq = bases.first().copied().unwrap_or(0);
+            return Err(JournalError::SeqNotInJournal { seq: from_seq, first_seq, next_seq: 0 });
+        };
+        let segment =
+            storage.open_segment(base_seq).map_err(|err| JournalError::io(IoOp::OpenSegment, Some(base_seq), err))?;
+        let header = SegmentHeader::read(segment.bytes()).map_err(|reason| JournalError::Corrupt {
+            segment: base_seq,
+            offset: 0,
+            seq: base_seq,
+            reason,
+        })?;
+        let parent = header.prev_checksum.get();
+        let offset = SEGMENT_HEADER_LEN_BYTES;
+        Ok(Tail { storage, segment, segment_base: base_seq, offset, next_seq: base_seq, parent, from_seq })
+    }
+
+    /// Sequence number of the next record to yield.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq.max(self.from_seq)
+    }
+
+    /// Checksum of the record before [`Tail::next_seq`] (the next record's parent), once the tail
+    /// has read up to its start.
+    pub fn parent_checksum(&self) -> Option<u32> {
+        (self.next_seq >= self.from_seq).then_some(self.parent)
+    }
+
+    /// The next record, if its sequence number is at most `up_to_seq`; `None` when the tail has
+    /// caught up (or the next segment is being renamed at this instant: call again).
+    pub fn next(&mut self, up_to_seq: u64) -> Result<Option<Record<'_>>, JournalError> {
+        if !self.position(up_to_seq)? {
+            return Ok(None);
+        }
+        let record = decode_record_in_place(self.segment.bytes(), self.offset, self.next_seq, self.parent)
+            .map_err(|reason| self.corrupt(reason))?;
+        self.offset += record.len_bytes();
+        self.next_seq += 1;
+        self.parent = record.checksum;
+        Ok(Some(record))
+    }
+
+    /// Gets to the record to yield next (skipping, checked, what comes before `from_seq`, and
+    /// moving to the next segment where this one ends); false if it is past `up_to_seq` or not
+    /// found yet.
+    fn position(&mut self, up_to_seq: u64) -> Result<bool, JournalError> {
+        loop {
+            if self.next_seq > up_to_seq {
+                return Ok(false);
+            }
+            let header = self.segment.bytes().get(self.offset..self.offset + RECORD_HEADER_LEN_BYTES);
+            if header.is_none_or(|h| h.iter().all(|b| *b == 0)) {
+                // The record is written (it is at most `up_to_seq`) but not here: the writer
+                // rolled over to the next segment.
+                if !self.move_to_next_segment()? {
+                    return Ok(false);
+                }
+                continue;
+            }
+            if self.next_seq >= self.from_seq {
+                return Ok(true);
+            }
+            let (len, checksum) = decode_record_in_place(self.segment.bytes(), self.offset, self.next_seq, self.parent)
+                .map(|r| (r.len_bytes(), r.checksum))
+                .map_err(|reason| self.corrupt(reason))?;
+            self.offset += len;
+            self.next_seq += 1;
+            self.parent = checksum;
+        }
+    }
+
+    /// Moves to the segment starting at `next_seq`: the named one, or the spare whose header
+    /// continues the log. False if neither is there yet.
+    fn move_to_next_segment(&mut self) -> Result<bool, JournalError> {
+        let base_seq = self.next_seq;
+        if let Ok(segment) = self.storage.open_segment(base_seq) {
+            return self.enter(segment).map(|()| true);
+        }
+        let spares = self.storage.list_spares().map_err(|err| JournalError::io(IoOp::OpenSpare, None, err))?;
+        for id in spares {
+            let Ok(spare) = self.storage.open_spare(id) else { continue };
+            let continues = SegmentHeader::read(spare.bytes())
+                .is_ok_and(|h| h.base_seq.get() == base_seq && h.prev_checksum.get() == self.parent);
+            if continues {
+                return self.enter(spare).map(|()| true);
+            }
+        }
+        Ok(false)
+    }
+
+    fn enter(&mut self, segment: S::Segment) -> Result<(), JournalError> {
+        let base_seq = self.next_seq;
+        let wrong = |reason| JournalError::Corrupt { segment: base_seq, offset: 0, seq: base_seq, reason };
+        let header = SegmentHeader::read(segment.bytes()).map_err(wrong)?;
+        if header.base_seq.get() != base_seq {
+            return Err(wrong(CorruptReason::WrongSeq { expected_seq: base_seq, found_seq: header.base_seq.get() }));
+        }
+        if header.prev_checksum.get() != self.parent {
+            let reason = CorruptReason::ChainBroken { expected: self.parent, found: header.prev_checksum.get() };
+            return Err(wrong(reason));
+        }
+        self.segment = segment;
+        self.segment_base = base_seq;
+        self.offset = SEGMENT_HEADER_LEN_BYTES;
+        Ok(())
+    }
+}
+
+impl<S: Storage> Tail<S> {
+    fn corrupt(&self, reason: CorruptReason) -> JournalError {
+        JournalError::Corrupt { segment: self.segment_base, offset: self.offset as u64, seq: self.next_seq, reason }
+    }
+}
