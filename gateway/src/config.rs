@@ -60,6 +60,80 @@ pub enum DurabilityPolicy {
     Written,
     /// Once the command is on stable storage.
     Fsync,
+    /// Once the command is in the local journal's page cache and in the standby's journal
+    /// (its page cache).
+    Replicated,
+    /// Once the command is on the local stable storage and on the standby's.
+    #[serde(rename = "replicated+fsync")]
+    ReplicatedFsync,
+}
+
+impl DurabilityPolicy {
+    /// Whether acknowledgements wait for a standby.
+    pub fn needs_standby(self) -> bool {
+        matches!(self, DurabilityPolicy::Replicated | DurabilityPolicy::ReplicatedFsync)
+    }
+
+    /// Whether the local journal commits with a sync.
+    pub fn syncs(self) -> bool {
+        matches!(self, DurabilityPolicy::Fsync | DurabilityPolicy::ReplicatedFsync)
+    }
+}
+
+/// What a primary does when a `replicated` policy's standby is gone or stops keeping up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StandbyLoss {
+    /// After `standby_timeout_ms`, acknowledge at local durability (and say so in the log)
+    /// until a standby has caught up again.
+    Degrade,
+    /// Stop acknowledging until a standby has caught up (orders wait; nothing is lost).
+    Halt,
+}
+
+/// `[replication]`: the primary's replication port and the standby's primary.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplicationSection {
+    /// Primary: the address standbys connect to; empty turns replication off.
+    #[serde(default)]
+    pub listen: String,
+    /// Standby (`sable standby`): the primary's replication address.
+    #[serde(default)]
+    pub primary: String,
+    /// The primary sends its state hash every this many commands; the standby compares (0: off).
+    #[serde(default = "default_verify_every")]
+    pub verify_every_commands: u64,
+    /// With a `replicated` policy: how long a standby may be gone or behind without progress.
+    #[serde(default = "default_standby_timeout_ms")]
+    pub standby_timeout_ms: u64,
+    /// With a `replicated` policy: what happens after that.
+    #[serde(default = "default_standby_loss")]
+    pub on_standby_loss: StandbyLoss,
+}
+
+fn default_verify_every() -> u64 {
+    10_000
+}
+
+fn default_standby_timeout_ms() -> u64 {
+    2_000
+}
+
+fn default_standby_loss() -> StandbyLoss {
+    StandbyLoss::Degrade
+}
+
+impl Default for ReplicationSection {
+    fn default() -> Self {
+        ReplicationSection {
+            listen: String::new(),
+            primary: String::new(),
+            verify_every_commands: default_verify_every(),
+            standby_timeout_ms: default_standby_timeout_ms(),
+            on_standby_loss: default_standby_loss(),
+        }
+    }
 }
 
 /// How idle pipeline threads wait.
@@ -508,6 +582,9 @@ pub struct Config {
     /// `[fix]`.
     #[serde(default)]
     pub fix: FixSection,
+    /// `[replication]`.
+    #[serde(default)]
+    pub replication: ReplicationSection,
     /// `[[fix_sessions]]`.
     #[serde(default)]
     pub fix_sessions: Vec<FixSessionConfig>,
@@ -530,6 +607,8 @@ pub struct Validated {
     pub fix_listen: Option<SocketAddr>,
     /// Effective settings of each `[[fix_sessions]]` entry, in file order.
     pub fix_settings: Vec<FixSettings>,
+    /// The primary's replication listen address (`None` when `[replication] listen` is empty).
+    pub replication_listen: Option<SocketAddr>,
 }
 
 fn nanos(d: Decimal, key: &str) -> Result<u128, ConfigError> {
@@ -579,7 +658,36 @@ impl Config {
         self.validate_sessions(&accounts)?;
         let fix_listen = self.validate_fix()?;
         let fix_settings = self.validate_fix_sessions(&accounts)?;
-        Ok(Validated { raw: self, listen, limits, instruments, accounts, fix_listen, fix_settings })
+        let replication_listen = self.validate_replication()?;
+        Ok(Validated { raw: self, listen, limits, instruments, accounts, fix_listen, fix_settings, replication_listen })
+    }
+
+    /// `[replication]`: addresses, and a `replicated` policy needs a replication port.
+    fn validate_replication(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        let r = &self.replication;
+        if !r.primary.is_empty() {
+            r.primary
+                .parse::<SocketAddr>()
+                .map_err(|e| invalid("replication.primary", format!("not an IP:port address: {e}")))?;
+        }
+        if r.standby_timeout_ms == 0 {
+            return Err(invalid("replication.standby_timeout_ms", "must be at least 1"));
+        }
+        if r.listen.is_empty() {
+            if self.pipeline.durability.needs_standby() {
+                return Err(invalid("pipeline.durability", "a replicated policy needs replication.listen"));
+            }
+            return Ok(None);
+        }
+        if r.verify_every_commands > 0 && self.snapshot.every_commands == 0 {
+            return Err(invalid(
+                "replication.verify_every_commands",
+                "the state hash comes from the snapshot follower: set snapshot.every_commands too, or 0 here",
+            ));
+        }
+        let addr =
+            r.listen.parse().map_err(|e| invalid("replication.listen", format!("not an IP:port address: {e}")))?;
+        Ok(Some(addr))
     }
 
     /// `[server]`: the listen address.

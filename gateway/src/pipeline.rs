@@ -39,6 +39,7 @@ use crate::stage::journaler::Journaler;
 use crate::stage::matcher::Matcher;
 use crate::stage::publisher::{Publisher, PublisherStage};
 use crate::stage::receiver::{Receiver, ReceiverParts, WAKER};
+use crate::stage::replicator::{Gate, Replicator, ReplicatorThread};
 use crate::stage::sequencer::{Sequencer, WallClock};
 use crate::store::SessionStore;
 use crate::wait::Wait;
@@ -96,6 +97,7 @@ pub struct ShutdownReport {
 pub struct Appliance {
     local_addr: SocketAddr,
     fix_addr: Option<SocketAddr>,
+    replication_addr: Option<SocketAddr>,
     shared: Arc<Shared>,
     waker: Arc<mio::Waker>,
     io: Option<JoinHandle<Result<ShutdownReport, PipelineError>>>,
@@ -112,6 +114,16 @@ impl Appliance {
     /// The bound FIX address, if FIX is on.
     pub fn fix_addr(&self) -> Option<SocketAddr> {
         self.fix_addr
+    }
+
+    /// Highest sequence number in the journal's page cache (what a standby can have).
+    pub fn written_seq(&self) -> u64 {
+        self.shared.seq_written.load(Ordering::Acquire)
+    }
+
+    /// The bound replication address, if replication is on.
+    pub fn replication_addr(&self) -> Option<SocketAddr> {
+        self.replication_addr
     }
 
     /// State hash and sequence number right after restore (before configuration commands).
@@ -181,9 +193,10 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
         // At `written` the journaler gives no write-back hints: each would clean pages the
         // writer maps writable, a TLB shootdown per page on the journaler's thread; full
         // segments are written back by the rollover thread once no writable mapping is left.
-        writeback_hint_len_bytes: match p.durability {
-            DurabilityPolicy::Fsync => JournalConfig::default().writeback_hint_len_bytes,
-            DurabilityPolicy::Memory | DurabilityPolicy::Written => 0,
+        writeback_hint_len_bytes: if p.durability.syncs() {
+            JournalConfig::default().writeback_hint_len_bytes
+        } else {
+            0
         },
         ..JournalConfig::default()
     };
@@ -193,7 +206,10 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
     // 2. Restore: newest usable snapshot + journal replay. Everything restored is durable.
     let engine = restore(&store, &journal, &cfg)?;
     let (restored_seq, restored_hash, last_ts_ns) = (engine.seq(), engine.state_hash(), engine.now_ns());
-    shared.seq_durable.store(restored_seq, Ordering::Release);
+    for position in [&shared.seq_durable, &shared.seq_written, &shared.seq_local, &shared.seq_replica] {
+        position.store(restored_seq, Ordering::Release);
+    }
+    shared.needs_standby.store(p.durability.needs_standby(), Ordering::Release);
 
     // 3. Configuration commands to sequence first: whatever brings the restored engine's
     //    instruments and accounts to what the file says.
@@ -207,10 +223,7 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
     let out_producer = out_builder.build();
 
     // 5. Input ring: sequencer → {journaler ∥ matcher} → follower.
-    let level = match p.durability {
-        DurabilityPolicy::Fsync => Durability::Fsync,
-        DurabilityPolicy::Memory | DurabilityPolicy::Written => Durability::Written,
-    };
+    let level = if p.durability.syncs() { Durability::Fsync } else { Durability::Written };
     let journaler = Journaler::new(journal, level, Arc::clone(&shared));
     let matcher = Matcher::new(engine, out_producer, wait, Arc::clone(&shared));
     let follower = match follower_engine {
@@ -221,6 +234,8 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
         }
         None => None,
     };
+    let verify_every = if cfg.replication_listen.is_some() { cfg.raw.replication.verify_every_commands } else { 0 };
+    let follower = FollowerStage { follower, verify_every, shared: Arc::clone(&shared) };
     let input = input_ring(&cfg, wait, journaler, matcher, follower);
 
     // 6. Sequencer: stamps seq + timestamp once, after the restored journal's end.
@@ -263,16 +278,33 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
         admin,
     })
     .map_err(|source| PipelineError::Io { what: "registering the listeners", source })?;
+
+    // 9. Replicator (with `[replication] listen`): streams the journal to a standby and, with a
+    //    `replicated` policy, moves the durability gate.
+    let (replicator, replication_addr) = replicator(&cfg, &data_dir, &shared, wait)?;
     let gateway_shared = Arc::clone(&shared);
     let handle = std::thread::Builder::new()
         .name("sable-gateway".into())
         .spawn(move || {
-            receiver.run()?;
+            let run = receiver.run();
+            if let Some(r) = replicator {
+                r.stop();
+            }
+            run?;
             final_snapshot(&gateway_shared, &store)
         })
         .map_err(|source| PipelineError::Io { what: "spawning the gateway thread", source })?;
 
-    Ok(Appliance { local_addr, fix_addr, shared, waker, io: Some(handle), restored_hash, restored_seq })
+    Ok(Appliance {
+        local_addr,
+        fix_addr,
+        replication_addr,
+        shared,
+        waker,
+        io: Some(handle),
+        restored_hash,
+        restored_seq,
+    })
 }
 
 fn restore(
@@ -302,7 +334,7 @@ fn input_ring(
     wait: Wait,
     journaler: Journaler,
     matcher: Matcher,
-    follower: Option<Follower>,
+    follower: FollowerStage,
 ) -> InputProducer {
     let p = &cfg.raw.pipeline;
     let builder = build_single_producer(p.input_ring_slots, Slot::default, wait)
@@ -324,23 +356,69 @@ fn input_ring(
         .and_then()
         .thread_name("sable-follower")
         .handle_events_and_state_with_wait_strategy(
-            |f: &mut Option<Follower>, slot: &Slot, _seq, _end| follow(f, slot),
+            |f: &mut FollowerStage, slot: &Slot, _seq, _end| f.follow(slot),
             move || follower,
             Wait::Sleep(FOLLOWER_SLEEP),
         )
         .build()
 }
 
-fn follow(f: &mut Option<Follower>, slot: &Slot) {
-    let Some(follower) = f.as_mut() else { return };
-    match follower.apply(&slot.command) {
-        Ok(Some(info)) => tracing::info!(seq = info.seq, "periodic snapshot written"),
-        Ok(None) => {}
-        Err(e) => {
-            tracing::error!(error = %e, "follower stopped; no more periodic snapshots");
-            *f = None;
+/// The snapshot follower's place in the input ring; with replication it also hashes its
+/// engine every `verify_every` commands for the standby to compare (off the matcher's thread).
+struct FollowerStage {
+    follower: Option<Follower>,
+    verify_every: u64,
+    shared: Arc<Shared>,
+}
+
+impl FollowerStage {
+    fn follow(&mut self, slot: &Slot) {
+        let Some(follower) = self.follower.as_mut() else { return };
+        match follower.apply(&slot.command) {
+            Ok(Some(info)) => tracing::info!(seq = info.seq, "periodic snapshot written"),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "follower stopped; no more periodic snapshots or state hashes");
+                self.follower = None;
+                return;
+            }
+        }
+        let seq = slot.command.seq;
+        if self.verify_every > 0 && seq.is_multiple_of(self.verify_every) {
+            let hash = follower.engine().state_hash();
+            let mut hashes = self.shared.state_hashes.lock().unwrap_or_else(|p| p.into_inner());
+            if hashes.len() == crate::replication::HASHES_KEPT {
+                hashes.pop_front();
+            }
+            hashes.push_back((seq, hash));
         }
     }
+}
+
+/// Binds the replication port and starts the replicator, when configured.
+fn replicator(
+    cfg: &Validated,
+    data_dir: &Path,
+    shared: &Arc<Shared>,
+    wait: Wait,
+) -> Result<(Option<ReplicatorThread>, Option<SocketAddr>), PipelineError> {
+    let Some(addr) = cfg.replication_listen else { return Ok((None, None)) };
+    let io = |what| move |source| PipelineError::Io { what, source };
+    let listener = std::net::TcpListener::bind(addr).map_err(io("binding the replication address"))?;
+    let bound = listener.local_addr().map_err(io("binding the replication address"))?;
+    let r = &cfg.raw.replication;
+    let policy = cfg.raw.pipeline.durability;
+    let gate = policy.needs_standby().then(|| Gate {
+        synced: policy.syncs(),
+        timeout: Duration::from_millis(r.standby_timeout_ms),
+        loss: r.on_standby_loss,
+    });
+    let replicator =
+        Replicator::new(listener, journal_dir(data_dir), Arc::clone(shared), r.verify_every_commands, gate)
+            .map_err(io("setting up the replication port"))?;
+    let thread = ReplicatorThread::spawn(replicator, wait).map_err(io("spawning the replicator"))?;
+    tracing::info!(addr = %bound, durability = ?policy, "replication listening");
+    Ok((Some(thread), Some(bound)))
 }
 
 /// The sessions configured for each account, as the publisher routes reports.

@@ -61,8 +61,23 @@ pub type OutputPoller = EventPoller<OutSlot, SingleProducerBarrier>;
 /// State the stages signal each other with (atomics only on the hot path).
 #[derive(Default)]
 pub struct Shared {
-    /// Highest sequence number durable at the configured policy's level (journaler writes).
+    /// Highest sequence number durable at the configured policy's level: what the publisher
+    /// may release. Without a standby the journaler writes it; with a `replicated` policy it is
+    /// the lower of `seq_local` and `seq_replica` (see [`Shared::set_local_durable`]).
     pub seq_durable: AtomicU64,
+    /// Highest sequence number in the local journal's page cache (journaler writes; the
+    /// replicator streams up to it).
+    pub seq_written: AtomicU64,
+    /// With a `replicated` policy: durable locally at the policy's level (journaler writes).
+    pub seq_local: AtomicU64,
+    /// With a `replicated` policy: held by the standby at the policy's level, or `u64::MAX`
+    /// while degraded to local durability (replicator writes).
+    pub seq_replica: AtomicU64,
+    /// Whether the policy waits for a standby (set once at start).
+    pub needs_standby: AtomicBool,
+    /// The snapshot follower's state hashes, (seq, hash), newest last, a bounded number kept:
+    /// the replicator sends them to the standby to compare.
+    pub state_hashes: Mutex<std::collections::VecDeque<(u64, u64)>>,
     /// Highest sequence number whose output the publisher fully released (publisher writes).
     pub seq_published: AtomicU64,
     /// Set by the owner to stop the appliance.
@@ -83,6 +98,30 @@ impl Shared {
             *f = Some(what);
         }
         self.failed.store(true, Ordering::Release);
+    }
+
+    /// The journaler's position: durable locally at the policy's level.
+    pub fn set_local_durable(&self, seq: u64) {
+        if !self.needs_standby.load(Ordering::Relaxed) {
+            self.seq_durable.store(seq, Ordering::Release);
+            return;
+        }
+        self.seq_local.store(seq, Ordering::SeqCst);
+        self.release_min();
+    }
+
+    /// The replicator's position: held by the standby (or `u64::MAX`: degraded).
+    pub fn set_replica_durable(&self, seq: u64) {
+        self.seq_replica.store(seq, Ordering::SeqCst);
+        self.release_min();
+    }
+
+    /// Both writers store their own position, then raise `seq_durable` to the lower of the two.
+    /// SeqCst: of two concurrent updates at least one sees the other's store, so the last one
+    /// leaves `seq_durable` at the true minimum; `fetch_max` keeps it from going back.
+    fn release_min(&self) {
+        let min = self.seq_local.load(Ordering::SeqCst).min(self.seq_replica.load(Ordering::SeqCst));
+        self.seq_durable.fetch_max(min, Ordering::AcqRel);
     }
 
     /// The failure, once a stage raised the flag.

@@ -9,12 +9,15 @@ use gateway::config::{Config, DurabilityPolicy, WaitKind};
 use gateway::pipeline::{self, Appliance};
 use gateway::sbe::codec::{Outbound, decode_outbound};
 use gateway::sbe::messages::{
-    BusinessRejectReason, ExecType, ExecutionReport, NewOrderSingle, OrdStatus, OrdType, OrderCancelReplaceRequest,
-    OrderCancelRequest, PRICE9_NULL, QTY4_NULL, SelfTradePrevention, Side, TerminationCode, TimeInForce, char_field,
+    BusinessRejectReason, ExecType, OrdStatus, OrderCancelReplaceRequest, OrderCancelRequest, Side, TerminationCode,
+    TimeInForce, char_field,
 };
 use zerocopy::little_endian::{I64, U32, U64};
 
-const WAIT: Duration = Duration::from_secs(10);
+#[path = "support/sbe_flow.rs"]
+mod sbe_flow;
+
+use sbe_flow::{WAIT, er, order, px, wait_for};
 
 /// `pipeline.gateway_threads` of the tests that run in both gateway layouts.
 const ONE_THREAD: u8 = 1;
@@ -72,54 +75,6 @@ fn test_config(
     c.journal.segment_len_bytes = 1 << 20;
     c.snapshot.every_commands = 4;
     c
-}
-
-fn px(p: f64) -> I64 {
-    I64::new((p * 1e9).round() as i64)
-}
-
-fn order(cl: &str, account: u32, side: Side, price: f64, qty: u64) -> NewOrderSingle {
-    NewOrderSingle {
-        cl_ord_id: char_field(cl.as_bytes()).unwrap(),
-        account: U32::new(account),
-        security_id: U32::new(1),
-        side: side.to_u8(),
-        ord_type: OrdType::Limit.to_u8(),
-        time_in_force: TimeInForce::GoodTillCancel.to_u8(),
-        exec_inst: 0,
-        self_trade_prevention: SelfTradePrevention::AccountDefault.to_u8(),
-        price: px(price),
-        stop_px: I64::new(PRICE9_NULL),
-        order_qty: U64::new(qty * 10_000),
-        display_qty: U64::new(QTY4_NULL),
-        expire_time: U64::new(0),
-    }
-}
-
-/// Reads frames until `pick` accepts one (skipping heartbeats and others), bounded by `WAIT`.
-fn wait_for<T>(c: &mut Client, what: &str, mut pick: impl FnMut(&Outbound<'_>) -> Option<T>) -> T {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        assert!(!left.is_zero(), "timed out waiting for {what}");
-        let frame = match c.recv(left) {
-            Ok(Some(f)) => f,
-            Ok(None) => panic!("timed out waiting for {what}"),
-            Err(e) => panic!("waiting for {what}: {e}"),
-        };
-        let msg = decode_outbound(&frame[6..]).expect("server frames decode");
-        if let Some(t) = pick(&msg) {
-            return t;
-        }
-    }
-}
-
-fn er(c: &mut Client, cl: &str, exec_type: ExecType) -> ExecutionReport {
-    let cl_field: [u8; 20] = char_field(cl.as_bytes()).unwrap();
-    wait_for(c, &format!("{} for {cl}", exec_type.name()), |m| match m {
-        Outbound::ExecutionReport(r) if r.cl_ord_id == cl_field && r.exec_type == exec_type.to_u8() => Some(**r),
-        _ => None,
-    })
 }
 
 fn qty4(lots: u64) -> u64 {

@@ -354,6 +354,12 @@ impl<S: Storage> Journal<S> {
         self.synced_seq.max(sealed.min(self.written_seq))
     }
 
+    /// Checksum of the last record appended (the next record's parent): a replica compares it
+    /// with the parent a record from its primary carries, so two histories never splice.
+    pub fn last_checksum(&self) -> u32 {
+        self.last_checksum
+    }
+
     /// The only sequence number [`Journal::append`] accepts now.
     pub fn next_seq(&self) -> u64 {
         self.next_seq

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use common::{Appended, append, append_many, record_for, small_background_config, small_config};
-use journal::{CorruptReason, Durability, Journal, JournalError, MmapStorage, Tail, segment_file_name, spare_file_name};
+use journal::{
+    CorruptReason, Durability, Journal, JournalError, MmapStorage, Tail, segment_file_name, spare_file_name,
+};
 
 const BODY_LEN_BYTES: usize = 2000;
 

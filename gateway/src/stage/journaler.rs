@@ -52,7 +52,8 @@ impl Journaler {
             Durability::Written => self.journal.written_seq(),
             Durability::Fsync => self.journal.synced_seq(),
         };
-        self.shared.seq_durable.store(durable, Ordering::Release);
+        self.shared.seq_written.store(self.journal.written_seq(), Ordering::Release);
+        self.shared.set_local_durable(durable);
         Ok(())
     }
 }

@@ -7,4 +7,5 @@ pub(crate) mod journaler;
 pub(crate) mod matcher;
 pub(crate) mod publisher;
 pub(crate) mod receiver;
+pub(crate) mod replicator;
 pub(crate) mod sequencer;

@@ -1,0 +1,208 @@
+//! The replication stream's frames. Every frame is `len: u32` (the bytes after it), `kind: u8`,
+//! then the payload; integers little-endian. Records travel exactly as the journal stores them
+//! (header, body, zero padding), so the standby checks the same checksums and the same chain.
+//!
+//! | kind | direction | payload |
+//! |---|---|---|
+//! | `HELLO` | standby → primary | magic `SBLR`, version u16, next_seq u64 (the first record it wants) |
+//! | `WELCOME` | primary → standby | verify_every u64, written_seq u64, sync u8 (1: sync each batch before reporting) |
+//! | `RECORDS` | primary → standby | whole journal records, back to back |
+//! | `STATE_HASH` | primary → standby | seq u64, state_hash u64 |
+//! | `HEARTBEAT` | primary → standby | written_seq u64 |
+//! | `POSITION` | standby → primary | received u64, written u64, synced u64 |
+//! | `REFUSE` | primary → standby | reason, UTF-8 |
+
+use crate::replication::{MAX_FRAME_LEN_BYTES, PROTOCOL_VERSION};
+
+/// `HELLO`'s magic: "SBLR".
+pub(crate) const MAGIC: u32 = u32::from_le_bytes(*b"SBLR");
+/// Bytes before a frame's payload: length and kind.
+pub(crate) const FRAME_HEADER_LEN_BYTES: usize = 5;
+
+/// A decoded frame; `Records` borrows the record bytes from the input.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Frame<'a> {
+    /// The standby's greeting.
+    Hello { version: u16, next_seq: u64 },
+    /// The primary's answer: how often state hashes come, how far its journal is written, and
+    /// whether the standby must sync before it reports (a `replicated+fsync` policy).
+    Welcome { verify_every: u64, written_seq: u64, sync: bool },
+    /// Journal records.
+    Records(&'a [u8]),
+    /// The primary's state hash after `seq`.
+    StateHash { seq: u64, state_hash: u64 },
+    /// The primary is alive; its journal's written position.
+    Heartbeat { written_seq: u64 },
+    /// How far the standby got.
+    Position { received: u64, written: u64, synced: u64 },
+    /// The primary will not serve this standby.
+    Refuse(&'a str),
+}
+
+const HELLO: u8 = 1;
+const WELCOME: u8 = 2;
+const RECORDS: u8 = 3;
+const STATE_HASH: u8 = 4;
+const HEARTBEAT: u8 = 5;
+const POSITION: u8 = 6;
+const REFUSE: u8 = 7;
+
+/// Why bytes are not a frame.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum WireError {
+    /// The length field is over [`MAX_FRAME_LEN_BYTES`] or under a frame's header.
+    #[error("frame length {0} out of bounds (1..={MAX_FRAME_LEN_BYTES})")]
+    Length(u32),
+    /// Unknown kind byte.
+    #[error("unknown frame kind {0}")]
+    Kind(u8),
+    /// The payload's size does not fit its kind.
+    #[error("frame kind {kind} with a payload of {len} bytes")]
+    Payload { kind: u8, len: usize },
+    /// A HELLO without the magic.
+    #[error("not a sable replication peer (bad magic)")]
+    Magic,
+    /// A REFUSE whose reason is not UTF-8.
+    #[error("refusal reason is not UTF-8")]
+    Utf8,
+}
+
+/// Appends a frame to `out`.
+pub(crate) fn encode(frame: &Frame<'_>, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.extend_from_slice(&[0; FRAME_HEADER_LEN_BYTES]);
+    let kind = match *frame {
+        Frame::Hello { version, next_seq } => {
+            out.extend_from_slice(&MAGIC.to_le_bytes());
+            out.extend_from_slice(&version.to_le_bytes());
+            out.extend_from_slice(&next_seq.to_le_bytes());
+            HELLO
+        }
+        Frame::Welcome { verify_every, written_seq, sync } => {
+            put(out, &[verify_every, written_seq], WELCOME);
+            out.push(u8::from(sync));
+            WELCOME
+        }
+        Frame::Records(bytes) => {
+            out.extend_from_slice(bytes);
+            RECORDS
+        }
+        Frame::StateHash { seq, state_hash } => put(out, &[seq, state_hash], STATE_HASH),
+        Frame::Heartbeat { written_seq } => put(out, &[written_seq], HEARTBEAT),
+        Frame::Position { received, written, synced } => put(out, &[received, written, synced], POSITION),
+        Frame::Refuse(reason) => {
+            out.extend_from_slice(reason.as_bytes());
+            REFUSE
+        }
+    };
+    let len = (out.len() - start - 4) as u32;
+    out[start..start + 4].copy_from_slice(&len.to_le_bytes());
+    out[start + 4] = kind;
+}
+
+fn put(out: &mut Vec<u8>, values: &[u64], kind: u8) -> u8 {
+    for v in values {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    kind
+}
+
+/// The first frame of `bytes` and its length, or `Ok(None)` if it is not whole yet.
+pub(crate) fn decode(bytes: &[u8]) -> Result<Option<(Frame<'_>, usize)>, WireError> {
+    let Some(head) = bytes.get(..FRAME_HEADER_LEN_BYTES) else { return Ok(None) };
+    let len = u32::from_le_bytes(head[..4].try_into().expect("4 bytes"));
+    if len == 0 || len as usize > MAX_FRAME_LEN_BYTES {
+        return Err(WireError::Length(len));
+    }
+    let total = 4 + len as usize;
+    let Some(frame) = bytes.get(..total) else { return Ok(None) };
+    let (kind, payload) = (frame[4], &frame[FRAME_HEADER_LEN_BYTES..]);
+    let bad = || WireError::Payload { kind, len: payload.len() };
+    let u = |i: usize| u64::from_le_bytes(payload[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+    let frame = match (kind, payload.len()) {
+        (HELLO, 14) => {
+            if u32::from_le_bytes(payload[..4].try_into().expect("4 bytes")) != MAGIC {
+                return Err(WireError::Magic);
+            }
+            let version = u16::from_le_bytes(payload[4..6].try_into().expect("2 bytes"));
+            Frame::Hello { version, next_seq: u64::from_le_bytes(payload[6..14].try_into().expect("8 bytes")) }
+        }
+        (WELCOME, 17) if payload[16] <= 1 => {
+            Frame::Welcome { verify_every: u(0), written_seq: u(1), sync: payload[16] == 1 }
+        }
+        (RECORDS, _) => Frame::Records(payload),
+        (STATE_HASH, 16) => Frame::StateHash { seq: u(0), state_hash: u(1) },
+        (HEARTBEAT, 8) => Frame::Heartbeat { written_seq: u(0) },
+        (POSITION, 24) => Frame::Position { received: u(0), written: u(1), synced: u(2) },
+        (REFUSE, _) => Frame::Refuse(std::str::from_utf8(payload).map_err(|_| WireError::Utf8)?),
+        (HELLO | WELCOME | STATE_HASH | HEARTBEAT | POSITION, _) => return Err(bad()),
+        (other, _) => return Err(WireError::Kind(other)),
+    };
+    Ok(Some((frame, total)))
+}
+
+/// The HELLO a standby at `next_seq` sends.
+pub(crate) fn hello(next_seq: u64) -> Frame<'static> {
+    Frame::Hello { version: PROTOCOL_VERSION, next_seq }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn round_trip(frame: Frame<'_>) {
+        let mut out = Vec::new();
+        encode(&frame, &mut out);
+        out.extend_from_slice(b"next");
+        let (got, len) = decode(&out).unwrap().expect("whole");
+        assert_eq!((got, len), (frame, out.len() - 4));
+    }
+
+    #[test]
+    fn every_frame_round_trips() {
+        round_trip(hello(42));
+        round_trip(Frame::Welcome { verify_every: 10_000, written_seq: 7, sync: true });
+        round_trip(Frame::Records(&[1, 2, 3, 4]));
+        round_trip(Frame::StateHash { seq: 9, state_hash: u64::MAX });
+        round_trip(Frame::Heartbeat { written_seq: 3 });
+        round_trip(Frame::Position { received: 5, written: 4, synced: 3 });
+        round_trip(Frame::Refuse("seq 1 is no longer in the primary's journal"));
+    }
+
+    #[test]
+    fn bad_frames_are_named() {
+        let mut out = Vec::new();
+        encode(&Frame::Heartbeat { written_seq: 3 }, &mut out);
+        out[4] = 99;
+        assert_eq!(decode(&out), Err(WireError::Kind(99)));
+        out[4] = POSITION;
+        assert_eq!(decode(&out), Err(WireError::Payload { kind: POSITION, len: 8 }));
+        let too_long = (MAX_FRAME_LEN_BYTES as u32 + 1).to_le_bytes();
+        assert_eq!(
+            decode(&[too_long[0], too_long[1], too_long[2], too_long[3], 3]),
+            Err(WireError::Length(too_long_u32()))
+        );
+        let mut hello_bytes = Vec::new();
+        encode(&hello(1), &mut hello_bytes);
+        hello_bytes[5] ^= 1;
+        assert_eq!(decode(&hello_bytes), Err(WireError::Magic));
+    }
+
+    fn too_long_u32() -> u32 {
+        MAX_FRAME_LEN_BYTES as u32 + 1
+    }
+
+    proptest! {
+        #[test]
+        fn random_bytes_never_panic_and_prefixes_wait(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let _ = decode(&bytes);
+            let mut out = Vec::new();
+            encode(&Frame::Position { received: 1, written: 2, synced: 3 }, &mut out);
+            for cut in 0..out.len() {
+                prop_assert_eq!(decode(&out[..cut]), Ok(None));
+            }
+        }
+    }
+}

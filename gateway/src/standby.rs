@@ -1,0 +1,317 @@
+//! The hot standby (`sable standby`): follows a primary's journal over the replication port.
+//!
+//! It restores its own state (newest snapshot + its own journal), asks the primary for the
+//! records after its last one, and for each record that arrives: checks that it continues this
+//! standby's own history (sequence number and the journal's hash chain), appends it to its own
+//! journal, applies it to its own engine (a snapshot follower, so snapshots are taken here too),
+//! and after each batch commits and reports its positions (received, written, synced; synced
+//! after a sync when the primary's policy is `replicated+fsync`). Every `verify_every` commands
+//! it compares its engine's state hash with the primary's.
+//!
+//! A record that does not continue its history, or a state hash that differs, means this
+//! standby has diverged: it says so in the log and in [`StandbyStatus`], stops following, and
+//! must not be promoted; it is re-seeded from the primary. A lost link is retried.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use engine::Command;
+use journal::{Durability, Journal, JournalConfig, MmapStorage, decode_record};
+use snapshot::{Follower, Retention, SnapshotStore};
+
+use crate::config::Validated;
+use crate::pipeline::{PipelineError, journal_dir, snapshot_dir};
+use crate::replication::wire::{self, Frame};
+use crate::replication::{HashCheck, LINK_TIMEOUT, MAX_FRAME_LEN_BYTES};
+
+/// Pause between attempts to reach the primary.
+const RECONNECT_PAUSE: Duration = Duration::from_millis(200);
+/// How long a read waits before the standby checks for a stop request.
+const READ_POLL: Duration = Duration::from_millis(50);
+
+/// What the standby has done so far (shared with its owner).
+#[derive(Debug, Default)]
+pub struct StandbyStatus {
+    next_seq: AtomicU64,
+    verified_seq: AtomicU64,
+    attached: AtomicBool,
+    diverged: Mutex<Option<String>>,
+}
+
+impl StandbyStatus {
+    /// The next sequence number this standby needs (everything before it is in its journal).
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq.load(Ordering::Acquire)
+    }
+
+    /// Highest sequence number whose state hash matched the primary's.
+    pub fn verified_seq(&self) -> u64 {
+        self.verified_seq.load(Ordering::Acquire)
+    }
+
+    /// Whether a primary is streaming to it now.
+    pub fn attached(&self) -> bool {
+        self.attached.load(Ordering::Acquire)
+    }
+
+    /// Why this standby diverged from its primary, if it did (it then refuses promotion).
+    pub fn diverged(&self) -> Option<String> {
+        self.diverged.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// What a standby left when it stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StandbyReport {
+    /// Last sequence number applied.
+    pub last_seq: u64,
+    /// Its engine's state hash.
+    pub state_hash: u64,
+}
+
+/// A running standby.
+pub struct Standby {
+    status: Arc<StandbyStatus>,
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<Result<StandbyReport, PipelineError>>>,
+}
+
+impl Standby {
+    /// What it has done so far.
+    pub fn status(&self) -> &StandbyStatus {
+        &self.status
+    }
+
+    /// Asks it to stop (idempotent).
+    pub fn request_stop(&self) {
+        self.stop.store(true, Ordering::Release);
+    }
+
+    /// Whether its thread has ended (stopped, or failed).
+    pub fn is_finished(&self) -> bool {
+        self.handle.as_ref().is_none_or(JoinHandle::is_finished)
+    }
+
+    /// Stops following, commits its journal and returns what it left.
+    pub fn shutdown(mut self) -> Result<StandbyReport, PipelineError> {
+        self.request_stop();
+        let handle = self.handle.take().expect("the standby thread handle is taken only here");
+        handle.join().map_err(|_| PipelineError::Stage("the standby thread panicked".into()))?
+    }
+}
+
+impl Drop for Standby {
+    fn drop(&mut self) {
+        if let Some(h) = self.handle.take() {
+            self.request_stop();
+            let _ = h.join();
+        }
+    }
+}
+
+/// Restores the standby's own state and starts following `[replication] primary`.
+pub fn start(cfg: Validated) -> Result<Standby, PipelineError> {
+    let primary: SocketAddr = cfg
+        .raw
+        .replication
+        .primary
+        .parse()
+        .map_err(|e| PipelineError::Config(format!("replication.primary: not an IP:port address: {e}")))?;
+    let data_dir = cfg.raw.server.data_dir.clone();
+    std::fs::create_dir_all(&data_dir).map_err(|source| PipelineError::Io { what: "creating the data dir", source })?;
+    let config = JournalConfig { segment_len_bytes: cfg.raw.journal.segment_len_bytes, ..JournalConfig::default() };
+    let journal = Journal::open_dir(journal_dir(&data_dir), config)?;
+    let store = SnapshotStore::open(snapshot_dir(&data_dir))?;
+    let (engine, report) = snapshot::restore(Some(&store), &journal, cfg.limits)?;
+    tracing::info!(seq = engine.seq(), replayed = report.replayed, %primary, "standby restored");
+    let every = match cfg.raw.snapshot.every_commands {
+        0 => u64::MAX,
+        n => n,
+    };
+    let retention = Retention { keep_last: cfg.raw.snapshot.keep_last, max_age_ns: None };
+    let follower = Follower::new(engine, store, every, retention);
+    let status = Arc::new(StandbyStatus::default());
+    status.next_seq.store(journal.next_seq(), Ordering::Release);
+    let stop = Arc::new(AtomicBool::new(false));
+    let node = Node {
+        journal,
+        follower,
+        check: HashCheck::default(),
+        verify_every: 0,
+        sync: false,
+        status: Arc::clone(&status),
+    };
+    let flag = Arc::clone(&stop);
+    let handle = std::thread::Builder::new()
+        .name("sable-standby".into())
+        .spawn(move || node.run(primary, &flag))
+        .map_err(|source| PipelineError::Io { what: "spawning the standby thread", source })?;
+    Ok(Standby { status, stop, handle: Some(handle) })
+}
+
+/// Why following a primary ended.
+enum End {
+    /// Asked to stop.
+    Stopped,
+    /// The link failed; try again.
+    Lost(String),
+    /// This standby's history or state differs from the primary's.
+    Diverged(String),
+}
+
+struct Node {
+    journal: Journal<MmapStorage>,
+    follower: Follower,
+    check: HashCheck,
+    verify_every: u64,
+    sync: bool,
+    status: Arc<StandbyStatus>,
+}
+
+impl Node {
+    fn run(mut self, primary: SocketAddr, stop: &AtomicBool) -> Result<StandbyReport, PipelineError> {
+        while !stop.load(Ordering::Acquire) {
+            let end = match TcpStream::connect_timeout(&primary, LINK_TIMEOUT) {
+                Ok(stream) => self.follow(stream, stop),
+                Err(e) => End::Lost(format!("connecting to {primary}: {e}")),
+            };
+            self.status.attached.store(false, Ordering::Release);
+            match end {
+                End::Stopped => break,
+                End::Lost(why) => {
+                    tracing::warn!(%primary, %why, "replication link down; retrying");
+                    std::thread::sleep(RECONNECT_PAUSE);
+                }
+                End::Diverged(why) => {
+                    tracing::error!(%why, "this standby diverged from its primary: it stops following and must not be promoted; re-seed it");
+                    *self.status.diverged.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
+                    while !stop.load(Ordering::Acquire) {
+                        std::thread::sleep(RECONNECT_PAUSE);
+                    }
+                }
+            }
+        }
+        self.journal.commit(Durability::Fsync)?;
+        let engine = self.follower.engine();
+        Ok(StandbyReport { last_seq: engine.seq(), state_hash: engine.state_hash() })
+    }
+
+    /// Follows one connection until it ends.
+    fn follow(&mut self, mut stream: TcpStream, stop: &AtomicBool) -> End {
+        let mut out = Vec::with_capacity(64);
+        wire::encode(&wire::hello(self.journal.next_seq()), &mut out);
+        if let Err(e) = stream.write_all(&out).and_then(|()| stream.set_read_timeout(Some(READ_POLL))) {
+            return End::Lost(format!("sending HELLO: {e}"));
+        }
+        let _ = stream.set_nodelay(true);
+        let mut buf = vec![0u8; 2 * MAX_FRAME_LEN_BYTES];
+        let (mut len, mut last_heard) = (0usize, Instant::now());
+        loop {
+            if stop.load(Ordering::Acquire) {
+                return End::Stopped;
+            }
+            match stream.read(&mut buf[len..]) {
+                Ok(0) => return End::Lost("the primary closed the connection".into()),
+                Ok(n) => {
+                    len += n;
+                    last_heard = Instant::now();
+                }
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {
+                    if last_heard.elapsed() > LINK_TIMEOUT {
+                        return End::Lost(format!("no word from the primary for {} s", LINK_TIMEOUT.as_secs()));
+                    }
+                    continue;
+                }
+                Err(e) => return End::Lost(format!("read: {e}")),
+            }
+            let used = match self.on_frames(&buf[..len], &mut stream) {
+                Ok(used) => used,
+                Err(end) => return end,
+            };
+            buf.copy_within(used..len, 0);
+            len -= used;
+        }
+    }
+
+    /// Handles every whole frame in `bytes`; how many bytes they took.
+    fn on_frames(&mut self, bytes: &[u8], stream: &mut TcpStream) -> Result<usize, End> {
+        let mut at = 0;
+        while let Some((frame, n)) = wire::decode(&bytes[at..]).map_err(|e| End::Lost(format!("bad frame: {e}")))? {
+            at += n;
+            match frame {
+                Frame::Welcome { verify_every, sync, .. } => {
+                    (self.verify_every, self.sync) = (verify_every, sync);
+                    self.status.attached.store(true, Ordering::Release);
+                    tracing::info!(next_seq = self.journal.next_seq(), verify_every, sync, "following the primary");
+                }
+                Frame::Records(records) => {
+                    self.apply_records(records)?;
+                    self.report(stream)?;
+                }
+                Frame::StateHash { seq, state_hash } => {
+                    let result = self.check.theirs(seq, state_hash);
+                    self.check_hash(result)?;
+                }
+                Frame::Heartbeat { .. } => self.report(stream)?,
+                Frame::Refuse(why) => return Err(End::Lost(format!("the primary refused: {why}"))),
+                other => return Err(End::Lost(format!("unexpected frame from the primary: {other:?}"))),
+            }
+        }
+        Ok(at)
+    }
+
+    /// Appends and applies each record, checking it continues this standby's history.
+    fn apply_records(&mut self, records: &[u8]) -> Result<(), End> {
+        let mut at = 0;
+        while at < records.len() {
+            let r = decode_record(records, at).map_err(|e| End::Lost(format!("damaged record in transit: {e}")))?;
+            let expected = self.journal.next_seq();
+            if r.seq != expected {
+                return Err(End::Diverged(format!("the primary sent seq {} where seq {expected} belongs", r.seq)));
+            }
+            if r.parent_checksum != self.journal.last_checksum() {
+                return Err(End::Diverged(format!(
+                    "seq {} does not continue this standby's journal (parent {:08x}, last record here {:08x}): the two histories differ before it",
+                    r.seq,
+                    r.parent_checksum,
+                    self.journal.last_checksum()
+                )));
+            }
+            self.journal
+                .append(r.seq, r.timestamp_ns, r.kind, r.body)
+                .map_err(|e| End::Lost(format!("journal: {e}")))?;
+            let cmd = Command::decode(r.body).map_err(|e| End::Diverged(format!("seq {}: {e}", r.seq)))?;
+            self.follower.apply(&cmd).map_err(|e| End::Diverged(format!("seq {}: {e}", r.seq)))?;
+            if self.verify_every > 0 && r.seq.is_multiple_of(self.verify_every) {
+                let ours = self.follower.engine().state_hash();
+                let result = self.check.ours(r.seq, ours);
+                self.check_hash(result)?;
+            }
+            at += r.len_bytes();
+        }
+        self.status.next_seq.store(self.journal.next_seq(), Ordering::Release);
+        Ok(())
+    }
+
+    fn check_hash(&self, result: Result<(), crate::replication::Divergence>) -> Result<(), End> {
+        result.map_err(|d| End::Diverged(d.to_string()))?;
+        self.status.verified_seq.store(self.check.verified_seq(), Ordering::Release);
+        Ok(())
+    }
+
+    /// Commits what arrived (with a sync if the primary's policy needs one) and reports it.
+    fn report(&mut self, stream: &mut TcpStream) -> Result<(), End> {
+        let level = if self.sync { Durability::Fsync } else { Durability::Written };
+        self.journal.commit(level).map_err(|e| End::Lost(format!("journal commit: {e}")))?;
+        let received = self.journal.next_seq() - 1;
+        let position =
+            Frame::Position { received, written: self.journal.written_seq(), synced: self.journal.synced_seq() };
+        let mut out = Vec::with_capacity(32);
+        wire::encode(&position, &mut out);
+        stream.write_all(&out).map_err(|e| End::Lost(format!("sending POSITION: {e}")))
+    }
+}

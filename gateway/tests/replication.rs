@@ -1,0 +1,169 @@
+//! A primary and a hot standby in one process, on loopback: catch-up and live following with
+//! the same state, the `replicated` durability gate (halt and degrade), and a standby whose
+//! history differs from the primary's. Every wait is bounded.
+
+#[path = "support/sbe_flow.rs"]
+mod sbe_flow;
+#[path = "support/small_appliance.rs"]
+mod small_appliance;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use gateway::client::Client;
+use gateway::config::{Config, DurabilityPolicy, StandbyLoss};
+use gateway::pipeline::{self, Appliance};
+use gateway::sbe::codec::{Outbound, decode_outbound};
+use gateway::sbe::messages::{ExecType, Side, char_field};
+use gateway::standby::{self, Standby};
+use sbe_flow::{WAIT, er, order};
+
+fn primary_config(dir: &std::path::Path, durability: DurabilityPolicy, loss: StandbyLoss, timeout_ms: u64) -> Config {
+    let mut c = small_appliance::config(dir);
+    c.pipeline.durability = durability;
+    c.replication.listen = "127.0.0.1:0".into();
+    c.replication.verify_every_commands = 3;
+    c.replication.on_standby_loss = loss;
+    c.replication.standby_timeout_ms = timeout_ms;
+    c.snapshot.every_commands = 5;
+    c
+}
+
+fn start_primary(dir: &std::path::Path, durability: DurabilityPolicy, loss: StandbyLoss) -> Appliance {
+    let cfg = primary_config(dir, durability, loss, 300);
+    pipeline::start(cfg.validate().expect("primary config validates")).expect("primary starts")
+}
+
+fn start_standby(dir: &std::path::Path, primary: SocketAddr) -> Standby {
+    let mut c = small_appliance::config(dir);
+    c.replication.primary = primary.to_string();
+    c.snapshot.every_commands = 5;
+    standby::start(c.validate().expect("standby config validates")).expect("standby starts")
+}
+
+fn wait_until(what: &str, ready: impl Fn() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !ready() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// True if no execution report for `cl` arrives within `quiet`.
+fn silent_for(c: &mut Client, cl: &str, quiet: Duration) -> bool {
+    let cl_field: [u8; 20] = char_field(cl.as_bytes()).unwrap();
+    let deadline = Instant::now() + quiet;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return true;
+        }
+        match c.recv(left) {
+            Ok(Some(frame)) => {
+                if let Ok(Outbound::ExecutionReport(r)) = decode_outbound(&frame[6..])
+                    && r.cl_ord_id == cl_field
+                {
+                    return false;
+                }
+            }
+            Ok(None) => return true,
+            Err(e) => panic!("reading reports: {e}"),
+        }
+    }
+}
+
+/// Two sessions trade `rounds` times.
+fn trade(addr: SocketAddr, prefix: &str, rounds: usize) {
+    let mut c1 = Client::login(addr, 1, "demo", "demo").expect("session 1 logs in");
+    let mut c2 = Client::login(addr, 2, "demo2", "demo2").expect("session 2 logs in");
+    for i in 0..rounds {
+        let (b, s) = (format!("{prefix}b{i}"), format!("{prefix}s{i}"));
+        c1.send(&order(&b, 1, Side::Buy, 10.0 + i as f64 * 0.01, 2)).unwrap();
+        er(&mut c1, &b, ExecType::New);
+        c2.send(&order(&s, 2, Side::Sell, 10.0, 1)).unwrap();
+        er(&mut c2, &s, ExecType::Trade);
+    }
+}
+
+#[test]
+fn a_standby_catches_up_then_follows_live_and_ends_with_the_same_state() {
+    let (pdir, sdir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let primary = start_primary(pdir.path(), DurabilityPolicy::Written, StandbyLoss::Degrade);
+    let repl = primary.replication_addr().expect("replication is on");
+    trade(primary.local_addr(), "early", 5);
+    let standby = start_standby(sdir.path(), repl);
+    wait_until("the standby to catch up", || standby.status().next_seq() > primary.written_seq());
+    trade(primary.local_addr(), "live", 5);
+    wait_until("the standby to follow", || standby.status().next_seq() > primary.written_seq());
+    assert!(standby.status().attached());
+
+    let p = primary.shutdown().expect("primary stops cleanly");
+    wait_until("the last records", || standby.status().next_seq() == p.last_seq + 1);
+    assert!(standby.status().verified_seq() >= 3, "state hashes were compared");
+    assert_eq!(standby.status().diverged(), None);
+    let s = standby.shutdown().expect("standby stops cleanly");
+    assert_eq!((s.last_seq, s.state_hash), (p.last_seq, p.state_hash), "the standby holds the primary's state");
+
+    // A restarted standby resumes from its own journal and snapshots, not from seq 1.
+    let primary = start_primary(pdir.path(), DurabilityPolicy::Written, StandbyLoss::Degrade);
+    let standby = start_standby(sdir.path(), primary.replication_addr().unwrap());
+    assert_eq!(standby.status().next_seq(), p.last_seq + 1);
+    trade(primary.local_addr(), "again", 2);
+    wait_until("the restarted standby to follow", || standby.status().next_seq() > primary.written_seq());
+    let p = primary.shutdown().unwrap();
+    wait_until("the last records", || standby.status().next_seq() == p.last_seq + 1);
+    assert_eq!(standby.shutdown().unwrap().state_hash, p.state_hash);
+}
+
+#[test]
+fn replicated_acks_wait_for_the_standby_and_halt_without_one() {
+    let (pdir, sdir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let primary = start_primary(pdir.path(), DurabilityPolicy::Replicated, StandbyLoss::Halt);
+    let repl = primary.replication_addr().unwrap();
+    let mut c = Client::login(primary.local_addr(), 1, "demo", "demo").expect("login");
+    c.send(&order("b1", 1, Side::Buy, 10.0, 1)).unwrap();
+    assert!(silent_for(&mut c, "b1", Duration::from_secs(1)), "no ack before a standby holds the order");
+    let standby = start_standby(sdir.path(), repl);
+    er(&mut c, "b1", ExecType::New);
+
+    drop(standby);
+    c.send(&order("b2", 1, Side::Buy, 10.0, 1)).unwrap();
+    assert!(silent_for(&mut c, "b2", Duration::from_secs(1)), "halt: no ack while the standby is gone");
+    let standby = start_standby(sdir.path(), repl);
+    er(&mut c, "b2", ExecType::New);
+    drop(c);
+    let p = primary.shutdown().unwrap();
+    wait_until("the last records", || standby.status().next_seq() == p.last_seq + 1);
+    assert_eq!(standby.shutdown().unwrap().state_hash, p.state_hash);
+}
+
+#[test]
+fn replicated_degrades_to_local_durability_after_the_timeout() {
+    let pdir = tempfile::tempdir().unwrap();
+    let primary = start_primary(pdir.path(), DurabilityPolicy::Replicated, StandbyLoss::Degrade);
+    let mut c = Client::login(primary.local_addr(), 1, "demo", "demo").expect("login");
+    c.send(&order("b1", 1, Side::Buy, 10.0, 1)).unwrap();
+    er(&mut c, "b1", ExecType::New);
+    drop(c);
+    primary.shutdown().unwrap();
+}
+
+#[test]
+fn a_standby_with_another_history_refuses_to_follow() {
+    let (pdir, sdir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    // The standby's data dir was a primary of its own once.
+    let other = pipeline::start(small_appliance::config(sdir.path()).validate().unwrap()).unwrap();
+    trade(other.local_addr(), "other", 1);
+    let other = other.shutdown().unwrap();
+
+    let primary = start_primary(pdir.path(), DurabilityPolicy::Written, StandbyLoss::Degrade);
+    trade(primary.local_addr(), "main", 4);
+    assert!(primary.written_seq() > other.last_seq, "the primary has a record where the standby's history goes on");
+    let standby = start_standby(sdir.path(), primary.replication_addr().unwrap());
+    wait_until("the divergence to be caught", || standby.status().diverged().is_some());
+    let why = standby.status().diverged().unwrap();
+    assert!(why.contains("does not continue this standby's journal"), "{why}");
+    assert_eq!(standby.status().next_seq(), other.last_seq + 1, "nothing of the other history was taken");
+    drop(standby);
+    primary.shutdown().unwrap();
+}
