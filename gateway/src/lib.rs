@@ -18,15 +18,20 @@
 //! - [`wait`]: the configurable wait strategy of idle pipeline threads.
 //! - [`throttle`]: the per-session message throttle (GCRA).
 //! - [`client`]: a small blocking SBE client (`sable client`, tests).
+//! - [`service`]: running under systemd (`Type=notify`): readiness, stopping, and a watchdog
+//!   that pings only while the pipeline makes progress.
 
 pub mod client;
 pub mod config;
+#[cfg(debug_assertions)]
+mod fault;
 pub mod fix;
 mod limits;
 pub mod pipeline;
 mod reconcile;
 mod rings;
 pub mod sbe;
+pub mod service;
 mod session;
 mod stage;
 pub mod store;

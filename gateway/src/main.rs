@@ -1,5 +1,5 @@
 //! `sable`: the appliance (`sable run`), an example client (`sable client`) and the operator
-//! tools (`sable journal …`, `sable snapshot …`).
+//! tools (`sable journal …`, `sable snapshot …`, `sable tune check`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,9 +15,11 @@ use gateway::sbe::messages::{
     ExecType, NewOrderSingle, OrdType, OrderCancelRequest, PRICE9_NULL, QTY4_NULL, SelfTradePrevention, Side,
     TimeInForce, char_field,
 };
+use gateway::service::Service;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use snapshot::cli::{JournalCmd, SnapshotCmd, run_journal, run_snapshot};
+use tuning::cli::{CheckArgs, TuneCmd};
 use zerocopy::little_endian::{I64, U32, U64};
 
 #[derive(Parser)]
@@ -43,6 +45,9 @@ enum Cmd {
     /// Snapshot tools.
     #[command(subcommand)]
     Snapshot(SnapshotCmd),
+    /// Host tuning (`sable tune check`: is this host tuned for the matcher core?).
+    #[command(subcommand)]
+    Tune(TuneCmd),
 }
 
 #[derive(clap::Args)]
@@ -137,18 +142,38 @@ fn run(config: Option<PathBuf>) -> Result<(), String> {
     }
     let appliance = gateway::pipeline::start(cfg).map_err(|e| e.to_string())?;
     eprintln!("sable: listening on {}", appliance.local_addr());
+    let mut status = format!("running: SBE on {}", appliance.local_addr());
     if let Some(addr) = appliance.fix_addr() {
         eprintln!("sable: FIX listening on {addr}");
+        status.push_str(&format!(", FIX on {addr}"));
     }
+    // Recovery is done and the listeners are bound: only now is the service ready.
+    let service = Service::ready(appliance.progress(), &status);
     while !term.load(Ordering::Acquire) && !appliance.is_finished() {
         std::thread::sleep(Duration::from_millis(50));
     }
+    service.stopping();
     let report = appliance.shutdown().map_err(|e| e.to_string())?;
     eprintln!(
         "sable: stopped at seq {} state_hash {:016x} (final snapshot {})",
         report.last_seq, report.state_hash, report.snapshot_seq
     );
     Ok(())
+}
+
+/// `sable tune check`: the matcher core from `--core`, else the configuration file (parsed, not
+/// validated: the file may be meant for another host). A failing knob is an error exit.
+fn tune_check(args: &CheckArgs) -> Result<(), String> {
+    let core = match (args.core, &args.config) {
+        (Some(core), _) => Some(core),
+        (None, Some(path)) => Config::load(path).map_err(|e| e.to_string())?.pipeline.matcher_core,
+        (None, None) => Config::default_config().pipeline.matcher_core,
+    };
+    if tuning::cli::run_check(args, core, &mut std::io::stdout())? {
+        Ok(())
+    } else {
+        Err("host tuning check: at least one knob FAILs (see the report)".into())
+    }
 }
 
 fn clock_id(prefix: &str) -> String {
@@ -276,6 +301,7 @@ fn main() -> ExitCode {
         Cmd::Client(args) => client(args),
         Cmd::Journal(cmd) => run_journal(cmd, &mut std::io::stdout()),
         Cmd::Snapshot(cmd) => run_snapshot(cmd, &mut std::io::stdout()),
+        Cmd::Tune(TuneCmd::Check(args)) => tune_check(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
