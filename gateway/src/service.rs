@@ -102,7 +102,9 @@ impl std::fmt::Display for Stall {
 /// the other is healthy as long as it moves; one that was behind at the previous check and has
 /// not moved since is stalled. (Comparing with the previous check, not the current one, keeps a
 /// command that arrived a microsecond before the check from counting as a stall.) Both caught up
-/// is healthy, until nothing at all has moved for [`SILENCE_LIMIT`].
+/// is healthy, until nothing at all has moved for [`SILENCE_LIMIT`]. That also covers a snapshot
+/// follower slow enough to keep the input ring full (the sequencer then waits, and with it both
+/// consumers): clients get no acknowledgement either, so it is a stall like any other.
 #[derive(Debug)]
 pub struct StallDetector {
     last: Progress,
