@@ -18,10 +18,14 @@
 //! - [`wait`]: the configurable wait strategy of idle pipeline threads.
 //! - [`throttle`]: the per-session message throttle (GCRA).
 //! - [`client`]: a small blocking SBE client (`sable client`, tests).
+//! - [`service`]: running under systemd (`Type=notify`): readiness, stopping, and a watchdog
+//!   that pings only while the pipeline makes progress.
 
 pub mod client;
 pub mod config;
 mod edge;
+#[cfg(debug_assertions)]
+mod fault;
 pub mod fix;
 mod limits;
 pub mod pipeline;
@@ -29,6 +33,7 @@ mod reconcile;
 mod replication;
 mod rings;
 pub mod sbe;
+pub mod service;
 mod session;
 mod stage;
 pub mod standby;

@@ -1,5 +1,5 @@
 //! `sable`: the appliance (`sable run`), an example client (`sable client`) and the operator
-//! tools (`sable journal …`, `sable snapshot …`).
+//! tools (`sable journal …`, `sable snapshot …`, `sable tune check`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,9 +15,11 @@ use gateway::sbe::messages::{
     ExecType, NewOrderSingle, OrdType, OrderCancelRequest, PRICE9_NULL, QTY4_NULL, SelfTradePrevention, Side,
     TimeInForce, char_field,
 };
+use gateway::service::Service;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use snapshot::cli::{JournalCmd, SnapshotCmd, run_journal, run_snapshot};
+use tuning::cli::{CheckArgs, TuneCmd};
 use zerocopy::little_endian::{I64, U32, U64};
 
 #[derive(Parser)]
@@ -35,6 +37,14 @@ enum Cmd {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Run as a hot standby of `[replication] primary`: follow its journal into this data dir
+    /// and engine, verify its state hashes. SIGTERM/SIGINT: commit and exit 0. Promotion is not
+    /// built yet (a standby is started as a primary with `sable run` on its data dir).
+    Standby {
+        /// Configuration file; the built-in demo configuration when omitted.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Example client: log in, send one request, print the reports.
     Client(ClientArgs),
     /// Journal tools (run with the appliance stopped, except read-only ones).
@@ -43,6 +53,9 @@ enum Cmd {
     /// Snapshot tools.
     #[command(subcommand)]
     Snapshot(SnapshotCmd),
+    /// Host tuning (`sable tune check`: is this host tuned for the matcher core?).
+    #[command(subcommand)]
+    Tune(TuneCmd),
 }
 
 #[derive(clap::Args)]
@@ -137,18 +150,68 @@ fn run(config: Option<PathBuf>) -> Result<(), String> {
     }
     let appliance = gateway::pipeline::start(cfg).map_err(|e| e.to_string())?;
     eprintln!("sable: listening on {}", appliance.local_addr());
+    let mut status = format!("running: SBE on {}", appliance.local_addr());
     if let Some(addr) = appliance.fix_addr() {
         eprintln!("sable: FIX listening on {addr}");
+        status.push_str(&format!(", FIX on {addr}"));
     }
+    // Recovery is done and the listeners are bound: only now is the service ready.
+    let service = Service::ready(appliance.progress(), &status);
     while !term.load(Ordering::Acquire) && !appliance.is_finished() {
         std::thread::sleep(Duration::from_millis(50));
     }
+    service.stopping();
     let report = appliance.shutdown().map_err(|e| e.to_string())?;
     eprintln!(
         "sable: stopped at seq {} state_hash {:016x} (final snapshot {})",
         report.last_seq, report.state_hash, report.snapshot_seq
     );
     Ok(())
+}
+
+fn standby(config: Option<PathBuf>) -> Result<(), String> {
+    let cfg = load_config(config.as_ref())?;
+    let term = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, Arc::clone(&term)).map_err(|e| format!("installing signal handler: {e}"))?;
+    }
+    let primary = cfg.raw.replication.primary.clone();
+    let standby = gateway::standby::start(cfg).map_err(|e| e.to_string())?;
+    eprintln!("sable: standby of {primary}, from seq {}", standby.status().next_seq());
+    let status = standby.status_handle();
+    let mut beats = status.beats();
+    let service = Service::ready_with(&format!("standby of {primary}"), move || {
+        let now = status.beats();
+        let alive = now > beats;
+        beats = now;
+        if alive { Ok(()) } else { Err("the standby thread made no progress".into()) }
+    });
+    while !term.load(Ordering::Acquire) && !standby.is_finished() {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    service.stopping();
+    let diverged = standby.status().diverged();
+    let report = standby.shutdown().map_err(|e| e.to_string())?;
+    eprintln!("sable: standby stopped at seq {} state_hash {:016x}", report.last_seq, report.state_hash);
+    match diverged {
+        Some(why) => Err(format!("this standby diverged from its primary: {why}")),
+        None => Ok(()),
+    }
+}
+
+/// `sable tune check`: the matcher core from `--core`, else the configuration file (parsed, not
+/// validated: the file may be meant for another host). A failing knob is an error exit.
+fn tune_check(args: &CheckArgs) -> Result<(), String> {
+    let core = match (args.core, &args.config) {
+        (Some(core), _) => Some(core),
+        (None, Some(path)) => Config::load(path).map_err(|e| e.to_string())?.pipeline.matcher_core,
+        (None, None) => Config::default_config().pipeline.matcher_core,
+    };
+    if tuning::cli::run_check(args, core, &mut std::io::stdout())? {
+        Ok(())
+    } else {
+        Err("host tuning check: at least one knob FAILs (see the report)".into())
+    }
 }
 
 fn clock_id(prefix: &str) -> String {
@@ -259,23 +322,33 @@ fn client(args: ClientArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// Log lines to stderr, filtered by `RUST_LOG` (default `info`).
+fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Run { config } => {
-            tracing_subscriber::fmt()
-                .with_env_filter(
-                    tracing_subscriber::EnvFilter::try_from_default_env()
-                        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-                )
-                .with_writer(std::io::stderr)
-                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-                .init();
+            init_logging();
             run(config)
+        }
+        Cmd::Standby { config } => {
+            init_logging();
+            standby(config)
         }
         Cmd::Client(args) => client(args),
         Cmd::Journal(cmd) => run_journal(cmd, &mut std::io::stdout()),
         Cmd::Snapshot(cmd) => run_snapshot(cmd, &mut std::io::stdout()),
+        Cmd::Tune(TuneCmd::Check(args)) => tune_check(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -131,6 +131,12 @@ impl Appliance {
         (self.restored_seq, self.restored_hash)
     }
 
+    /// A handle that reads the pipeline's progress counters from any thread (the service
+    /// watchdog's input).
+    pub fn progress(&self) -> crate::service::ProgressProbe {
+        crate::service::ProgressProbe::new(Arc::clone(&self.shared))
+    }
+
     /// Asks the appliance to stop (idempotent; signal-safe parts only: an atomic and a wake).
     pub fn request_stop(&self) {
         self.shared.stop.store(true, Ordering::Release);

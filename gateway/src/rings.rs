@@ -88,7 +88,16 @@ pub struct Shared {
     pub failure: Mutex<Option<String>>,
     /// The matcher's engine, handed back when the matcher thread ends.
     pub engine_back: Mutex<Option<Engine>>,
+    /// Sequence number of the last command the matcher applied: the matcher's progress, read by
+    /// the service watchdog (`service.rs`). On a cache line of its own: the matcher writes it per
+    /// command, and no other stage's signal should share that line.
+    pub seq_applied: PaddedU64,
 }
+
+/// An atomic counter alone on its cache line (128 bytes: adjacent-line prefetch pairs lines).
+#[derive(Default)]
+#[repr(align(128))]
+pub struct PaddedU64(pub AtomicU64);
 
 impl Shared {
     /// Records the first failure of any stage and raises the flag.

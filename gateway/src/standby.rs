@@ -28,6 +28,9 @@ use crate::pipeline::{PipelineError, journal_dir, snapshot_dir};
 use crate::replication::wire::{self, Frame};
 use crate::replication::{HashCheck, LINK_TIMEOUT, MAX_FRAME_LEN_BYTES};
 
+/// How long one attempt to reach the primary may take (short: the service watchdog expects the
+/// standby's thread to come round every second or so).
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 /// Pause between attempts to reach the primary.
 const RECONNECT_PAUSE: Duration = Duration::from_millis(200);
 /// How long a read waits before the standby checks for a stop request.
@@ -36,6 +39,7 @@ const READ_POLL: Duration = Duration::from_millis(50);
 /// What the standby has done so far (shared with its owner).
 #[derive(Debug, Default)]
 pub struct StandbyStatus {
+    beats: AtomicU64,
     next_seq: AtomicU64,
     verified_seq: AtomicU64,
     attached: AtomicBool,
@@ -43,6 +47,16 @@ pub struct StandbyStatus {
 }
 
 impl StandbyStatus {
+    /// Counts the standby thread's rounds (at least one per read timeout or reconnect pause):
+    /// a service watchdog pings while it moves.
+    pub fn beats(&self) -> u64 {
+        self.beats.load(Ordering::Acquire)
+    }
+
+    fn beat(&self) {
+        self.beats.fetch_add(1, Ordering::Release);
+    }
+
     /// The next sequence number this standby needs (everything before it is in its journal).
     pub fn next_seq(&self) -> u64 {
         self.next_seq.load(Ordering::Acquire)
@@ -84,6 +98,11 @@ impl Standby {
     /// What it has done so far.
     pub fn status(&self) -> &StandbyStatus {
         &self.status
+    }
+
+    /// The same, shareable with another thread (a service watchdog).
+    pub fn status_handle(&self) -> Arc<StandbyStatus> {
+        Arc::clone(&self.status)
     }
 
     /// Asks it to stop (idempotent).
@@ -175,7 +194,8 @@ struct Node {
 impl Node {
     fn run(mut self, primary: SocketAddr, stop: &AtomicBool) -> Result<StandbyReport, PipelineError> {
         while !stop.load(Ordering::Acquire) {
-            let end = match TcpStream::connect_timeout(&primary, LINK_TIMEOUT) {
+            self.status.beat();
+            let end = match TcpStream::connect_timeout(&primary, CONNECT_TIMEOUT) {
                 Ok(stream) => self.follow(stream, stop),
                 Err(e) => End::Lost(format!("connecting to {primary}: {e}")),
             };
@@ -190,6 +210,7 @@ impl Node {
                     tracing::error!(%why, "this standby diverged from its primary: it stops following and must not be promoted; re-seed it");
                     *self.status.diverged.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
                     while !stop.load(Ordering::Acquire) {
+                        self.status.beat();
                         std::thread::sleep(RECONNECT_PAUSE);
                     }
                 }
@@ -214,6 +235,7 @@ impl Node {
             if stop.load(Ordering::Acquire) {
                 return End::Stopped;
             }
+            self.status.beat();
             match stream.read(&mut buf[len..]) {
                 Ok(0) => return End::Lost("the primary closed the connection".into()),
                 Ok(n) => {

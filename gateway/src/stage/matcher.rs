@@ -6,6 +6,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use disruptor::Producer;
 use engine::{Engine, Event, EventSink};
@@ -58,6 +59,7 @@ impl Matcher {
     /// A matcher applying to `engine` and publishing into `out`.
     pub(crate) fn new(engine: Engine, out: OutputProducer, wait: Wait, shared: Arc<Shared>) -> Self {
         let held = VecDeque::with_capacity(engine::LOOKAHEAD + 1);
+        shared.seq_applied.0.store(engine.seq(), Ordering::Release);
         Matcher { engine: Some(engine), held, out, wait, shared, dead: false }
     }
 
@@ -88,10 +90,14 @@ impl Matcher {
         let cmd = &slot.command;
         let template = OutSlot { seq: cmd.seq, ts_ns: cmd.ts_ns, request: cmd.body, item: OutItem::Done };
         let mut sink = OutSink { out: &mut self.out, wait: self.wait, template };
+        #[cfg(debug_assertions)]
+        crate::fault::matcher_gate();
         if let Err(e) = engine.apply(cmd, &mut sink) {
             self.dead = true;
             // Formatting happens here only once, on a fatal pipeline bug.
             self.shared.fail(format!("matcher: {e}"));
+        } else {
+            self.shared.seq_applied.0.store(cmd.seq, Ordering::Release);
         }
         sink.put(OutItem::Done);
     }
