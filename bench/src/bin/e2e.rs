@@ -71,6 +71,8 @@ enum Durability {
     Written,
     /// Acknowledge when on stable storage.
     Fsync,
+    /// Acknowledge when in this journal's and a standby's page cache (standby in-process).
+    Replicated,
 }
 
 impl Durability {
@@ -79,6 +81,7 @@ impl Durability {
             Durability::Memory => DurabilityPolicy::Memory,
             Durability::Written => DurabilityPolicy::Written,
             Durability::Fsync => DurabilityPolicy::Fsync,
+            Durability::Replicated => DurabilityPolicy::Replicated,
         }
     }
 
@@ -87,6 +90,7 @@ impl Durability {
             Durability::Memory => "memory",
             Durability::Written => "written",
             Durability::Fsync => "fsync",
+            Durability::Replicated => "replicated",
         }
     }
 }
@@ -187,9 +191,10 @@ struct Args {
     /// Client connections, each its own session and account (1..=64).
     #[arg(long, default_value_t = 2)]
     connections: usize,
-    /// When the appliance may acknowledge.
-    #[arg(long, value_enum, default_value_t = Durability::Written)]
-    durability: Durability,
+    /// When the appliance may acknowledge; repeat to compare policies in one run (`replicated`
+    /// starts a standby in this process).
+    #[arg(long, value_enum, default_values_t = [Durability::Written])]
+    durability: Vec<Durability>,
     /// Seconds of offered load per rate (default 5; --quick 2; --rollovers 30).
     #[arg(long, alias = "duration-s")]
     seconds: Option<f64>,
@@ -224,6 +229,16 @@ fn main() -> ExitCode {
             eprintln!("e2e: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The command-line name of a policy the benchmark configured.
+fn durability_of(policy: DurabilityPolicy) -> Durability {
+    match policy {
+        DurabilityPolicy::Memory => Durability::Memory,
+        DurabilityPolicy::Written => Durability::Written,
+        DurabilityPolicy::Fsync | DurabilityPolicy::ReplicatedFsync => Durability::Fsync,
+        DurabilityPolicy::Replicated => Durability::Replicated,
     }
 }
 
@@ -341,7 +356,7 @@ fn run(args: Args) -> Result<bool, String> {
         println!("{} bytes={bytes} {}", summary_line(workload, "loopback", fl.count, floor_ops, &fl), tail_fields(&fl));
         floors.push(fl);
     }
-    let fsync_p50 = if args.durability == Durability::Fsync {
+    let fsync_p50 = if args.durability.contains(&Durability::Fsync) {
         std::fs::create_dir_all(&parent).map_err(|e| e.to_string())?;
         let h = floor::fdatasync(&parent, 200)?;
         let p = pct(&h);
@@ -358,9 +373,11 @@ fn run(args: Args) -> Result<bool, String> {
     for &rate in &rates {
         let orders = ((rate as f64) * seconds).round().max(1.0) as u64;
         let spec = LoadSpec { rate_per_s: rate, orders, connections: args.connections };
-        for &gateway_threads in &args.gateway_threads {
+        for (&durability, &gateway_threads) in
+            args.durability.iter().flat_map(|d| args.gateway_threads.iter().map(move |t| (d, t)))
+        {
             let setup = Setup {
-                durability: args.durability.policy(),
+                durability: durability.policy(),
                 wait,
                 matcher_core,
                 connections: args.connections,
@@ -370,7 +387,7 @@ fn run(args: Args) -> Result<bool, String> {
             };
             let mut runs = Vec::with_capacity(protocols.len());
             for (&p, fl) in protocols.iter().zip(&floors) {
-                let (ok, latency) = run_rate(&args, &setup, p, spec, seconds, &parent, fl, fsync_p50)?;
+                let (ok, latency) = run_rate(&setup, p, spec, seconds, &parent, fl, fsync_p50)?;
                 all_ok &= ok;
                 runs.push((ok, latency));
                 println!();
@@ -418,7 +435,6 @@ fn compare(
 /// corrected latency.
 #[allow(clippy::too_many_arguments)]
 fn run_rate(
-    args: &Args,
     setup: &Setup,
     protocol: Protocol,
     spec: LoadSpec,
@@ -429,7 +445,7 @@ fn run_rate(
 ) -> Result<(bool, Percentiles), String> {
     println!(
         "## e2e_{}_{}_{}: {} orders offered at {}/s over {} {} connections",
-        args.durability.name(),
+        durability_of(setup.durability).name(),
         spec.rate_per_s,
         protocol.name(),
         spec.orders,
@@ -447,7 +463,7 @@ fn run_rate(
         .prefix("sable-e2e-")
         .tempdir_in(parent)
         .map_err(|e| format!("scratch dir in {}: {e}", parent.display()))?;
-    let app = setup.start(scratch.path())?;
+    let (app, standby) = setup.start(scratch.path())?;
     let streams = connect(&app, protocol, spec.connections)?;
     // The run may take twice its nominal time before the sender gives up on the schedule.
     let time_bound = Duration::from_secs_f64(seconds * 2.0 + 5.0);
@@ -455,13 +471,15 @@ fn run_rate(
     let m = measure(protocol, spec, streams, time_bound)?;
     let new_files = watch.map(FileWatch::finish);
     let stopped = app.shutdown().map_err(|e| format!("appliance shutdown: {e}"))?;
+    drop(standby);
     drop(scratch);
 
     let engine =
         if setup.gateway_threads == 1 { "sable".to_string() } else { format!("sable_gw{}", setup.gateway_threads) };
-    let ok = report_rate(args, protocol, &engine, &m, spec, floor, fsync_p50);
+    let dur = durability_of(setup.durability);
+    let ok = report_rate(dur, protocol, &engine, &m, spec, floor, fsync_p50);
     if let Some(files) = new_files {
-        report_soak(args, protocol, &m.load, spec, seconds, floor, files);
+        report_soak(dur, protocol, &m.load, spec, seconds, floor, files);
     }
     println!("appliance: shut down cleanly at seq {} (state_hash {:016x})", stopped.last_seq, stopped.state_hash);
     report_cpu(&m);
@@ -553,7 +571,7 @@ fn report_cpu(m: &Measured) {
 /// `engine` names the appliance's layout on the summary line (`sable`, `sable_gw2`).
 #[allow(clippy::too_many_arguments)]
 fn report_rate(
-    args: &Args,
+    durability: Durability,
     protocol: Protocol,
     engine: &str,
     m: &Measured,
@@ -562,7 +580,7 @@ fn report_rate(
     fsync_p50: Option<f64>,
 ) -> bool {
     let r = &m.load;
-    let dur = args.durability.name();
+    let dur = durability.name();
     let proto = protocol.name();
     let acked = r.acked_new + r.rejected;
     let ops_per_s = acked_per_s(r);
@@ -591,7 +609,7 @@ fn report_rate(
         r.error_count
     );
     if protocol == Protocol::Sbe {
-        report_targets(args, r, spec, floor, fsync_p50);
+        report_targets(durability, r, spec, floor, fsync_p50);
     }
     r.lost == 0 && r.duplicates == 0 && r.sent == spec.orders && r.error_count == 0
 }
@@ -656,9 +674,9 @@ fn verdict(met: bool) -> &'static str {
 
 /// The targets that apply to an SBE run, for reference only: benchmarks print, they
 /// do not assert. FIX's own target is the `fix_vs_sbe` line.
-fn report_targets(args: &Args, r: &LoadResult, spec: LoadSpec, floor: &Percentiles, fsync_p50: Option<f64>) {
+fn report_targets(durability: Durability, r: &LoadResult, spec: LoadSpec, floor: &Percentiles, fsync_p50: Option<f64>) {
     let c = pct(&r.corrected);
-    if args.durability == Durability::Written && spec.rate_per_s == TARGET_RATE_PER_S {
+    if durability == Durability::Written && spec.rate_per_s == TARGET_RATE_PER_S {
         println!(
             "target (written, 100k/s): p50 <= {TARGET_P50_OVER_FLOOR}x floor p50: {}; p99 <= {TARGET_P99_OVER_FLOOR}x floor p99: {}",
             verdict(c.p50_ns <= TARGET_P50_OVER_FLOOR * floor.p50_ns),
@@ -673,7 +691,7 @@ fn report_targets(args: &Args, r: &LoadResult, spec: LoadSpec, floor: &Percentil
             verdict(ops_per_s >= 500_000.0 && r.lost == 0 && r.sent == spec.orders)
         );
     }
-    if let Some(sync_p50) = fsync_p50 {
+    if let Some(sync_p50) = fsync_p50.filter(|_| durability == Durability::Fsync) {
         let bound = floor.p50_ns + 1.5 * sync_p50;
         println!(
             "target (fsync): p50 {:.0} <= floor p50 + 1.5 x fdatasync p50 = {bound:.0}: {}",
@@ -687,7 +705,7 @@ fn report_targets(args: &Args, r: &LoadResult, spec: LoadSpec, floor: &Percentil
 /// `written`, 30 s across rollovers: p50 <= 2x floor p50, p99 <= 3x floor p99, max <= 5 ms,
 /// nothing lost. Printed, not asserted.
 fn report_soak(
-    args: &Args,
+    durability: Durability,
     protocol: Protocol,
     r: &LoadResult,
     spec: LoadSpec,
@@ -716,7 +734,7 @@ fn report_soak(
         spec.orders.saturating_sub(r.sent)
     );
     let rollovers = files.journal_segments >= SOAK_MIN_ROLLOVERS && files.store_files >= SOAK_MIN_ROLLOVERS;
-    let conditions = args.durability == Durability::Written
+    let conditions = durability == Durability::Written
         && spec.rate_per_s == TARGET_RATE_PER_S
         && seconds >= SOAK_TARGET_SECONDS
         && rollovers;

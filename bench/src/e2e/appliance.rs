@@ -15,6 +15,7 @@ use std::path::Path;
 
 use gateway::config::{Config, DurabilityPolicy, FixSessionConfig, SessionConfig, StpConfig, ThrottlePolicy, WaitKind};
 use gateway::pipeline::{self, Appliance};
+use gateway::standby::{self, Standby};
 
 use super::wire::{FIX_TARGET_COMP_ID, fix_sender_comp_id};
 
@@ -147,12 +148,17 @@ impl Setup {
     pub fn describe(&self) -> String {
         format!(
             "default.toml except: listen and fix.listen 127.0.0.1:0, scratch data_dir, durability {:?}, wait_strategy {:?}, \
-             matcher_core {:?}, gateway_threads {}, {} accounts (stp allow, no open-order limit), each with {} (no throttle), \
+             matcher_core {:?}, gateway_threads {}{}, {} accounts (stp allow, no open-order limit), each with {} (no throttle), \
              outbound_buffer_bytes {} MiB{}",
             self.durability,
             self.wait,
             self.matcher_core,
             self.gateway_threads,
+            if self.durability.needs_standby() {
+                ", replication.listen 127.0.0.1:0 and a standby in this process (data in <scratch>/standby, default config otherwise)"
+            } else {
+                ""
+            },
             self.connections,
             if self.sbe { "an SBE session" } else { "a FIX session BENCH<n>->SABLE (no password)" },
             OUTBOUND_BUFFER_BYTES >> 20,
@@ -165,9 +171,29 @@ impl Setup {
         )
     }
 
-    /// Starts the appliance on `data_dir`.
-    pub fn start(&self, data_dir: &Path) -> Result<Appliance, String> {
-        let validated = self.config(data_dir).validate().map_err(|e| format!("benchmark configuration: {e}"))?;
-        pipeline::start(validated).map_err(|e| format!("starting the appliance: {e}"))
+    /// Starts the appliance on `data_dir`; with a `replicated` policy also its standby (in this
+    /// process, data in `data_dir/standby`, over loopback), once it follows the primary.
+    pub fn start(&self, data_dir: &Path) -> Result<(Appliance, Option<Standby>), String> {
+        let mut config = self.config(data_dir);
+        if self.durability.needs_standby() {
+            config.replication.listen = "127.0.0.1:0".into();
+        }
+        let validated = config.validate().map_err(|e| format!("benchmark configuration: {e}"))?;
+        let app = pipeline::start(validated).map_err(|e| format!("starting the appliance: {e}"))?;
+        let Some(primary) = app.replication_addr() else { return Ok((app, None)) };
+        let mut config = self.config(&data_dir.join("standby"));
+        config.replication.primary = primary.to_string();
+        // The standby syncs when the primary's WELCOME says so; its own policy is not used.
+        config.pipeline.durability = DurabilityPolicy::Written;
+        let validated = config.validate().map_err(|e| format!("standby configuration: {e}"))?;
+        let standby = standby::start(validated).map_err(|e| format!("starting the standby: {e}"))?;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !standby.status().attached() {
+            if std::time::Instant::now() > deadline {
+                return Err("the standby did not attach within 10 s".into());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        Ok((app, Some(standby)))
     }
 }
