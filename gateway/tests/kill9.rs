@@ -16,16 +16,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+#[path = "support/sbe_flow.rs"]
+mod sbe_flow;
+
 use engine::{AccountId, ClOrdId, Engine};
 use gateway::client::Client;
 use gateway::config::{Config, DEFAULT_TOML};
 use gateway::sbe::codec::{Outbound, decode_outbound};
-use gateway::sbe::messages::{
-    ExecType, NewOrderSingle, OrdType, PRICE9_NULL, QTY4_NULL, SelfTradePrevention, Side, TimeInForce, char_field,
-};
+use gateway::sbe::messages::{ExecType, NewOrderSingle, Side};
 use journal::{Journal, JournalConfig};
 use snapshot::SnapshotStore;
-use zerocopy::little_endian::{I64, U32, U64};
 
 const SESSIONS: u64 = 4;
 const ORDERS_PER_SESSION: u64 = 25_000;
@@ -65,22 +65,7 @@ fn order(n: u64, i: u64) -> (NewOrderSingle, String) {
     } else {
         (Side::Sell, 10_001 + (i % 999) as i64)
     };
-    let m = NewOrderSingle {
-        cl_ord_id: char_field(cl.as_bytes()).expect("short ascii id"),
-        account: U32::new(n as u32),
-        security_id: U32::new(1),
-        side: side.to_u8(),
-        ord_type: OrdType::Limit.to_u8(),
-        time_in_force: TimeInForce::GoodTillCancel.to_u8(),
-        exec_inst: 0,
-        self_trade_prevention: SelfTradePrevention::AccountDefault.to_u8(),
-        price: I64::new(ticks * 10_000_000),
-        stop_px: I64::new(PRICE9_NULL),
-        order_qty: U64::new((1 + i % 7) * 10_000),
-        display_qty: U64::new(QTY4_NULL),
-        expire_time: U64::new(0),
-    };
-    (m, cl)
+    (sbe_flow::order(&cl, n as u32, side, ticks as f64 * 0.01, 1 + i % 7), cl)
 }
 
 /// Sends this session's orders in windows and records every acknowledgement until the
