@@ -419,9 +419,14 @@ fn replicator(
         timeout: Duration::from_millis(r.standby_timeout_ms),
         loss: r.on_standby_loss,
     });
-    let replicator =
-        Replicator::new(listener, journal_dir(data_dir), Arc::clone(shared), r.verify_every_commands, gate)
-            .map_err(io("setting up the replication port"))?;
+    let replicator = Replicator::new(
+        listener,
+        (journal_dir(data_dir), sessions_dir(data_dir)),
+        Arc::clone(shared),
+        r.verify_every_commands,
+        gate,
+    )
+    .map_err(io("setting up the replication port"))?;
     let thread = ReplicatorThread::spawn(replicator, wait).map_err(io("spawning the replicator"))?;
     tracing::info!(addr = %bound, durability = ?policy, "replication listening");
     Ok((Some(thread), Some(bound)))
@@ -453,7 +458,7 @@ fn listeners(cfg: &Validated, data_dir: &Path) -> Result<Listeners, PipelineErro
     let max_conns = limits.max_connections;
     let mut sbe_stores = Vec::with_capacity(cfg.raw.sessions.len());
     for sc in &cfg.raw.sessions {
-        sbe_stores.push(open_store(&sessions_dir, &format!("sbe-{}", sc.session_id), cfg)?);
+        sbe_stores.push(open_store(&sessions_dir, &sbe_store_name(sc.session_id), cfg)?);
     }
     let sbe = SbeSessions::new(cfg.raw.sessions.clone(), limits.clone(), sbe_stores, max_conns);
     let (listener, local_addr) = bind(cfg.listen, "binding the listen address")?;
@@ -473,6 +478,17 @@ fn listeners(cfg: &Validated, data_dir: &Path) -> Result<Listeners, PipelineErro
     tracing::info!(addr = %fix_addr, "FIX listening");
     protocols.push((fix_listener, Box::new(fix)));
     Ok((protocols, local_addr, Some(fix_addr)))
+}
+
+/// The store name of SBE session `session_id`.
+fn sbe_store_name(session_id: u64) -> String {
+    format!("sbe-{session_id}")
+}
+
+/// The session stores the configuration names: SBE sessions, then FIX sessions.
+pub(crate) fn store_names(cfg: &Validated) -> Vec<String> {
+    let sbe = cfg.raw.sessions.iter().map(|s| sbe_store_name(s.session_id));
+    sbe.chain(cfg.raw.fix_sessions.iter().map(|f| f.store_name())).collect()
 }
 
 fn open_store(dir: &Path, name: &str, cfg: &Validated) -> Result<SessionStore, PipelineError> {

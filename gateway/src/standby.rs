@@ -12,8 +12,10 @@
 //! standby has diverged: it says so in the log and in [`StandbyStatus`], stops following, and
 //! must not be promoted; it is re-seeded from the primary. A lost link is retried.
 
+use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -24,9 +26,10 @@ use journal::{Durability, Journal, JournalConfig, MmapStorage, decode_record};
 use snapshot::{Follower, Retention, SnapshotStore};
 
 use crate::config::Validated;
-use crate::pipeline::{PipelineError, journal_dir, snapshot_dir};
+use crate::pipeline::{PipelineError, journal_dir, sessions_dir, snapshot_dir, store_names};
 use crate::replication::wire::{self, Frame};
 use crate::replication::{HashCheck, LINK_TIMEOUT, MAX_FRAME_LEN_BYTES};
+use crate::store::StoreLimits;
 
 /// How long one attempt to reach the primary may take (short: the service watchdog expects the
 /// standby's thread to come round every second or so).
@@ -156,9 +159,12 @@ pub fn start(cfg: Validated) -> Result<Standby, PipelineError> {
     let status = Arc::new(StandbyStatus::default());
     status.next_seq.store(journal.next_seq(), Ordering::Release);
     let stop = Arc::new(AtomicBool::new(false));
+    let limits = cfg.raw.sessions_limits.store_limits();
+    let sessions = SessionCopies::open(sessions_dir(&data_dir), &store_names(&cfg), limits)?;
     let node = Node {
         journal,
         follower,
+        sessions,
         check: HashCheck::default(),
         verify_every: 0,
         sync: false,
@@ -185,6 +191,7 @@ enum End {
 struct Node {
     journal: Journal<MmapStorage>,
     follower: Follower,
+    sessions: SessionCopies,
     check: HashCheck,
     verify_every: u64,
     sync: bool,
@@ -269,7 +276,10 @@ impl Node {
                     (self.verify_every, self.sync) = (verify_every, sync);
                     self.status.attached.store(true, Ordering::Release);
                     tracing::info!(next_seq = self.journal.next_seq(), verify_every, sync, "following the primary");
+                    self.sessions.hello(stream)?;
                 }
+                Frame::SessionRecords { name, records } => self.sessions.append(name, records)?,
+                Frame::SessionReseed { name, first_seq } => self.sessions.reseed(name, first_seq)?,
                 Frame::Records(records) => {
                     self.apply_records(records)?;
                     self.report(stream)?;
@@ -329,6 +339,7 @@ impl Node {
     fn report(&mut self, stream: &mut TcpStream) -> Result<(), End> {
         let level = if self.sync { Durability::Fsync } else { Durability::Written };
         self.journal.commit(level).map_err(|e| End::Lost(format!("journal commit: {e}")))?;
+        self.sessions.commit()?;
         let received = self.journal.next_seq() - 1;
         let position =
             Frame::Position { received, written: self.journal.written_seq(), synced: self.journal.synced_seq() };
@@ -336,4 +347,90 @@ impl Node {
         wire::encode(&position, &mut out);
         stream.write_all(&out).map_err(|e| End::Lost(format!("sending POSITION: {e}")))
     }
+}
+
+/// The standby's copies of the primary's session stores (`<data_dir>/sessions/<name>/`), journals
+/// laid out as the originals are, so a promoted standby opens them as its own stores: clients
+/// resume with their sequence numbers and get what they missed by resend.
+struct SessionCopies {
+    dir: PathBuf,
+    limits: StoreLimits,
+    copies: HashMap<String, Journal<MmapStorage>>,
+}
+
+impl SessionCopies {
+    /// Opens (creating) a copy for every session store the configuration names.
+    fn open(dir: PathBuf, names: &[String], limits: StoreLimits) -> Result<Self, PipelineError> {
+        let mut copies = HashMap::with_capacity(names.len());
+        for name in names {
+            copies.insert(name.clone(), open_copy(&dir, name, limits, 1)?);
+        }
+        Ok(SessionCopies { dir, limits, copies })
+    }
+
+    /// Asks the primary for every copy's next records.
+    fn hello(&self, stream: &mut TcpStream) -> Result<(), End> {
+        let mut out = Vec::with_capacity(64 * self.copies.len());
+        for (name, copy) in &self.copies {
+            wire::encode(&Frame::SessionHello { name, next_seq: copy.next_seq() }, &mut out);
+        }
+        stream.write_all(&out).map_err(|e| End::Lost(format!("sending SESSION_HELLO: {e}")))
+    }
+
+    /// Appends a store's records to its copy, each continuing the copy's chain.
+    fn append(&mut self, name: &str, records: &[u8]) -> Result<(), End> {
+        let Some(copy) = self.copies.get_mut(name) else {
+            return Err(End::Diverged(format!("the primary sent records of session store {name}, unknown here")));
+        };
+        let mut at = 0;
+        while at < records.len() {
+            let r = decode_record(records, at).map_err(|e| End::Lost(format!("damaged record in transit: {e}")))?;
+            if r.seq != copy.next_seq() || r.parent_checksum != copy.last_checksum() {
+                let next = copy.next_seq();
+                return Err(End::Diverged(format!(
+                    "session store {name}: record {} does not continue this standby's copy (next {next})",
+                    r.seq
+                )));
+            }
+            let appended = copy.append(r.seq, r.timestamp_ns, r.kind, r.body);
+            appended.map_err(|e| End::Lost(format!("session store {name}: {e}")))?;
+            at += r.len_bytes();
+        }
+        Ok(())
+    }
+
+    /// Drops a copy the primary can no longer continue and starts it again at `first_seq`.
+    fn reseed(&mut self, name: &str, first_seq: u64) -> Result<(), End> {
+        if self.copies.remove(name).is_none() {
+            return Ok(());
+        }
+        tracing::warn!(
+            session = name,
+            first_seq,
+            "the primary's store no longer holds what this copy needs: copying it afresh"
+        );
+        let lost = |e: std::io::Error| End::Lost(format!("session store {name}: {e}"));
+        std::fs::remove_dir_all(self.dir.join(name)).map_err(lost)?;
+        let copy = open_copy(&self.dir, name, self.limits, first_seq).map_err(|e| End::Lost(e.to_string()))?;
+        self.copies.insert(name.to_owned(), copy);
+        Ok(())
+    }
+
+    /// Commits every copy to the page cache.
+    fn commit(&mut self) -> Result<(), End> {
+        for (name, copy) in &mut self.copies {
+            copy.commit(Durability::Written).map_err(|e| End::Lost(format!("session store {name}: {e}")))?;
+        }
+        Ok(())
+    }
+}
+
+fn open_copy(
+    dir: &Path,
+    name: &str,
+    limits: StoreLimits,
+    first_seq: u64,
+) -> Result<Journal<MmapStorage>, PipelineError> {
+    let config = JournalConfig { first_seq, ..crate::store::journal_config(limits, true) };
+    Ok(Journal::open_dir(dir.join(name), config)?)
 }

@@ -14,9 +14,10 @@ use gateway::client::Client;
 use gateway::config::{Config, DurabilityPolicy, StandbyLoss};
 use gateway::pipeline::{self, Appliance};
 use gateway::sbe::codec::{Outbound, decode_outbound};
-use gateway::sbe::messages::{ExecType, Side, char_field};
+use gateway::sbe::messages::{ExecType, RetransmitRequest, Side, char_field};
 use gateway::standby::{self, Standby};
 use sbe_flow::{WAIT, er, order};
+use zerocopy::little_endian::{U32, U64};
 
 fn primary_config(dir: &std::path::Path, durability: DurabilityPolicy, loss: StandbyLoss, timeout_ms: u64) -> Config {
     let mut c = small_appliance::config(dir);
@@ -166,4 +167,52 @@ fn a_standby_with_another_history_refuses_to_follow() {
     assert_eq!(standby.status().next_seq(), other.last_seq + 1, "nothing of the other history was taken");
     drop(standby);
     primary.shutdown().unwrap();
+}
+
+#[test]
+fn after_a_failover_clients_resume_their_sessions_and_get_what_they_missed() {
+    let (pdir, sdir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let primary = start_primary(pdir.path(), DurabilityPolicy::Replicated, StandbyLoss::Halt);
+    let standby = start_standby(sdir.path(), primary.replication_addr().unwrap());
+    let mut c1 = Client::connect(primary.local_addr()).unwrap();
+    c1.negotiate(1, "demo", "demo").unwrap();
+    assert_eq!(c1.establish(1000).unwrap().next_seq_no.get(), 1);
+    c1.send(&order("rest", 1, Side::Buy, 100.0, 5)).unwrap();
+    er(&mut c1, "rest", ExecType::New);
+    c1.terminate().unwrap();
+    drop(c1);
+    // While session 1 is away, session 2 fills part of its order: the fill is stored for it.
+    trade_once(primary.local_addr());
+    let p = primary.shutdown().expect("primary stops");
+    wait_until("the last records", || standby.status().next_seq() == p.last_seq + 1);
+    standby.shutdown().expect("standby stops");
+
+    // Promotion by hand: the standby's data dir becomes a primary's.
+    let promoted = pipeline::start(small_appliance::config(sdir.path()).validate().unwrap()).expect("promoted");
+    assert_eq!(promoted.restored(), (p.last_seq, p.state_hash), "the standby held the primary's state");
+    let mut c1 = Client::connect(promoted.local_addr()).unwrap();
+    c1.negotiate(1, "demo", "demo").unwrap();
+    let ack = c1.establish(1000).unwrap();
+    assert_eq!(ack.next_seq_no.get(), 3, "seen: the New (1); stored while away: the fill (2)");
+    c1.send(&RetransmitRequest {
+        session_id: U64::new(1),
+        timestamp: U64::new(7),
+        from_seq_no: U64::new(2),
+        count: U32::new(1),
+    })
+    .unwrap();
+    let fill = sbe_flow::wait_for(&mut c1, "the retransmitted fill", |m| match m {
+        Outbound::ExecutionReport(r) => Some(**r),
+        _ => None,
+    });
+    assert_eq!((fill.exec_type, fill.cl_ord_id), (ExecType::Trade.to_u8(), char_field::<20>(b"rest").unwrap()));
+    drop(c1);
+    promoted.shutdown().unwrap();
+}
+
+/// Session 2 sells 2 at 100 and sees the trade.
+fn trade_once(addr: SocketAddr) {
+    let mut c2 = Client::login(addr, 2, "demo2", "demo2").unwrap();
+    c2.send(&order("hit", 2, Side::Sell, 100.0, 2)).unwrap();
+    er(&mut c2, "hit", ExecType::Trade);
 }

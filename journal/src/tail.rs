@@ -75,6 +75,23 @@ impl<S: Storage> Tail<S> {
         Ok(Some(record))
     }
 
+    /// The next record, for a log whose writer publishes no position (the gateway's session
+    /// stores): a record that is not there or does not check out yet is taken for one being
+    /// written now, and `None` is returned; call again later. A tail that stays on a record
+    /// that never checks out is stuck on damage: [`Tail::next`] with a bound names it.
+    pub fn next_available(&mut self) -> Result<Option<Record<'_>>, JournalError> {
+        if !self.position(u64::MAX)? {
+            return Ok(None);
+        }
+        let Ok(record) = decode_record_in_place(self.segment.bytes(), self.offset, self.next_seq, self.parent) else {
+            return Ok(None);
+        };
+        self.offset += record.len_bytes();
+        self.next_seq += 1;
+        self.parent = record.checksum;
+        Ok(Some(record))
+    }
+
     /// Gets to the record to yield next (skipping, checked, what comes before `from_seq`, and
     /// moving to the next segment where this one ends); false if it is past `up_to_seq` or not
     /// found yet.

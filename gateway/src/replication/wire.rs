@@ -11,6 +11,9 @@
 //! | `HEARTBEAT` | primary → standby | written_seq u64 |
 //! | `POSITION` | standby → primary | received u64, written u64, synced u64 |
 //! | `REFUSE` | primary → standby | reason, UTF-8 |
+//! | `SESSION_HELLO` | standby → primary | name (u8 length, UTF-8), next_seq u64 of its copy of that session store |
+//! | `SESSION_RECORDS` | primary → standby | name, then whole records of that session store's journal |
+//! | `SESSION_RESEED` | primary → standby | name, first_seq u64: drop the copy, the primary's store now starts there |
 
 use crate::replication::{MAX_FRAME_LEN_BYTES, PROTOCOL_VERSION};
 
@@ -37,6 +40,12 @@ pub(crate) enum Frame<'a> {
     Position { received: u64, written: u64, synced: u64 },
     /// The primary will not serve this standby.
     Refuse(&'a str),
+    /// The standby's copy of session store `name` needs records from `next_seq` on.
+    SessionHello { name: &'a str, next_seq: u64 },
+    /// Records of session store `name`.
+    SessionRecords { name: &'a str, records: &'a [u8] },
+    /// The primary's store `name` no longer holds what the copy needs: start over at `first_seq`.
+    SessionReseed { name: &'a str, first_seq: u64 },
 }
 
 const HELLO: u8 = 1;
@@ -46,6 +55,9 @@ const STATE_HASH: u8 = 4;
 const HEARTBEAT: u8 = 5;
 const POSITION: u8 = 6;
 const REFUSE: u8 = 7;
+const SESSION_HELLO: u8 = 8;
+const SESSION_RECORDS: u8 = 9;
+const SESSION_RESEED: u8 = 10;
 
 /// Why bytes are not a frame.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -62,8 +74,8 @@ pub(crate) enum WireError {
     /// A HELLO without the magic.
     #[error("not a sable replication peer (bad magic)")]
     Magic,
-    /// A REFUSE whose reason is not UTF-8.
-    #[error("refusal reason is not UTF-8")]
+    /// A REFUSE reason or a session name that is not UTF-8 (or is cut short).
+    #[error("refusal reason or session name is not UTF-8 or is cut short")]
     Utf8,
 }
 
@@ -94,10 +106,38 @@ pub(crate) fn encode(frame: &Frame<'_>, out: &mut Vec<u8>) {
             out.extend_from_slice(reason.as_bytes());
             REFUSE
         }
+        Frame::SessionHello { name, next_seq } => {
+            put_name(out, name);
+            put(out, &[next_seq], SESSION_HELLO)
+        }
+        Frame::SessionRecords { name, records } => {
+            put_name(out, name);
+            out.extend_from_slice(records);
+            SESSION_RECORDS
+        }
+        Frame::SessionReseed { name, first_seq } => {
+            put_name(out, name);
+            put(out, &[first_seq], SESSION_RESEED)
+        }
     };
     let len = (out.len() - start - 4) as u32;
     out[start..start + 4].copy_from_slice(&len.to_le_bytes());
     out[start + 4] = kind;
+}
+
+/// A session name: one length byte, then the bytes (names are short: `store::validate_name`).
+fn put_name(out: &mut Vec<u8>, name: &str) {
+    let len = u8::try_from(name.len()).expect("session store names are under 256 bytes");
+    out.push(len);
+    out.extend_from_slice(name.as_bytes());
+}
+
+/// A name and what follows it.
+fn take_name(payload: &[u8]) -> Result<(&str, &[u8]), WireError> {
+    let len = *payload.first().ok_or(WireError::Utf8)? as usize;
+    let name = payload.get(1..1 + len).ok_or(WireError::Utf8)?;
+    let name = std::str::from_utf8(name).map_err(|_| WireError::Utf8)?;
+    Ok((name, &payload[1 + len..]))
 }
 
 fn put(out: &mut Vec<u8>, values: &[u64], kind: u8) -> u8 {
@@ -135,10 +175,21 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Option<(Frame<'_>, usize)>, WireErr
         (HEARTBEAT, 8) => Frame::Heartbeat { written_seq: u(0) },
         (POSITION, 24) => Frame::Position { received: u(0), written: u(1), synced: u(2) },
         (REFUSE, _) => Frame::Refuse(std::str::from_utf8(payload).map_err(|_| WireError::Utf8)?),
+        (SESSION_HELLO | SESSION_RECORDS | SESSION_RESEED, _) => session_frame(kind, payload)?,
         (HELLO | WELCOME | STATE_HASH | HEARTBEAT | POSITION, _) => return Err(bad()),
         (other, _) => return Err(WireError::Kind(other)),
     };
     Ok(Some((frame, total)))
+}
+
+fn session_frame(kind: u8, payload: &[u8]) -> Result<Frame<'_>, WireError> {
+    let (name, rest) = take_name(payload)?;
+    let seq = || rest.try_into().map(u64::from_le_bytes).map_err(|_| WireError::Payload { kind, len: payload.len() });
+    Ok(match kind {
+        SESSION_HELLO => Frame::SessionHello { name, next_seq: seq()? },
+        SESSION_RESEED => Frame::SessionReseed { name, first_seq: seq()? },
+        _ => Frame::SessionRecords { name, records: rest },
+    })
 }
 
 /// The HELLO a standby at `next_seq` sends.
@@ -169,6 +220,9 @@ mod tests {
         round_trip(Frame::Heartbeat { written_seq: 3 });
         round_trip(Frame::Position { received: 5, written: 4, synced: 3 });
         round_trip(Frame::Refuse("seq 1 is no longer in the primary's journal"));
+        round_trip(Frame::SessionHello { name: "fix-CLIENT1-SABLE", next_seq: 12 });
+        round_trip(Frame::SessionRecords { name: "sbe-1", records: &[9, 8, 7] });
+        round_trip(Frame::SessionReseed { name: "sbe-2", first_seq: 4097 });
     }
 
     #[test]

@@ -9,7 +9,7 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -43,6 +43,8 @@ pub(crate) struct Gate {
 pub(crate) struct Replicator {
     listener: TcpListener,
     journal_dir: PathBuf,
+    /// Where the session stores live (`<data_dir>/sessions`), each a journal of its own.
+    sessions_dir: PathBuf,
     shared: Arc<Shared>,
     verify_every: u64,
     gate: Option<Gate>,
@@ -69,13 +71,21 @@ struct Link {
     hash_sent_seq: u64,
     /// The standby's last `POSITION`: received, written, synced.
     position: (u64, u64, u64),
+    /// The session stores the standby asked for (`SESSION_HELLO`).
+    sessions: Vec<SessionTail>,
+}
+
+/// One session store streamed to the standby.
+struct SessionTail {
+    name: String,
+    tail: Tail<MmapStorage>,
 }
 
 impl Replicator {
     /// A replicator on `listener` (already bound) streaming the journal in `journal_dir`.
     pub(crate) fn new(
         listener: TcpListener,
-        journal_dir: PathBuf,
+        (journal_dir, sessions_dir): (PathBuf, PathBuf),
         shared: Arc<Shared>,
         verify_every: u64,
         gate: Option<Gate>,
@@ -85,6 +95,7 @@ impl Replicator {
         Ok(Replicator {
             listener,
             journal_dir,
+            sessions_dir,
             shared,
             verify_every,
             gate,
@@ -105,13 +116,15 @@ impl Replicator {
             if stopping.is_none() && stop.load(Ordering::Acquire) {
                 stopping = Some(Instant::now());
             }
+            // Stopping: done once the standby holds the journal and a round found nothing
+            // more to send (the session stores' last records included).
             if let Some(since) = stopping
-                && (self.standby_has_everything() || since.elapsed() > DRAIN_TIMEOUT)
+                && ((self.standby_has_everything() && rounds > 0) || since.elapsed() > DRAIN_TIMEOUT)
             {
                 return;
             }
             self.accept();
-            let moved = match self.link.as_mut().map(|l| l.pump(&self.shared)) {
+            let moved = match self.link.as_mut().map(|l| l.pump(&self.shared, &self.sessions_dir)) {
                 Some(Ok(moved)) => moved,
                 Some(Err(why)) => {
                     let peer = self.link.take().map(|l| l.peer);
@@ -209,6 +222,7 @@ impl Replicator {
             sent_seq: next_seq.saturating_sub(1),
             hash_sent_seq: next_seq.saturating_sub(1),
             position: (next_seq.saturating_sub(1), next_seq.saturating_sub(1), next_seq.saturating_sub(1)),
+            sessions: Vec::new(),
         })
     }
 
@@ -253,13 +267,14 @@ impl Replicator {
 
 impl Link {
     /// Reads positions, queues what is new and writes; true if anything moved.
-    fn pump(&mut self, shared: &Shared) -> Result<bool, String> {
-        let mut moved = self.read_positions()?;
+    fn pump(&mut self, shared: &Shared, sessions_dir: &Path) -> Result<bool, String> {
+        let mut moved = self.read_frames(sessions_dir)?;
         if self.out_at == self.out.len() {
             self.out.clear();
             self.out_at = 0;
             self.queue_records(shared.seq_written.load(Ordering::Acquire))?;
             self.queue_hashes(shared);
+            self.queue_session_records()?;
             if self.out.is_empty() && self.last_sent.elapsed() >= HEARTBEAT_PERIOD {
                 let written_seq = shared.seq_written.load(Ordering::Acquire);
                 wire::encode(&Frame::Heartbeat { written_seq }, &mut self.out);
@@ -272,7 +287,7 @@ impl Link {
         Ok(moved)
     }
 
-    fn read_positions(&mut self) -> Result<bool, String> {
+    fn read_frames(&mut self, sessions_dir: &Path) -> Result<bool, String> {
         let mut buf = [0u8; 4096];
         let mut moved = false;
         loop {
@@ -288,6 +303,10 @@ impl Link {
         while let Some((frame, len)) = wire::decode(&self.inbuf[at..]).map_err(|e| e.to_string())? {
             match frame {
                 Frame::Position { received, written, synced } => self.position = (received, written, synced),
+                Frame::SessionHello { name, next_seq } => {
+                    let name = name.to_owned();
+                    self.open_session(sessions_dir, name, next_seq);
+                }
                 other => return Err(format!("unexpected frame from the standby: {other:?}")),
             }
             at += len;
@@ -304,12 +323,7 @@ impl Link {
         self.out.extend_from_slice(&[0; wire::FRAME_HEADER_LEN_BYTES]);
         while self.out.len() - start < RECORDS_BATCH_BYTES {
             let Some(r) = self.tail.next(written_seq).map_err(|e| format!("reading the journal: {e}"))? else { break };
-            let header = RecordHeader::new(r.seq, r.timestamp_ns, r.kind, r.body, r.parent_checksum);
-            debug_assert_eq!(header.header_checksum.get(), r.checksum, "a record re-encodes to its own bytes");
-            let at = self.out.len();
-            self.out.extend_from_slice(header.as_bytes());
-            self.out.extend_from_slice(r.body);
-            self.out.resize(at + r.len_bytes(), 0);
+            push_record(&mut self.out, &r);
             self.sent_seq = r.seq;
         }
         if self.out.len() == start + wire::FRAME_HEADER_LEN_BYTES {
@@ -319,6 +333,51 @@ impl Link {
         let records = self.out.split_off(start + wire::FRAME_HEADER_LEN_BYTES);
         self.out.truncate(start);
         wire::encode(&Frame::Records(&records), &mut self.out);
+        Ok(())
+    }
+
+    /// Starts streaming session store `name` to the standby from `next_seq` (or, when the
+    /// primary's store no longer holds it, from its oldest record, after a `SESSION_RESEED`).
+    fn open_session(&mut self, sessions_dir: &Path, name: String, next_seq: u64) {
+        if crate::store::validate_name(&name).is_err() || !sessions_dir.join(&name).is_dir() {
+            tracing::warn!(session = name, "the standby asked for a session store this primary does not have");
+            return;
+        }
+        self.sessions.retain(|s| s.name != name);
+        let open = |seq| {
+            MmapStorage::open_read_only(sessions_dir.join(&name))
+                .map_err(|e| e.to_string())
+                .and_then(|st| Tail::open(st, seq).map_err(|e| e.to_string()))
+        };
+        let tail = match MmapStorage::open_read_only(sessions_dir.join(&name)).map(|st| Tail::open(st, next_seq)) {
+            Ok(Ok(tail)) => Ok(tail),
+            Ok(Err(journal::JournalError::SeqNotInJournal { first_seq, .. })) if first_seq > next_seq => {
+                wire::encode(&Frame::SessionReseed { name: &name, first_seq }, &mut self.out);
+                open(first_seq)
+            }
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match tail {
+            Ok(tail) => self.sessions.push(SessionTail { name, tail }),
+            Err(why) => tracing::warn!(session = name, %why, "cannot stream a session store to the standby"),
+        }
+    }
+
+    /// A `SESSION_RECORDS` frame per session store with new records.
+    fn queue_session_records(&mut self) -> Result<(), String> {
+        let mut records = Vec::new();
+        for s in &mut self.sessions {
+            records.clear();
+            while records.len() < RECORDS_BATCH_BYTES {
+                let next = s.tail.next_available().map_err(|e| format!("session store {}: {e}", s.name))?;
+                let Some(r) = next else { break };
+                push_record(&mut records, &r);
+            }
+            if !records.is_empty() {
+                wire::encode(&Frame::SessionRecords { name: &s.name, records: &records }, &mut self.out);
+            }
+        }
         Ok(())
     }
 
@@ -348,6 +407,16 @@ impl Link {
         }
         Ok(self.out_at > start)
     }
+}
+
+/// Appends a record exactly as the journal holds it: header, body, zero padding.
+fn push_record(out: &mut Vec<u8>, r: &journal::Record<'_>) {
+    let header = RecordHeader::new(r.seq, r.timestamp_ns, r.kind, r.body, r.parent_checksum);
+    debug_assert_eq!(header.header_checksum.get(), r.checksum, "a record re-encodes to its own bytes");
+    let at = out.len();
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(r.body);
+    out.resize(at + r.len_bytes(), 0);
 }
 
 /// Says why and closes.
