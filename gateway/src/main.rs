@@ -37,9 +37,10 @@ enum Cmd {
         #[arg(long)]
         config: Option<PathBuf>,
     },
-    /// Run as a hot standby of `[replication] primary`: follow its journal into this data dir
-    /// and engine, verify its state hashes. SIGTERM/SIGINT: commit and exit 0. Promotion is not
-    /// built yet (a standby is started as a primary with `sable run` on its data dir).
+    /// Run as a hot standby of `[replication] primary`: follow its journal and session stores
+    /// into this data dir and engine, verify its state hashes. SIGUSR1: promote (stop
+    /// following, start as primary on this data dir; the old primary must be down: nothing
+    /// fences it yet). SIGTERM/SIGINT: commit and exit 0.
     Standby {
         /// Configuration file; the built-in demo configuration when omitted.
         #[arg(long)]
@@ -150,9 +151,16 @@ fn run(config: Option<PathBuf>) -> Result<(), String> {
     }
     let appliance = gateway::pipeline::start(cfg).map_err(|e| e.to_string())?;
     eprintln!("sable: listening on {}", appliance.local_addr());
-    let mut status = format!("running: SBE on {}", appliance.local_addr());
     if let Some(addr) = appliance.fix_addr() {
         eprintln!("sable: FIX listening on {addr}");
+    }
+    serve(appliance, &term)
+}
+
+/// Runs a started appliance until SIGTERM/SIGINT (or a stage failure), then drains it.
+fn serve(appliance: gateway::pipeline::Appliance, term: &AtomicBool) -> Result<(), String> {
+    let mut status = format!("running: SBE on {}", appliance.local_addr());
+    if let Some(addr) = appliance.fix_addr() {
         status.push_str(&format!(", FIX on {addr}"));
     }
     // Recovery is done and the listeners are bound: only now is the service ready.
@@ -175,8 +183,11 @@ fn standby(config: Option<PathBuf>) -> Result<(), String> {
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, Arc::clone(&term)).map_err(|e| format!("installing signal handler: {e}"))?;
     }
+    let promote = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGUSR1, Arc::clone(&promote))
+        .map_err(|e| format!("installing signal handler: {e}"))?;
     let primary = cfg.raw.replication.primary.clone();
-    let standby = gateway::standby::start(cfg).map_err(|e| e.to_string())?;
+    let standby = gateway::standby::start(cfg.clone()).map_err(|e| e.to_string())?;
     eprintln!("sable: standby of {primary}, from seq {}", standby.status().next_seq());
     let status = standby.status_handle();
     let mut beats = status.beats();
@@ -186,10 +197,15 @@ fn standby(config: Option<PathBuf>) -> Result<(), String> {
         beats = now;
         if alive { Ok(()) } else { Err("the standby thread made no progress".into()) }
     });
-    while !term.load(Ordering::Acquire) && !standby.is_finished() {
+    while !term.load(Ordering::Acquire) && !standby.is_finished() && !promote.load(Ordering::Acquire) {
         std::thread::sleep(Duration::from_millis(50));
     }
     service.stopping();
+    if promote.load(Ordering::Acquire) && !term.load(Ordering::Acquire) {
+        let appliance = standby.promote(cfg).map_err(|e| e.to_string())?;
+        eprintln!("sable: promoted; listening on {}", appliance.local_addr());
+        return serve(appliance, &term);
+    }
     let diverged = standby.status().diverged();
     let report = standby.shutdown().map_err(|e| e.to_string())?;
     eprintln!("sable: standby stopped at seq {} state_hash {:016x}", report.last_seq, report.state_hash);

@@ -118,6 +118,18 @@ impl Standby {
         self.handle.as_ref().is_none_or(JoinHandle::is_finished)
     }
 
+    /// Promotes this standby by hand: stops following, syncs what it received and starts a
+    /// primary on its data directory with `cfg` (its listeners, its durability). Refused when it
+    /// diverged. The old primary must be down first: nothing fences it yet (no epochs).
+    pub fn promote(self, cfg: Validated) -> Result<crate::pipeline::Appliance, PipelineError> {
+        if let Some(why) = self.status.diverged() {
+            return Err(PipelineError::Config(format!("refusing promotion: this standby diverged: {why}")));
+        }
+        let report = self.shutdown()?;
+        tracing::warn!(seq = report.last_seq, "standby promoted: starting as primary");
+        crate::pipeline::start(cfg)
+    }
+
     /// Stops following, commits its journal and returns what it left.
     pub fn shutdown(mut self) -> Result<StandbyReport, PipelineError> {
         self.request_stop();

@@ -165,7 +165,10 @@ fn a_standby_with_another_history_refuses_to_follow() {
     let why = standby.status().diverged().unwrap();
     assert!(why.contains("does not continue this standby's journal"), "{why}");
     assert_eq!(standby.status().next_seq(), other.last_seq + 1, "nothing of the other history was taken");
-    drop(standby);
+    match standby.promote(small_appliance::config(sdir.path()).validate().unwrap()) {
+        Err(e) => assert!(e.to_string().contains("refusing promotion"), "{e}"),
+        Ok(_) => panic!("a diverged standby was promoted"),
+    }
     primary.shutdown().unwrap();
 }
 
@@ -185,10 +188,9 @@ fn after_a_failover_clients_resume_their_sessions_and_get_what_they_missed() {
     trade_once(primary.local_addr());
     let p = primary.shutdown().expect("primary stops");
     wait_until("the last records", || standby.status().next_seq() == p.last_seq + 1);
-    standby.shutdown().expect("standby stops");
 
     // Promotion by hand: the standby's data dir becomes a primary's.
-    let promoted = pipeline::start(small_appliance::config(sdir.path()).validate().unwrap()).expect("promoted");
+    let promoted = standby.promote(small_appliance::config(sdir.path()).validate().unwrap()).expect("promoted");
     assert_eq!(promoted.restored(), (p.last_seq, p.state_hash), "the standby held the primary's state");
     let mut c1 = Client::connect(promoted.local_addr()).unwrap();
     c1.negotiate(1, "demo", "demo").unwrap();
