@@ -11,6 +11,7 @@
 pub mod durability;
 pub mod e2e;
 pub mod engines;
+pub mod failover;
 pub mod lobster;
 pub mod machine;
 pub mod naive;

@@ -1,0 +1,326 @@
+//! Kill/promote cycles of a primary and its hot standby as real `sable` processes on loopback.
+//!
+//! Each cycle: a client sends orders to the primary one at a time (durability `replicated`,
+//! `on_standby_loss = "halt"`, so an acknowledged order is in both journals) and records every
+//! acknowledgement; at a random moment the primary is SIGKILLed; the standby gets SIGUSR1
+//! (promotion by hand: nothing detects the death yet); the dead primary's data directory is
+//! emptied and a new standby started on it (a returning primary that keeps its journal and
+//! cuts a divergent suffix is not built yet), so the next cycle runs the other way round; the
+//! client reconnects to the promoted node and sends an order. The time from SIGKILL to that
+//! order's acknowledgement is the cycle's failover time: promotion, the new standby catching
+//! up from scratch (`halt` acknowledges nothing without one), reconnection.
+//!
+//! At the end the last primary is stopped with SIGTERM and checked offline: every order that
+//! was acknowledged is in its journal exactly once, and replaying that journal from scratch
+//! gives the state hash the process reported.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+use engine::{CommandBody, Engine};
+use gateway::client::Client;
+use gateway::config::{Config, DEFAULT_TOML};
+use gateway::sbe::codec::{Outbound, decode_outbound};
+use gateway::sbe::messages::{
+    ExecType, NewOrderSingle, OrdType, PRICE9_NULL, QTY4_NULL, SelfTradePrevention, Side, TimeInForce, char_field,
+    char_field_str,
+};
+use journal::{Journal, JournalConfig};
+use zerocopy::little_endian::{I64, U32, U64};
+
+use crate::rng::Rng;
+
+/// How long a process may take to say it is up, and a client to get an acknowledgement.
+const STEP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// What one run does.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The `sable` binary.
+    pub sable: PathBuf,
+    /// Scratch directory (two data directories and the configurations).
+    pub dir: PathBuf,
+    /// Kill/promote cycles.
+    pub cycles: u32,
+    /// Orders sent before the kill, at most (the kill comes at a random one of them).
+    pub max_orders_per_cycle: u64,
+    /// Seed of the kill moments.
+    pub seed: u64,
+}
+
+/// What a run measured and checked.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// SIGKILL of the primary → the first acknowledgement from the promoted standby, per cycle.
+    pub failover: Vec<Duration>,
+    /// Orders acknowledged over the run.
+    pub acked: u64,
+    /// Acknowledged orders missing from the final primary's journal (must be 0).
+    pub lost: u64,
+    /// Orders in the journal more than once (must be 0).
+    pub duplicated: u64,
+    /// (reported by the process at SIGTERM, from an offline replay of its journal).
+    pub state_hashes: (u64, u64),
+}
+
+/// One node's addresses and files.
+struct Node {
+    dir: PathBuf,
+    sbe: SocketAddr,
+    fix: SocketAddr,
+    repl: SocketAddr,
+}
+
+impl Node {
+    fn new(dir: PathBuf) -> Result<Node, String> {
+        Ok(Node { dir, sbe: free_port()?, fix: free_port()?, repl: free_port()? })
+    }
+
+    /// Its configuration, following `peer`'s replication port when it is a standby.
+    fn config_text(&self, peer: &Node) -> Result<String, String> {
+        let mut text = DEFAULT_TOML.to_string();
+        let data = self.dir.join("data");
+        for (from, to) in [
+            ("data_dir = \"./data\"", format!("data_dir = \"{}\"", data.display())),
+            ("listen = \"127.0.0.1:9100\"", format!("listen = \"{}\"", self.sbe)),
+            ("listen = \"127.0.0.1:9200\"", format!("listen = \"{}\"", self.fix)),
+            ("durability = \"written\"", "durability = \"replicated\"".to_string()),
+            ("listen = \"\"\n# Standby", format!("listen = \"{}\"\n# Standby", self.repl)),
+            ("primary = \"127.0.0.1:9300\"", format!("primary = \"{}\"", peer.repl)),
+            ("on_standby_loss = \"degrade\"", "on_standby_loss = \"halt\"".to_string()),
+        ] {
+            if !text.contains(from) {
+                return Err(format!("the default configuration no longer has `{from}`"));
+            }
+            text = text.replacen(from, &to, 1);
+        }
+        Config::parse(&text).and_then(Config::validate).map_err(|e| format!("failover configuration: {e}"))?;
+        Ok(text)
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.dir.join("sable.toml")
+    }
+
+    /// Starts `sable <mode>` on this node and waits for the stderr line starting with `ready`.
+    fn spawn(&self, sable: &Path, mode: &str, peer: &Node, ready: &str) -> Result<Proc, String> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| e.to_string())?;
+        std::fs::write(self.config_path(), self.config_text(peer)?).map_err(|e| e.to_string())?;
+        let mut child = Command::new(sable)
+            .args([mode, "--config"])
+            .arg(self.config_path())
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("spawning {}: {e}", sable.display()))?;
+        let lines = stderr_lines(&mut child);
+        let proc = Proc { child, lines };
+        proc.wait_for(ready)?;
+        Ok(proc)
+    }
+}
+
+/// A running `sable` process and its stderr, line by line.
+struct Proc {
+    child: Child,
+    lines: Receiver<String>,
+}
+
+impl Proc {
+    /// Waits for a stderr line containing `what`; returns it.
+    fn wait_for(&self, what: &str) -> Result<String, String> {
+        let deadline = Instant::now() + STEP_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(what) => return Ok(line),
+                Ok(_) => {}
+                Err(_) => return Err(format!("no `{what}` from sable within {} s", STEP_TIMEOUT.as_secs())),
+            }
+        }
+    }
+
+    fn signal(&self, sig: i32) -> Result<(), String> {
+        let pid = i32::try_from(self.child.id()).map_err(|e| e.to_string())?;
+        // SAFETY: kill(2) on our own child's pid; no memory is involved.
+        if unsafe { libc::kill(pid, sig) } != 0 {
+            return Err(format!("kill({pid}, {sig}): {}", std::io::Error::last_os_error()));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn stderr_lines(child: &mut Child) -> Receiver<String> {
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+fn free_port() -> Result<SocketAddr, String> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    listener.local_addr().map_err(|e| e.to_string())
+}
+
+/// A resting buy that never trades (sells are never sent).
+fn order(cl: &str, i: u64) -> NewOrderSingle {
+    NewOrderSingle {
+        cl_ord_id: char_field(cl.as_bytes()).expect("short ascii id"),
+        account: U32::new(1),
+        security_id: U32::new(1),
+        side: Side::Buy.to_u8(),
+        ord_type: OrdType::Limit.to_u8(),
+        time_in_force: TimeInForce::GoodTillCancel.to_u8(),
+        exec_inst: 0,
+        self_trade_prevention: SelfTradePrevention::AccountDefault.to_u8(),
+        price: I64::new((9_000 + (i % 900) as i64) * 10_000_000),
+        stop_px: I64::new(PRICE9_NULL),
+        order_qty: U64::new(10_000),
+        display_qty: U64::new(QTY4_NULL),
+        expire_time: U64::new(0),
+    }
+}
+
+/// The order client: session 1, one order at a time.
+struct Trader {
+    client: Option<Client>,
+    next: u64,
+    acked: Vec<String>,
+}
+
+impl Trader {
+    /// Sends the next order and waits for its acknowledgement; false if the connection broke.
+    fn send_one(&mut self, addr: SocketAddr) -> Result<bool, String> {
+        if self.client.is_none() {
+            self.client = Client::login(addr, 1, "demo", "demo").ok();
+        }
+        let Some(c) = self.client.as_mut() else { return Ok(false) };
+        let cl = format!("f{}", self.next);
+        self.next += 1;
+        if c.send(&order(&cl, self.next)).is_err() {
+            self.client = None;
+            return Ok(false);
+        }
+        let deadline = Instant::now() + STEP_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let frame = match c.recv(left) {
+                Ok(Some(frame)) => frame,
+                Ok(None) => return Err(format!("{cl}: no acknowledgement within {} s", STEP_TIMEOUT.as_secs())),
+                Err(_) => {
+                    self.client = None;
+                    return Ok(false);
+                }
+            };
+            if let Ok(Outbound::ExecutionReport(r)) = decode_outbound(&frame[6..])
+                && char_field_str(&r.cl_ord_id) == Some(cl.as_str())
+            {
+                if r.exec_type != ExecType::New.to_u8() {
+                    return Err(format!("{cl}: exec type {} instead of New", r.exec_type));
+                }
+                self.acked.push(cl);
+                return Ok(true);
+            }
+        }
+    }
+
+    /// Reconnects to `addr` until an order is acknowledged there.
+    fn until_acked(&mut self, addr: SocketAddr) -> Result<(), String> {
+        let deadline = Instant::now() + STEP_TIMEOUT;
+        while !self.send_one(addr)? {
+            if Instant::now() > deadline {
+                return Err(format!("no acknowledgement from {addr} within {} s", STEP_TIMEOUT.as_secs()));
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        Ok(())
+    }
+}
+
+/// Runs the cycles; an `Err` is a failure to run, a non-zero `lost`/`duplicated` or differing
+/// hashes in the outcome are failures of sable.
+pub fn run(opts: &Options) -> Result<Outcome, String> {
+    let mut rng = Rng::new(opts.seed);
+    let (mut a, mut b) = (Node::new(opts.dir.join("a"))?, Node::new(opts.dir.join("b"))?);
+    let mut primary = a.spawn(&opts.sable, "run", &b, "sable: listening on")?;
+    let mut standby = b.spawn(&opts.sable, "standby", &a, "following the primary")?;
+    let mut trader = Trader { client: None, next: 0, acked: Vec::new() };
+    let mut outcome = Outcome::default();
+    for _ in 0..opts.cycles {
+        let orders = 1 + rng.below(opts.max_orders_per_cycle);
+        for _ in 0..orders {
+            if !trader.send_one(a.sbe)? {
+                return Err("the primary dropped the client before the kill".into());
+            }
+        }
+        let killed = Instant::now();
+        primary.signal(libc::SIGKILL)?;
+        standby.signal(libc::SIGUSR1)?;
+        drop(primary);
+        // The old primary's directory starts over as the new standby's: with `halt` the
+        // promoted primary acknowledges once a standby holds the orders again.
+        std::fs::remove_dir_all(&a.dir).map_err(|e| e.to_string())?;
+        std::mem::swap(&mut a, &mut b);
+        primary = standby;
+        standby = b.spawn(&opts.sable, "standby", &a, "following the primary")?;
+        trader.client = None;
+        trader.until_acked(a.sbe)?;
+        outcome.failover.push(killed.elapsed());
+    }
+    drop(standby);
+    primary.signal(libc::SIGTERM)?;
+    let stopped = primary.wait_for("sable: stopped at seq")?;
+    let reported = parse_state_hash(&stopped)?;
+    let _ = primary.child.wait();
+    outcome.acked = trader.acked.len() as u64;
+    check_journal(&a, &trader.acked, reported, &mut outcome)?;
+    Ok(outcome)
+}
+
+fn parse_state_hash(line: &str) -> Result<u64, String> {
+    let hex = line.split("state_hash ").nth(1).and_then(|s| s.split_whitespace().next());
+    hex.and_then(|h| u64::from_str_radix(h, 16).ok()).ok_or_else(|| format!("no state hash in `{line}`"))
+}
+
+/// Counts each acknowledged order in the stopped node's journal and replays it from scratch.
+fn check_journal(node: &Node, acked: &[String], reported: u64, outcome: &mut Outcome) -> Result<(), String> {
+    let cfg = Config::parse(&std::fs::read_to_string(node.config_path()).map_err(|e| e.to_string())?)
+        .and_then(Config::validate)
+        .map_err(|e| e.to_string())?;
+    let journal = Journal::open_dir(node.dir.join("data").join("journal"), JournalConfig::default())
+        .map_err(|e| format!("opening the final journal: {e}"))?;
+    let mut engine = Engine::new(cfg.limits);
+    let mut seen: HashMap<String, u32> = HashMap::new();
+    let mut sink = engine::CountingSink::default();
+    for record in journal.read_from(journal.first_seq()).map_err(|e| e.to_string())? {
+        let record = record.map_err(|e| e.to_string())?;
+        let cmd = engine::Command::decode(record.body).map_err(|e| e.to_string())?;
+        if let CommandBody::NewOrder(o) = &cmd.body {
+            *seen.entry(o.cl_ord_id.as_str().to_owned()).or_default() += 1;
+        }
+        engine.apply(&cmd, &mut sink).map_err(|e| format!("replaying seq {}: {e}", cmd.seq))?;
+    }
+    outcome.lost = acked.iter().filter(|cl| !seen.contains_key(*cl)).count() as u64;
+    outcome.duplicated = seen.values().filter(|n| **n > 1).count() as u64;
+    outcome.state_hashes = (reported, engine.state_hash());
+    Ok(())
+}
