@@ -292,6 +292,7 @@ impl Node {
                 }
                 Frame::SessionRecords { name, records } => self.sessions.append(name, records)?,
                 Frame::SessionReseed { name, first_seq } => self.sessions.reseed(name, first_seq)?,
+                Frame::SessionRetain { name, first_seq } => self.sessions.retain(name, first_seq)?,
                 Frame::Records(records) => {
                     self.apply_records(records)?;
                     self.report(stream)?;
@@ -425,6 +426,17 @@ impl SessionCopies {
         std::fs::remove_dir_all(self.dir.join(name)).map_err(lost)?;
         let copy = open_copy(&self.dir, name, self.limits, first_seq).map_err(|e| End::Lost(e.to_string()))?;
         self.copies.insert(name.to_owned(), copy);
+        Ok(())
+    }
+
+    /// The primary's store dropped its segments before `first_seq`: the copy drops its own, after
+    /// a sync (the copy's newest full-state record must survive a power loss once the older
+    /// ones are gone).
+    fn retain(&mut self, name: &str, first_seq: u64) -> Result<(), End> {
+        let Some(copy) = self.copies.get_mut(name) else { return Ok(()) };
+        let lost = |e: journal::JournalError| End::Lost(format!("session store {name}: {e}"));
+        copy.commit(Durability::Fsync).map_err(lost)?;
+        copy.remove_segments_before(first_seq).map_err(lost)?;
         Ok(())
     }
 

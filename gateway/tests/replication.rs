@@ -14,8 +14,10 @@ use gateway::client::Client;
 use gateway::config::{Config, DurabilityPolicy, StandbyLoss};
 use gateway::pipeline::{self, Appliance};
 use gateway::sbe::codec::{Outbound, decode_outbound};
-use gateway::sbe::messages::{ExecType, RetransmitRequest, Side, char_field};
+use gateway::sbe::messages::{ExecType, RetransmitRequest, Side, TimeInForce, char_field};
 use gateway::standby::{self, Standby};
+use gateway::store::MIN_SEGMENT_LEN_BYTES;
+use journal::{MmapStorage, Storage};
 use sbe_flow::{WAIT, er, order};
 use zerocopy::little_endian::{U32, U64};
 
@@ -217,4 +219,48 @@ fn trade_once(addr: SocketAddr) {
     let mut c2 = Client::login(addr, 2, "demo2", "demo2").unwrap();
     c2.send(&order("hit", 2, Side::Sell, 100.0, 2)).unwrap();
     er(&mut c2, "hit", ExecType::Trade);
+}
+
+/// The oldest segment of session store `name` under `data_dir`.
+fn oldest_store_segment(data_dir: &std::path::Path, name: &str) -> u64 {
+    let storage = MmapStorage::open_read_only(data_dir.join("sessions").join(name)).unwrap();
+    storage.list_segments().unwrap().first().copied().expect("a store has a segment")
+}
+
+#[test]
+fn a_standby_copy_of_a_session_store_follows_its_retention() {
+    let (pdir, sdir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let small_stores = |c: &mut Config| {
+        c.sessions_limits.store_segment_bytes = MIN_SEGMENT_LEN_BYTES;
+        c.sessions_limits.store_retained_bytes = 2 * MIN_SEGMENT_LEN_BYTES;
+    };
+    let mut cfg = primary_config(pdir.path(), DurabilityPolicy::Written, StandbyLoss::Degrade, 300);
+    small_stores(&mut cfg);
+    let primary = pipeline::start(cfg.validate().unwrap()).unwrap();
+    let mut c = small_appliance::config(sdir.path());
+    c.replication.primary = primary.replication_addr().unwrap().to_string();
+    small_stores(&mut c);
+    let standby = standby::start(c.clone().validate().unwrap()).unwrap();
+
+    // IOC orders that cannot cross: each is answered twice (New, Cancelled), and none rests.
+    let mut client = Client::login(primary.local_addr(), 1, "demo", "demo").unwrap();
+    let orders = 2_000;
+    for i in 0..orders {
+        let mut o = order(&format!("r{i}"), 1, Side::Buy, 10.0, 1);
+        o.time_in_force = TimeInForce::ImmediateOrCancel.to_u8();
+        client.send(&o).unwrap();
+    }
+    er(&mut client, &format!("r{}", orders - 1), ExecType::Canceled);
+    let primary_oldest = oldest_store_segment(pdir.path(), "sbe-1");
+    assert!(primary_oldest > 1, "the primary's store dropped old segments");
+    wait_until("the copy to drop them too", || oldest_store_segment(sdir.path(), "sbe-1") >= primary_oldest);
+    drop(client);
+    let p = primary.shutdown().unwrap();
+    wait_until("the last records", || standby.status().next_seq() == p.last_seq + 1);
+    let promoted = standby.promote(c.validate().unwrap()).expect("the trimmed copy opens as a store");
+    let mut client = Client::connect(promoted.local_addr()).unwrap();
+    client.negotiate(1, "demo", "demo").unwrap();
+    assert_eq!(client.establish(1000).unwrap().next_seq_no.get(), 2 * orders + 1, "every report was counted");
+    drop(client);
+    promoted.shutdown().unwrap();
 }

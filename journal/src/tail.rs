@@ -50,6 +50,11 @@ impl<S: Storage> Tail<S> {
         Ok(Tail { storage, segment, segment_base: base_seq, offset, next_seq: base_seq, parent, from_seq })
     }
 
+    /// The storage it reads (to list what the writer still retains).
+    pub fn storage(&self) -> &S {
+        &self.storage
+    }
+
     /// Sequence number of the next record to yield.
     pub fn next_seq(&self) -> u64 {
         self.next_seq.max(self.from_seq)

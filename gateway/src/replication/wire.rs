@@ -14,6 +14,7 @@
 //! | `SESSION_HELLO` | standby → primary | name (u8 length, UTF-8), next_seq u64 of its copy of that session store |
 //! | `SESSION_RECORDS` | primary → standby | name, then whole records of that session store's journal |
 //! | `SESSION_RESEED` | primary → standby | name, first_seq u64: drop the copy, the primary's store now starts there |
+//! | `SESSION_RETAIN` | primary → standby | name, first_seq u64: the primary's store dropped its segments before it (retention) |
 
 use crate::replication::{MAX_FRAME_LEN_BYTES, PROTOCOL_VERSION};
 
@@ -46,6 +47,8 @@ pub(crate) enum Frame<'a> {
     SessionRecords { name: &'a str, records: &'a [u8] },
     /// The primary's store `name` no longer holds what the copy needs: start over at `first_seq`.
     SessionReseed { name: &'a str, first_seq: u64 },
+    /// The primary's store `name` now starts at `first_seq`: the copy drops what precedes it.
+    SessionRetain { name: &'a str, first_seq: u64 },
 }
 
 const HELLO: u8 = 1;
@@ -58,6 +61,7 @@ const REFUSE: u8 = 7;
 const SESSION_HELLO: u8 = 8;
 const SESSION_RECORDS: u8 = 9;
 const SESSION_RESEED: u8 = 10;
+const SESSION_RETAIN: u8 = 11;
 
 /// Why bytes are not a frame.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -119,6 +123,10 @@ pub(crate) fn encode(frame: &Frame<'_>, out: &mut Vec<u8>) {
             put_name(out, name);
             put(out, &[first_seq], SESSION_RESEED)
         }
+        Frame::SessionRetain { name, first_seq } => {
+            put_name(out, name);
+            put(out, &[first_seq], SESSION_RETAIN)
+        }
     };
     let len = (out.len() - start - 4) as u32;
     out[start..start + 4].copy_from_slice(&len.to_le_bytes());
@@ -175,7 +183,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Option<(Frame<'_>, usize)>, WireErr
         (HEARTBEAT, 8) => Frame::Heartbeat { written_seq: u(0) },
         (POSITION, 24) => Frame::Position { received: u(0), written: u(1), synced: u(2) },
         (REFUSE, _) => Frame::Refuse(std::str::from_utf8(payload).map_err(|_| WireError::Utf8)?),
-        (SESSION_HELLO | SESSION_RECORDS | SESSION_RESEED, _) => session_frame(kind, payload)?,
+        (SESSION_HELLO | SESSION_RECORDS | SESSION_RESEED | SESSION_RETAIN, _) => session_frame(kind, payload)?,
         (HELLO | WELCOME | STATE_HASH | HEARTBEAT | POSITION, _) => return Err(bad()),
         (other, _) => return Err(WireError::Kind(other)),
     };
@@ -188,6 +196,7 @@ fn session_frame(kind: u8, payload: &[u8]) -> Result<Frame<'_>, WireError> {
     Ok(match kind {
         SESSION_HELLO => Frame::SessionHello { name, next_seq: seq()? },
         SESSION_RESEED => Frame::SessionReseed { name, first_seq: seq()? },
+        SESSION_RETAIN => Frame::SessionRetain { name, first_seq: seq()? },
         _ => Frame::SessionRecords { name, records: rest },
     })
 }
@@ -223,6 +232,7 @@ mod tests {
         round_trip(Frame::SessionHello { name: "fix-CLIENT1-SABLE", next_seq: 12 });
         round_trip(Frame::SessionRecords { name: "sbe-1", records: &[9, 8, 7] });
         round_trip(Frame::SessionReseed { name: "sbe-2", first_seq: 4097 });
+        round_trip(Frame::SessionRetain { name: "sbe-2", first_seq: 8193 });
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use journal::{MmapStorage, RecordHeader, Tail};
+use journal::{MmapStorage, RecordHeader, Storage, Tail};
 use zerocopy::IntoBytes;
 
 use crate::config::StandbyLoss;
@@ -79,7 +79,14 @@ struct Link {
 struct SessionTail {
     name: String,
     tail: Tail<MmapStorage>,
+    /// The oldest segment the standby was told the store keeps, and when the store was last
+    /// looked at for retention.
+    retained_from: u64,
+    retention_checked: Instant,
 }
+
+/// How often the replicator looks for segments a session store's retention removed.
+const RETENTION_CHECK: Duration = Duration::from_secs(1);
 
 impl Replicator {
     /// A replicator on `listener` (already bound) streaming the journal in `journal_dir`.
@@ -359,7 +366,11 @@ impl Link {
             Err(e) => Err(e.to_string()),
         };
         match tail {
-            Ok(tail) => self.sessions.push(SessionTail { name, tail }),
+            Ok(tail) => {
+                let retained_from = tail.next_seq();
+                let retention_checked = Instant::now();
+                self.sessions.push(SessionTail { name, tail, retained_from, retention_checked });
+            }
             Err(why) => tracing::warn!(session = name, %why, "cannot stream a session store to the standby"),
         }
     }
@@ -376,6 +387,14 @@ impl Link {
             }
             if !records.is_empty() {
                 wire::encode(&Frame::SessionRecords { name: &s.name, records: &records }, &mut self.out);
+            }
+            if s.retention_checked.elapsed() >= RETENTION_CHECK {
+                s.retention_checked = Instant::now();
+                let first = s.tail.storage().list_segments().ok().and_then(|bases| bases.first().copied());
+                if let Some(first_seq) = first.filter(|&f| f > s.retained_from) {
+                    s.retained_from = first_seq;
+                    wire::encode(&Frame::SessionRetain { name: &s.name, first_seq }, &mut self.out);
+                }
             }
         }
         Ok(())
