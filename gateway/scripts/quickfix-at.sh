@@ -113,8 +113,12 @@ echo_status=0
 run_suite echo "${echo_defs[@]}" || echo_status=$?
 echo_line="$(tail -1 "$work/echo.out")"
 
+# The runner prints each test's path, then, for a failure, indented lines saying why.
+passing_echo="$(awk '/^definitions\// { if (name != "" && ok) print name; name = $0; ok = 1; next }
+    /^[[:space:]]/ { ok = 0 } END { if (name != "" && ok) print name }' "$work/echo.out" |
+    sed 's|.*/||; s|\.def$||' | tr '\n' ' ')"
 echo "quickfix-at: session-layer tests: $session_line"
-echo "quickfix-at: echo-application tests (not required): $echo_line"
+echo "quickfix-at: echo-application tests (not required): $echo_line; passing: ${passing_echo:-none}"
 if [[ $session_status -ne 0 || "$session_line" != "${#session_tests[@]} tests passed" ]]; then
     echo "quickfix-at: FAILED" >&2
     exit 1
