@@ -4,40 +4,53 @@
 //! into the caller's send buffer, commands into `submit`, and an [`Action`] says whether the
 //! connection stays.
 //!
-//! What it does, in the FIX 4.4 session rules' terms:
-//! - **Logon**: first message of a connection (`fix/sessions.rs` refuses anything else and binds
-//!   the connection by CompIDs). Username/Password checked when configured; HeartBtInt within
-//!   the configured bounds; `ResetSeqNumFlag` (141=Y) or `reset_on_logon` restarts both
-//!   sequences at 1; 8013=Y asks for cancel-on-disconnect. Answered with Logon (and 141=Y when
-//!   a reset was asked); refused with Logout carrying the reason, then disconnect.
-//! - **Sequence numbers**: too high → ResendRequest (BeginSeqNo = expected, EndSeqNo = 0) once
-//!   per gap, the message is dropped (application messages come again with PossDupFlag; a
-//!   TestRequest, which the counterparty would gap-fill, is answered at once; a Logout ends
-//!   the session); too low without PossDupFlag → Logout
-//!   "MsgSeqNum too low, expecting X but received Y" and disconnect; PossDup duplicates are
-//!   ignored (after checking OrigSendingTime); SequenceReset-Reset applies whatever its seq.
-//! - **Validation**: every message is checked against the data dictionary
-//!   ([`Dictionary::validate`]); a failure is a Reject (3) with SessionRejectReason, RefTagID,
-//!   RefMsgType, RefSeqNum and the standard text, and the sequence number is consumed. Wrong
-//!   CompIDs → Reject (373=9) then Logout; SendingTime outside `max_latency_s` → Reject (373=10)
-//!   then Logout; wrong BeginString → Logout and disconnect.
+//! What it does, in the FIX 4.4 session rules' terms, as QuickFIX's acceptor does it (held to
+//! QuickFIX's own acceptance suite, `gateway/tests/quickfix-at/`):
+//! - **Logon**: first message of a connection (`fix/sessions.rs` refuses anything else, and
+//!   unknown CompIDs, without a reply). Another BeginString or a SendingTime off by more than
+//!   `max_latency_s` → disconnect without a reply; the dictionary, HeartBtInt bounds,
+//!   Username/Password and a too-low MsgSeqNum → Logout with the reason (neither stored nor
+//!   counted), then disconnect. Nothing about the session changes before a Logon is accepted.
+//!   `ResetSeqNumFlag` (141=Y, with MsgSeqNum 1) or `reset_on_logon` restarts both sequences at
+//!   1; 8013=Y asks for cancel-on-disconnect. Answered with Logon, with 141=Y only when the
+//!   Logon asked for it. A Logon with 141=Y and MsgSeqNum 1 on a logged-on connection resets
+//!   both sides again; any other Logon there ends the connection.
+//! - **Order of checks** (QuickFIX's): BeginString (another → Logout "Incorrect BeginString"),
+//!   the data dictionary ([`Dictionary::validate`]: a Reject with RefSeqNum, RefTagID when a
+//!   tag is at fault, RefMsgType, SessionRejectReason and QuickFIX's text), then per message
+//!   type SendingTime (→ Reject 373=10, Logout), CompIDs (→ Reject 373=9, Logout) and the
+//!   sequence number. After those Logouts sable waits `logout_timeout_s` for the
+//!   counterparty's. A Reject counts the message's seq when it is the expected one (not for a
+//!   Logon or a SequenceReset).
+//! - **Sequence numbers**: too high → held back ([`GapQueue`]) and one ResendRequest
+//!   (BeginSeqNo = expected, EndSeqNo = 0) per gap; held-back messages are processed in order
+//!   once the gap is filled (a TestRequest that a gap fill covers is still answered). Too low
+//!   without PossDupFlag → Logout "MsgSeqNum too low, expecting X but received Y" and
+//!   disconnect; PossDup duplicates are ignored once OrigSendingTime checks out (missing →
+//!   Reject 373=1; later than SendingTime → Reject 373=10 and Logout). A ResendRequest is
+//!   honoured and a Logout answered whatever their seq; SequenceReset-Reset applies whatever its
+//!   seq, and NewSeqNo below the expected seq is a Reject 373=5.
 //! - **Logout from sable** (shutdown): sable waits up to `logout_timeout_s` for the
 //!   confirming Logout; application messages arriving meanwhile are not taken and their seq is
 //!   not consumed (the client sends them again after its next Logon).
 //! - **Heartbeats**: a Heartbeat after `HeartBtInt` of silence; nothing received for 1.2 ×
-//!   `HeartBtInt` → TestRequest; still nothing after 2.4 × → disconnect.
+//!   `HeartBtInt` → TestRequest 112=TEST (and no Heartbeat while it waits); still nothing after
+//!   2.4 × → disconnect.
 //! - **ResendRequest**: stored application messages are re-sent with PossDupFlag=Y and
 //!   OrigSendingTime; runs of admin messages (or of messages no longer retained) become one
 //!   SequenceReset-GapFill each.
+//! - **Layout**: every message goes out as QuickFIX writes it: 8, 9, 35, the other header
+//!   fields in ascending tag order, the body in ascending tag order (resends too).
 //! - **Persistence**: every message sent and every inbound sequence number go to the store
 //!   before the bytes reach the socket buffer, so after a restart the session resumes without a
 //!   reset and a client can ask for what it missed. Reports for a session that is not logged on
 //!   are stored (taking their sequence numbers) and reach the client through its ResendRequest.
 //! - **Application**: D, F, G, H, q → through [`convert`] into engine commands (or the message
-//!   type's reject); a session may act only on its configured accounts (BusinessMessageReject
-//!   380=6); a valid FIX 4.4 message type sable does not take → BusinessMessageReject 380=3;
-//!   throttle (GCRA) → BusinessMessageReject 380=0 (Other) with the limit in Text, or Logout, per
-//!   the session's policy.
+//!   type's reject); Account (1) may be left out by a session with exactly one account, and a
+//!   missing conditionally required field (OrderQty on D, Account on a session with several)
+//!   is BusinessMessageReject 380=5; a session may act only on its configured accounts (380=6);
+//!   a valid FIX 4.4 message type sable does not take → 380=3; throttle (GCRA) → 380=0 (Other)
+//!   with the limit in Text, or Logout, per the session's policy.
 
 use engine::{CommandBody, InstrumentId, InstrumentSpec};
 
