@@ -439,6 +439,57 @@ fn format_timestamp(unix_ns: i64, frac_digits: u32, out: &mut [u8]) -> usize {
 mod tests {
     use super::*;
 
+    fn fields_of(msg: &[u8]) -> Vec<String> {
+        msg.split(|&b| b == SOH).filter(|f| !f.is_empty()).map(|f| String::from_utf8_lossy(f).into_owned()).collect()
+    }
+
+    #[test]
+    fn sort_fields_since_orders_by_tag_keeping_equal_tags_in_order() {
+        let mut buf = [0u8; WRITE_BUFFER_LEN_BYTES * 2];
+        let mut w = Writer::new(&mut buf, "FIX.4.4", b"8");
+        w.u64(34, 7).str(49, "S").str(52, "T").str(56, "C");
+        let mark = w.mark();
+        w.str(58, "text").u64(37, 1).str(11, "a").u64(1003, 9).str(11, "b").char(54, b'1');
+        w.sort_fields_since(mark);
+        let n = w.finish().unwrap();
+        let got = fields_of(&buf[..n]);
+        let want = [
+            "8=FIX.4.4",
+            "9=60",
+            "35=8",
+            "34=7",
+            "49=S",
+            "52=T",
+            "56=C",
+            "11=a",
+            "11=b",
+            "37=1",
+            "54=1",
+            "58=text",
+            "1003=9",
+        ];
+        assert_eq!(got[..want.len()], want);
+        assert_eq!(got.len(), want.len() + 1, "then the checksum: {got:?}");
+    }
+
+    #[test]
+    fn sort_fields_since_is_bounded() {
+        let mut buf = [0u8; WRITE_BUFFER_LEN_BYTES * 2];
+        let mut w = Writer::new(&mut buf, "FIX.4.4", b"0");
+        let mark = w.mark();
+        for t in (1..=MAX_SORTED_FIELDS as u32 + 1).rev() {
+            w.u64(t + 100, u64::from(t));
+        }
+        w.sort_fields_since(mark);
+        assert_eq!(w.finish(), Err(WriteError::TooManyToSort));
+        let mut small = [0u8; 64];
+        let mut w = Writer::new(&mut small, "FIX.4.4", b"0");
+        let mark = w.mark();
+        w.str(112, "a-test-request-id-long-enough").str(58, "x");
+        w.sort_fields_since(mark);
+        assert_eq!(w.finish(), Err(WriteError::BufferTooSmall), "no scratch room is an error, not a panic");
+    }
+
     #[test]
     fn the_timestamp_cache_writes_what_the_writer_writes() {
         let mut cache = TimestampCache::default();
