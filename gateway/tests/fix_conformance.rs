@@ -450,3 +450,25 @@ fn a_session_with_one_account_may_leave_account_out() {
     assert_eq!(two.expect("8").get(1), Some("2"));
     app.shutdown().unwrap();
 }
+
+#[test]
+fn a_logon_refused_with_a_logout_takes_no_sequence_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = start(dir.path(), |_| {});
+    let addr = app.fix_addr().unwrap();
+    for attempt in 0..3 {
+        let mut bad = Raw::connect(addr, "CLIENT1");
+        bad.send("A", &[(98, "0"), (108, "30"), (553, "demo"), (554, "wrong"), (8013, "Y")]);
+        let lo = bad.expect("5");
+        assert_eq!((lo.seq(), lo.get(58)), (1, Some("Invalid Username or Password")), "attempt {attempt}");
+        bad.expect_closed();
+    }
+    // The refusals were neither stored nor counted: the real client starts at 1 on both sides.
+    let mut c = client1(addr);
+    assert_eq!(c.log.last().map(Msg::seq), Some(1), "{:?}", c.log);
+    c.send("1", &[(112, "in-sequence")]);
+    let hb = c.expect("0");
+    assert_eq!((hb.seq(), hb.get(112)), (2, Some("in-sequence")));
+    assert!(!c.log.iter().any(|m| m.ty() == "2" || m.ty() == "4"), "nothing to recover: {:?}", c.log);
+    app.shutdown().unwrap();
+}
