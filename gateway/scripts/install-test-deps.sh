@@ -5,7 +5,8 @@
 #   2. QuickFIX C++ (Debian `libquickfix-dev`, 1.15.1) and g++, then the real-FIX-engine test
 #      tools in gateway/tests/quickfix/ (sable-fix-client, sable-fix-echo-acceptor), compiled into
 #      <cargo target dir>/quickfix/ -- `$CARGO_TARGET_DIR` if set, else target/ at the workspace
-#      root -- which is where gateway/tests/common/quickfix.rs looks for them.
+#      root -- which is where gateway/tests/common/quickfix.rs looks for them;
+#   3. Debian's `ruby`, which runs QuickFIX's own acceptance tests (gateway/scripts/quickfix-at.sh).
 # Idempotent (installs nothing that is there, rebuilds only when a source is newer than its
 # binary), quiet on success, loud on failure. `.ci/test` runs it from the workspace root before
 # `cargo test --workspace`.
@@ -55,13 +56,17 @@ install_sbe() {
     fi
 }
 
-# ---- 2. QuickFIX C++ and the tools built on it ---------------------------------------------
+# ---- 2. QuickFIX C++ and the tools built on it; 3. ruby ---------------------------------------
 
-install_quickfix() {
+# The Debian packages the tests need that are not installed yet: libquickfix-dev and g++ for
+# the QuickFIX tools, ruby for QuickFIX's acceptance-test runner. One apt-get for all of them,
+# and `apt-get update` only when something is missing.
+install_debian_packages() {
     local missing=()
     dpkg-query -W -f='${Status}' libquickfix-dev 2>/dev/null | grep -q 'install ok installed' ||
         missing+=(libquickfix-dev)
     command -v g++ >/dev/null 2>&1 || missing+=(g++)
+    command -v ruby >/dev/null 2>&1 || missing+=(ruby)
     if [ "${#missing[@]}" -eq 0 ]; then
         return
     fi
@@ -135,5 +140,5 @@ build_quickfix_tools() {
 }
 
 install_sbe
-install_quickfix
+install_debian_packages
 build_quickfix_tools

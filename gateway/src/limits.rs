@@ -73,6 +73,13 @@ pub const MAX_MESSAGE_LEN_BYTES: usize = 8192;
 /// preallocated field table. An order message has about 20.
 pub const MAX_FIELDS: usize = 128;
 
+/// Most messages a FIX session holds back while it waits for a gap to be filled (each arrived
+/// with a MsgSeqNum above the expected one and is processed once the gap is filled). Bounds a
+/// session's queue at this many messages of at most [`MAX_MESSAGE_LEN_BYTES`]; one beyond it
+/// is dropped, which is safe: the ResendRequest sable sent asks for everything from the gap on
+/// (EndSeqNo 0), so the counterparty sends it again.
+pub const MAX_FIX_QUEUED_MESSAGES: usize = 1024;
+
 /// Most fields (members, flattened) one repeating group of the FIX dictionary may define:
 /// instance bookkeeping is a 64-bit mask.
 pub const MAX_GROUP_MEMBERS: usize = 64;

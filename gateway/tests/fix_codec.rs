@@ -222,12 +222,13 @@ fn incorrect_data_format() {
 fn invalid_and_unsupported_msg_types() {
     let dict = Dictionary::sable_shared();
     let zz = frame("35=ZZ|49=C|56=S|34=2|52=20240102-03:04:05|");
-    assert_eq!(validate(&zz), reject(R::InvalidMsgType, 35));
+    let invalid_msg_type = Err(SessionReject::new(R::InvalidMsgType, None));
+    assert_eq!(validate(&zz), invalid_msg_type, "373=11 names no tag (as QuickFIX)");
     assert_eq!(dict.msg_type_support(b"ZZ"), MsgTypeSupport::Invalid);
     // A FIX 4.4 message sable does not support: still 373=11 from validate, but the session
     // checks msg_type_support first and answers BusinessMessageReject 380=3.
     let quote_request = frame("35=R|49=C|56=S|34=2|52=20240102-03:04:05|131=x|");
-    assert_eq!(validate(&quote_request), reject(R::InvalidMsgType, 35));
+    assert_eq!(validate(&quote_request), invalid_msg_type);
     assert_eq!(dict.msg_type_support(b"R"), MsgTypeSupport::Unsupported);
     assert!(dict.is_admin(b"A") && dict.is_admin(b"5") && !dict.is_admin(b"D") && !dict.is_admin(b"j"));
 }
@@ -285,12 +286,17 @@ fn begin_string_must_match_the_dictionary() {
 
 #[test]
 fn checks_come_in_quickfix_order() {
-    // Out of order (14) before MsgType (11) before required (1) before values (6).
+    // Out of order (14) before MsgType (11) before values (6, 5) before required (1).
     let all = frame("35=ZZ|49=C|11=x|56=S|34=2|52=20240102-03:04:05|");
     assert_eq!(validate(&all), reject(R::TagSpecifiedOutOfRequiredOrder, 56));
-    // Required (1) before values (6).
+    // Format (6) and enumeration (5) before required (1), as issue #13 asks: a client learns
+    // what is wrong with what it sent before what it left out.
     let missing_and_bad = ORDER.replacen("|55=ES", "", 1).replace("44=101.25", "44=x");
-    assert_eq!(validate(&order(HDR, &missing_and_bad)), reject(R::RequiredTagMissing, 55));
+    assert_eq!(validate(&order(HDR, &missing_and_bad)), reject(R::IncorrectDataFormat, 44));
+    let missing_and_out_of_range = ORDER.replacen("|55=ES", "", 1).replace("40=2", "40=9");
+    assert_eq!(validate(&order(HDR, &missing_and_out_of_range)), reject(R::ValueIsIncorrect, 40));
+    let only_missing = ORDER.replacen("|55=ES", "", 1);
+    assert_eq!(validate(&order(HDR, &only_missing)), reject(R::RequiredTagMissing, 55));
     // Group structure (15) before required (1).
     let both = ORDER.replacen("|55=ES", "", 1).replace("448=TRADER1|447=D", "447=D|448=TRADER1");
     let reframed = order(HDR, &both);

@@ -3,163 +3,12 @@
 //! The QuickFIX-driven tests (`fix_quickfix.rs`) prove interoperability; these pin down each
 //! session rule and reject path byte for byte. No timing assertions: every wait is bounded.
 
-#[path = "support/small_appliance.rs"]
-mod small_appliance;
+#[path = "support/raw_fix.rs"]
+mod raw_fix;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
-use gateway::config::Config;
-use gateway::fix::dictionary::{Dictionary, ValidationOptions};
-use gateway::fix::frame::next_message;
-use gateway::fix::message::{FieldTable, parse};
-use gateway::fix::writer::Writer;
-use gateway::pipeline::{self, Appliance};
-
-const WAIT: Duration = Duration::from_secs(10);
-
-fn start(dir: &std::path::Path, edit: impl FnOnce(&mut Config)) -> Appliance {
-    let mut c = small_appliance::config(dir);
-    edit(&mut c);
-    pipeline::start(c.validate().expect("test config validates")).expect("appliance starts")
-}
-
-fn now_ns() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as i64
-}
-
-/// One received message: fields in wire order.
-#[derive(Clone, Debug)]
-struct Msg(Vec<(u32, String)>);
-
-impl Msg {
-    fn get(&self, tag: u32) -> Option<&str> {
-        self.0.iter().find(|(t, _)| *t == tag).map(|(_, v)| v.as_str())
-    }
-    fn ty(&self) -> &str {
-        self.get(35).unwrap_or("")
-    }
-    fn seq(&self) -> u64 {
-        self.get(34).and_then(|v| v.parse().ok()).unwrap_or(0)
-    }
-}
-
-/// A raw FIX client: it numbers and stamps messages like a FIX engine, but every rule can be
-/// broken on purpose.
-struct Raw {
-    stream: TcpStream,
-    buf: Vec<u8>,
-    /// Next MsgSeqNum to send.
-    seq: u64,
-    sender: String,
-    target: String,
-    /// Everything received, for failure messages.
-    log: Vec<Msg>,
-}
-
-impl Raw {
-    fn connect(addr: SocketAddr, sender: &str) -> Raw {
-        let stream = TcpStream::connect(addr).expect("connect");
-        stream.set_nodelay(true).unwrap();
-        Raw { stream, buf: Vec::new(), seq: 1, sender: sender.into(), target: "SABLE".into(), log: Vec::new() }
-    }
-
-    /// Builds a message with the standard header (and the given seq) and the body fields.
-    fn build(&self, msg_type: &str, seq: u64, fields: &[(u32, &str)]) -> Vec<u8> {
-        let mut buf = vec![0u8; 4096];
-        let mut w = Writer::new(&mut buf, "FIX.4.4", msg_type.as_bytes());
-        w.str(49, &self.sender).str(56, &self.target).u64(34, seq).timestamp_ms(52, now_ns());
-        for (t, v) in fields {
-            w.str(*t, v);
-        }
-        let n = w.finish().expect("message fits");
-        buf.truncate(n);
-        buf
-    }
-
-    fn send(&mut self, msg_type: &str, fields: &[(u32, &str)]) {
-        let bytes = self.build(msg_type, self.seq, fields);
-        self.seq += 1;
-        self.send_raw(&bytes);
-    }
-
-    fn send_raw(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).expect("write");
-    }
-
-    fn logon(&mut self, extra: &[(u32, &str)]) -> Msg {
-        let mut f = vec![(98, "0"), (108, "30")];
-        f.extend_from_slice(extra);
-        self.send("A", &f);
-        self.expect("A")
-    }
-
-    /// The next message, or None once the server closed the connection or `timeout` passed.
-    fn recv(&mut self, timeout: Duration) -> Option<Msg> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            match next_message(&self.buf) {
-                Ok(Some((len, bytes))) => {
-                    let mut table = FieldTable::default();
-                    let m = parse(bytes, &mut table).expect("server messages parse");
-                    // Everything sable sends validates against its own data dictionary, as a
-                    // QuickFIX counterparty loading it would check.
-                    if let Err(rej) = Dictionary::sable_shared().validate(&m, &ValidationOptions::default()) {
-                        panic!(
-                            "sable sent a message its dictionary rejects ({rej}): {:?}",
-                            String::from_utf8_lossy(bytes)
-                        );
-                    }
-                    let msg = Msg(m.iter().map(|(t, v)| (t, String::from_utf8_lossy(v).into_owned())).collect());
-                    self.buf.drain(..len);
-                    self.log.push(msg.clone());
-                    return Some(msg);
-                }
-                Ok(None) => {}
-                Err(g) => panic!("server sent a garbled message: {g}; buffer {:?}", String::from_utf8_lossy(&self.buf)),
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return None;
-            }
-            self.stream.set_read_timeout(Some(left.min(Duration::from_millis(200)))).unwrap();
-            let mut chunk = [0u8; 8192];
-            match self.stream.read(&mut chunk) {
-                Ok(0) => return None,
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
-                Err(_) => return None,
-            }
-        }
-    }
-
-    /// The next message of type `ty`, skipping heartbeats; panics with what arrived otherwise.
-    fn expect(&mut self, ty: &str) -> Msg {
-        let deadline = Instant::now() + WAIT;
-        while let Some(m) = self.recv(deadline.saturating_duration_since(Instant::now())) {
-            if m.ty() == ty {
-                return m;
-            }
-            if m.ty() != "0" {
-                panic!("expected 35={ty}, got {:?}", m.0);
-            }
-        }
-        panic!("no 35={ty} within {WAIT:?}; received {:?}", self.log);
-    }
-
-    /// Waits until the server closes the connection.
-    fn expect_closed(&mut self) {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            assert!(!left.is_zero(), "server did not close the connection; received {:?}", self.log);
-            if self.recv(left).is_none() {
-                return;
-            }
-        }
-    }
-}
+use raw_fix::{Msg, Raw, WAIT, refix, start};
 
 fn sell(cl: &str, account: &str, qty: &str, px: &str) -> Vec<(u32, String)> {
     order(cl, account, "2", qty, px)
@@ -399,7 +248,7 @@ fn every_session_reject_path_answers_with_its_reason_and_consumes_the_seq() {
     // (MsgType, body, SessionRejectReason, RefTagID, Text)
     type Case<'a> = (&'a str, Vec<(u32, String)>, &'a str, Option<&'a str>, &'a str);
     let cases: Vec<Case> = vec![
-        ("D", with(&[], Some(38)), "1", Some("38"), "Required tag missing"),
+        ("D", with(&[], Some(11)), "1", Some("11"), "Required tag missing"),
         ("D", with(&[(112, "x")], None), "2", Some("112"), "Tag not defined for this message type"),
         ("D", with(&[(4999, "x")], None), "0", Some("4999"), "Invalid tag number"),
         ("D", with(&[(54, "9")], Some(54)), "5", Some("54"), "Value is incorrect (out of range) for this tag"),
@@ -412,7 +261,8 @@ fn every_session_reject_path_answers_with_its_reason_and_consumes_the_seq() {
             Some("453"),
             "Incorrect NumInGroup count for repeating group",
         ),
-        ("ZZ", vec![], "11", Some("35"), "Invalid MsgType"),
+        // QuickFIX names no tag for an invalid MsgType.
+        ("ZZ", vec![], "11", None, "Invalid MsgType"),
     ];
     for (ty, fields, reason, ref_tag, text) in cases {
         let r = reject_of(&mut c, ty, &refs(&fields));
@@ -473,20 +323,6 @@ fn every_session_reject_path_answers_with_its_reason_and_consumes_the_seq() {
     app.shutdown().unwrap();
 }
 
-/// Recomputes BodyLength and CheckSum of a hand-edited message.
-fn refix(msg: &[u8]) -> Vec<u8> {
-    let body_start = msg.iter().enumerate().filter(|(_, b)| **b == 1).nth(1).unwrap().0 + 1;
-    let trailer = msg.len() - 7;
-    let body = &msg[body_start..trailer];
-    let begin_end = msg.iter().position(|&b| b == 1).unwrap();
-    let mut out = msg[..=begin_end].to_vec();
-    out.extend_from_slice(format!("9={}\x01", body.len()).as_bytes());
-    out.extend_from_slice(body);
-    let sum = out.iter().map(|&b| u32::from(b)).sum::<u32>() % 256;
-    out.extend_from_slice(format!("10={sum:03}\x01").as_bytes());
-    out
-}
-
 #[test]
 fn sequence_rules_gap_fill_too_low_garbled_compid_and_sending_time() {
     let dir = tempfile::tempdir().unwrap();
@@ -513,6 +349,8 @@ fn sequence_rules_gap_fill_too_low_garbled_compid_and_sending_time() {
     let gf =
         c.build("4", expected, &[(43, "Y"), (122, "20261122-10:00:00.000"), (123, "Y"), (36, &fill_to.to_string())]);
     c.send_raw(&gf);
+    // The held-back TestRequest, which the gap fill covers, is still answered.
+    assert_eq!(c.expect("0").get(112), Some("ahead"));
     c.send("1", &[(112, "after-gap")]);
     assert_eq!(c.expect("0").get(112), Some("after-gap"));
 
@@ -523,11 +361,11 @@ fn sequence_rules_gap_fill_too_low_garbled_compid_and_sending_time() {
     c.seq = reset_to;
     c.send("1", &[(112, "after-reset")]);
     assert_eq!(c.expect("0").get(112), Some("after-reset"));
-    // ... but never backwards: Reject 373=5 on NewSeqNo.
+    // ... but never backwards: Reject 373=5, without RefTagID (as QuickFIX).
     let rs = c.build("4", 1, &[(36, "2")]);
     c.send_raw(&rs);
     let r = c.expect("3");
-    assert_eq!((r.get(373), r.get(371)), (Some("5"), Some("36")), "{r:?}");
+    assert_eq!((r.get(373), r.get(371), r.get(45)), (Some("5"), None, Some("1")), "{r:?}");
 
     // A PossDup duplicate below the expected seq is ignored.
     let dup = c.build("1", 2, &[(43, "Y"), (122, "20261122-10:00:00.000"), (112, "dup")]);
@@ -550,8 +388,8 @@ fn sequence_rules_gap_fill_too_low_garbled_compid_and_sending_time() {
     c.target = "NOT-SABLE".into();
     c.send("1", &[(112, "x")]);
     let r = c.expect("3");
-    assert_eq!((r.get(373), r.get(371)), (Some("9"), Some("56")), "{r:?}");
-    c.expect("5");
+    assert_eq!((r.get(373), r.get(371), r.get(58)), (Some("9"), None, Some("CompID problem")), "{r:?}");
+    assert_eq!(c.expect("5").get(58), None, "QuickFIX's Logout after a CompID problem has no Text");
     c.expect_closed();
 
     // SendingTime two hours off: Reject 373=10, then Logout.
@@ -565,8 +403,8 @@ fn sequence_rules_gap_fill_too_low_garbled_compid_and_sending_time() {
     m[at..at + 8].copy_from_slice(b"20200101");
     c.send_raw(&refix(&m));
     let r = c.expect("3");
-    assert_eq!((r.get(373), r.get(371)), (Some("10"), Some("52")), "{r:?}");
-    c.expect("5");
+    assert_eq!((r.get(373), r.get(371)), (Some("10"), None), "{r:?}");
+    assert_eq!(c.expect("5").get(58), None);
     c.expect_closed();
 
     // Wrong BeginString: Logout and disconnect.

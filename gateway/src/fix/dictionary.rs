@@ -15,17 +15,18 @@
 //! 2. If [`ValidationOptions::validate_fields_out_of_order`]: header fields come before any
 //!    body field and trailer fields after every body field, else 373=14 on the first field out
 //!    of place.
-//! 3. MsgType is in the dictionary, else 373=11 on tag 35. (Call
+//! 3. MsgType is in the dictionary, else 373=11 (without RefTagID, as QuickFIX). (Call
 //!    [`Dictionary::msg_type_support`] first to answer a valid FIX 4.4 MsgType that sable does
 //!    not support with BusinessMessageReject 380=3 instead, as QuickFIX applications do.)
 //! 4. Repeating-group structure: each instance starts with the group's delimiter (first)
 //!    field, no field repeats inside an instance and, if fields out of order are checked,
 //!    fields follow the definition's order; else 373=15 on the group's count tag (delimiter
 //!    missing) or on the offending field.
-//! 5. Required fields: header, trailer, body (top level), then each group instance's; else
-//!    373=1 on the first missing tag (in definition order).
-//! 6. Every field, header first, then trailer, then body in wire order (group members right
-//!    after their count field):
+//! 5. Every field, header first, then trailer, then body in wire order (group members right
+//!    after their count field), so a malformed or out-of-range value is reported even when a
+//!    required tag is also missing (`21=4` → 373=5, `38=+200.00` → 373=6):
+//!    - a tag that is a number but no tag (`0`, `-1`: [`INVALID_TAG`]) → 373=0, RefTagID as
+//!      written;
 //!    - a tag repeated outside a group → 373=13;
 //!    - an empty value (if [`ValidationOptions::validate_fields_have_values`]) → 373=4;
 //!    - a value not of the field's type → 373=6; a value not in its enumeration → 373=5;
@@ -33,17 +34,24 @@
 //!      [`ValidationOptions::validate_user_defined_fields`] (tags ≥ 5000): a tag not in the
 //!      dictionary → 373=0; a body tag not defined for the message → 373=2; a NumInGroup
 //!      value different from the number of instances → 373=16.
+//! 6. Required fields: header, trailer, body (top level), then each group instance's; else
+//!    373=1 on the first missing tag (in definition order).
 //!
 //! Deviations from QuickFIX, all stricter or FIX-conformant: header and trailer fields marked
 //! `required="Y"` are enforced here (QuickFIX leaves most to the session); fields marked
 //! required inside a group are required in every instance even when the group is optional;
 //! group members must follow the definition's order when fields out of order are checked.
+//! And one of order: every field's format and value (step 5) is checked before the required
+//! fields (step 6), so a client hears first what is wrong with what it sent (issue #13);
+//! QuickFIX 1.16 checks required fields first. QuickFIX's acceptance suite cannot tell the two
+//! apart (none of its messages has both faults).
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use crate::fix::message::{
-    Field, MAX_TAG, Message, is_decimal, is_utc_timestamp, parse_bool, parse_date, parse_i64, parse_time_ns, parse_u64,
+    Field, INVALID_TAG, MAX_TAG, Message, is_decimal, is_utc_timestamp, parse_bool, parse_date, parse_i64,
+    parse_time_ns, parse_u64,
 };
 
 /// The sable dialect's dictionary, compiled in.
@@ -969,7 +977,7 @@ impl Dictionary {
         }
 
         // 3. MsgType.
-        let def = self.message_def(msg.msg_type()).ok_or(SessionReject::tag(R::InvalidMsgType, 35))?;
+        let def = self.message_def(msg.msg_type()).ok_or(SessionReject::new(R::InvalidMsgType, None))?;
 
         let walk = Walk { dict: self, msg, opts };
         // 4. Group structure; learn which fields are top-level. Without a group count tag of
@@ -983,14 +991,15 @@ impl Dictionary {
             (1u128 << fields.len()) - 1
         };
 
-        // 5. Required fields.
+        // 5. Every field: header, trailer, then body (groups in place).
+        self.check_fields(&walk, def, top)?;
+
+        // 6. Required fields.
         self.check_required(msg, def, top)?;
         if any_group {
             walk.body(def, Pass::Required)?;
         }
-
-        // 6. Every field: header, trailer, then body (groups in place).
-        self.check_fields(&walk, def, top)
+        Ok(())
     }
 
     /// Validation step 2: header fields before any other, trailer fields after every other.
@@ -1014,7 +1023,7 @@ impl Dictionary {
         Ok(())
     }
 
-    /// Validation step 5 (outside groups): the required header and trailer fields, and the
+    /// Validation step 6 (outside groups): the required header and trailer fields, and the
     /// message's required top-level fields (`top`: mask of the top-level field indexes).
     #[inline]
     fn check_required(&self, msg: &Message<'_>, def: &MessageDef, top: u128) -> Result<(), SessionReject> {
@@ -1043,7 +1052,7 @@ impl Dictionary {
         Ok(())
     }
 
-    /// Validation step 6: every field once (header, trailer, then the body with its groups in
+    /// Validation step 5: every field once (header, trailer, then the body with its groups in
     /// place), well formed, and, as the options ask, defined and allowed for the message.
     #[inline]
     fn check_fields(&self, walk: &Walk<'_, '_, '_>, def: &MessageDef, top: u128) -> Result<(), SessionReject> {
@@ -1079,6 +1088,9 @@ impl Dictionary {
             if top & (1 << i) == 0 || self.is_header_field(f.tag) || self.is_trailer_field(f.tag) {
                 i += 1;
                 continue;
+            }
+            if f.tag == INVALID_TAG {
+                return Err(SessionReject::tag(R::InvalidTagNumber, INVALID_TAG));
             }
             check_repeat(i, f.tag)?;
             let value = msg.value(f);

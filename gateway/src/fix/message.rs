@@ -5,8 +5,9 @@
 //! [`MAX_FIELDS`] entries: nothing is allocated per message. Values stay in the receive buffer.
 //!
 //! Parsing checks only what every FIX message must satisfy, independently of any dictionary:
-//! every field is `tag=value<SOH>` with a decimal tag (no sign, no leading zero, at most
-//! [`MAX_TAG`]); the first three fields are BeginString (8), BodyLength (9) and MsgType (35)
+//! every field is `tag=value<SOH>` with a decimal tag (a number that is no tag, such as `0`,
+//! `-1` or one above [`MAX_TAG`], is kept as [`INVALID_TAG`] for the dictionary to reject);
+//! the first three fields are BeginString (8), BodyLength (9) and MsgType (35)
 //! with a non-empty MsgType; the last is CheckSum (10). Length-prefixed data fields (such as
 //! Signature 89 after SignatureLength 93) may contain SOH and are read by length.
 //!
@@ -23,6 +24,11 @@ pub use crate::limits::MAX_FIELDS;
 /// Largest tag number accepted. FIX tags are positive integers; user-defined tags go up to
 /// 9999 and FIX 5.0 extensions stay well below this.
 pub const MAX_TAG: u32 = 99_999;
+
+/// The tag [`parse`] gives a field whose tag is a decimal number but no valid tag (`0`,
+/// `-1`, `007`, above [`MAX_TAG`]): the dictionary rejects it as an invalid tag number
+/// (373=0), and [`Message::tag_text`] returns the tag as it was written, for RefTagID (371).
+pub const INVALID_TAG: u32 = u32::MAX;
 
 /// Most fractional-second digits a UTCTimestamp may carry (nanoseconds).
 pub const MAX_TIMESTAMP_FRACTION_DIGITS: usize = 9;
@@ -183,11 +189,13 @@ pub fn parse<'a>(bytes: &'a [u8], table: &'a mut FieldTable) -> Result<Message<'
                     digits += 1;
                 }
                 _ => {
-                    // Keep scanning for '=' so "no '='" wins over "bad tag" consistently.
-                    if !bytes[pos..].iter().take_while(|&&c| c != crate::fix::frame::SOH).any(|&c| c == b'=') {
-                        return Err(ParseError::MissingEquals { offset });
-                    }
-                    return Err(ParseError::TagNotNumeric { offset });
+                    // A number that is no tag (0, -1, 007, above MAX_TAG) is kept as a field
+                    // with INVALID_TAG, so the session can reject it (373=0); anything else in
+                    // a tag makes the message garbled.
+                    pos = invalid_tag_end(bytes, offset)?;
+                    tag = INVALID_TAG;
+                    digits = 1;
+                    break;
                 }
             }
             pos += 1;
@@ -195,7 +203,7 @@ pub fn parse<'a>(bytes: &'a [u8], table: &'a mut FieldTable) -> Result<Message<'
         if digits == 0 {
             return Err(ParseError::EmptyTag { offset });
         }
-        if tag > MAX_TAG {
+        if tag > MAX_TAG && tag != INVALID_TAG {
             return Err(ParseError::TagNotNumeric { offset });
         }
         let start = pos + 1;
@@ -227,6 +235,22 @@ pub fn parse<'a>(bytes: &'a [u8], table: &'a mut FieldTable) -> Result<Message<'
     Ok(Message { bytes, fields })
 }
 
+/// Where the `=` of a tag at `offset` lies when the tag is a decimal number that is no valid
+/// tag (`0`, `-1`, a leading zero, above [`MAX_TAG`]); otherwise why the field cannot be parsed.
+#[cold]
+fn invalid_tag_end(bytes: &[u8], offset: usize) -> Result<usize, ParseError> {
+    let text = &bytes[offset..];
+    let Some(eq) = text.iter().take_while(|&&c| c != crate::fix::frame::SOH).position(|&c| c == b'=') else {
+        // Keep "no '='" winning over "bad tag" consistently.
+        return Err(ParseError::MissingEquals { offset });
+    };
+    let digits = text[..eq].strip_prefix(b"-").unwrap_or(&text[..eq]);
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(ParseError::TagNotNumeric { offset });
+    }
+    Ok(offset + eq)
+}
+
 /// The first three fields are BeginString, BodyLength and a non-empty MsgType; the last is
 /// CheckSum. (The tag and value scanning stays in [`parse`]: split into helpers, it ran about
 /// a third more instructions per message.)
@@ -255,6 +279,16 @@ impl<'a> Message<'a> {
     /// The fields in wire order.
     pub fn fields(&self) -> &'a [Field] {
         self.fields
+    }
+
+    /// The tag of `fields()[index]` as it was written (`-1` for an [`INVALID_TAG`] field).
+    pub fn tag_text(&self, index: usize) -> &'a [u8] {
+        let start = match index.checked_sub(1).and_then(|i| self.fields.get(i)) {
+            Some(prev) => prev.end as usize + 1,
+            None => 0,
+        };
+        let end = self.fields.get(index).map_or(start, |f| (f.start as usize).saturating_sub(1));
+        self.bytes.get(start..end).unwrap_or(&[])
     }
 
     /// The value bytes of `field` (which must come from this message).
@@ -550,14 +584,31 @@ mod tests {
     }
 
     #[test]
+    fn numbers_that_are_no_tag_parse_as_invalid_tags_with_their_text() {
+        let bytes = msg("8=FIX.4.4|9=1|35=0|0=a|-1=b|011=c|9999999=d|58=e|10=000|");
+        let mut t = FieldTable::new();
+        let m = parse(&bytes, &mut t).unwrap();
+        let got: Vec<(u32, &[u8], &[u8])> =
+            (3..m.fields().len() - 1).map(|i| (m.fields()[i].tag, m.tag_text(i), m.value(&m.fields()[i]))).collect();
+        let want: [(u32, &[u8], &[u8]); 5] = [
+            (INVALID_TAG, b"0", b"a"),
+            (INVALID_TAG, b"-1", b"b"),
+            (INVALID_TAG, b"011", b"c"),
+            (INVALID_TAG, b"9999999", b"d"),
+            (58, b"58", b"e"),
+        ];
+        assert_eq!(got, want);
+        assert_eq!(m.tag_text(0), b"8");
+    }
+
+    #[test]
     fn parse_errors() {
         let mut t = FieldTable::new();
-        let cases: [(&str, ParseError); 9] = [
+        let cases: [(&str, ParseError); 8] = [
             ("8=FIX.4.4|9=1|35=0|=x|10=000|", ParseError::EmptyTag { offset: 19 }),
             ("8=FIX.4.4|9=1|35=0|1a=x|10=000|", ParseError::TagNotNumeric { offset: 19 }),
-            ("8=FIX.4.4|9=1|35=0|011=x|10=000|", ParseError::TagNotNumeric { offset: 19 }),
-            ("8=FIX.4.4|9=1|35=0|0=x|10=000|", ParseError::TagNotNumeric { offset: 19 }),
-            ("8=FIX.4.4|9=1|35=0|9999999=x|10=000|", ParseError::TagNotNumeric { offset: 19 }),
+            ("8=FIX.4.4|9=1|35=0|-=x|10=000|", ParseError::TagNotNumeric { offset: 19 }),
+            ("8=FIX.4.4|9=1|35=0|1-1=x|10=000|", ParseError::TagNotNumeric { offset: 19 }),
             ("8=FIX.4.4|9=1|35=0|58|10=000|", ParseError::MissingEquals { offset: 19 }),
             ("8=FIX.4.4|9=1|35=0|10=000", ParseError::Unterminated { offset: 19 }),
             ("8=FIX.4.4|9=1|34=0|35=0|10=000|", ParseError::StandardHeader),

@@ -6,6 +6,7 @@ pub(crate) mod convert;
 pub mod dictionary;
 pub mod frame;
 pub mod message;
+pub mod queue;
 pub mod session;
 pub(crate) mod sessions;
 pub mod tags;

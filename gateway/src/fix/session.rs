@@ -4,50 +4,63 @@
 //! into the caller's send buffer, commands into `submit`, and an [`Action`] says whether the
 //! connection stays.
 //!
-//! What it does, in the FIX 4.4 session rules' terms:
-//! - **Logon**: first message of a connection (`fix/sessions.rs` refuses anything else and binds
-//!   the connection by CompIDs). Username/Password checked when configured; HeartBtInt within
-//!   the configured bounds; `ResetSeqNumFlag` (141=Y) or `reset_on_logon` restarts both
-//!   sequences at 1; 8013=Y asks for cancel-on-disconnect. Answered with Logon (and 141=Y when
-//!   a reset was asked); refused with Logout carrying the reason, then disconnect.
-//! - **Sequence numbers**: too high → ResendRequest (BeginSeqNo = expected, EndSeqNo = 0) once
-//!   per gap, the message is dropped (application messages come again with PossDupFlag; a
-//!   TestRequest, which the counterparty would gap-fill, is answered at once; a Logout ends
-//!   the session); too low without PossDupFlag → Logout
-//!   "MsgSeqNum too low, expecting X but received Y" and disconnect; PossDup duplicates are
-//!   ignored (after checking OrigSendingTime); SequenceReset-Reset applies whatever its seq.
-//! - **Validation**: every message is checked against the data dictionary
-//!   ([`Dictionary::validate`]); a failure is a Reject (3) with SessionRejectReason, RefTagID,
-//!   RefMsgType, RefSeqNum and the standard text, and the sequence number is consumed. Wrong
-//!   CompIDs → Reject (373=9) then Logout; SendingTime outside `max_latency_s` → Reject (373=10)
-//!   then Logout; wrong BeginString → Logout and disconnect.
+//! What it does, in the FIX 4.4 session rules' terms, as QuickFIX's acceptor does it (held to
+//! QuickFIX's own acceptance suite, `gateway/tests/quickfix-at/`):
+//! - **Logon**: first message of a connection (`fix/sessions.rs` refuses anything else, and
+//!   unknown CompIDs, without a reply). Another BeginString or a SendingTime off by more than
+//!   `max_latency_s` → disconnect without a reply; the dictionary, HeartBtInt bounds,
+//!   Username/Password and a too-low MsgSeqNum → Logout with the reason (neither stored nor
+//!   counted), then disconnect. Nothing about the session changes before a Logon is accepted.
+//!   `ResetSeqNumFlag` (141=Y, with MsgSeqNum 1) or `reset_on_logon` restarts both sequences at
+//!   1; 8013=Y asks for cancel-on-disconnect. Answered with Logon, with 141=Y only when the
+//!   Logon asked for it. A Logon with 141=Y and MsgSeqNum 1 on a logged-on connection resets
+//!   both sides again; any other Logon there ends the connection.
+//! - **Order of checks** (QuickFIX's): BeginString (another → Logout "Incorrect BeginString"),
+//!   the data dictionary ([`Dictionary::validate`]: a Reject with RefSeqNum, RefTagID when a
+//!   tag is at fault, RefMsgType, SessionRejectReason and QuickFIX's text), then per message
+//!   type SendingTime (→ Reject 373=10, Logout), CompIDs (→ Reject 373=9, Logout) and the
+//!   sequence number. After those Logouts sable waits `logout_timeout_s` for the
+//!   counterparty's. A Reject counts the message's seq when it is the expected one (not for a
+//!   Logon or a SequenceReset).
+//! - **Sequence numbers**: too high → held back ([`GapQueue`]) and one ResendRequest
+//!   (BeginSeqNo = expected, EndSeqNo = 0) per gap; held-back messages are processed in order
+//!   once the gap is filled (a TestRequest that a gap fill covers is still answered). Too low
+//!   without PossDupFlag → Logout "MsgSeqNum too low, expecting X but received Y" and
+//!   disconnect; PossDup duplicates are ignored once OrigSendingTime checks out (missing →
+//!   Reject 373=1; later than SendingTime → Reject 373=10 and Logout). A ResendRequest is
+//!   honoured and a Logout answered whatever their seq; SequenceReset-Reset applies whatever its
+//!   seq, and NewSeqNo below the expected seq is a Reject 373=5.
 //! - **Logout from sable** (shutdown): sable waits up to `logout_timeout_s` for the
 //!   confirming Logout; application messages arriving meanwhile are not taken and their seq is
 //!   not consumed (the client sends them again after its next Logon).
 //! - **Heartbeats**: a Heartbeat after `HeartBtInt` of silence; nothing received for 1.2 ×
-//!   `HeartBtInt` → TestRequest; still nothing after 2.4 × → disconnect.
+//!   `HeartBtInt` → TestRequest 112=TEST (and no Heartbeat while it waits); still nothing after
+//!   2.4 × → disconnect.
 //! - **ResendRequest**: stored application messages are re-sent with PossDupFlag=Y and
 //!   OrigSendingTime; runs of admin messages (or of messages no longer retained) become one
 //!   SequenceReset-GapFill each.
+//! - **Layout**: every message goes out as QuickFIX writes it: 8, 9, 35, the other header
+//!   fields in ascending tag order, the body in ascending tag order (resends too).
 //! - **Persistence**: every message sent and every inbound sequence number go to the store
 //!   before the bytes reach the socket buffer, so after a restart the session resumes without a
 //!   reset and a client can ask for what it missed. Reports for a session that is not logged on
 //!   are stored (taking their sequence numbers) and reach the client through its ResendRequest.
 //! - **Application**: D, F, G, H, q → through [`convert`] into engine commands (or the message
-//!   type's reject); a session may act only on its configured accounts (BusinessMessageReject
-//!   380=6); a valid FIX 4.4 message type sable does not take → BusinessMessageReject 380=3;
-//!   throttle (GCRA) → BusinessMessageReject 380=0 (Other) with the limit in Text, or Logout, per
-//!   the session's policy.
+//!   type's reject); Account (1) may be left out by a session with exactly one account, and a
+//!   missing conditionally required field (OrderQty on D, Account on a session with several)
+//!   is BusinessMessageReject 380=5; a session may act only on its configured accounts (380=6);
+//!   a valid FIX 4.4 message type sable does not take → 380=3; throttle (GCRA) → 380=0 (Other)
+//!   with the limit in Text, or Logout, per the session's policy.
 
 use engine::{CommandBody, InstrumentId, InstrumentSpec};
 
 use crate::config::{FixSessionConfig, FixSettings};
 use crate::fix::convert::{self, BodyWriter, InstrumentLookup};
 use crate::fix::dictionary::{Dictionary, MsgTypeSupport, SessionReject, SessionRejectReason, ValidationOptions};
-use crate::fix::frame::MAX_MESSAGE_LEN_BYTES;
-use crate::fix::message::{FieldTable, Message, parse};
+use crate::fix::message::{FieldTable, INVALID_TAG, Message, parse};
+use crate::fix::queue::GapQueue;
 use crate::fix::tags::{msg_type, tag};
-use crate::fix::writer::{TimestampCache, Writer};
+use crate::fix::writer::{TimestampCache, WRITE_BUFFER_LEN_BYTES, Writer};
 use crate::sbe::convert::{Report, ReportContext};
 use crate::session::outbound::{self, Replayed};
 use crate::session::rules::{Admission, Refusal, SessionCommon};
@@ -57,7 +70,19 @@ use crate::store::SessionStore;
 pub const BEGIN_STRING: &str = "FIX.4.4";
 
 /// Header tags the session writes itself; a re-sent message's body is everything else.
-const HEADER_TAGS: [u32; 12] = [8, 9, 35, 49, 56, 34, 52, 43, 97, 122, 115, 128];
+const HEADER_TAGS: [u32; 16] = [8, 9, 35, 34, 43, 49, 52, 56, 97, 115, 116, 122, 128, 129, 144, 145];
+
+/// Bytes of each session's send buffer: a whole message with the writer's headroom, twice, so
+/// [`Writer::sort_fields_since`] has its scratch space.
+const SEND_BUFFER_LEN_BYTES: usize = 2 * WRITE_BUFFER_LEN_BYTES;
+
+/// The TestReqID of the TestRequest sable sends after a silent HeartBtInt (QuickFIX's, which
+/// conformance tests expect).
+const TEST_REQ_ID: &str = "TEST";
+
+/// BusinessRejectReason (380) 5, and QuickFIX's text for it (followed by ` (<tag>)`).
+const BUSINESS_REJECT_CONDITIONALLY_REQUIRED: u32 = 5;
+const CONDITIONALLY_REQUIRED_TEXT: &str = "Conditionally Required Field Missing";
 
 /// What the connection should do after a call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,6 +126,9 @@ pub struct FixSession {
     their_comp_id: String,
     username: String,
     password: String,
+    /// The account of a session configured for exactly one: an application message may then
+    /// leave Account (1) out.
+    default_account: Option<String>,
     /// Throttle and accounts (the rules every protocol shares).
     admission: Admission,
     store: SessionStore,
@@ -112,12 +140,13 @@ pub struct FixSession {
     /// While recovering a gap: the highest inbound seq seen; no new ResendRequest until the
     /// expected seq passes it.
     resend_until: Option<u64>,
+    /// Messages that arrived above the expected seq, processed once the gap is filled.
+    queue: GapQueue,
     cancel_on_disconnect: bool,
-    test_req_counter: u64,
     cod_counter: u64,
     /// The parse table, taken out while a message borrows it (`None` only during a call).
     table: Option<Box<FieldTable>>,
-    buf: Box<[u8; MAX_MESSAGE_LEN_BYTES]>,
+    buf: Box<[u8; SEND_BUFFER_LEN_BYTES]>,
     ts: TimestampCache,
 }
 
@@ -156,10 +185,12 @@ const FAST_TAGS: usize = 128;
 struct Fields<'m, 'a> {
     msg: &'m Message<'a>,
     first: [u8; FAST_TAGS],
+    /// Account (1) when the message has none and the session has exactly one.
+    default_account: Option<&'m [u8]>,
 }
 
 impl<'m, 'a> Fields<'m, 'a> {
-    fn new(msg: &'m Message<'a>) -> Self {
+    fn new(msg: &'m Message<'a>, default_account: Option<&'m [u8]>) -> Self {
         let mut first = [0u8; FAST_TAGS];
         for (i, f) in msg.fields().iter().enumerate().take(usize::from(u8::MAX)) {
             if let Some(slot) = first.get_mut(f.tag as usize)
@@ -168,13 +199,14 @@ impl<'m, 'a> Fields<'m, 'a> {
                 *slot = (i + 1) as u8;
             }
         }
-        Fields { msg, first }
+        Fields { msg, first, default_account }
     }
 }
 
 impl convert::FieldSource for Fields<'_, '_> {
     fn field(&self, tag: u32) -> Option<&[u8]> {
         match self.first.get(tag as usize) {
+            Some(0) if tag == tag::ACCOUNT => self.default_account,
             Some(0) => None,
             Some(&i) => Some(self.msg.value(&self.msg.fields()[usize::from(i) - 1])),
             None => self.msg.get(tag),
@@ -191,6 +223,10 @@ impl FixSession {
             their_comp_id: cfg.sender_comp_id.clone(),
             username: cfg.username.clone(),
             password: cfg.password.clone(),
+            default_account: match cfg.accounts[..] {
+                [only] => Some(only.to_string()),
+                _ => None,
+            },
             admission: Admission::new(SessionCommon::from(cfg)),
             store,
             state: LinkState::Offline,
@@ -199,11 +235,11 @@ impl FixSession {
             last_tx_ns: 0,
             test_request_sent: false,
             resend_until: None,
+            queue: GapQueue::default(),
             cancel_on_disconnect: false,
-            test_req_counter: 0,
             cod_counter: 0,
             table: Some(Box::default()),
-            buf: Box::new([0; MAX_MESSAGE_LEN_BYTES]),
+            buf: Box::new([0; SEND_BUFFER_LEN_BYTES]),
             ts: TimestampCache::default(),
         }
     }
@@ -233,12 +269,47 @@ impl FixSession {
         self.admission.may_act_on(account)
     }
 
+    /// How many messages wait for a gap before them to be filled.
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
     // --------------------------------------------------------------------------------------
     // Sending
 
-    /// Builds one message with the standard header into `self.buf`, records it in the store
-    /// and appends it to `out` (when a connection is attached). Returns false if it could not
-    /// be built.
+    /// Builds one message into `self.buf` as QuickFIX lays it out: 8, 9, 35, then the header
+    /// in ascending tag order (34, 49, 52, 56, then the `route` fields, which must be above
+    /// 56 and ascending), then the body in ascending tag order. Returns its length.
+    fn build(
+        &mut self,
+        now_ns: u64,
+        msg_type: &[u8],
+        seq: u64,
+        route: &[(u32, &[u8])],
+        body: impl FnOnce(&mut Writer<'_>, &mut TimestampCache),
+    ) -> Option<usize> {
+        let mut w = Writer::new(&mut self.buf[..], BEGIN_STRING, msg_type);
+        w.u64(tag::MSG_SEQ_NUM, seq);
+        w.str(tag::SENDER_COMP_ID, &self.our_comp_id);
+        w.timestamp_ms_cached(tag::SENDING_TIME, now_ns as i64, &mut self.ts);
+        w.str(tag::TARGET_COMP_ID, &self.their_comp_id);
+        for &(t, v) in route {
+            w.bytes(t, v);
+        }
+        let mark = w.mark();
+        body(&mut w, &mut self.ts);
+        w.sort_fields_since(mark);
+        match w.finish() {
+            Ok(n) => Some(n),
+            Err(e) => {
+                tracing::error!(session = %self.their_comp_id, error = %e, "cannot build a FIX message");
+                None
+            }
+        }
+    }
+
+    /// Builds one message, records it in the store under the next sender seq and appends it
+    /// to `out` (when a connection is attached). Returns false if it could not be built.
     fn send(
         &mut self,
         now_ns: u64,
@@ -247,23 +318,21 @@ impl FixSession {
         out: Option<&mut Vec<u8>>,
         body: impl FnOnce(&mut Writer<'_>, &mut TimestampCache),
     ) -> bool {
+        self.send_routed(now_ns, msg_type, app, &[], out, body)
+    }
+
+    /// [`FixSession::send`] with routing fields in the header.
+    fn send_routed(
+        &mut self,
+        now_ns: u64,
+        msg_type: &[u8],
+        app: bool,
+        route: &[(u32, &[u8])],
+        out: Option<&mut Vec<u8>>,
+        body: impl FnOnce(&mut Writer<'_>, &mut TimestampCache),
+    ) -> bool {
         let seq = self.store.next_sender_seq();
-        let n = {
-            let mut w = Writer::new(&mut self.buf[..], BEGIN_STRING, msg_type);
-            w.str(tag::SENDER_COMP_ID, &self.our_comp_id);
-            w.str(tag::TARGET_COMP_ID, &self.their_comp_id);
-            w.u64(tag::MSG_SEQ_NUM, seq);
-            w.timestamp_ms_cached(tag::SENDING_TIME, now_ns as i64, &mut self.ts);
-            body(&mut w, &mut self.ts);
-            w.finish()
-        };
-        let n = match n {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::error!(session = %self.their_comp_id, error = %e, "cannot build a FIX message");
-                return false;
-            }
-        };
+        let Some(n) = self.build(now_ns, msg_type, seq, route, body) else { return false };
         if out.is_some() {
             self.last_tx_ns = now_ns;
         }
@@ -279,13 +348,41 @@ impl FixSession {
         });
     }
 
+    /// Refuses a Logon with a Logout saying why, sent but neither stored nor counted: nothing
+    /// of a connection that never logged on may change what the next Logon gets.
+    fn refuse_logon(&mut self, now_ns: u64, text: &str, out: &mut Vec<u8>) -> Action {
+        let seq = self.store.next_sender_seq();
+        if let Some(n) = self.build(now_ns, msg_type::LOGOUT, seq, &[], |w, _| {
+            w.str(tag::TEXT, text);
+        }) {
+            out.extend_from_slice(&self.buf[..n]);
+        }
+        Action::Close
+    }
+
+    /// Reject (3) of `msg`: RefSeqNum, RefMsgType, SessionRejectReason, RefTagID when the
+    /// reason names a tag (as written, for a tag that is no valid number), Text; the message's
+    /// routing fields come back reversed in the header. Counts the message's seq when it is the
+    /// expected one (except for a Logon or a SequenceReset), as QuickFIX does.
     fn send_reject(&mut self, now_ns: u64, msg: &Message<'_>, rej: &SessionReject, out: &mut Vec<u8>) {
-        let ref_seq = msg.get(tag::MSG_SEQ_NUM).and_then(crate::fix::message::parse_u64);
+        let seq = msg.get(tag::MSG_SEQ_NUM).and_then(crate::fix::message::parse_u64);
         let msg_type = msg.get(tag::MSG_TYPE).unwrap_or(b"");
-        self.send(now_ns, msg_type::REJECT, false, Some(out), |w, _| {
-            w.u64(tag::REF_SEQ_NUM, ref_seq.unwrap_or(0));
-            if let Some(t) = rej.ref_tag {
-                w.u64(tag::REF_TAG_ID, u64::from(t));
+        let ref_tag: Option<&[u8]> = match rej.ref_tag {
+            Some(INVALID_TAG) => msg.fields().iter().position(|f| f.tag == INVALID_TAG).map(|i| msg.tag_text(i)),
+            _ => None,
+        };
+        let mut route = [(0u32, &b""[..]); ROUTE_PAIRS.len()];
+        let n = reverse_route(msg, &mut route);
+        self.send_routed(now_ns, msg_type::REJECT, false, &route[..n], Some(out), |w, _| {
+            w.u64(tag::REF_SEQ_NUM, seq.unwrap_or(0));
+            match (ref_tag, rej.ref_tag) {
+                (Some(text), _) => {
+                    w.bytes(tag::REF_TAG_ID, text);
+                }
+                (None, Some(t)) => {
+                    w.u64(tag::REF_TAG_ID, u64::from(t));
+                }
+                (None, None) => {}
             }
             if !msg_type.is_empty() {
                 w.bytes(tag::REF_MSG_TYPE, msg_type);
@@ -293,12 +390,25 @@ impl FixSession {
             w.u64(tag::SESSION_REJECT_REASON, u64::from(rej.reason.code()));
             w.str(tag::TEXT, rej.text);
         });
+        let counted = msg_type != msg_type::LOGON && msg_type != msg_type::SEQUENCE_RESET;
+        if counted && seq.is_some_and(|s| s == self.store.next_target_seq()) {
+            self.advance_target(self.store.next_target_seq() + 1);
+        }
     }
 
-    fn send_business_reject(&mut self, now_ns: u64, msg: &Message<'_>, reason: u32, text: &str, out: &mut Vec<u8>) {
+    /// BusinessMessageReject (j) of `msg` with `reason` (380) and `text`; `ref_id` adds
+    /// BusinessRejectRefID (379).
+    fn send_business_reject(
+        &mut self,
+        now_ns: u64,
+        msg: &Message<'_>,
+        reason: u32,
+        text: &str,
+        ref_id: Option<&[u8]>,
+        out: &mut Vec<u8>,
+    ) {
         let ref_seq = msg.get(tag::MSG_SEQ_NUM).and_then(crate::fix::message::parse_u64).unwrap_or(0);
         let msg_type = msg.get(tag::MSG_TYPE).unwrap_or(b"");
-        let ref_id = msg.get(convert::tag::CL_ORD_ID);
         self.send(now_ns, msg_type::BUSINESS_MESSAGE_REJECT, true, Some(out), |w, _| {
             w.u64(tag::REF_SEQ_NUM, ref_seq);
             w.bytes(tag::REF_MSG_TYPE, msg_type);
@@ -323,7 +433,9 @@ impl FixSession {
     // Connection lifecycle
 
     /// The first message of a connection, a Logon with this session's CompIDs (the I/O thread
-    /// checked both). Validates it, applies resets, answers.
+    /// checked both). Judges it and answers. Nothing about the session changes unless the Logon
+    /// is accepted: a refused Logon is answered (or not) and the connection closes, and the next
+    /// connection's Logon is judged as if it had never come.
     pub fn on_logon<L: InstrumentLookup>(
         &mut self,
         msg: &Message<'_>,
@@ -336,41 +448,40 @@ impl FixSession {
             // connection is handled by `on_message`.
             return Action::Close;
         }
-        let hb_s = match self.check_logon(msg, now_ns, env.dictionary, out) {
+        // As QuickFIX: a Logon in another FIX version or with a SendingTime off by more than
+        // max_latency_s is dropped with the connection, without a reply.
+        if msg.begin_string() != BEGIN_STRING.as_bytes() || !self.sending_time_ok(msg, now_ns) {
+            return Action::Close;
+        }
+        let hb_s = match self.check_logon(msg, env.dictionary) {
             Ok(hb_s) => hb_s,
-            Err(action) => return action,
+            Err(text) => return self.refuse_logon(now_ns, &text, out),
         };
         let reset_asked = msg.get(tag::RESET_SEQ_NUM_FLAG) == Some(b"Y");
+        let reset = reset_asked || self.settings.reset_on_logon;
         let seq = msg.seq_num().unwrap_or(0);
-        if reset_asked || self.settings.reset_on_logon {
-            if reset_asked && seq != 1 {
-                self.send_logout(now_ns, "ResetSeqNumFlag=Y requires MsgSeqNum=1", out);
-                return Action::Close;
-            }
-            self.reset(now_ns);
+        if reset_asked && seq != 1 {
+            return self.refuse_logon(now_ns, "ResetSeqNumFlag=Y requires MsgSeqNum=1", out);
         }
-        let expected = self.store.next_target_seq();
+        let expected = if reset { 1 } else { self.store.next_target_seq() };
         if seq < expected {
             let text = format!("MsgSeqNum too low, expecting {expected} but received {seq}");
-            self.send_logout(now_ns, &text, out);
-            return Action::Close;
+            return self.refuse_logon(now_ns, &text, out);
+        }
+        // Accepted: from here on the session changes.
+        if reset {
+            self.reset(now_ns);
         }
         self.state = LinkState::LoggedOn;
         self.heartbeat_ns = hb_s * 1_000_000_000;
         self.last_rx_ns = now_ns;
         self.test_request_sent = false;
         self.resend_until = None;
+        self.queue.clear();
         self.admission.restart();
         self.cancel_on_disconnect =
             self.settings.cancel_on_disconnect || msg.get(tag::CANCEL_ON_DISCONNECT) == Some(b"Y");
-        let echo_reset = reset_asked || self.settings.reset_on_logon;
-        self.send(now_ns, msg_type::LOGON, false, Some(out), |w, _| {
-            w.u64(tag::ENCRYPT_METHOD, 0);
-            w.u64(tag::HEART_BT_INT, hb_s);
-            if echo_reset {
-                w.char(tag::RESET_SEQ_NUM_FLAG, b'Y');
-            }
-        });
+        self.send_logon_reply(now_ns, hb_s, reset_asked, out);
         tracing::info!(
             session = %self.their_comp_id,
             next_in = expected,
@@ -378,51 +489,54 @@ impl FixSession {
             cancel_on_disconnect = self.cancel_on_disconnect,
             "FIX logon"
         );
+        self.after_logon(msg, seq, expected, now_ns, out);
+        Action::Continue
+    }
+
+    /// The Logon answering the client's: ResetSeqNumFlag only when the client asked for a
+    /// reset (as QuickFIX, whatever `reset_on_logon` says).
+    fn send_logon_reply(&mut self, now_ns: u64, hb_s: u64, reset_asked: bool, out: &mut Vec<u8>) {
+        self.send(now_ns, msg_type::LOGON, false, Some(out), |w, _| {
+            w.u64(tag::ENCRYPT_METHOD, 0);
+            w.u64(tag::HEART_BT_INT, hb_s);
+            if reset_asked {
+                w.char(tag::RESET_SEQ_NUM_FLAG, b'Y');
+            }
+        });
+    }
+
+    /// The accepted Logon's own seq: counted when expected; above the expected one, the Logon
+    /// holds its place in the queue (skipped when its turn comes) and the gap is asked for.
+    fn after_logon(&mut self, msg: &Message<'_>, seq: u64, expected: u64, now_ns: u64, out: &mut Vec<u8>) {
         if seq > expected {
+            self.queue.push(seq, msg.bytes());
             self.request_resend(now_ns, expected, seq, out);
         } else {
             self.advance_target(seq + 1);
         }
-        Action::Continue
     }
 
-    /// Validates a Logon: dictionary, HeartBtInt bounds, credentials, SendingTime. Returns the
-    /// heartbeat interval in seconds, or what to do with the connection after the refusal sent.
-    fn check_logon(
-        &mut self,
-        msg: &Message<'_>,
-        now_ns: u64,
-        dictionary: &Dictionary,
-        out: &mut Vec<u8>,
-    ) -> Result<u64, Action> {
-        if let Err(rej) = dictionary.validate(msg, &self.validation_options()) {
-            self.send_logout(now_ns, rej.text, out);
-            return Err(Action::Close);
-        }
+    /// Validates a Logon: dictionary, HeartBtInt bounds, credentials. Returns the heartbeat
+    /// interval in seconds, or the text of the Logout that refuses it.
+    fn check_logon(&self, msg: &Message<'_>, dictionary: &Dictionary) -> Result<u64, String> {
+        dictionary.validate(msg, &self.validation_options()).map_err(|rej| rej.text.to_string())?;
         let hb_s = msg.get(tag::HEART_BT_INT).and_then(crate::fix::message::parse_u64).unwrap_or(0);
         let (lo, hi) = (u64::from(self.settings.heartbeat_min_s), u64::from(self.settings.heartbeat_max_s));
         if !(lo..=hi).contains(&hb_s) {
-            let text = format!("HeartBtInt {hb_s} outside the allowed {lo}..={hi} seconds");
-            self.send_logout(now_ns, &text, out);
-            return Err(Action::Close);
+            return Err(format!("HeartBtInt {hb_s} outside the allowed {lo}..={hi} seconds"));
         }
         if !self.password.is_empty() || !self.username.is_empty() {
             let user_ok = msg.get(tag::USERNAME) == Some(self.username.as_bytes()) || self.username.is_empty();
             let pass_ok = msg.get(tag::PASSWORD) == Some(self.password.as_bytes()) || self.password.is_empty();
             if !user_ok || !pass_ok {
-                self.send_logout(now_ns, "Invalid Username or Password", out);
-                return Err(Action::Close);
+                return Err("Invalid Username or Password".into());
             }
-        }
-        if let Some(action) = self.check_sending_time(msg, now_ns, out) {
-            return Err(action);
         }
         Ok(hb_s)
     }
 
-    /// A Logon this session refused (the connection closes, it was never bound): whatever the
-    /// refusal did to the link state is undone, so the next connection's Logon is judged on its
-    /// own. Refusing one Logon must never shut the session out.
+    /// A Logon this session refused (the connection closes, it was never bound): the link is
+    /// offline again. Refusing one Logon must never shut the session out.
     pub fn abandon_logon(&mut self) {
         self.state = LinkState::Offline;
     }
@@ -434,6 +548,8 @@ impl FixSession {
             return;
         }
         self.state = LinkState::Offline;
+        self.queue.clear();
+        self.resend_until = None;
         if self.cancel_on_disconnect {
             self.admission.cancel_on_disconnect(&mut self.cod_counter, submit);
         }
@@ -453,9 +569,15 @@ impl FixSession {
     /// The server is shutting down: Logout.
     pub fn on_shutdown(&mut self, now_ns: u64, out: &mut Vec<u8>) {
         if self.state == LinkState::LoggedOn {
-            self.send_logout(now_ns, "server shutting down", out);
-            self.state = LinkState::LoggingOut { since_ns: now_ns };
+            self.logout_and_wait(now_ns, "server shutting down", out);
         }
+    }
+
+    /// Sends Logout and waits up to `logout_timeout_s` for the counterparty's (QuickFIX after a
+    /// CompID or SendingTime problem, a wrong BeginString, and at shutdown).
+    fn logout_and_wait(&mut self, now_ns: u64, text: &str, out: &mut Vec<u8>) {
+        self.send_logout(now_ns, text, out);
+        self.state = LinkState::LoggingOut { since_ns: now_ns };
     }
 
     /// Clock tick: heartbeats, test requests, timeouts.
@@ -476,13 +598,13 @@ impl FixSession {
                     return Action::Close;
                 }
                 if silent >= self.heartbeat_ns * 6 / 5 && !self.test_request_sent {
-                    self.test_req_counter += 1;
-                    let id = self.test_req_counter;
+                    // QuickFIX's TestReqID, which its counterparties' tests expect.
                     self.send(now_ns, msg_type::TEST_REQUEST, false, Some(out), |w, _| {
-                        w.u64(tag::TEST_REQ_ID, id);
+                        w.str(tag::TEST_REQ_ID, TEST_REQ_ID);
                     });
                     self.test_request_sent = true;
-                } else if now_ns.saturating_sub(self.last_tx_ns) >= self.heartbeat_ns {
+                } else if !self.test_request_sent && now_ns.saturating_sub(self.last_tx_ns) >= self.heartbeat_ns {
+                    // While a TestRequest waits for its answer, no Heartbeat (as QuickFIX).
                     self.send(now_ns, msg_type::HEARTBEAT, false, Some(out), |_, _| {});
                 }
                 Action::Continue
@@ -496,6 +618,7 @@ impl FixSession {
             tracing::error!(session = %self.their_comp_id, error = %e, "session store reset failed");
         }
         self.resend_until = None;
+        self.queue.clear();
     }
 
     fn advance_target(&mut self, next: u64) {
@@ -530,31 +653,23 @@ impl FixSession {
         }
     }
 
-    /// SendingTime accuracy (CheckLatency / MaxLatency): Reject 373=10 then Logout.
-    fn check_sending_time(&mut self, msg: &Message<'_>, now_ns: u64, out: &mut Vec<u8>) -> Option<Action> {
+    /// SendingTime within `max_latency_s` of the clock (CheckLatency / MaxLatency).
+    fn sending_time_ok(&self, msg: &Message<'_>, now_ns: u64) -> bool {
         if !self.settings.check_latency {
-            return None;
+            return true;
         }
-        let sent = msg.get(tag::SENDING_TIME).and_then(crate::fix::message::parse_utc_timestamp_ns)?;
-        let max = i64::from(self.settings.max_latency_s) * 1_000_000_000;
-        if (sent - now_ns as i64).abs() <= max {
-            return None;
-        }
-        let rej = SessionReject {
-            reason: SessionRejectReason::SendingTimeAccuracyProblem,
-            ref_tag: Some(tag::SENDING_TIME),
-            text: "SendingTime accuracy problem",
+        let Some(sent) = msg.get(tag::SENDING_TIME).and_then(crate::fix::message::parse_utc_timestamp_ns) else {
+            return true;
         };
-        self.send_reject(now_ns, msg, &rej, out);
-        self.send_logout(now_ns, "SendingTime accuracy problem", out);
-        self.state = LinkState::LoggingOut { since_ns: now_ns };
-        Some(Action::Close)
+        let max = i64::from(self.settings.max_latency_s) * 1_000_000_000;
+        (sent - now_ns as i64).abs() <= max
     }
 
     // --------------------------------------------------------------------------------------
     // Inbound
 
-    /// One framed message (checksum and body length already verified) after Logon.
+    /// One framed message (checksum and body length already verified) after Logon; then the
+    /// held-back messages its arrival lets through.
     pub fn on_message<L: InstrumentLookup>(
         &mut self,
         bytes: &[u8],
@@ -568,6 +683,57 @@ impl FixSession {
         }
         self.last_rx_ns = now_ns;
         self.test_request_sent = false;
+        if self.on_bytes(bytes, false, now_ns, env, out, submit) == Action::Close {
+            return Action::Close;
+        }
+        self.drain_queue(now_ns, env, out, submit)
+    }
+
+    /// Processes held-back messages while the next expected one is among them.
+    fn drain_queue<L: InstrumentLookup>(
+        &mut self,
+        now_ns: u64,
+        env: &mut FixEnv<'_, L>,
+        out: &mut Vec<u8>,
+        submit: &mut impl FnMut(CommandBody),
+    ) -> Action {
+        // Each turn takes one message out of the queue, so this ends.
+        while self.state == LinkState::LoggedOn {
+            let mut skipped = Vec::new();
+            let next = self.queue.take(self.store.next_target_seq(), |m| skipped.push(m));
+            for bytes in &skipped {
+                self.answer_skipped_test_request(bytes, now_ns, out);
+            }
+            let Some(bytes) = next else { break };
+            if self.on_bytes(&bytes, true, now_ns, env, out, submit) == Action::Close {
+                return Action::Close;
+            }
+        }
+        Action::Continue
+    }
+
+    /// A held-back message a gap fill jumped over: the counterparty will not send it again
+    /// (FIX gap-fills administrative messages), so a TestRequest among them is answered here,
+    /// or its sender would wait for the Heartbeat in vain. (QuickFIX leaves it unanswered.)
+    fn answer_skipped_test_request(&mut self, bytes: &[u8], now_ns: u64, out: &mut Vec<u8>) {
+        let mut table = self.table.take().unwrap_or_default();
+        if let Ok(msg) = parse(bytes, &mut table)
+            && msg.msg_type() == msg_type::TEST_REQUEST
+        {
+            self.answer_test_request(&msg, now_ns, out);
+        }
+        self.table = Some(table);
+    }
+
+    fn on_bytes<L: InstrumentLookup>(
+        &mut self,
+        bytes: &[u8],
+        queued: bool,
+        now_ns: u64,
+        env: &mut FixEnv<'_, L>,
+        out: &mut Vec<u8>,
+        submit: &mut impl FnMut(CommandBody),
+    ) -> Action {
         let mut table = self.table.take().unwrap_or_default();
         let action = match parse(bytes, &mut table) {
             // Unparseable but checksummed: nothing to reference in a Reject; treat as garbled.
@@ -575,114 +741,128 @@ impl FixSession {
                 tracing::warn!(session = %self.their_comp_id, error = %e, "unparseable FIX message ignored");
                 Action::Continue
             }
-            Ok(msg) => self.on_parsed(&msg, now_ns, env, out, submit),
+            Ok(msg) => self.on_parsed(&msg, queued, now_ns, env, out, submit),
         };
         self.table = Some(table);
         action
     }
 
+    /// QuickFIX's order: BeginString, the dictionary, then per message type the SendingTime,
+    /// the CompIDs and the sequence number (which types check which is in [`Checks`]).
     fn on_parsed<L: InstrumentLookup>(
         &mut self,
         msg: &Message<'_>,
+        queued: bool,
         now_ns: u64,
         env: &mut FixEnv<'_, L>,
         out: &mut Vec<u8>,
         submit: &mut impl FnMut(CommandBody),
     ) -> Action {
-        if msg.begin_string() != BEGIN_STRING.as_bytes() {
-            self.send_logout(now_ns, "Incorrect BeginString", out);
-            return Action::Close;
-        }
         let Ok(seq) = msg.seq_num() else {
-            let rej = SessionReject {
-                reason: SessionRejectReason::RequiredTagMissing,
-                ref_tag: Some(tag::MSG_SEQ_NUM),
-                text: "Required tag missing",
-            };
+            let rej = SessionReject::new(SessionRejectReason::RequiredTagMissing, Some(tag::MSG_SEQ_NUM));
             self.send_reject(now_ns, msg, &rej, out);
             return Action::Continue;
         };
-        let msg_type = msg.msg_type();
         let at = Position { seq, expected: self.store.next_target_seq() };
-        let poss_dup = msg.get(tag::POSS_DUP_FLAG) == Some(b"Y");
-        let is_reset = msg_type == msg_type::SEQUENCE_RESET && msg.get(tag::GAP_FILL_FLAG) != Some(b"Y");
-
-        // Too low: a PossDup duplicate is ignored, anything else ends the session. A
-        // SequenceReset-Reset applies whatever its seq.
-        if at.seq < at.expected && !is_reset {
-            return self.on_too_low(msg, at, poss_dup, now_ns, out);
+        if msg.begin_string() != BEGIN_STRING.as_bytes() {
+            return self.on_wrong_begin_string(msg, at, now_ns, out);
         }
-        // Dictionary validation: a Reject consumes the seq (when it is the expected one).
+        let msg_type = msg.msg_type();
+        if queued && (msg_type == msg_type::LOGON || msg_type == msg_type::RESEND_REQUEST) {
+            // Already acted on when it arrived; its turn only counts its seq.
+            self.advance_target(seq + 1);
+            return Action::Continue;
+        }
         if let Err(rej) = env.dictionary.validate(msg, &self.validation_options()) {
             let unsupported = rej.reason == SessionRejectReason::InvalidMsgType
                 && env.dictionary.msg_type_support(msg_type) == MsgTypeSupport::Unsupported;
             return self.on_invalid(msg, &rej, unsupported, at, now_ns, out);
         }
-        if let Some(action) = self.check_comp_ids(msg, at, now_ns, out) {
-            return action;
+        match msg_type {
+            msg_type::LOGON => self.on_logon_in_session(msg, at, now_ns, out),
+            msg_type::LOGOUT => self.on_logout(msg, at, now_ns, out),
+            msg_type::RESEND_REQUEST => self.on_resend_request_msg(msg, at, now_ns, out),
+            msg_type::SEQUENCE_RESET => self.on_sequence_reset(msg, at, now_ns, out),
+            _ => match self.verify(msg, at, Checks::BOTH, now_ns, out) {
+                Some(action) => action,
+                None => self.on_in_sequence(msg, seq, now_ns, env, out, submit),
+            },
         }
-        if !poss_dup && let Some(action) = self.check_sending_time(msg, now_ns, out) {
-            return action;
-        }
-        // Messages processed whatever their seq.
-        if is_reset {
-            return self.on_sequence_reset(msg, at.seq, at.expected, now_ns, out, true);
-        }
-        if msg_type == msg_type::RESEND_REQUEST {
-            self.on_resend_request(msg, now_ns, out);
-            if at.seq > at.expected {
-                self.request_resend(now_ns, at.expected, at.seq, out);
-            } else {
-                self.advance_target(at.seq + 1);
-            }
-            return Action::Continue;
-        }
-        if at.seq > at.expected {
-            return self.on_too_high(msg, at, now_ns, out);
-        }
-        self.on_in_sequence(msg, at.seq, now_ns, env, out, submit)
     }
 
-    /// A message below the expected seq (not a SequenceReset-Reset).
-    fn on_too_low(
+    /// QuickFIX's `verify`: SendingTime, CompIDs, then (as `checks` asks) a seq above or below
+    /// the expected one. `None` = go on with the message; otherwise what to do instead.
+    fn verify(
         &mut self,
         msg: &Message<'_>,
         at: Position,
-        poss_dup: bool,
+        checks: Checks,
         now_ns: u64,
         out: &mut Vec<u8>,
-    ) -> Action {
-        if !poss_dup {
+    ) -> Option<Action> {
+        if !self.sending_time_ok(msg, now_ns) {
+            let rej = SessionReject::new(SessionRejectReason::SendingTimeAccuracyProblem, None);
+            self.send_reject(now_ns, msg, &rej, out);
+            self.logout_and_wait(now_ns, "", out);
+            return Some(Action::Continue);
+        }
+        let sender_ok = msg.get(tag::SENDER_COMP_ID) == Some(self.their_comp_id.as_bytes());
+        let target_ok = msg.get(tag::TARGET_COMP_ID) == Some(self.our_comp_id.as_bytes());
+        if !sender_ok || !target_ok {
+            let rej = SessionReject::new(SessionRejectReason::CompIdProblem, None);
+            self.send_reject(now_ns, msg, &rej, out);
+            self.logout_and_wait(now_ns, "", out);
+            return Some(Action::Continue);
+        }
+        if checks.too_high && at.seq > at.expected {
+            self.hold_back(msg, at, now_ns, out);
+            return Some(Action::Continue);
+        }
+        if checks.too_low && at.seq < at.expected {
+            return Some(self.on_too_low(msg, at, now_ns, out));
+        }
+        None
+    }
+
+    /// A message above the expected seq: held back until the gap before it is filled, which
+    /// one ResendRequest asks for.
+    fn hold_back(&mut self, msg: &Message<'_>, at: Position, now_ns: u64, out: &mut Vec<u8>) {
+        if !self.queue.push(at.seq, msg.bytes()) {
+            tracing::warn!(session = %self.their_comp_id, seq = at.seq, "FIX gap queue full; message dropped");
+        }
+        self.request_resend(now_ns, at.expected, at.seq, out);
+    }
+
+    /// A message below the expected seq: without PossDupFlag the session ends ("MsgSeqNum too
+    /// low"); a PossDup duplicate is ignored once its OrigSendingTime checks out.
+    fn on_too_low(&mut self, msg: &Message<'_>, at: Position, now_ns: u64, out: &mut Vec<u8>) -> Action {
+        if msg.get(tag::POSS_DUP_FLAG) != Some(b"Y") {
             let text = format!("MsgSeqNum too low, expecting {} but received {}", at.expected, at.seq);
             self.send_logout(now_ns, &text, out);
             return Action::Close;
         }
-        match (msg.get(tag::ORIG_SENDING_TIME), msg.get(tag::SENDING_TIME)) {
+        if msg.msg_type() == msg_type::SEQUENCE_RESET {
+            return Action::Continue;
+        }
+        let time = |t: u32| msg.get(t).and_then(crate::fix::message::parse_utc_timestamp_ns);
+        match (time(tag::ORIG_SENDING_TIME), time(tag::SENDING_TIME)) {
             (None, _) => {
-                let rej = SessionReject {
-                    reason: SessionRejectReason::RequiredTagMissing,
-                    ref_tag: Some(tag::ORIG_SENDING_TIME),
-                    text: "Required tag missing",
-                };
+                let rej = SessionReject::new(SessionRejectReason::RequiredTagMissing, Some(tag::ORIG_SENDING_TIME));
                 self.send_reject(now_ns, msg, &rej, out);
             }
             (Some(orig), Some(sent)) if orig > sent => {
-                let rej = SessionReject {
-                    reason: SessionRejectReason::SendingTimeAccuracyProblem,
-                    ref_tag: Some(tag::ORIG_SENDING_TIME),
-                    text: "SendingTime accuracy problem",
-                };
+                let rej = SessionReject::new(SessionRejectReason::SendingTimeAccuracyProblem, None);
                 self.send_reject(now_ns, msg, &rej, out);
-                self.send_logout(now_ns, "SendingTime accuracy problem", out);
-                return Action::Close;
+                self.logout_and_wait(now_ns, "", out);
             }
             _ => {}
         }
         Action::Continue
     }
 
-    /// A message the dictionary refused. `unsupported`: a real FIX 4.4 message type sable does
-    /// not take, refused at business level.
+    /// A message the dictionary refused: Reject (or BusinessMessageReject 380=3 for a FIX 4.4
+    /// type sable does not take), counting its seq when it is the expected one. Above the
+    /// expected seq, the gap is asked for too; a refused Logon ends the session.
     fn on_invalid(
         &mut self,
         msg: &Message<'_>,
@@ -692,17 +872,17 @@ impl FixSession {
         now_ns: u64,
         out: &mut Vec<u8>,
     ) -> Action {
-        if at.seq != at.expected {
-            self.request_resend(now_ns, at.expected, at.seq, out);
-            return Action::Continue;
-        }
         if unsupported {
-            self.send_business_reject(now_ns, msg, 3, "Unsupported Message Type", out);
-            self.advance_target(at.seq + 1);
-            return Action::Continue;
+            self.send_business_reject(now_ns, msg, 3, "Unsupported Message Type", None, out);
+            if at.seq == at.expected {
+                self.advance_target(at.seq + 1);
+            }
+        } else {
+            self.send_reject(now_ns, msg, rej, out);
         }
-        self.send_reject(now_ns, msg, rej, out);
-        self.advance_target(at.seq + 1);
+        if at.seq > at.expected {
+            self.request_resend(now_ns, at.expected, at.seq, out);
+        }
         if msg.msg_type() == msg_type::LOGON {
             self.send_logout(now_ns, rej.text, out);
             return Action::Close;
@@ -710,42 +890,97 @@ impl FixSession {
         Action::Continue
     }
 
-    /// Wrong CompIDs: Reject (373=9), then Logout.
-    fn check_comp_ids(&mut self, msg: &Message<'_>, at: Position, now_ns: u64, out: &mut Vec<u8>) -> Option<Action> {
-        let sender_ok = msg.get(tag::SENDER_COMP_ID) == Some(self.their_comp_id.as_bytes());
-        let target_ok = msg.get(tag::TARGET_COMP_ID) == Some(self.our_comp_id.as_bytes());
-        if sender_ok && target_ok {
-            return None;
+    /// A message of another FIX version: a Logout is answered as one; anything else gets
+    /// Logout "Incorrect BeginString", and sable waits for the counterparty's.
+    fn on_wrong_begin_string(&mut self, msg: &Message<'_>, at: Position, now_ns: u64, out: &mut Vec<u8>) -> Action {
+        if msg.msg_type() == msg_type::LOGOUT {
+            return self.on_logout(msg, at, now_ns, out);
         }
-        let ref_tag = if sender_ok { tag::TARGET_COMP_ID } else { tag::SENDER_COMP_ID };
-        let rej = SessionReject {
-            reason: SessionRejectReason::CompIdProblem,
-            ref_tag: Some(ref_tag),
-            text: "CompID problem",
-        };
-        self.send_reject(now_ns, msg, &rej, out);
-        self.advance_target(at.seq.max(at.expected) + 1);
-        self.send_logout(now_ns, "CompID problem", out);
-        Some(Action::Close)
-    }
-
-    /// A message above the expected seq: ask for the gap (a Logout still ends the session, a
-    /// TestRequest is answered at once: the counterparty gap-fills admin messages when it
-    /// resends, so this one would never come again).
-    fn on_too_high(&mut self, msg: &Message<'_>, at: Position, now_ns: u64, out: &mut Vec<u8>) -> Action {
-        match msg.msg_type() {
-            msg_type::LOGOUT => {
-                self.send_logout(now_ns, "", out);
-                return Action::Close;
-            }
-            msg_type::TEST_REQUEST => self.answer_test_request(msg, now_ns, out),
-            _ => {}
+        if at.seq == at.expected {
+            self.advance_target(at.seq + 1);
         }
-        self.request_resend(now_ns, at.expected, at.seq, out);
+        self.logout_and_wait(now_ns, "Incorrect BeginString", out);
         Action::Continue
     }
 
-    /// The expected message.
+    /// Logout, whatever its seq: answered (unless it answers sable's), then the connection
+    /// closes.
+    fn on_logout(&mut self, msg: &Message<'_>, at: Position, now_ns: u64, out: &mut Vec<u8>) -> Action {
+        if let Some(action) = self.verify(msg, at, Checks::NONE, now_ns, out) {
+            return action;
+        }
+        if !matches!(self.state, LinkState::LoggingOut { .. }) {
+            self.send_logout(now_ns, "", out);
+        }
+        if at.seq == at.expected {
+            self.advance_target(at.seq + 1);
+        }
+        if self.settings.reset_on_logout {
+            self.reset(now_ns);
+        }
+        Action::Close
+    }
+
+    /// A Logon on a logged-on connection: with ResetSeqNumFlag=Y and MsgSeqNum 1 both sides
+    /// start again at 1 and the reply carries 141=Y; anything else ends the connection (as
+    /// QuickFIX does).
+    fn on_logon_in_session(&mut self, msg: &Message<'_>, at: Position, now_ns: u64, out: &mut Vec<u8>) -> Action {
+        if msg.get(tag::RESET_SEQ_NUM_FLAG) != Some(b"Y") {
+            return Action::Close;
+        }
+        if at.seq != 1 {
+            self.send_logout(now_ns, "ResetSeqNumFlag=Y requires MsgSeqNum=1", out);
+            return Action::Close;
+        }
+        if let Some(action) = self.verify(msg, at, Checks::NONE, now_ns, out) {
+            return action;
+        }
+        let hb_s = msg.get(tag::HEART_BT_INT).and_then(crate::fix::message::parse_u64).unwrap_or(0);
+        let (lo, hi) = (u64::from(self.settings.heartbeat_min_s), u64::from(self.settings.heartbeat_max_s));
+        if (lo..=hi).contains(&hb_s) {
+            self.heartbeat_ns = hb_s * 1_000_000_000;
+        }
+        self.reset(now_ns);
+        self.send_logon_reply(now_ns, self.heartbeat_ns / 1_000_000_000, true, out);
+        self.advance_target(2);
+        Action::Continue
+    }
+
+    /// ResendRequest, honoured whatever its own seq; its seq counts only when it is the
+    /// expected one (above it, sable asks for the gap).
+    fn on_resend_request_msg(&mut self, msg: &Message<'_>, at: Position, now_ns: u64, out: &mut Vec<u8>) -> Action {
+        if let Some(action) = self.verify(msg, at, Checks::NONE, now_ns, out) {
+            return action;
+        }
+        self.on_resend_request(msg, now_ns, out);
+        if at.seq == at.expected {
+            self.advance_target(at.seq + 1);
+        } else if at.seq > at.expected {
+            self.request_resend(now_ns, at.expected, at.seq, out);
+        }
+        Action::Continue
+    }
+
+    /// SequenceReset: GapFill mode is sequenced like any message; Reset mode applies whatever
+    /// its seq. NewSeqNo above the expected seq moves it; below it is a Reject (373=5, no
+    /// RefTagID, as QuickFIX); equal changes nothing.
+    fn on_sequence_reset(&mut self, msg: &Message<'_>, at: Position, now_ns: u64, out: &mut Vec<u8>) -> Action {
+        let gap_fill = msg.get(tag::GAP_FILL_FLAG) == Some(b"Y");
+        let checks = if gap_fill { Checks::BOTH } else { Checks::NONE };
+        if let Some(action) = self.verify(msg, at, checks, now_ns, out) {
+            return action;
+        }
+        let new_seq = msg.get(tag::NEW_SEQ_NO).and_then(crate::fix::message::parse_u64).unwrap_or(0);
+        if new_seq > at.expected {
+            self.advance_target(new_seq);
+        } else if new_seq < at.expected {
+            let rej = SessionReject::new(SessionRejectReason::ValueIsIncorrect, None);
+            self.send_reject(now_ns, msg, &rej, out);
+        }
+        Action::Continue
+    }
+
+    /// The expected message, not one of those `on_parsed` dispatches itself.
     fn on_in_sequence<L: InstrumentLookup>(
         &mut self,
         msg: &Message<'_>,
@@ -756,34 +991,15 @@ impl FixSession {
         submit: &mut impl FnMut(CommandBody),
     ) -> Action {
         match msg.msg_type() {
-            msg_type::SEQUENCE_RESET => return self.on_sequence_reset(msg, seq, seq, now_ns, out, false),
             msg_type::HEARTBEAT => {}
             msg_type::TEST_REQUEST => self.answer_test_request(msg, now_ns, out),
             msg_type::REJECT => {
                 tracing::warn!(session = %self.their_comp_id, seq, "the client rejected one of our messages");
             }
-            msg_type::LOGOUT => {
-                self.advance_target(seq + 1);
-                if !matches!(self.state, LinkState::LoggingOut { .. }) {
-                    self.send_logout(now_ns, "", out);
-                }
-                if self.settings.reset_on_logout {
-                    self.reset(now_ns);
-                }
-                return Action::Close;
-            }
-            msg_type::LOGON => {
-                let rej = SessionReject {
-                    reason: SessionRejectReason::Other,
-                    ref_tag: None,
-                    text: "Logon received while logged on",
-                };
-                self.send_reject(now_ns, msg, &rej, out);
-            }
             _ if matches!(self.state, LinkState::LoggingOut { .. }) => {
-                // After sable's Logout (shutdown), application messages are not taken and their
-                // seq is not consumed: the client sends them again after its next Logon
-                // (sable's ResendRequest asks for them).
+                // After sable's Logout, application messages are not taken and their seq is
+                // not consumed: the client sends them again after its next Logon (sable's
+                // ResendRequest asks for them).
                 return Action::Continue;
             }
             _ => {
@@ -807,32 +1023,6 @@ impl FixSession {
         });
     }
 
-    fn on_sequence_reset(
-        &mut self,
-        msg: &Message<'_>,
-        seq: u64,
-        expected: u64,
-        now_ns: u64,
-        out: &mut Vec<u8>,
-        reset: bool,
-    ) -> Action {
-        let new_seq = msg.get(tag::NEW_SEQ_NO).and_then(crate::fix::message::parse_u64).unwrap_or(0);
-        if new_seq < expected || (!reset && new_seq <= seq) {
-            let rej = SessionReject {
-                reason: SessionRejectReason::ValueIsIncorrect,
-                ref_tag: Some(tag::NEW_SEQ_NO),
-                text: "Value is incorrect (out of range) for this tag",
-            };
-            self.send_reject(now_ns, msg, &rej, out);
-            if !reset {
-                self.advance_target(seq + 1);
-            }
-            return Action::Continue;
-        }
-        self.advance_target(new_seq);
-        Action::Continue
-    }
-
     /// Re-sends what the client asks for: stored application messages with PossDupFlag=Y and
     /// OrigSendingTime, gap fills for the rest.
     fn on_resend_request(&mut self, msg: &Message<'_>, now_ns: u64, out: &mut Vec<u8>) {
@@ -841,21 +1031,38 @@ impl FixSession {
         let Some((begin, end)) = outbound::sent_range(&self.store, begin, end) else { return };
         tracing::info!(session = %self.their_comp_id, begin, end, "FIX resend");
         let mut table = FieldTable::default();
-        let mut rebuilt = Box::new([0u8; MAX_MESSAGE_LEN_BYTES]);
+        let mut rebuilt = vec![0u8; SEND_BUFFER_LEN_BYTES];
         let (our, their) = (self.our_comp_id.clone(), self.their_comp_id.clone());
         let mut pending: Vec<u8> = Vec::new();
         let res = outbound::replay(&self.store, begin, end, |step| match step {
-            Replayed::Message { seq, bytes } => match resend_copy(bytes, seq, now_ns, &mut table, &mut rebuilt[..]) {
+            Replayed::Message { seq, bytes } => match resend_copy(bytes, seq, now_ns, &mut table, &mut rebuilt) {
                 Some(n) => pending.extend_from_slice(&rebuilt[..n]),
-                None => gap_fill(&mut pending, &our, &their, seq, seq + 1, now_ns, &mut rebuilt[..]),
+                None => gap_fill(&mut pending, &our, &their, seq, seq + 1, now_ns, &mut rebuilt),
             },
-            Replayed::Gap { from, to } => gap_fill(&mut pending, &our, &their, from, to, now_ns, &mut rebuilt[..]),
+            Replayed::Gap { from, to } => gap_fill(&mut pending, &our, &their, from, to, now_ns, &mut rebuilt),
         });
         if let Err(e) = res {
             tracing::error!(session = %self.their_comp_id, error = %e, "session store read failed during resend");
         }
         out.extend_from_slice(&pending);
         self.last_tx_ns = now_ns;
+    }
+
+    /// A field an application message needs that it lacks (FIX's conditionally required
+    /// fields): OrderQty on a NewOrderSingle, Account on a session with several accounts.
+    fn missing_conditional_field(&self, msg: &Message<'_>) -> Option<u32> {
+        if msg.msg_type() == msg_type::NEW_ORDER_SINGLE && !msg.has(tag::ORDER_QTY) {
+            return Some(tag::ORDER_QTY);
+        }
+        let takes_account = matches!(
+            msg.msg_type(),
+            msg_type::NEW_ORDER_SINGLE
+                | msg_type::ORDER_CANCEL_REQUEST
+                | msg_type::ORDER_CANCEL_REPLACE_REQUEST
+                | msg_type::ORDER_STATUS_REQUEST
+                | msg_type::ORDER_MASS_CANCEL_REQUEST
+        );
+        (takes_account && self.default_account.is_none() && !msg.has(tag::ACCOUNT)).then_some(tag::ACCOUNT)
     }
 
     fn on_application<L: InstrumentLookup>(
@@ -866,9 +1073,15 @@ impl FixSession {
         out: &mut Vec<u8>,
         submit: &mut impl FnMut(CommandBody),
     ) -> Action {
-        let fields = Fields::new(msg);
+        let ref_id = msg.get(convert::tag::CL_ORD_ID);
+        if let Some(t) = self.missing_conditional_field(msg) {
+            let text = format!("{CONDITIONALLY_REQUIRED_TEXT} ({t})");
+            self.send_business_reject(now_ns, msg, BUSINESS_REJECT_CONDITIONALLY_REQUIRED, &text, ref_id, out);
+            return Action::Continue;
+        }
+        let fields = Fields::new(msg, self.default_account.as_deref().map(str::as_bytes));
         let Some(request) = convert::request(msg.msg_type(), &fields, env.instruments) else {
-            self.send_business_reject(now_ns, msg, 3, "Unsupported Message Type", out);
+            self.send_business_reject(now_ns, msg, 3, "Unsupported Message Type", None, out);
             return Action::Continue;
         };
         if let Err(Refusal::Throttled { disconnect, reason }) = self.admission.throttle(now_ns) {
@@ -876,7 +1089,7 @@ impl FixSession {
                 self.send_logout(now_ns, &reason, out);
                 return Action::Close;
             }
-            self.send_business_reject(now_ns, msg, 0, &reason, out);
+            self.send_business_reject(now_ns, msg, 0, &reason, ref_id, out);
             return Action::Continue;
         }
         let account = match &request {
@@ -884,11 +1097,7 @@ impl FixSession {
             Err(e) => e.partial.account(),
         };
         if !self.may_trade(account) {
-            let text = match msg.get(convert::tag::ACCOUNT) {
-                Some(_) => "session may not act on this account",
-                None => "Account (1) is required",
-            };
-            self.send_business_reject(now_ns, msg, 6, text, out);
+            self.send_business_reject(now_ns, msg, 6, "session may not act on this account", ref_id, out);
             return Action::Continue;
         }
         let lookup = |id: InstrumentId| env.instruments.by_id(id);
@@ -916,38 +1125,79 @@ impl FixSession {
     }
 }
 
+/// Which sequence checks [`FixSession::verify`] makes (QuickFIX's `checkTooHigh` /
+/// `checkTooLow`).
+#[derive(Clone, Copy, Debug)]
+struct Checks {
+    too_high: bool,
+    too_low: bool,
+}
+
+impl Checks {
+    const BOTH: Checks = Checks { too_high: true, too_low: true };
+    const NONE: Checks = Checks { too_high: false, too_low: false };
+}
+
+/// Header routing fields and the field each comes back as in a Reject (QuickFIX's
+/// `reverseRoute`: OnBehalfOf* ↔ DeliverTo*).
+const ROUTE_PAIRS: [(u32, u32); 6] = [
+    (tag::ON_BEHALF_OF_COMP_ID, tag::DELIVER_TO_COMP_ID),
+    (tag::ON_BEHALF_OF_SUB_ID, tag::DELIVER_TO_SUB_ID),
+    (tag::ON_BEHALF_OF_LOCATION_ID, tag::DELIVER_TO_LOCATION_ID),
+    (tag::DELIVER_TO_COMP_ID, tag::ON_BEHALF_OF_COMP_ID),
+    (tag::DELIVER_TO_SUB_ID, tag::ON_BEHALF_OF_SUB_ID),
+    (tag::DELIVER_TO_LOCATION_ID, tag::ON_BEHALF_OF_LOCATION_ID),
+];
+
+/// Fills `route` with `msg`'s non-empty routing fields reversed, in ascending tag order;
+/// returns how many.
+fn reverse_route<'a>(msg: &Message<'a>, route: &mut [(u32, &'a [u8]); ROUTE_PAIRS.len()]) -> usize {
+    let mut n = 0;
+    for (from, to) in ROUTE_PAIRS {
+        if let Some(v) = msg.get(from).filter(|v| !v.is_empty()) {
+            route[n] = (to, v);
+            n += 1;
+        }
+    }
+    route[..n].sort_unstable_by_key(|&(t, _)| t);
+    n
+}
+
 /// Appends one SequenceReset-GapFill covering `from..to` (MsgSeqNum `from`, NewSeqNo `to`).
 fn gap_fill(out: &mut Vec<u8>, our: &str, their: &str, from: u64, to: u64, now_ns: u64, buf: &mut [u8]) {
     let mut w = Writer::new(buf, BEGIN_STRING, msg_type::SEQUENCE_RESET);
-    w.str(tag::SENDER_COMP_ID, our);
-    w.str(tag::TARGET_COMP_ID, their);
     w.u64(tag::MSG_SEQ_NUM, from);
     w.char(tag::POSS_DUP_FLAG, b'Y');
+    w.str(tag::SENDER_COMP_ID, our);
     w.timestamp_ms(tag::SENDING_TIME, now_ns as i64);
+    w.str(tag::TARGET_COMP_ID, their);
     w.timestamp_ms(tag::ORIG_SENDING_TIME, now_ns as i64);
-    w.char(tag::GAP_FILL_FLAG, b'Y');
     w.u64(tag::NEW_SEQ_NO, to);
+    w.char(tag::GAP_FILL_FLAG, b'Y');
     if let Ok(n) = w.finish() {
         out.extend_from_slice(&buf[..n]);
     }
 }
 
 /// A stored message re-written for a resend: PossDupFlag=Y, OrigSendingTime = its SendingTime,
-/// SendingTime = now, body unchanged.
+/// SendingTime = now, header in ascending tag order, body in ascending tag order (as stored).
 fn resend_copy(stored: &[u8], seq: u64, now_ns: u64, table: &mut FieldTable, buf: &mut [u8]) -> Option<usize> {
     let msg = parse(stored, table).ok()?;
     let mut w = Writer::new(buf, BEGIN_STRING, msg.msg_type());
-    w.bytes(tag::SENDER_COMP_ID, msg.get(tag::SENDER_COMP_ID)?);
-    w.bytes(tag::TARGET_COMP_ID, msg.get(tag::TARGET_COMP_ID)?);
     w.u64(tag::MSG_SEQ_NUM, seq);
     w.char(tag::POSS_DUP_FLAG, b'Y');
+    w.bytes(tag::SENDER_COMP_ID, msg.get(tag::SENDER_COMP_ID)?);
     w.timestamp_ms(tag::SENDING_TIME, now_ns as i64);
+    w.bytes(tag::TARGET_COMP_ID, msg.get(tag::TARGET_COMP_ID)?);
     w.bytes(tag::ORIG_SENDING_TIME, msg.get(tag::SENDING_TIME)?);
+    let mark = w.mark();
     for (t, v) in msg.iter() {
-        if !HEADER_TAGS.contains(&t) && t != 10 {
+        if !HEADER_TAGS.contains(&t) && t != tag::CHECKSUM {
             w.bytes(t, v);
         }
     }
+    // Messages stored before sable wrote bodies in tag order go out in it too.
+    w.sort_fields_since(mark);
     w.finish().ok()
 }
 

@@ -2,8 +2,9 @@
 //! bytes (garbled messages are skipped, as FIX says), binds a connection to its configured
 //! [`FixSession`] at Logon, and carries the sessions' output to the receiver.
 //!
-//! The first message of a connection must be a Logon naming a configured session that is not
-//! logged on elsewhere; anything else closes the connection without a reply.
+//! The first message of a connection must be a well-framed Logon naming a configured session
+//! that is not logged on elsewhere; anything else (garbled bytes included) closes the
+//! connection without a reply, and leaves every session as it was.
 
 use crate::fix::dictionary::Dictionary;
 use crate::fix::frame::next_message;
@@ -12,6 +13,9 @@ use crate::fix::session::{Action, FixEnv, FixSession, InstrumentTable, LinkState
 use crate::fix::tags::{msg_type, tag};
 use crate::sbe::convert::Report;
 use crate::session::{CloseKind, ConnId, Env, Outbox, Protocol};
+
+#[cfg(test)]
+mod prop_tests;
 
 /// A configured FIX session: its index in `[[fix_sessions]]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -160,6 +164,12 @@ impl Protocol for FixSessions {
             let (len, msg) = match next_message(&bytes[consumed..]) {
                 Ok(None) => break,
                 Ok(Some(x)) => x,
+                Err(garbled) if self.conns[conn.0].is_some_and(|c| c.bound.is_none()) => {
+                    // Before a Logon there is no session to resynchronise: as QuickFIX, a
+                    // garbled first message (a wrong BodyLength, say) drops the connection.
+                    out.close(conn, CloseKind::Now, format!("first message garbled: {garbled}"));
+                    return bytes.len();
+                }
                 Err(garbled) => {
                     tracing::warn!(conn = conn.0, reason = %garbled, "garbled FIX message ignored");
                     consumed += garbled.skip.max(1);

@@ -86,14 +86,26 @@ pub mod tag {
     pub const MAX_FLOOR: u32 = 111;
     /// TestReqId (112).
     pub const TEST_REQ_ID: u32 = 112;
+    /// OnBehalfOfCompID (115; header routing, a Reject carries it back as DeliverToCompID).
+    pub const ON_BEHALF_OF_COMP_ID: u32 = 115;
+    /// OnBehalfOfSubID (116).
+    pub const ON_BEHALF_OF_SUB_ID: u32 = 116;
     /// OrigSendingTime (122).
     pub const ORIG_SENDING_TIME: u32 = 122;
     /// GapFillFlag (123).
     pub const GAP_FILL_FLAG: u32 = 123;
     /// ExpireTime (126).
     pub const EXPIRE_TIME: u32 = 126;
+    /// DeliverToCompID (128; header routing, a Reject carries it back as OnBehalfOfCompID).
+    pub const DELIVER_TO_COMP_ID: u32 = 128;
+    /// DeliverToSubID (129).
+    pub const DELIVER_TO_SUB_ID: u32 = 129;
     /// ResetSeqNumFlag (141).
     pub const RESET_SEQ_NUM_FLAG: u32 = 141;
+    /// OnBehalfOfLocationID (144).
+    pub const ON_BEHALF_OF_LOCATION_ID: u32 = 144;
+    /// DeliverToLocationID (145).
+    pub const DELIVER_TO_LOCATION_ID: u32 = 145;
     /// ExecType (150).
     pub const EXEC_TYPE: u32 = 150;
     /// LeavesQty (151).

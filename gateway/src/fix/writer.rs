@@ -66,7 +66,15 @@ pub enum WriteError {
     /// A tag of 0.
     #[error("tag 0 is not a FIX tag")]
     Tag,
+    /// [`Writer::sort_fields_since`] was asked to order more than [`MAX_SORTED_FIELDS`]
+    /// fields.
+    #[error("more than {} fields to put in tag order", MAX_SORTED_FIELDS)]
+    TooManyToSort,
 }
+
+/// Most fields [`Writer::sort_fields_since`] puts in order: its index is a fixed array on the
+/// stack. sable's largest message body (an ExecutionReport) has about 30.
+pub const MAX_SORTED_FIELDS: usize = 64;
 
 /// Writes one message. See the module docs.
 #[derive(Debug)]
@@ -212,6 +220,57 @@ impl<'a> Writer<'a> {
     /// Bytes of body written so far (from `35=`).
     pub fn body_len(&self) -> usize {
         self.pos - self.body_start
+    }
+
+    /// Where the next field goes: pass it to [`Writer::sort_fields_since`] later.
+    pub fn mark(&self) -> usize {
+        self.pos
+    }
+
+    /// Puts the fields written since `mark` in ascending tag order, keeping the order of equal
+    /// tags (QuickFIX writes header and body fields that way, and conformance tests compare
+    /// field order). For messages without repeating groups; the buffer's unused tail is the
+    /// scratch space, so nothing is allocated.
+    pub fn sort_fields_since(&mut self, mark: usize) -> &mut Self {
+        if self.error.is_some() || mark >= self.pos {
+            return self;
+        }
+        let (start, end) = (mark, self.pos);
+        let mut index = [(0u32, 0usize, 0usize); MAX_SORTED_FIELDS];
+        let mut n = 0;
+        let mut p = start;
+        while p < end {
+            let eq = p + self.buf[p..end].iter().position(|&b| b == b'=').unwrap_or(end - p);
+            let soh = eq + self.buf[eq..end].iter().position(|&b| b == SOH).unwrap_or(end - eq);
+            if n == MAX_SORTED_FIELDS {
+                self.fail(WriteError::TooManyToSort);
+                return self;
+            }
+            let tag = self.buf[p..eq].iter().fold(0u32, |t, &d| t.wrapping_mul(10).wrapping_add(u32::from(d - b'0')));
+            index[n] = (tag, p, soh + 1);
+            n += 1;
+            p = soh + 1;
+        }
+        // Insertion sort: stable, and the lists are short.
+        for i in 1..n {
+            let mut j = i;
+            while j > 0 && index[j - 1].0 > index[j].0 {
+                index.swap(j - 1, j);
+                j -= 1;
+            }
+        }
+        let len = end - start;
+        if self.buf.len() < end + len {
+            self.fail(WriteError::BufferTooSmall);
+            return self;
+        }
+        let mut out = end;
+        for &(_, from, to) in &index[..n] {
+            self.buf.copy_within(from..to, out);
+            out += to - from;
+        }
+        self.buf.copy_within(end..end + len, start);
+        self
     }
 
     /// Completes the message: BodyLength, BeginString, CheckSum. Returns its length; the
@@ -379,6 +438,57 @@ fn format_timestamp(unix_ns: i64, frac_digits: u32, out: &mut [u8]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn fields_of(msg: &[u8]) -> Vec<String> {
+        msg.split(|&b| b == SOH).filter(|f| !f.is_empty()).map(|f| String::from_utf8_lossy(f).into_owned()).collect()
+    }
+
+    #[test]
+    fn sort_fields_since_orders_by_tag_keeping_equal_tags_in_order() {
+        let mut buf = [0u8; WRITE_BUFFER_LEN_BYTES * 2];
+        let mut w = Writer::new(&mut buf, "FIX.4.4", b"8");
+        w.u64(34, 7).str(49, "S").str(52, "T").str(56, "C");
+        let mark = w.mark();
+        w.str(58, "text").u64(37, 1).str(11, "a").u64(1003, 9).str(11, "b").char(54, b'1');
+        w.sort_fields_since(mark);
+        let n = w.finish().unwrap();
+        let got = fields_of(&buf[..n]);
+        let want = [
+            "8=FIX.4.4",
+            "9=60",
+            "35=8",
+            "34=7",
+            "49=S",
+            "52=T",
+            "56=C",
+            "11=a",
+            "11=b",
+            "37=1",
+            "54=1",
+            "58=text",
+            "1003=9",
+        ];
+        assert_eq!(got[..want.len()], want);
+        assert_eq!(got.len(), want.len() + 1, "then the checksum: {got:?}");
+    }
+
+    #[test]
+    fn sort_fields_since_is_bounded() {
+        let mut buf = [0u8; WRITE_BUFFER_LEN_BYTES * 2];
+        let mut w = Writer::new(&mut buf, "FIX.4.4", b"0");
+        let mark = w.mark();
+        for t in (1..=MAX_SORTED_FIELDS as u32 + 1).rev() {
+            w.u64(t + 100, u64::from(t));
+        }
+        w.sort_fields_since(mark);
+        assert_eq!(w.finish(), Err(WriteError::TooManyToSort));
+        let mut small = [0u8; 64];
+        let mut w = Writer::new(&mut small, "FIX.4.4", b"0");
+        let mark = w.mark();
+        w.str(112, "a-test-request-id-long-enough").str(58, "x");
+        w.sort_fields_since(mark);
+        assert_eq!(w.finish(), Err(WriteError::BufferTooSmall), "no scratch room is an error, not a panic");
+    }
 
     #[test]
     fn the_timestamp_cache_writes_what_the_writer_writes() {
