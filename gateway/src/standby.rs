@@ -369,6 +369,9 @@ struct SessionCopies {
     dir: PathBuf,
     limits: StoreLimits,
     copies: HashMap<String, Journal<MmapStorage>>,
+    /// Where the primary's store now starts, per copy, until the copy has dropped what precedes
+    /// it (a segment still being sealed in the background is dropped at a later commit).
+    retain: HashMap<String, u64>,
 }
 
 impl SessionCopies {
@@ -378,7 +381,7 @@ impl SessionCopies {
         for name in names {
             copies.insert(name.clone(), open_copy(&dir, name, limits, 1)?);
         }
-        Ok(SessionCopies { dir, limits, copies })
+        Ok(SessionCopies { dir, limits, copies, retain: HashMap::new() })
     }
 
     /// Asks the primary for every copy's next records.
@@ -429,21 +432,31 @@ impl SessionCopies {
         Ok(())
     }
 
-    /// The primary's store dropped its segments before `first_seq`: the copy drops its own, after
-    /// a sync (the copy's newest full-state record must survive a power loss once the older
-    /// ones are gone).
+    /// The primary's store dropped its segments before `first_seq`: the copy drops its own at
+    /// the next commit (see [`SessionCopies::commit`]).
     fn retain(&mut self, name: &str, first_seq: u64) -> Result<(), End> {
-        let Some(copy) = self.copies.get_mut(name) else { return Ok(()) };
-        let lost = |e: journal::JournalError| End::Lost(format!("session store {name}: {e}"));
-        copy.commit(Durability::Fsync).map_err(lost)?;
-        copy.remove_segments_before(first_seq).map_err(lost)?;
-        Ok(())
+        if self.copies.contains_key(name) {
+            self.retain.insert(name.to_owned(), first_seq);
+        }
+        self.commit()
     }
 
-    /// Commits every copy to the page cache.
+    /// Commits every copy to the page cache, and drops the segments the primary's retention
+    /// dropped, after a sync (the copy's newest full-state record must survive a power loss once
+    /// the older ones are gone). A segment whose background seal has not finished stays until a
+    /// later commit: the standby commits at least every heartbeat.
     fn commit(&mut self) -> Result<(), End> {
         for (name, copy) in &mut self.copies {
-            copy.commit(Durability::Written).map_err(|e| End::Lost(format!("session store {name}: {e}")))?;
+            let lost = |e: journal::JournalError| End::Lost(format!("session store {name}: {e}"));
+            copy.commit(Durability::Written).map_err(lost)?;
+            let Some(&first_seq) = self.retain.get(name) else { continue };
+            // A segment is wholly older than `first_seq` when the next one starts at or before it.
+            if copy.segments().nth(1).is_none_or(|next| next.base_seq > first_seq) {
+                self.retain.remove(name);
+                continue;
+            }
+            copy.commit(Durability::Fsync).map_err(lost)?;
+            copy.remove_segments_before(first_seq).map_err(lost)?;
         }
         Ok(())
     }
