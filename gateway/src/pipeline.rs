@@ -16,7 +16,6 @@
 //! `pipeline.gateway_threads = 2` the publisher has its own (`sable-publisher`); the journaler,
 //! the matcher and the follower have a thread each.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -37,7 +36,7 @@ use crate::sbe::sessions::SbeSessions;
 use crate::session::{Protocol, ProtocolId, SessionRef};
 use crate::stage::journaler::Journaler;
 use crate::stage::matcher::Matcher;
-use crate::stage::publisher::{Publisher, PublisherStage};
+use crate::stage::publisher::{IdMap, Publisher, PublisherStage};
 use crate::stage::receiver::{Receiver, ReceiverParts, WAKER};
 use crate::stage::replicator::{Gate, Replicator, ReplicatorThread};
 use crate::stage::sequencer::{Sequencer, WallClock};
@@ -433,8 +432,8 @@ fn replicator(
 }
 
 /// The sessions configured for each account, as the publisher routes reports.
-fn report_routes(cfg: &Validated) -> HashMap<u32, Vec<SessionRef>> {
-    let mut routes: HashMap<u32, Vec<SessionRef>> = HashMap::new();
+fn report_routes(cfg: &Validated) -> IdMap<u32, Vec<SessionRef>> {
+    let mut routes: IdMap<u32, Vec<SessionRef>> = IdMap::default();
     let sbe = cfg.raw.sessions.iter().enumerate().map(|(index, s)| (SessionRef { protocol: SBE, index }, &s.accounts));
     let fix =
         cfg.raw.fix_sessions.iter().enumerate().map(|(index, s)| (SessionRef { protocol: FIX, index }, &s.accounts));
@@ -533,8 +532,8 @@ fn clone_engine(engine: &Engine) -> Result<Engine, PipelineError> {
 }
 
 /// Terms of every live order of a restored engine, so trades against them can be reported.
-fn live_order_terms(engine: &Engine) -> HashMap<u64, OrderTerms> {
-    let mut terms = HashMap::new();
+fn live_order_terms(engine: &Engine) -> IdMap<u64, OrderTerms> {
+    let mut terms = IdMap::default();
     let ids: Vec<InstrumentId> = engine.instrument_ids().collect();
     for id in ids {
         for side in [Side::Buy, Side::Sell] {

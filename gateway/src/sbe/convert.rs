@@ -234,14 +234,39 @@ pub fn qty4_to_lots(mantissa: u64, spec: &InstrumentSpec) -> Result<u64, GridErr
     spec.qty_to_lots(qty)
 }
 
+/// `10^n` for `n` in `0..=38` (the largest power of ten an `i128` holds): a table, because
+/// every report converts several prices and quantities and `checked_pow` loops.
+const POW10: [i128; 39] = {
+    let mut t = [1i128; 39];
+    let mut i = 1;
+    while i < t.len() {
+        t[i] = t[i - 1] * 10;
+        i += 1;
+    }
+    t
+};
+
+fn pow10(n: u32) -> Option<i128> {
+    POW10.get(n as usize).copied()
+}
+
 /// `value × mantissa × 10^-scale` expressed as a multiple of `10^-target_scale`, exactly, or
-/// `None` when it is not a whole multiple or does not fit an `i128`.
+/// `None` when it is not a whole multiple or does not fit an `i128`. The usual case (a tick or
+/// lot with at most `target_scale` decimals, every factor within `i64`) takes one `i64`
+/// multiplication; the rest the exact `i128` path.
 fn rescale_exact(value: i128, mantissa: i128, scale: u32, target_scale: u32) -> Option<i128> {
+    if scale <= target_scale
+        && let (Ok(v), Ok(m), Some(Ok(p))) =
+            (i64::try_from(value), i64::try_from(mantissa), pow10(target_scale - scale).map(i64::try_from))
+        && let Some(product) = m.checked_mul(p).and_then(|factor| v.checked_mul(factor))
+    {
+        return Some(i128::from(product));
+    }
     let product = value.checked_mul(mantissa)?;
     if scale <= target_scale {
-        product.checked_mul(10i128.checked_pow(target_scale - scale)?)
+        product.checked_mul(pow10(target_scale - scale)?)
     } else {
-        let divisor = 10i128.checked_pow(scale - target_scale)?;
+        let divisor = pow10(scale - target_scale)?;
         if product % divisor == 0 { Some(product / divisor) } else { None }
     }
 }
@@ -272,18 +297,45 @@ pub fn avg_px9(cum_cost: i128, cum_lots: u64, spec: &InstrumentSpec) -> Option<i
     // avg9 = cum_cost × m × 10^(9 - s) / cum_lots, with the power moved to the divisor when
     // the tick size has more than nine decimals.
     let (num, den) = if tick.scale() <= PRICE9_SCALE {
-        let num =
-            cum_cost.checked_mul(tick.mantissa())?.checked_mul(10i128.checked_pow(PRICE9_SCALE - tick.scale())?)?;
+        let num = cum_cost.checked_mul(tick.mantissa())?.checked_mul(pow10(PRICE9_SCALE - tick.scale())?)?;
         (num, i128::from(cum_lots))
     } else {
-        let den = i128::from(cum_lots).checked_mul(10i128.checked_pow(tick.scale() - PRICE9_SCALE)?)?;
+        let den = i128::from(cum_lots).checked_mul(pow10(tick.scale() - PRICE9_SCALE)?)?;
         (cum_cost.checked_mul(tick.mantissa())?, den)
     };
-    let q = num / den;
-    let r = (num % den).abs();
-    let away = den - r; // distance to the next multiple away from zero
-    let q = if r > away || (r == away && q % 2 != 0) { q + num.signum() } else { q };
+    // Both within i64 (the usual case): the same rounding in 64-bit division, which is several
+    // times cheaper than 128-bit division.
+    let q = match (i64::try_from(num), i64::try_from(den)) {
+        (Ok(n), Ok(d)) => i128::from(round_half_even(n, d)),
+        _ => round_half_even(num, den),
+    };
     i64::try_from(q).ok().filter(|&v| v != PRICE9_NULL)
+}
+
+/// `num / den` (`den > 0`) rounded half to even.
+fn round_half_even<T>(num: T, den: T) -> T
+where
+    T: Copy
+        + PartialOrd
+        + std::ops::Div<Output = T>
+        + std::ops::Rem<Output = T>
+        + std::ops::Sub<Output = T>
+        + std::ops::Add<Output = T>
+        + From<i8>,
+{
+    let zero = T::from(0);
+    let q = num / den;
+    let r = num % den;
+    let r = if r < zero { zero - r } else { r };
+    let away = den - r; // distance to the next multiple away from zero
+    let sign = if num < zero {
+        T::from(-1)
+    } else if num > zero {
+        T::from(1)
+    } else {
+        zero
+    };
+    if r > away || (r == away && q % T::from(2) != zero) { q + sign } else { q }
 }
 
 /// Checks that every price and quantity of the instrument has an exact wire form: the tick
@@ -1232,5 +1284,25 @@ mod tests {
         let s = spec(Decimal::new(1, 10), Decimal::ONE);
         assert_eq!(avg_px9(15, 1, &s), Some(2));
         assert_eq!(avg_px9(25, 1, &s), Some(2));
+    }
+
+    proptest::proptest! {
+        /// The 64-bit fast paths agree with the exact 128-bit arithmetic.
+        #[test]
+        fn fast_paths_agree_with_128_bit_arithmetic(
+            num in -(1i64 << 62)..(1i64 << 62),
+            den in 1i64..(1i64 << 40),
+            value in -(1i64 << 40)..(1i64 << 40),
+            mantissa in 1i64..1_000_000,
+            scale in 0u32..12,
+        ) {
+            proptest::prop_assert_eq!(i128::from(round_half_even(num, den)), round_half_even(i128::from(num), i128::from(den)));
+            let exact = (i128::from(value) * i128::from(mantissa))
+                .checked_mul(POW10[(9u32.saturating_sub(scale)) as usize])
+                .filter(|_| scale <= 9);
+            if scale <= 9 {
+                proptest::prop_assert_eq!(rescale_exact(i128::from(value), i128::from(mantissa), scale, 9), exact);
+            }
+        }
     }
 }
