@@ -264,3 +264,25 @@ fn a_standby_copy_of_a_session_store_follows_its_retention() {
     drop(client);
     promoted.shutdown().unwrap();
 }
+
+#[test]
+fn a_standby_whose_state_differs_is_caught_within_verify_every_commands() {
+    let (pdir, sdir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let primary = start_primary(pdir.path(), DurabilityPolicy::Written, StandbyLoss::Degrade);
+    // The same journal applied to an engine of another capacity is another state: the hash
+    // covers the engine's limits (a standby configured unlike its primary).
+    let mut c = small_appliance::config(sdir.path());
+    c.replication.primary = primary.replication_addr().unwrap().to_string();
+    c.engine.max_orders *= 2;
+    let standby = standby::start(c.clone().validate().unwrap()).unwrap();
+    trade(primary.local_addr(), "x", 3);
+    wait_until("the divergence to be caught", || standby.status().diverged().is_some());
+    let why = standby.status().diverged().unwrap();
+    assert!(why.contains("differs"), "{why}");
+    let verify_every = primary_config(pdir.path(), DurabilityPolicy::Written, StandbyLoss::Degrade, 300)
+        .replication
+        .verify_every_commands;
+    assert!(why.contains(&format!("after seq {verify_every} ")), "caught at the first state hash: {why}");
+    assert!(standby.promote(c.validate().unwrap()).is_err(), "a diverged standby is not promoted");
+    primary.shutdown().unwrap();
+}
