@@ -273,6 +273,21 @@ pub struct SessionLimits {
     /// see [`crate::store::StoreLimits::max_retained_bytes`].
     #[serde(default = "default_store_retained_bytes")]
     pub store_retained_bytes: u64,
+    /// Failed logons in a row, per session and per source address, before logons there are
+    /// refused for `logon_lockout_ms` (0 turns the lockout off).
+    #[serde(default = "default_logon_failures")]
+    pub logon_failures_before_lockout: u32,
+    /// The first lockout, ms; each further failure doubles it (up to five minutes).
+    #[serde(default = "default_logon_lockout_ms")]
+    pub logon_lockout_ms: u64,
+}
+
+fn default_logon_failures() -> u32 {
+    5
+}
+
+fn default_logon_lockout_ms() -> u64 {
+    1_000
 }
 
 fn default_store_segment_bytes() -> u64 {
@@ -284,6 +299,12 @@ fn default_store_retained_bytes() -> u64 {
 }
 
 impl SessionLimits {
+    /// The failed-logon guard every protocol's sessions share the settings of.
+    pub(crate) fn logon_guard(&self) -> crate::session::logon_guard::LogonGuard {
+        let lockout = std::time::Duration::from_millis(self.logon_lockout_ms);
+        crate::session::logon_guard::LogonGuard::new(self.logon_failures_before_lockout, lockout)
+    }
+
     /// The store bounds every session store is opened with.
     pub fn store_limits(&self) -> crate::store::StoreLimits {
         crate::store::StoreLimits {
@@ -786,6 +807,10 @@ impl Config {
         if let Err(e) = s.store_limits().validate() {
             return Err(invalid("sessions_limits.store_segment_bytes", e.to_string()));
         }
+        let max_ms = crate::session::logon_guard::MAX_LOCKOUT.as_millis() as u64;
+        if s.logon_lockout_ms == 0 || s.logon_lockout_ms > max_ms {
+            return Err(invalid("sessions_limits.logon_lockout_ms", format!("must be in 1..={max_ms}")));
+        }
         Ok(())
     }
 
@@ -1117,6 +1142,12 @@ mod tests {
             with(|c| c.sessions_limits.outbound_buffer_bytes = MIN_OUTBOUND_BUFFER_BYTES - 1),
             "sessions_limits.outbound_buffer_bytes",
             &[&MIN_OUTBOUND_BUFFER_BYTES],
+        );
+        let max_lockout_ms = crate::session::logon_guard::MAX_LOCKOUT.as_millis() as u64;
+        assert_limit(
+            with(|c| c.sessions_limits.logon_lockout_ms = max_lockout_ms + 1),
+            "sessions_limits.logon_lockout_ms",
+            &[&max_lockout_ms],
         );
         assert_limit(with(|c| c.fix.defaults.heartbeat_max_s = MAX_HEARTBEAT_S + 1), "fix", &[&MAX_HEARTBEAT_S]);
         let long = "C".repeat(MAX_COMP_ID_LEN + 1);

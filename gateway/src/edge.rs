@@ -110,7 +110,7 @@ impl Edge {
         let protocol = self.protocols[p.0].name();
         tracing::info!(?peer, conn = i, protocol, "connected");
         self.outbox.tx(ConnId(i)).clear();
-        self.protocols[p.0].handle_connect(ConnId(i), WallClock.now_ns());
+        self.protocols[p.0].handle_connect(ConnId(i), peer.map(|a| a.ip()), WallClock.now_ns());
         let recv = vec![0; RECV_BUF_BYTES];
         self.conns[i] = Some(Conn { stream, protocol: p, recv, recv_len: 0, closing: false });
         true

@@ -102,6 +102,10 @@ pub const HANDSHAKE_TIMEOUT_NS: u64 = 10_000_000_000;
 /// (asserted below), with room for a batch of small ones per read.
 pub(crate) const RECV_BUF_BYTES: usize = 64 * 1024;
 
+/// Keys (sessions and source addresses) the failed-logon guard of one protocol tracks at once:
+/// bounds its memory under a flood of logons from many addresses.
+pub(crate) const MAX_LOGON_GUARD_ENTRIES: usize = 65_536;
+
 /// Most gateway threads (`pipeline.gateway_threads`): 1 for receiver, sequencer and publisher
 /// together, 2 with the publisher on its own.
 pub(crate) const MAX_GATEWAY_THREADS: u8 = 2;

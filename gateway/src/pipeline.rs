@@ -472,7 +472,8 @@ fn listeners(cfg: &Validated, data_dir: &Path) -> Result<Listeners, PipelineErro
     let comp_ids = cfg.raw.fix_sessions.iter().map(|f| (f.sender_comp_id.clone(), f.target_comp_id.clone())).collect();
     let dictionary = crate::fix::dictionary::Dictionary::sable();
     let logon_timeout_s = cfg.raw.fix.defaults.logon_timeout_s;
-    let fix = FixSessions::new(fix_sessions, comp_ids, dictionary, max_conns, logon_timeout_s);
+    let guard = cfg.raw.sessions_limits.logon_guard();
+    let fix = FixSessions::new(fix_sessions, comp_ids, dictionary, max_conns, logon_timeout_s, guard);
     let (fix_listener, fix_addr) = bind(addr, "binding the FIX listen address")?;
     tracing::info!(addr = %fix_addr, "FIX listening");
     protocols.push((fix_listener, Box::new(fix)));

@@ -54,7 +54,8 @@ fn fix_session_parse_validate_convert_and_report_allocate_nothing() {
     let logon = message(b"A", 1, &[(98, "0"), (108, "30"), (553, "demo"), (554, "demo")]);
     let mut table_buf = gateway::fix::message::FieldTable::default();
     let msg = gateway::fix::message::parse(&logon, &mut table_buf).unwrap();
-    let mut env = FixEnv { dictionary: &dictionary, instruments: &table, next_exec_id: &mut exec_id };
+    let mut env =
+        FixEnv { dictionary: &dictionary, instruments: &table, next_exec_id: &mut exec_id, logon_locked: false };
     assert_eq!(session.on_logon(&msg, now_ns(), &mut env, &mut out), Action::Continue);
 
     // A stream of orders (valid, and some the gateway rejects itself), prebuilt.
@@ -100,7 +101,12 @@ fn fix_session_parse_validate_convert_and_report_allocate_nothing() {
     let allocations = measure(|| {
         let mut buf = &stream[..];
         while let Ok(Some((len, bytes))) = next_message(buf) {
-            let mut env = FixEnv { dictionary: &dictionary, instruments: &table, next_exec_id: &mut exec_id };
+            let mut env = FixEnv {
+                dictionary: &dictionary,
+                instruments: &table,
+                next_exec_id: &mut exec_id,
+                logon_locked: false,
+            };
             let before = out.len();
             let a = session.on_message(bytes, now_ns(), &mut env, &mut out, &mut |b| submitted.push(b));
             assert_eq!(a, Action::Continue);

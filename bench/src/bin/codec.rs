@@ -102,6 +102,7 @@ fn main() {
             in_use: |_| false,
             next_exec_id: exec_id,
             resume: &|_| (1, 0),
+            locked_out: false,
         };
         s.on_message(&msg, wall_ns(), &mut env, &mut |o| outs.push(o));
     };
@@ -175,7 +176,8 @@ fn main() {
     {
         let mut t = gateway::fix::message::FieldTable::default();
         let msg = gateway::fix::message::parse(&logon, &mut t).unwrap();
-        let mut env = FixEnv { dictionary: &dictionary, instruments: &table, next_exec_id: &mut exec_id };
+        let mut env =
+            FixEnv { dictionary: &dictionary, instruments: &table, next_exec_id: &mut exec_id, logon_locked: false };
         fix.on_logon(&msg, wall_ns(), &mut env, &mut sent);
     }
     assert!(fix.is_logged_on(), "FIX session logged on: {}", String::from_utf8_lossy(&sent));
@@ -198,7 +200,8 @@ fn main() {
         sent.clear();
         submitted.clear();
         let t0 = timing::start();
-        let mut env = FixEnv { dictionary: &dictionary, instruments: &table, next_exec_id: &mut exec_id };
+        let mut env =
+            FixEnv { dictionary: &dictionary, instruments: &table, next_exec_id: &mut exec_id, logon_locked: false };
         fix.on_message(m, wall_ns(), &mut env, &mut sent, &mut |b| submitted.push(b));
         let Some(body) = submitted.first().copied() else {
             panic!("FIX order accepted: {}", String::from_utf8_lossy(&sent))

@@ -107,6 +107,10 @@ pub enum LinkState {
     },
 }
 
+/// The Logout text of a Logon refused for its credentials, or while failed logons lock its
+/// session or address out: the same words either way, so the reply reveals nothing.
+const INVALID_CREDENTIALS: &str = "Invalid Username or Password";
+
 /// What the session needs from the rest of the gateway for one call.
 pub struct FixEnv<'a, L: InstrumentLookup> {
     /// sable's dialect.
@@ -115,11 +119,16 @@ pub struct FixEnv<'a, L: InstrumentLookup> {
     pub instruments: &'a L,
     /// Exec ids of gateway rejects (a counter shared by every protocol).
     pub next_exec_id: &'a mut u64,
+    /// Failed Logons locked this session or the peer's address out: a Logon is refused as a
+    /// wrong password is, whatever its credentials.
+    pub logon_locked: bool,
 }
 
 /// One configured FIX session.
 pub struct FixSession {
     settings: FixSettings,
+    /// The last Logon was refused for its credentials (see [`FixSession::credentials_refused`]).
+    credentials_refused: bool,
     /// sable's CompID (the client's TargetCompID).
     our_comp_id: String,
     /// The client's CompID.
@@ -223,6 +232,7 @@ impl FixSession {
             their_comp_id: cfg.sender_comp_id.clone(),
             username: cfg.username.clone(),
             password: cfg.password.clone(),
+            credentials_refused: false,
             default_account: match cfg.accounts[..] {
                 [only] => Some(only.to_string()),
                 _ => None,
@@ -453,9 +463,13 @@ impl FixSession {
         if msg.begin_string() != BEGIN_STRING.as_bytes() || !self.sending_time_ok(msg, now_ns) {
             return Action::Close;
         }
-        let hb_s = match self.check_logon(msg, env.dictionary) {
+        self.credentials_refused = false;
+        let hb_s = match self.check_logon(msg, env.dictionary, env.logon_locked) {
             Ok(hb_s) => hb_s,
-            Err(text) => return self.refuse_logon(now_ns, &text, out),
+            Err(text) => {
+                self.credentials_refused = text == INVALID_CREDENTIALS;
+                return self.refuse_logon(now_ns, &text, out);
+            }
         };
         let reset_asked = msg.get(tag::RESET_SEQ_NUM_FLAG) == Some(b"Y");
         let reset = reset_asked || self.settings.reset_on_logon;
@@ -518,21 +532,30 @@ impl FixSession {
 
     /// Validates a Logon: dictionary, HeartBtInt bounds, credentials. Returns the heartbeat
     /// interval in seconds, or the text of the Logout that refuses it.
-    fn check_logon(&self, msg: &Message<'_>, dictionary: &Dictionary) -> Result<u64, String> {
+    fn check_logon(&self, msg: &Message<'_>, dictionary: &Dictionary, locked: bool) -> Result<u64, String> {
         dictionary.validate(msg, &self.validation_options()).map_err(|rej| rej.text.to_string())?;
         let hb_s = msg.get(tag::HEART_BT_INT).and_then(crate::fix::message::parse_u64).unwrap_or(0);
         let (lo, hi) = (u64::from(self.settings.heartbeat_min_s), u64::from(self.settings.heartbeat_max_s));
         if !(lo..=hi).contains(&hb_s) {
             return Err(format!("HeartBtInt {hb_s} outside the allowed {lo}..={hi} seconds"));
         }
+        if locked {
+            return Err(INVALID_CREDENTIALS.into());
+        }
         if !self.password.is_empty() || !self.username.is_empty() {
             let user_ok = msg.get(tag::USERNAME) == Some(self.username.as_bytes()) || self.username.is_empty();
             let pass_ok = msg.get(tag::PASSWORD) == Some(self.password.as_bytes()) || self.password.is_empty();
             if !user_ok || !pass_ok {
-                return Err("Invalid Username or Password".into());
+                return Err(INVALID_CREDENTIALS.into());
             }
         }
         Ok(hb_s)
+    }
+
+    /// Whether the last Logon was refused for its credentials (or a lockout, which answers
+    /// the same): what the failed-logon guard counts.
+    pub fn credentials_refused(&self) -> bool {
+        self.credentials_refused
     }
 
     /// A Logon this session refused (the connection closes, it was never bound): the link is

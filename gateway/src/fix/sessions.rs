@@ -6,12 +6,15 @@
 //! that is not logged on elsewhere; anything else (garbled bytes included) closes the
 //! connection without a reply, and leaves every session as it was.
 
+use std::net::IpAddr;
+
 use crate::fix::dictionary::Dictionary;
 use crate::fix::frame::next_message;
 use crate::fix::message::{FieldTable, Message, parse};
 use crate::fix::session::{Action, FixEnv, FixSession, InstrumentTable, LinkState};
 use crate::fix::tags::{msg_type, tag};
 use crate::sbe::convert::Report;
+use crate::session::logon_guard::{GuardKey, LogonGuard};
 use crate::session::{CloseKind, ConnId, Env, Outbox, Protocol};
 
 #[cfg(test)]
@@ -26,10 +29,13 @@ pub(crate) struct FixSessionIx(pub usize);
 struct FixConn {
     bound: Option<FixSessionIx>,
     connected_ns: u64,
+    peer: Option<IpAddr>,
 }
 
 /// Every FIX connection and configured session.
 pub(crate) struct FixSessions {
+    /// Failed Logons, per configured session and per source address.
+    guard: LogonGuard,
     sessions: Vec<FixSession>,
     /// `(SenderCompID, TargetCompID)` as the client sends them, per configured session.
     comp_ids: Vec<(String, String)>,
@@ -51,9 +57,11 @@ impl FixSessions {
         dictionary: Dictionary,
         max_conns: usize,
         logon_timeout_s: u32,
+        guard: LogonGuard,
     ) -> Self {
         let n = sessions.len();
         FixSessions {
+            guard,
             sessions,
             comp_ids,
             dictionary,
@@ -89,8 +97,12 @@ impl FixSessions {
         let action = match state.bound {
             Some(ix) => {
                 let instruments = InstrumentTable(env.instruments);
-                let mut fenv =
-                    FixEnv { dictionary: &self.dictionary, instruments: &instruments, next_exec_id: env.next_exec_id };
+                let mut fenv = FixEnv {
+                    dictionary: &self.dictionary,
+                    instruments: &instruments,
+                    next_exec_id: env.next_exec_id,
+                    logon_locked: false,
+                };
                 let tx = out.tx(conn);
                 Some(self.sessions[ix.0].on_message(bytes, now_ns, &mut fenv, tx, &mut |b| submits.push(b)))
             }
@@ -132,14 +144,32 @@ impl FixSessions {
             }
             Ok((ix, msg)) => {
                 self.conns[conn.0] = self.conns[conn.0].map(|c| FixConn { bound: Some(ix), ..c });
+                let peer = self.conns[conn.0].and_then(|c| c.peer);
+                let keys: Vec<GuardKey> =
+                    [Some(GuardKey::Session(ix.0)), peer.map(GuardKey::Addr)].into_iter().flatten().collect();
                 let instruments = InstrumentTable(env.instruments);
-                let mut fenv =
-                    FixEnv { dictionary: &self.dictionary, instruments: &instruments, next_exec_id: env.next_exec_id };
+                let locked = self.guard.locked(&keys, now_ns);
+                let mut fenv = FixEnv {
+                    dictionary: &self.dictionary,
+                    instruments: &instruments,
+                    next_exec_id: env.next_exec_id,
+                    logon_locked: locked,
+                };
                 let session = &mut self.sessions[ix.0];
                 let action = session.on_logon(&msg, now_ns, &mut fenv, out.tx(conn));
                 match action {
-                    Action::Continue => self.session_conn[ix.0] = Some(conn),
-                    Action::Close => session.abandon_logon(),
+                    Action::Continue => {
+                        self.session_conn[ix.0] = Some(conn);
+                        self.guard.succeeded(&keys);
+                    }
+                    Action::Close => {
+                        // Logons refused while locked out are not counted: they would keep
+                        // extending the lockout of a client that merely retries.
+                        if session.credentials_refused() && !locked {
+                            self.guard.failed(&keys, now_ns);
+                        }
+                        session.abandon_logon();
+                    }
                 }
                 Some(action)
             }
@@ -154,8 +184,8 @@ impl Protocol for FixSessions {
         "fix"
     }
 
-    fn handle_connect(&mut self, conn: ConnId, now_ns: u64) {
-        self.conns[conn.0] = Some(FixConn { bound: None, connected_ns: now_ns });
+    fn handle_connect(&mut self, conn: ConnId, peer: Option<IpAddr>, now_ns: u64) {
+        self.conns[conn.0] = Some(FixConn { bound: None, connected_ns: now_ns, peer });
     }
 
     fn handle_input(&mut self, conn: ConnId, bytes: &[u8], now_ns: u64, env: &mut Env<'_>, out: &mut Outbox) -> usize {

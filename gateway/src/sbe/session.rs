@@ -143,6 +143,9 @@ pub struct SessionEnv<'a, F: Fn(InstrumentId) -> Option<&'a InstrumentSpec>, U: 
     /// Where configured session `i` resumes: (next outbound seq, last inbound seq processed),
     /// from its persistent store.
     pub resume: &'a dyn Fn(SbeSessionIx) -> (u64, u64),
+    /// Failed logons locked this Negotiate's session or address out: it is refused as a wrong
+    /// password is, whatever its credentials.
+    pub locked_out: bool,
 }
 
 /// A configured SBE session: its index in `[[sessions]]`.
@@ -346,6 +349,7 @@ impl SbeSession {
         let user = char_field_str(&m.username).unwrap_or("");
         let pass = char_field_str(&m.password).unwrap_or("");
         let found = env.sessions.iter().position(|s| s.session_id == id && s.username == user && s.password == pass);
+        let found = found.filter(|_| !env.locked_out);
         let code = match found {
             None => Some(NegotiationRejectCode::Credentials),
             Some(_) if (env.in_use)(id) => Some(NegotiationRejectCode::DuplicateSession),
@@ -555,6 +559,7 @@ mod tests {
                 in_use: |_| in_use,
                 next_exec_id: &mut self.exec,
                 resume: &|_| (1, 0),
+                locked_out: false,
             };
             let mut outs = Vec::new();
             self.s.on_message(&inbound, now_ns, &mut env, &mut |o| outs.push(o));

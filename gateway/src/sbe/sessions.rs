@@ -3,16 +3,19 @@
 //! per configured session (outbound sequence numbers and the application messages sent, also
 //! while the client is away), and answers RetransmitRequest from it.
 
+use std::net::IpAddr;
+
 use zerocopy::little_endian::{U32, U64};
 
 use crate::config::{SessionConfig, SessionLimits};
-use crate::sbe::codec::decode_inbound;
+use crate::sbe::codec::{Inbound, decode_inbound};
 use crate::sbe::convert::Report;
 use crate::sbe::frame::{MAX_FRAME_LEN_BYTES, next_frame};
-use crate::sbe::messages::{Retransmission, RetransmitReject, RetransmitRejectCode};
+use crate::sbe::messages::{NegotiationRejectCode, Retransmission, RetransmitReject, RetransmitRejectCode};
 use crate::sbe::session::{
     MAX_RETRANSMIT_COUNT, Output, SbeSession, SbeSessionIx, ServerMessage, SessionEnv, SessionState,
 };
+use crate::session::logon_guard::{GuardKey, LogonGuard};
 use crate::session::outbound::{self, Replayed};
 use crate::session::{CloseKind, ConnId, Env, Outbox, Protocol};
 use crate::store::SessionStore;
@@ -28,6 +31,10 @@ pub(crate) struct SbeSessions {
     /// The connection of each configured session while it is negotiated or established.
     session_conn: Vec<Option<ConnId>>,
     outputs: Vec<Output>,
+    /// Failed Negotiates, per configured session and per source address.
+    guard: LogonGuard,
+    /// Each connection slot's peer address.
+    peers: Vec<Option<IpAddr>>,
 }
 
 /// A whole frame with a server message, encoded on the stack.
@@ -68,6 +75,8 @@ impl SbeSessions {
         let n = configs.len();
         SbeSessions {
             configs,
+            guard: limits.logon_guard(),
+            peers: vec![None; max_conns],
             limits,
             stores,
             conns: (0..max_conns).map(|_| None).collect(),
@@ -78,7 +87,9 @@ impl SbeSessions {
 
     /// Handles one frame (or a framing error) of `conn`; false once the session closed.
     fn on_frame(&mut self, conn: ConnId, frame: Result<&[u8], String>, now_ns: u64, env: &mut Env<'_>) -> bool {
+        let guard_keys = self.conns[conn.0].as_ref().and_then(|s| self.negotiate_keys(conn, s, &frame));
         let Some(session) = self.conns[conn.0].as_mut() else { return false };
+        let locked_out = guard_keys.as_ref().is_some_and(|keys| self.guard.locked(keys, now_ns));
         let instruments = env.instruments;
         let (configs, session_conn, stores) = (&self.configs, &self.session_conn, &self.stores);
         let mut senv = SessionEnv {
@@ -94,6 +105,7 @@ impl SbeSessions {
             },
             next_exec_id: &mut *env.next_exec_id,
             resume: &|i: SbeSessionIx| (stores[i.0].next_sender_seq(), stores[i.0].next_target_seq() - 1),
+            locked_out,
         };
         let outputs = &mut self.outputs;
         match frame.and_then(|msg| decode_inbound(msg).map_err(|e| e.to_string())) {
@@ -104,8 +116,45 @@ impl SbeSessions {
             }
         }
         let open = session.state() != SessionState::Closed;
+        let negotiated = session.config_index().is_some();
+        if let Some(keys) = guard_keys.filter(|_| !locked_out) {
+            self.count_negotiation(&keys, negotiated, now_ns);
+        }
         self.persist_inbound_seq(conn);
         open
+    }
+
+    /// The failed-logon keys of a frame that is a Negotiate on a fresh connection: the session
+    /// it names (if configured) and the peer's address.
+    fn negotiate_keys(
+        &self,
+        conn: ConnId,
+        session: &SbeSession,
+        frame: &Result<&[u8], String>,
+    ) -> Option<Vec<GuardKey>> {
+        if session.state() != SessionState::AwaitNegotiate {
+            return None;
+        }
+        let Ok(Inbound::Negotiate(m)) = frame.as_ref().map_err(|_| ()).and_then(|f| decode_inbound(f).map_err(|_| ()))
+        else {
+            return None;
+        };
+        let sid = m.session_id.get();
+        let session_key = self.configs.iter().position(|c| c.session_id == sid).map(GuardKey::Session);
+        Some(session_key.into_iter().chain(self.peers[conn.0].map(GuardKey::Addr)).collect())
+    }
+
+    /// Counts a Negotiate against its keys: a credentials refusal is a failure, a negotiated
+    /// session forgives them.
+    fn count_negotiation(&mut self, keys: &[GuardKey], negotiated: bool, now_ns: u64) {
+        let refused_credentials = self.outputs.iter().any(|o| {
+            matches!(o, Output::Send(ServerMessage::NegotiationReject(r)) if r.code == NegotiationRejectCode::Credentials.to_u8())
+        });
+        if negotiated {
+            self.guard.succeeded(keys);
+        } else if refused_credentials {
+            self.guard.failed(keys, now_ns);
+        }
     }
 
     /// Keeps the store's next inbound seq in step with the established session.
@@ -213,8 +262,9 @@ impl Protocol for SbeSessions {
         "sbe"
     }
 
-    fn handle_connect(&mut self, conn: ConnId, now_ns: u64) {
+    fn handle_connect(&mut self, conn: ConnId, peer: Option<IpAddr>, now_ns: u64) {
         self.conns[conn.0] = Some(SbeSession::new(now_ns));
+        self.peers[conn.0] = peer;
     }
 
     fn handle_input(&mut self, conn: ConnId, bytes: &[u8], now_ns: u64, env: &mut Env<'_>, out: &mut Outbox) -> usize {

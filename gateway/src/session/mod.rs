@@ -13,6 +13,7 @@
 //! What all protocols share is written once: [`rules`] (throttle, account authorisation,
 //! cancel-on-disconnect) and [`outbound`] (store before send, offline storage, resend walk).
 
+pub(crate) mod logon_guard;
 pub(crate) mod outbound;
 pub(crate) mod rules;
 
@@ -112,8 +113,8 @@ pub(crate) trait Protocol {
     /// The protocol's name for logs (`"sbe"`, `"fix"`).
     fn name(&self) -> &'static str;
 
-    /// A connection was accepted on this protocol's listener.
-    fn handle_connect(&mut self, conn: ConnId, now_ns: u64);
+    /// A connection from `peer` was accepted on this protocol's listener.
+    fn handle_connect(&mut self, conn: ConnId, peer: Option<std::net::IpAddr>, now_ns: u64);
 
     /// Bytes read from `conn`; returns how many were consumed (whole frames; the rest stays in
     /// the receiver's buffer until more arrives).

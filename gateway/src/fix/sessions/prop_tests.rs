@@ -135,7 +135,10 @@ impl Harness {
             (configs[1].sender_comp_id.clone(), configs[1].target_comp_id.clone()),
             (configs[0].sender_comp_id.clone(), configs[0].target_comp_id.clone()),
         ];
-        let fix = FixSessions::new(sessions, comp_ids, Dictionary::sable(), CONNS, 10);
+        // The failed-logon lockout is off here: this property is about what bad input leaves
+        // behind, and a lockout would (rightly) refuse the clean Logon after wrong passwords.
+        let guard = crate::session::logon_guard::LogonGuard::new(0, std::time::Duration::from_secs(1));
+        let fix = FixSessions::new(sessions, comp_ids, Dictionary::sable(), CONNS, 10, guard);
         Harness {
             _dir: dir,
             fix,
@@ -164,7 +167,7 @@ impl Harness {
             self.accepted[conn] = false;
             self.pending[conn].clear();
             self.received[conn].clear();
-            self.fix.handle_connect(ConnId(conn), self.now_ns);
+            self.fix.handle_connect(ConnId(conn), None, self.now_ns);
         }
     }
 
