@@ -4,13 +4,12 @@
 //! authorised; naming its own account finds nothing, and the reply says nothing of the other
 //! order. The other order is untouched (its owner cancels it at the end).
 
+#[path = "support/raw_fix.rs"]
+mod raw_fix;
 #[path = "support/sbe_flow.rs"]
 mod sbe_flow;
-#[path = "support/small_appliance.rs"]
-mod small_appliance;
 
 use gateway::client::Client;
-use gateway::pipeline;
 use gateway::sbe::codec::Outbound;
 use gateway::sbe::messages::{
     BusinessRejectReason, ExecType, MassCancelScope, OrdStatus, OrderCancelReplaceRequest, OrderCancelRequest,
@@ -130,7 +129,7 @@ fn assert_same_as_for_nothing(other: &mut Client, what: &str, send: impl Fn(&mut
 #[test]
 fn another_accounts_order_is_untouchable_and_unrevealed_on_every_path() {
     let dir = tempfile::tempdir().unwrap();
-    let app = pipeline::start(small_appliance::config(dir.path()).validate().unwrap()).unwrap();
+    let app = raw_fix::start(dir.path(), |_| {});
     let addr = app.local_addr();
     let mut owner = Client::login(addr, 2, "demo2", "demo2").unwrap();
     let mut other = Client::login(addr, 1, "demo", "demo").unwrap();
@@ -168,5 +167,97 @@ fn another_accounts_order_is_untouchable_and_unrevealed_on_every_path() {
     assert_eq!((done.order_id.get(), done.leaves_qty.get()), (victim, 0), "the order was whole until its owner");
     assert_eq!(done.cum_qty.get(), 0, "nothing of it traded or changed");
     drop(owner);
+    app.shutdown().unwrap();
+}
+
+/// FIX: what a refusal says, without the fields that echo the request or stamp the message.
+fn gist(m: &raw_fix::Msg) -> Vec<(u32, String)> {
+    let echoed = [9, 10, 11, 17, 34, 37, 41, 52, 60];
+    m.0.iter().filter(|(t, _)| !echoed.contains(t)).map(|(t, v)| (*t, v.clone())).collect()
+}
+
+/// FIX: the next answer to a request (BusinessMessageReject, OrderCancelReject, ExecutionReport).
+fn answer(c: &mut raw_fix::Raw) -> raw_fix::Msg {
+    loop {
+        let m = c.recv(raw_fix::WAIT).expect("an answer");
+        if ["j", "9", "8", "3", "r"].contains(&m.ty()) {
+            return m;
+        }
+    }
+}
+
+/// FIX: a cancel (F), replace (G) or status request (H) of account 1 for `orig` / `order_id`.
+fn fix_request(ty: &str, orig: &str, order_id: Option<&str>) -> Vec<(u32, String)> {
+    let t = "20261122-10:00:00";
+    let base: &[(u32, &str)] = match ty {
+        "F" => &[(11, "c2"), (1, "1"), (55, "DEMO"), (54, "1"), (60, t)],
+        "G" => &[(11, "r2"), (1, "1"), (55, "DEMO"), (54, "1"), (60, t), (38, "2"), (40, "2"), (44, "11")],
+        _ => &[(1, "1"), (55, "DEMO"), (54, "1")],
+    };
+    let mut f: Vec<(u32, String)> = base.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+    f.push(if ty == "H" { (11, orig.to_owned()) } else { (41, orig.to_owned()) });
+    if let Some(id) = order_id {
+        f.push((37, id.to_owned()));
+    }
+    f
+}
+
+fn ask(c: &mut raw_fix::Raw, ty: &str, fields: &[(u32, String)]) -> raw_fix::Msg {
+    let refs: Vec<(u32, &str)> = fields.iter().map(|(t, v)| (*t, v.as_str())).collect();
+    c.send(ty, &refs);
+    answer(c)
+}
+
+#[test]
+fn another_accounts_order_is_untouchable_and_unrevealed_over_fix() {
+    let t = "20261122-10:00:00";
+    let dir = tempfile::tempdir().unwrap();
+    let app = raw_fix::start(dir.path(), |_| {});
+    let addr = app.fix_addr().unwrap();
+    let mut owner = raw_fix::Raw::connect(addr, "CLIENT2");
+    owner.logon(&[]);
+    let mut other = raw_fix::Raw::connect(addr, "CLIENT1");
+    other.logon(&[(553, "demo"), (554, "demo")]);
+    let new = [(11, "victim"), (1, "2"), (55, "DEMO"), (54, "1"), (60, t), (38, "3"), (40, "2"), (44, "10"), (59, "1")];
+    owner.send("D", &new);
+    let victim = owner.expect("8").get(37).expect("an order id").to_owned();
+
+    // Naming account 2: BusinessMessageReject, not authorised (380=6), on every path.
+    let as_account_2: [(&str, &[(u32, &str)]); 5] = [
+        ("D", &[(11, "n1"), (1, "2"), (55, "DEMO"), (54, "2"), (60, t), (38, "1"), (40, "2"), (44, "10"), (59, "1")]),
+        ("F", &[(11, "c1"), (41, "victim"), (1, "2"), (55, "DEMO"), (54, "1"), (60, t)]),
+        (
+            "G",
+            &[(11, "r1"), (41, "victim"), (1, "2"), (55, "DEMO"), (54, "1"), (60, t), (38, "2"), (40, "2"), (44, "11")],
+        ),
+        ("H", &[(11, "victim"), (1, "2"), (55, "DEMO"), (54, "1")]),
+        ("q", &[(11, "m1"), (1, "2"), (530, "1"), (55, "DEMO"), (60, t)]),
+    ];
+    for (ty, fields) in as_account_2 {
+        other.send(ty, fields);
+        let r = answer(&mut other);
+        assert_eq!((r.ty(), r.get(380)), ("j", Some("6")), "{ty} naming account 2: {r:?}");
+    }
+
+    // Naming account 1 with the other order's ClOrdID or OrderID: the same answer as for an
+    // order that does not exist.
+    for ty in ["F", "G", "H"] {
+        for (about, missing) in [
+            (fix_request(ty, "victim", None), fix_request(ty, "nobody", None)),
+            (fix_request(ty, "zz", Some(&victim)), fix_request(ty, "zz", Some("999999"))),
+        ] {
+            let about_victim = ask(&mut other, ty, &about);
+            let about_nothing = ask(&mut other, ty, &missing);
+            let refused = about_victim.ty() == "9" || about_victim.get(39) == Some("8");
+            assert!(refused, "{ty}: {about_victim:?}");
+            assert_eq!(gist(&about_victim), gist(&about_nothing), "{ty}: the answer tells the orders apart");
+        }
+    }
+
+    // Dropping CLIENT1 leaves the order whole; its owner cancels it.
+    drop(other);
+    owner.send("F", &[(11, "own"), (41, "victim"), (1, "2"), (55, "DEMO"), (54, "1"), (60, t)]);
+    let done = owner.expect("8");
+    assert_eq!((done.get(150), done.get(37), done.get(14)), (Some("4"), Some(victim.as_str()), Some("0")), "{done:?}");
     app.shutdown().unwrap();
 }
