@@ -11,7 +11,7 @@
 
 use engine::{InstrumentId, InstrumentSpec, Symbol};
 use gateway::sbe::convert;
-use gateway::sbe::messages::SCHEMA_ID;
+use gateway::sbe::messages::{SCHEMA_ID, SCHEMA_VERSION};
 use gateway::sbe::{MAX_FRAME_LEN_BYTES, decode_inbound, decode_outbound, next_frame};
 use libfuzzer_sys::fuzz_target;
 use rust_decimal::Decimal;
@@ -32,7 +32,7 @@ fuzz_target!(|data: &[u8]| {
         let body = &rest[..rest.len().min(MAX_FRAME_LEN_BYTES - 14)];
         framed.extend_from_slice(&((14 + body.len()) as u32).to_be_bytes());
         framed.extend_from_slice(&0xEB50u16.to_be_bytes());
-        for v in [body.len() as u16, template, SCHEMA_ID, 1] {
+        for v in [body.len() as u16, template, SCHEMA_ID, SCHEMA_VERSION] {
             framed.extend_from_slice(&v.to_le_bytes());
         }
         framed.extend_from_slice(body);
