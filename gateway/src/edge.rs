@@ -116,11 +116,6 @@ impl Edge {
         true
     }
 
-    /// Whether `i` is a connection slot (tokens below this are connections).
-    pub(crate) fn is_conn(&self, i: usize) -> bool {
-        i < self.conns.len()
-    }
-
     /// Reads once from `conn` and hands whole frames to its protocol; true if more may follow
     /// (the caller sequences what the sessions submitted before reading again, so a client
     /// that floods is held back by TCP, not queued without bound).

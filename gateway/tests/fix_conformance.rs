@@ -374,21 +374,8 @@ fn rejects_carry_exactly_the_fields_quickfix_sends() {
     app.shutdown().unwrap();
 }
 
-#[test]
-fn the_test_request_after_a_silent_heartbeat_interval_carries_test() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = start(dir.path(), |_| {});
-    let mut c = Raw::connect(app.fix_addr().unwrap(), "CLIENT2");
-    c.send("A", &[(98, "0"), (108, "1")]);
-    c.expect("A");
-    let tr = c.expect("1");
-    assert_eq!(tr.get(112), Some("TEST"), "{tr:?}");
-    // No Heartbeat while it waits for the answer; then the connection closes.
-    c.expect_closed();
-    let after: Vec<&str> = c.log.iter().skip_while(|m| m.ty() != "1").skip(1).map(Msg::ty).collect();
-    assert!(after.is_empty(), "nothing after the TestRequest: {:?}", c.log);
-    app.shutdown().unwrap();
-}
+// The TestRequest after a silent HeartBtInt (112=TEST, nothing after it, then the close):
+// `a_silent_client_gets_a_test_request_then_is_disconnected` in fix_session.rs.
 
 #[test]
 fn outgoing_fields_are_in_quickfix_order_in_resent_and_echoed_messages_too() {

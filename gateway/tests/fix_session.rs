@@ -522,8 +522,11 @@ fn a_silent_client_gets_a_test_request_then_is_disconnected() {
     // HeartBtInt 1 s: sable heartbeats while the client says nothing, sends a TestRequest after
     // 1.2 s of silence and disconnects after 2.4 s.
     let tr = c.expect("1");
-    assert!(tr.get(112).is_some_and(|id| !id.is_empty()), "{tr:?}");
+    assert_eq!(tr.get(112), Some("TEST"), "as QuickFIX: {tr:?}");
+    // No Heartbeat while it waits for the answer; then the connection closes.
     c.expect_closed();
+    let after: Vec<&str> = c.log.iter().skip_while(|m| m.ty() != "1").skip(1).map(Msg::ty).collect();
+    assert!(after.is_empty(), "nothing after the TestRequest: {:?}", c.log);
     // Answering the TestRequest keeps the session up.
     let mut c = Raw::connect(app.fix_addr().unwrap(), "CLIENT2");
     c.seq = 2;

@@ -107,6 +107,8 @@ pub(crate) struct Receiver {
     admin: Vec<CommandBody>,
     /// Commands taken from the sessions, sequenced outside the edge's lock.
     submits: Vec<CommandBody>,
+    /// Connection slots (tokens below this are connections).
+    max_conns: usize,
 }
 
 impl Receiver {
@@ -139,6 +141,7 @@ impl Receiver {
             logout_timeout: parts.logout_timeout,
             admin: parts.admin,
             submits: Vec::with_capacity(1024),
+            max_conns: parts.max_conns,
         })
     }
 
@@ -201,7 +204,7 @@ impl Receiver {
             Token(t) if t > LISTENER_BASE - self.listeners.len() && t <= LISTENER_BASE => {
                 self.accept(ProtocolId(LISTENER_BASE - t));
             }
-            Token(i) if readable && lock(&self.edge).is_conn(i) => self.read(ConnId(i)),
+            Token(i) if readable && i < self.max_conns => self.read(ConnId(i)),
             Token(_) => {}
         }
     }
@@ -310,7 +313,7 @@ impl Receiver {
             }
             for ev in events.iter() {
                 let Token(i) = ev.token();
-                if (ev.is_readable() || ev.is_read_closed()) && lock(&self.edge).is_conn(i) {
+                if (ev.is_readable() || ev.is_read_closed()) && i < self.max_conns {
                     self.read(ConnId(i));
                 }
             }

@@ -351,20 +351,16 @@ impl Link {
             return;
         }
         self.sessions.retain(|s| s.name != name);
-        let open = |seq| {
-            MmapStorage::open_read_only(sessions_dir.join(&name))
-                .map_err(|e| e.to_string())
-                .and_then(|st| Tail::open(st, seq).map_err(|e| e.to_string()))
-        };
-        let tail = match MmapStorage::open_read_only(sessions_dir.join(&name)).map(|st| Tail::open(st, next_seq)) {
-            Ok(Ok(tail)) => Ok(tail),
+        let dir = sessions_dir.join(&name);
+        let open = |seq| MmapStorage::open_read_only(&dir).map(|storage| Tail::open(storage, seq));
+        let tail = match open(next_seq) {
             Ok(Err(journal::JournalError::SeqNotInJournal { first_seq, .. })) if first_seq > next_seq => {
                 wire::encode(&Frame::SessionReseed { name: &name, first_seq }, &mut self.out);
                 open(first_seq)
             }
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(e) => Err(e.to_string()),
+            opened => opened,
         };
+        let tail = tail.map_err(|e| e.to_string()).and_then(|t| t.map_err(|e| e.to_string()));
         match tail {
             Ok(tail) => {
                 let retained_from = tail.next_seq();
