@@ -3,19 +3,20 @@
 //! Each cycle: a client sends orders to the primary one at a time (durability `replicated`,
 //! `on_standby_loss = "halt"`, so an acknowledged order is in both journals) and records every
 //! acknowledgement; at a random moment the primary is SIGKILLed; the standby gets SIGUSR1
-//! (promotion by hand: nothing detects the death yet); the dead primary's data directory is
-//! emptied and a new standby started on it (a returning primary that keeps its journal and
-//! cuts a divergent suffix is not built yet), so the next cycle runs the other way round; the
-//! client reconnects to the promoted node and sends an order. The time from SIGKILL to that
-//! order's acknowledgement is the cycle's failover time: promotion, the new standby catching
-//! up from scratch (`halt` acknowledges nothing without one), reconnection.
+//! (promotion by hand, at the next epoch); the dead primary restarts as a standby on its own
+//! data directory and rejoins: the promoted node tells it to cut the records it journaled that
+//! nobody else received (never acknowledged: `halt`), and it follows from there, so the next
+//! cycle runs the other way round; the client reconnects to the promoted node and sends an
+//! order. The time from SIGKILL to that order's acknowledgement is the cycle's failover time:
+//! promotion, the returning node rejoining (`halt` acknowledges nothing without a standby),
+//! reconnection.
 //!
 //! At the end the last primary is stopped with SIGTERM and checked offline: every order that
 //! was acknowledged is in its journal exactly once, and replaying that journal from scratch
 //! gives the state hash the process reported.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -119,7 +120,7 @@ impl Node {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| format!("spawning {}: {e}", sable.display()))?;
-        let lines = stderr_lines(&mut child);
+        let lines = stderr_lines(&mut child, &self.dir.join("sable.log"));
         let proc = Proc { child, lines };
         proc.wait_for(ready)?;
         Ok(proc)
@@ -163,11 +164,17 @@ impl Drop for Proc {
     }
 }
 
-fn stderr_lines(child: &mut Child) -> Receiver<String> {
+/// The child's stderr line by line, each also appended to `log` (the node's `sable.log`, for
+/// reading after a failed run).
+fn stderr_lines(child: &mut Child, log: &Path) -> Receiver<String> {
     let stderr = child.stderr.take().expect("stderr is piped");
+    let mut log = std::fs::OpenOptions::new().create(true).append(true).open(log).ok();
     let (tx, rx) = channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(f) = log.as_mut() {
+                let _ = writeln!(f, "{line}");
+            }
             if tx.send(line).is_err() {
                 return;
             }
@@ -276,9 +283,8 @@ pub fn run(opts: &Options) -> Result<Outcome, String> {
         primary.signal(libc::SIGKILL)?;
         standby.signal(libc::SIGUSR1)?;
         drop(primary);
-        // The old primary's directory starts over as the new standby's: with `halt` the
+        // The old primary rejoins as the new standby, keeping its journal: with `halt` the
         // promoted primary acknowledges once a standby holds the orders again.
-        std::fs::remove_dir_all(&a.dir).map_err(|e| e.to_string())?;
         std::mem::swap(&mut a, &mut b);
         primary = standby;
         standby = b.spawn(&opts.sable, "standby", &a, "following the primary")?;

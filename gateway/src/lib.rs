@@ -40,3 +40,5 @@ pub mod standby;
 pub mod store;
 pub(crate) mod throttle;
 pub(crate) mod wait;
+
+pub use replication::fence::NodeState;

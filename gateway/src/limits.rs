@@ -116,6 +116,9 @@ pub(crate) const PUBLISH_BATCH: u64 = 256;
 
 /// How long a shutdown waits for in-flight commands to be published before it gives up.
 pub(crate) const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Under a `replicated` policy with no standby attached, how long a shutdown waits for one
+/// before it stops with the in-flight commands journaled but not acknowledged.
+pub(crate) const STANDBY_DRAIN_GRACE: Duration = Duration::from_secs(1);
 
 // ------------------------------------------------------------------ relations
 

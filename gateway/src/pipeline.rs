@@ -30,6 +30,7 @@ use snapshot::{Follower, Retention, SnapshotStore};
 
 use crate::config::{DurabilityPolicy, Validated};
 use crate::fix::sessions::FixSessions;
+use crate::replication::fence::NodeState;
 use crate::rings::{InputProducer, OutSlot, Shared, Slot};
 use crate::sbe::convert::OrderTerms;
 use crate::sbe::sessions::SbeSessions;
@@ -120,6 +121,16 @@ impl Appliance {
         self.shared.seq_written.load(Ordering::Acquire)
     }
 
+    /// What the stages share (the fencer stops with the appliance).
+    pub(crate) fn stop_flag(&self) -> Arc<Shared> {
+        Arc::clone(&self.shared)
+    }
+
+    /// This node's leadership epoch.
+    pub fn epoch(&self) -> u32 {
+        self.shared.epoch.load(Ordering::Acquire)
+    }
+
     /// The bound replication address, if replication is on.
     pub fn replication_addr(&self) -> Option<SocketAddr> {
         self.replication_addr
@@ -205,8 +216,10 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
         },
         ..JournalConfig::default()
     };
-    let journal = Journal::open_dir(journal_dir(&data_dir), journal_config)?;
+    let mut journal = Journal::open_dir(journal_dir(&data_dir), journal_config)?;
     let store = SnapshotStore::open(snapshot_dir(&data_dir))?;
+    let epoch = lead(&data_dir, &mut journal, p.durability)?;
+    shared.epoch.store(epoch, Ordering::Release);
 
     // 2. Restore: newest usable snapshot + journal replay. Everything restored is durable.
     let engine = restore(&store, &journal, &cfg)?;
@@ -398,6 +411,37 @@ impl FollowerStage {
             hashes.push_back((seq, hash));
         }
     }
+}
+
+/// Takes the lead at this node's epoch (`replication/fence.rs`): refused when a newer primary
+/// superseded this node; the journal writes its records at the epoch; under a policy that
+/// acknowledges without a standby, node-state records from where that starts.
+fn lead(
+    data_dir: &Path,
+    journal: &mut Journal<journal::MmapStorage>,
+    policy: DurabilityPolicy,
+) -> Result<u32, PipelineError> {
+    let io = |source| PipelineError::Io { what: "reading or writing node-state", source };
+    let state = NodeState::load(data_dir).map_err(io)?;
+    if let Some(newer) = state.superseded_by {
+        return Err(PipelineError::Config(format!(
+            "this node was superseded by a primary at epoch {newer} (its own: {}); it must rejoin as a standby (`sable standby`) and be promoted to lead again",
+            state.epoch
+        )));
+    }
+    let epoch = state.epoch.max(journal.epoch());
+    journal.set_epoch(epoch)?;
+    let local_acks_from = if policy.needs_standby() {
+        state.local_acks_from
+    } else {
+        Some(state.local_acks_from.unwrap_or(journal.next_seq()))
+    };
+    let next = NodeState { epoch, local_acks_from, superseded_by: None };
+    if next != state {
+        next.store(data_dir).map_err(io)?;
+    }
+    tracing::info!(epoch, "leading");
+    Ok(epoch)
 }
 
 /// Binds the replication port and starts the replicator, when configured.

@@ -2,7 +2,7 @@
 //! never from each other, so no two stage files depend on one another.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use disruptor::{EventPoller, SingleConsumerBarrier, SingleProducer, SingleProducerBarrier};
 use engine::{Command, CommandBody, Engine, Event};
@@ -75,6 +75,10 @@ pub struct Shared {
     pub seq_replica: AtomicU64,
     /// Whether the policy waits for a standby (set once at start).
     pub needs_standby: AtomicBool,
+    /// Whether a standby is attached to the replicator now (replicator writes).
+    pub standby_attached: AtomicBool,
+    /// This node's leadership epoch (set once at start; `replication/fence.rs`).
+    pub epoch: AtomicU32,
     /// The snapshot follower's state hashes, (seq, hash), newest last, a bounded number kept:
     /// the replicator sends them to the standby to compare.
     pub state_hashes: Mutex<std::collections::VecDeque<(u64, u64)>>,

@@ -27,7 +27,8 @@ use snapshot::{Follower, Retention, SnapshotStore};
 
 use crate::config::Validated;
 use crate::pipeline::{PipelineError, journal_dir, sessions_dir, snapshot_dir, store_names};
-use crate::replication::wire::{self, Frame};
+use crate::replication::fence::NodeState;
+use crate::replication::wire::{self, Frame, Received};
 use crate::replication::{HashCheck, LINK_TIMEOUT, MAX_FRAME_LEN_BYTES};
 use crate::store::StoreLimits;
 
@@ -120,14 +121,27 @@ impl Standby {
 
     /// Promotes this standby by hand: stops following, syncs what it received and starts a
     /// primary on its data directory with `cfg` (its listeners, its durability). Refused when it
-    /// diverged. The old primary must be down first: nothing fences it yet (no epochs).
+    /// diverged. The promoted node leads at the next epoch; until it stops it tells the old
+    /// primary's replication port about that epoch every second, which fences an old primary
+    /// that is (or comes back) up before it could acknowledge on local durability.
     pub fn promote(self, cfg: Validated) -> Result<crate::pipeline::Appliance, PipelineError> {
         if let Some(why) = self.status.diverged() {
             return Err(PipelineError::Config(format!("refusing promotion: this standby diverged: {why}")));
         }
         let report = self.shutdown()?;
-        tracing::warn!(seq = report.last_seq, "standby promoted: starting as primary");
-        crate::pipeline::start(cfg)
+        let data_dir = cfg.raw.server.data_dir.clone();
+        let state = NodeState::update(&data_dir, |s| {
+            s.epoch += 1;
+            (s.superseded_by, s.local_acks_from) = (None, None);
+        })
+        .map_err(|source| PipelineError::Io { what: "writing node-state", source })?;
+        tracing::warn!(seq = report.last_seq, epoch = state.epoch, "standby promoted: starting as primary");
+        let old_primary = primary_addr(&cfg).ok();
+        let appliance = crate::pipeline::start(cfg)?;
+        if let Some(addr) = old_primary {
+            crate::replication::fence::notify_superseded(addr, state.epoch, appliance.stop_flag());
+        }
+        Ok(appliance)
     }
 
     /// Stops following, commits its journal and returns what it left.
@@ -149,58 +163,67 @@ impl Drop for Standby {
 
 /// Restores the standby's own state and starts following `[replication] primary`.
 pub fn start(cfg: Validated) -> Result<Standby, PipelineError> {
-    let primary: SocketAddr = cfg
-        .raw
-        .replication
-        .primary
-        .parse()
-        .map_err(|e| PipelineError::Config(format!("replication.primary: not an IP:port address: {e}")))?;
+    let primary = primary_addr(&cfg)?;
     let data_dir = cfg.raw.server.data_dir.clone();
     std::fs::create_dir_all(&data_dir).map_err(|source| PipelineError::Io { what: "creating the data dir", source })?;
-    let config = JournalConfig { segment_len_bytes: cfg.raw.journal.segment_len_bytes, ..JournalConfig::default() };
-    let journal = Journal::open_dir(journal_dir(&data_dir), config)?;
-    let store = SnapshotStore::open(snapshot_dir(&data_dir))?;
-    let (engine, report) = snapshot::restore(Some(&store), &journal, cfg.limits)?;
-    tracing::info!(seq = engine.seq(), replayed = report.replayed, %primary, "standby restored");
-    let every = match cfg.raw.snapshot.every_commands {
-        0 => u64::MAX,
-        n => n,
-    };
-    let retention = Retention { keep_last: cfg.raw.snapshot.keep_last, max_age_ns: None };
-    let follower = Follower::new(engine, store, every, retention);
     let status = Arc::new(StandbyStatus::default());
-    status.next_seq.store(journal.next_seq(), Ordering::Release);
+    let node = Node::open(&cfg, Arc::clone(&status))?;
+    tracing::info!(seq = node.follower.engine().seq(), epoch = node.state.epoch, %primary, "standby restored");
     let stop = Arc::new(AtomicBool::new(false));
-    let limits = cfg.raw.sessions_limits.store_limits();
-    let sessions = SessionCopies::open(sessions_dir(&data_dir), &store_names(&cfg), limits)?;
-    let node = Node {
-        journal,
-        follower,
-        sessions,
-        check: HashCheck::default(),
-        verify_every: 0,
-        sync: false,
-        status: Arc::clone(&status),
-    };
     let flag = Arc::clone(&stop);
     let handle = std::thread::Builder::new()
         .name("sable-standby".into())
-        .spawn(move || node.run(primary, &flag))
+        .spawn(move || follow_primary(node, &cfg, primary, &flag))
         .map_err(|source| PipelineError::Io { what: "spawning the standby thread", source })?;
     Ok(Standby { status, stop, handle: Some(handle) })
+}
+
+fn primary_addr(cfg: &Validated) -> Result<SocketAddr, PipelineError> {
+    cfg.raw
+        .replication
+        .primary
+        .parse()
+        .map_err(|e| PipelineError::Config(format!("replication.primary: not an IP:port address: {e}")))
+}
+
+/// Follows until stopped; a primary's `TRUNCATE` (this node is a returning old primary with
+/// records nobody else received) cuts them and starts over from the restored state.
+fn follow_primary(
+    mut node: Node,
+    cfg: &Validated,
+    primary: SocketAddr,
+    stop: &AtomicBool,
+) -> Result<StandbyReport, PipelineError> {
+    loop {
+        match node.run(primary, stop)? {
+            Ran::Stopped(report) => return Ok(report),
+            Ran::Cut(keep_through) => node = node.cut(keep_through, cfg)?,
+        }
+    }
 }
 
 /// Why following a primary ended.
 enum End {
     /// Asked to stop.
     Stopped,
+    /// The primary says this node's records after the seq are not in its history, and none of
+    /// them can have been acknowledged: cut them.
+    Cut(u64),
     /// The link failed; try again.
     Lost(String),
     /// This standby's history or state differs from the primary's.
     Diverged(String),
 }
 
+/// How [`Node::run`] ended.
+enum Ran {
+    Stopped(StandbyReport),
+    Cut(u64),
+}
+
 struct Node {
+    data_dir: PathBuf,
+    state: NodeState,
     journal: Journal<MmapStorage>,
     follower: Follower,
     sessions: SessionCopies,
@@ -211,7 +234,65 @@ struct Node {
 }
 
 impl Node {
-    fn run(mut self, primary: SocketAddr, stop: &AtomicBool) -> Result<StandbyReport, PipelineError> {
+    /// Restores the node from its data directory: newest snapshot + its journal, and its copies
+    /// of the session stores.
+    fn open(cfg: &Validated, status: Arc<StandbyStatus>) -> Result<Node, PipelineError> {
+        let data_dir = cfg.raw.server.data_dir.clone();
+        let state =
+            NodeState::load(&data_dir).map_err(|source| PipelineError::Io { what: "reading node-state", source })?;
+        let config = JournalConfig { segment_len_bytes: cfg.raw.journal.segment_len_bytes, ..JournalConfig::default() };
+        let journal = Journal::open_dir(journal_dir(&data_dir), config)?;
+        let store = SnapshotStore::open(snapshot_dir(&data_dir))?;
+        let (engine, report) = snapshot::restore(Some(&store), &journal, cfg.limits)?;
+        tracing::debug!(seq = engine.seq(), replayed = report.replayed, "standby state restored");
+        let every = match cfg.raw.snapshot.every_commands {
+            0 => u64::MAX,
+            n => n,
+        };
+        let retention = Retention { keep_last: cfg.raw.snapshot.keep_last, max_age_ns: None };
+        let follower = Follower::new(engine, store, every, retention);
+        status.next_seq.store(journal.next_seq(), Ordering::Release);
+        let limits = cfg.raw.sessions_limits.store_limits();
+        let sessions = SessionCopies::open(sessions_dir(&data_dir), &store_names(cfg), limits)?;
+        Ok(Node {
+            data_dir,
+            state,
+            journal,
+            follower,
+            sessions,
+            check: HashCheck::default(),
+            verify_every: 0,
+            sync: false,
+            status,
+        })
+    }
+
+    /// Cuts this node's records after `keep_through` (none of them acknowledged: checked by
+    /// the caller against node-state), the snapshots past it, and its session stores (copied
+    /// afresh from the primary), then restores again.
+    fn cut(self, keep_through: u64, cfg: &Validated) -> Result<Node, PipelineError> {
+        let Node { data_dir, journal, follower, sessions, status, .. } = self;
+        drop((follower, sessions));
+        let cut = journal.cut_after(keep_through)?;
+        let store = SnapshotStore::open(snapshot_dir(&data_dir))?;
+        for snap in store.list()?.into_iter().filter(|s| s.seq > keep_through) {
+            std::fs::remove_file(&snap.path)
+                .map_err(|source| PipelineError::Io { what: "removing a snapshot past the cut", source })?;
+        }
+        let sessions = sessions_dir(&data_dir);
+        if sessions.exists() {
+            std::fs::remove_dir_all(&sessions)
+                .map_err(|source| PipelineError::Io { what: "removing the old session stores", source })?;
+        }
+        tracing::warn!(
+            keep_through,
+            cut,
+            "rejoining: cut this node's records that its successor never received (none was acknowledged)"
+        );
+        Node::open(cfg, status)
+    }
+
+    fn run(&mut self, primary: SocketAddr, stop: &AtomicBool) -> Result<Ran, PipelineError> {
         while !stop.load(Ordering::Acquire) {
             self.status.beat();
             let end = match TcpStream::connect_timeout(&primary, CONNECT_TIMEOUT) {
@@ -221,6 +302,7 @@ impl Node {
             self.status.attached.store(false, Ordering::Release);
             match end {
                 End::Stopped => break,
+                End::Cut(keep_through) => return Ok(Ran::Cut(keep_through)),
                 End::Lost(why) => {
                     tracing::warn!(%primary, %why, "replication link down; retrying");
                     std::thread::sleep(RECONNECT_PAUSE);
@@ -237,13 +319,13 @@ impl Node {
         }
         self.journal.commit(Durability::Fsync)?;
         let engine = self.follower.engine();
-        Ok(StandbyReport { last_seq: engine.seq(), state_hash: engine.state_hash() })
+        Ok(Ran::Stopped(StandbyReport { last_seq: engine.seq(), state_hash: engine.state_hash() }))
     }
 
     /// Follows one connection until it ends.
     fn follow(&mut self, mut stream: TcpStream, stop: &AtomicBool) -> End {
         let mut out = Vec::with_capacity(64);
-        wire::encode(&wire::hello(self.journal.next_seq()), &mut out);
+        wire::encode(self.state.epoch, &wire::hello(self.journal.next_seq(), self.journal.epoch()), &mut out);
         if let Err(e) = stream.write_all(&out).and_then(|()| stream.set_read_timeout(Some(READ_POLL))) {
             return End::Lost(format!("sending HELLO: {e}"));
         }
@@ -281,14 +363,24 @@ impl Node {
     /// Handles every whole frame in `bytes`; how many bytes they took.
     fn on_frames(&mut self, bytes: &[u8], stream: &mut TcpStream) -> Result<usize, End> {
         let mut at = 0;
-        while let Some((frame, n)) = wire::decode(&bytes[at..]).map_err(|e| End::Lost(format!("bad frame: {e}")))? {
-            at += n;
+        while let Some(Received { epoch, frame, len }) =
+            wire::decode(&bytes[at..]).map_err(|e| End::Lost(format!("bad frame: {e}")))?
+        {
+            at += len;
+            if epoch < self.state.epoch {
+                return Err(End::Lost(format!(
+                    "the primary is at epoch {epoch}, older than this node's {}: it was superseded; not following it",
+                    self.state.epoch
+                )));
+            }
             match frame {
+                Frame::Truncate { keep_through } => return Err(self.truncate(keep_through)),
                 Frame::Welcome { verify_every, sync, .. } => {
+                    self.adopt(epoch)?;
                     (self.verify_every, self.sync) = (verify_every, sync);
                     self.status.attached.store(true, Ordering::Release);
                     tracing::info!(next_seq = self.journal.next_seq(), verify_every, sync, "following the primary");
-                    self.sessions.hello(stream)?;
+                    self.sessions.hello(self.state.epoch, stream)?;
                 }
                 Frame::SessionRecords { name, records } => self.sessions.append(name, records)?,
                 Frame::SessionReseed { name, first_seq } => self.sessions.reseed(name, first_seq)?,
@@ -309,6 +401,44 @@ impl Node {
         Ok(at)
     }
 
+    /// Following a primary at `epoch`: this node's history is a prefix of the primary's, so
+    /// none of its records can be cut any more (`local_acks_from` cleared); the node takes the
+    /// primary's epoch, never follows an older one again, and, the epoch having risen, may lead
+    /// again only by promotion (`superseded_by`): never as a second primary at that epoch.
+    fn adopt(&mut self, epoch: u32) -> Result<(), End> {
+        if epoch == self.state.epoch && self.state.local_acks_from.is_none() {
+            return Ok(());
+        }
+        if epoch > self.state.epoch {
+            // Its session stores were an older primary's (its own, or copies of one): they may
+            // hold what the new primary never had. The new primary's are copied afresh.
+            self.sessions.reset_all()?;
+        }
+        let updated = NodeState::update(&self.data_dir, |s| {
+            if epoch > s.epoch {
+                (s.epoch, s.superseded_by) = (epoch, Some(epoch));
+            }
+            s.local_acks_from = None;
+        });
+        self.state = updated.map_err(|e| End::Lost(format!("writing node-state: {e}")))?;
+        Ok(())
+    }
+
+    /// The primary's `TRUNCATE`: cut, unless a record to cut may have been acknowledged (this
+    /// node acknowledged on local durability from `local_acks_from` on): then it is divergence
+    /// an operator must resolve, and nothing is cut.
+    fn truncate(&self, keep_through: u64) -> End {
+        let last = self.journal.next_seq() - 1;
+        if self.state.cut_would_lose_acks(keep_through, last) {
+            return End::Diverged(format!(
+                "the primary's history ends this node's at seq {keep_through}, but records {}..={last} here may have been acknowledged (on local durability from seq {}): refusing to cut them",
+                keep_through + 1,
+                self.state.local_acks_from.unwrap_or_default()
+            ));
+        }
+        End::Cut(keep_through)
+    }
+
     /// Appends and applies each record, checking it continues this standby's history.
     fn apply_records(&mut self, records: &[u8]) -> Result<(), End> {
         let mut at = 0;
@@ -318,6 +448,15 @@ impl Node {
             if r.seq != expected {
                 return Err(End::Diverged(format!("the primary sent seq {} where seq {expected} belongs", r.seq)));
             }
+            if r.epoch < self.journal.epoch() {
+                return Err(End::Diverged(format!(
+                    "seq {} carries epoch {}, older than this journal's {}",
+                    r.seq,
+                    r.epoch,
+                    self.journal.epoch()
+                )));
+            }
+            self.journal.set_epoch(r.epoch).map_err(|e| End::Lost(format!("journal: {e}")))?;
             if r.parent_checksum != self.journal.last_checksum() {
                 return Err(End::Diverged(format!(
                     "seq {} does not continue this standby's journal (parent {:08x}, last record here {:08x}): the two histories differ before it",
@@ -357,7 +496,7 @@ impl Node {
         let position =
             Frame::Position { received, written: self.journal.written_seq(), synced: self.journal.synced_seq() };
         let mut out = Vec::with_capacity(32);
-        wire::encode(&position, &mut out);
+        wire::encode(self.state.epoch, &position, &mut out);
         stream.write_all(&out).map_err(|e| End::Lost(format!("sending POSITION: {e}")))
     }
 }
@@ -385,10 +524,10 @@ impl SessionCopies {
     }
 
     /// Asks the primary for every copy's next records.
-    fn hello(&self, stream: &mut TcpStream) -> Result<(), End> {
+    fn hello(&self, epoch: u32, stream: &mut TcpStream) -> Result<(), End> {
         let mut out = Vec::with_capacity(64 * self.copies.len());
         for (name, copy) in &self.copies {
-            wire::encode(&Frame::SessionHello { name, next_seq: copy.next_seq() }, &mut out);
+            wire::encode(epoch, &Frame::SessionHello { name, next_seq: copy.next_seq() }, &mut out);
         }
         stream.write_all(&out).map_err(|e| End::Lost(format!("sending SESSION_HELLO: {e}")))
     }
@@ -413,6 +552,14 @@ impl SessionCopies {
             at += r.len_bytes();
         }
         Ok(())
+    }
+
+    /// Drops every copy; each starts again at seq 1 (the primary re-seeds it from its oldest
+    /// record).
+    fn reset_all(&mut self) -> Result<(), End> {
+        let names: Vec<String> = self.copies.keys().cloned().collect();
+        self.retain.clear();
+        names.iter().try_for_each(|name| self.reseed(name, 1))
     }
 
     /// Drops a copy the primary can no longer continue and starts it again at `first_seq`.

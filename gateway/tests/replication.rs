@@ -13,12 +13,12 @@ use std::time::{Duration, Instant};
 use gateway::client::Client;
 use gateway::config::{Config, DurabilityPolicy, StandbyLoss};
 use gateway::pipeline::{self, Appliance};
-use gateway::sbe::codec::{Outbound, decode_outbound};
+use gateway::sbe::codec::Outbound;
 use gateway::sbe::messages::{ExecType, RetransmitRequest, Side, TimeInForce, char_field};
 use gateway::standby::{self, Standby};
 use gateway::store::MIN_SEGMENT_LEN_BYTES;
 use journal::{MmapStorage, Storage};
-use sbe_flow::{WAIT, er, order};
+use sbe_flow::{WAIT, er, order, silent_for};
 use zerocopy::little_endian::{U32, U64};
 
 fn primary_config(dir: &std::path::Path, durability: DurabilityPolicy, loss: StandbyLoss, timeout_ms: u64) -> Config {
@@ -49,29 +49,6 @@ fn wait_until(what: &str, ready: impl Fn() -> bool) {
     while !ready() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// True if no execution report for `cl` arrives within `quiet`.
-fn silent_for(c: &mut Client, cl: &str, quiet: Duration) -> bool {
-    let cl_field: [u8; 20] = char_field(cl.as_bytes()).unwrap();
-    let deadline = Instant::now() + quiet;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return true;
-        }
-        match c.recv(left) {
-            Ok(Some(frame)) => {
-                if let Ok(Outbound::ExecutionReport(r)) = decode_outbound(&frame[6..])
-                    && r.cl_ord_id == cl_field
-                {
-                    return false;
-                }
-            }
-            Ok(None) => return true,
-            Err(e) => panic!("reading reports: {e}"),
-        }
     }
 }
 

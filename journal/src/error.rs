@@ -32,6 +32,15 @@ pub enum JournalError {
         /// The one it was given.
         got_seq: u64,
     },
+    /// Records of an epoch lower than the journal's were offered: they come from a superseded
+    /// primary.
+    #[error("epoch {offered} is older than this journal's epoch {current}: a superseded primary's records are refused")]
+    StaleEpoch {
+        /// The journal's epoch.
+        current: u32,
+        /// The epoch offered.
+        offered: u32,
+    },
     /// A read asked for a sequence number the journal does not hold (archived, or not yet
     /// appended).
     #[error("seq {seq} is not in the journal, which holds seqs {first_seq} up to (not including) {next_seq}")]

@@ -163,6 +163,8 @@ pub struct Journal<S: Storage> {
     active_len_bytes: usize,
     next_seq: u64,
     last_checksum: u32,
+    /// Epoch written into every new record; never below the last record's.
+    epoch: u32,
     written_seq: u64,
     synced_seq: u64,
     failed: Option<JournalError>,
@@ -217,6 +219,8 @@ impl<S: Storage> Journal<S> {
             .map_err(|err| JournalError::io(IoOp::Sync, Some(active.info.base_seq), err))?;
         let next_seq = active.info.next_seq();
         let last_checksum = active.last_checksum;
+        let epoch = segments.iter().rev().find(|s| s.info.record_count > 0).map_or(0, |s| s.last_epoch);
+        let active = segments.last_mut().expect("at least one segment");
         let active_len_bytes = active.segment.bytes().len();
         let next_spare_id = spares.max_spare_id.map_or(1, |id| id + 1);
         let rollover = Rollover::start(
@@ -240,6 +244,7 @@ impl<S: Storage> Journal<S> {
             active_len_bytes,
             next_seq,
             last_checksum,
+            epoch,
             written_seq: next_seq - 1,
             synced_seq: next_seq - 1,
             failed: None,
@@ -290,7 +295,7 @@ impl<S: Storage> Journal<S> {
         if self.write_offset + record_len > self.active_len_bytes {
             self.roll_over(seq)?;
         }
-        let header = RecordHeader::new(seq, timestamp_ns, kind, body, self.last_checksum);
+        let header = RecordHeader::new(seq, timestamp_ns, kind, self.epoch, body, self.last_checksum);
         let offset = self.write_offset;
         let active = self.segments.last_mut().expect("at least one segment");
         // Body first, header last: whoever reads the shared mapping (recovery after a process
@@ -307,6 +312,7 @@ impl<S: Storage> Journal<S> {
         active.info.record_count += 1;
         active.info.used_len_bytes += record_len as u64;
         active.last_checksum = header.header_checksum.get();
+        active.last_epoch = self.epoch;
         self.write_offset += record_len;
         self.last_checksum = header.header_checksum.get();
         self.next_seq = seq + 1;
@@ -330,6 +336,21 @@ impl<S: Storage> Journal<S> {
             Durability::Written => self.written_seq = self.appended_seq(),
             Durability::Fsync => self.sync_active()?,
         }
+        Ok(())
+    }
+
+    /// The epoch new records carry: the last record's on open, raised by [`Journal::set_epoch`].
+    pub fn epoch(&self) -> u32 {
+        self.epoch
+    }
+
+    /// Raises the epoch of the records appended from now on. A lower epoch than the current one
+    /// is refused: a node never takes records of a superseded primary after a newer one's.
+    pub fn set_epoch(&mut self, epoch: u32) -> Result<(), JournalError> {
+        if epoch < self.epoch {
+            return Err(JournalError::StaleEpoch { current: self.epoch, offered: epoch });
+        }
+        self.epoch = epoch;
         Ok(())
     }
 
@@ -437,6 +458,59 @@ impl<S: Storage> Journal<S> {
         self.retire_before(seq, IoOp::RemoveSegment, |storage, base_seq| storage.remove_segment(base_seq))
     }
 
+    /// Cuts every record after `keep_through` and closes the journal; reopen it to go on.
+    /// For a returning primary that rejoins as a standby: the records it journaled that its
+    /// successor never received are removed, with their later segments, and the cut is synced.
+    /// Which records may go (never an acknowledged one) is the caller's decision. Returns how
+    /// many records were cut. `keep_through` below the first record is refused.
+    pub fn cut_after(mut self, keep_through: u64) -> Result<u64, JournalError> {
+        self.check_failed()?;
+        self.wait_for_background()?;
+        let appended = self.appended_seq();
+        if keep_through >= appended {
+            return Ok(0);
+        }
+        if keep_through + 1 < self.first_seq() {
+            return Err(JournalError::SeqNotInJournal {
+                seq: keep_through,
+                first_seq: self.first_seq(),
+                next_seq: self.next_seq,
+            });
+        }
+        let cut_from = keep_through + 1;
+        while self.segments.len() > 1 && self.segments.last().is_some_and(|s| s.info.base_seq > cut_from) {
+            let slot = self.segments.pop().expect("more than one segment");
+            let base_seq = slot.info.base_seq;
+            drop(slot);
+            self.storage
+                .remove_segment(base_seq)
+                .map_err(|err| JournalError::io(IoOp::RemoveSegment, Some(base_seq), err))?;
+        }
+        let slot = self.segments.last_mut().expect("at least one segment");
+        let base_seq = slot.info.base_seq;
+        // A sealed segment is held read-only: open it for writing again.
+        slot.segment = self
+            .storage
+            .open_segment(base_seq)
+            .map_err(|err| JournalError::io(IoOp::OpenSegment, Some(base_seq), err))?;
+        let mut offset = SEGMENT_HEADER_LEN_BYTES;
+        for seq in base_seq..cut_from {
+            let record = decode_record(slot.segment.bytes(), offset).map_err(|reason| JournalError::Corrupt {
+                segment: base_seq,
+                offset: offset as u64,
+                seq,
+                reason,
+            })?;
+            offset += record.len_bytes();
+        }
+        let used = slot.info.used_len_bytes as usize;
+        let io = |op| move |err| JournalError::io(op, Some(base_seq), err);
+        zero_range(&mut slot.segment, offset, used - offset).map_err(io(IoOp::Write))?;
+        slot.segment.sync_range(offset, used - offset).map_err(io(IoOp::Sync))?;
+        self.storage.sync_dir().map_err(|err| JournalError::io(IoOp::SyncDir, None, err))?;
+        Ok(appended - keep_through)
+    }
+
     fn retire_before(
         &mut self,
         seq: u64,
@@ -517,7 +591,7 @@ impl<S: Storage> Journal<S> {
         };
         let prev_checksum = self.last_checksum;
         self.active_len_bytes = segment.bytes().len();
-        self.segments.push(SegmentSlot { info, prev_checksum, last_checksum: prev_checksum, segment });
+        self.segments.push(SegmentSlot { info, prev_checksum, last_checksum: prev_checksum, last_epoch: 0, segment });
         // The writer's first sync here starts at the header (the same page as the first
         // records, so it costs nothing more), and spares the background thread that sync.
         self.write_offset = SEGMENT_HEADER_LEN_BYTES;
@@ -653,7 +727,7 @@ fn create_segment<S: Storage>(
         segment_len_bytes,
         created_at_ns: Some(created_at_ns),
     };
-    Ok(SegmentSlot { info, prev_checksum, last_checksum: prev_checksum, segment })
+    Ok(SegmentSlot { info, prev_checksum, last_checksum: prev_checksum, last_epoch: 0, segment })
 }
 
 fn zero_range<G: SegmentStorage>(segment: &mut G, offset: usize, len_bytes: usize) -> std::io::Result<()> {

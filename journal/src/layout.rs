@@ -78,8 +78,11 @@ pub struct RecordHeader {
     pub parent_checksum: U32,
     /// Record kind, opaque to the journal.
     pub kind: U16,
+    /// The leadership epoch of the primary that sequenced the record (0 before any failover).
+    /// Never decreases along the log; covered by the header checksum.
+    pub epoch: U32,
     /// Zero.
-    pub reserved: [u8; 6],
+    pub reserved: [u8; 2],
 }
 
 const _: () = assert!(size_of::<SegmentHeader>() == SEGMENT_HEADER_LEN_BYTES);
@@ -148,7 +151,7 @@ impl SegmentHeader {
 
 impl RecordHeader {
     /// A header for `body`, both checksums filled in.
-    pub fn new(seq: u64, timestamp_ns: u64, kind: u16, body: &[u8], parent_checksum: u32) -> Self {
+    pub fn new(seq: u64, timestamp_ns: u64, kind: u16, epoch: u32, body: &[u8], parent_checksum: u32) -> Self {
         let body_len_bytes = u32::try_from(body.len()).expect("body length checked against MAX_RECORD_BODY_LEN_BYTES");
         let mut header = RecordHeader {
             header_checksum: U32::new(0),
@@ -158,7 +161,8 @@ impl RecordHeader {
             body_checksum: U32::new(crc32c::crc32c(body)),
             parent_checksum: U32::new(parent_checksum),
             kind: U16::new(kind),
-            reserved: [0; 6],
+            epoch: U32::new(epoch),
+            reserved: [0; 2],
         };
         header.header_checksum = U32::new(header.computed_checksum());
         header
@@ -179,6 +183,8 @@ pub struct Record<'a> {
     pub timestamp_ns: u64,
     /// Record kind, opaque to the journal.
     pub kind: u16,
+    /// Leadership epoch of the primary that sequenced it.
+    pub epoch: u32,
     /// This record's checksum (the header checksum); the next record's parent.
     pub checksum: u32,
     /// The previous record's checksum.
@@ -216,7 +222,7 @@ pub fn decode_record(segment_bytes: &[u8], offset: usize) -> Result<Record<'_>, 
             CorruptReason::HeaderChecksum { stored: header.header_checksum.get(), computed }
         });
     }
-    if header.reserved != [0; 6] {
+    if header.reserved != [0; 2] {
         return Err(CorruptReason::ReservedNotZero);
     }
     let body_len_bytes = header.body_len_bytes.get();
@@ -241,6 +247,7 @@ pub fn decode_record(segment_bytes: &[u8], offset: usize) -> Result<Record<'_>, 
         seq: header.seq.get(),
         timestamp_ns: header.timestamp_ns.get(),
         kind: header.kind.get(),
+        epoch: header.epoch.get(),
         checksum: header.header_checksum.get(),
         parent_checksum: header.parent_checksum.get(),
         body,
@@ -375,7 +382,7 @@ mod tests {
     fn record_round_trips_and_pads_to_alignment() {
         for body_len in 0..20 {
             let body: Vec<u8> = (0..body_len as u8).map(|b| b.wrapping_mul(7) | 1).collect();
-            let header = RecordHeader::new(9, 123, 4, &body, 0xdead_beef);
+            let header = RecordHeader::new(9, 123, 4, 0, &body, 0xdead_beef);
             let mut bytes = vec![0u8; 16 + record_len_bytes(body.len())];
             bytes[16..16 + RECORD_HEADER_LEN_BYTES].copy_from_slice(header.as_bytes());
             bytes[16 + RECORD_HEADER_LEN_BYTES..16 + RECORD_HEADER_LEN_BYTES + body.len()].copy_from_slice(&body);
@@ -431,7 +438,7 @@ mod tests {
     #[test]
     fn find_record_after_skips_zeros_and_honours_min_seq() {
         let body = [5u8; 13];
-        let header = RecordHeader::new(77, 1, 2, &body, 3);
+        let header = RecordHeader::new(77, 1, 2, 0, &body, 3);
         let mut bytes = vec![0u8; 4096];
         let at = 2048 + 64;
         bytes[at..at + RECORD_HEADER_LEN_BYTES].copy_from_slice(header.as_bytes());

@@ -70,7 +70,8 @@
 //! | 24     | 4    | `body_checksum`    | CRC32C of the body                                             |
 //! | 28     | 4    | `parent_checksum`  | `header_checksum` of the previous record in the log; 0 for the first |
 //! | 32     | 2    | `kind`             | record kind, opaque to the journal                             |
-//! | 34     | 6    | `reserved`         | zero                                                           |
+//! | 34     | 4    | `epoch`            | leadership epoch of the sequencing primary, never decreasing   |
+//! | 38     | 2    | `reserved`         | zero                                                           |
 //! | 40     | n    | body               | `body_len_bytes` bytes                                         |
 //! | 40 + n | 0–7  | padding            | zero; checked on read so every used bit is covered             |
 //!

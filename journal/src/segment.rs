@@ -79,6 +79,8 @@ pub(crate) struct SegmentSlot<G> {
     pub(crate) prev_checksum: u32,
     /// Checksum of the last record, or `prev_checksum` when empty.
     pub(crate) last_checksum: u32,
+    /// Epoch of the last record (0 when empty).
+    pub(crate) last_epoch: u32,
     pub(crate) segment: G,
 }
 
@@ -111,7 +113,7 @@ pub(crate) fn scan_segment<G: SegmentStorage>(name_base_seq: u64, segment: G, is
             } else {
                 SegmentStatus::Corrupt { offset: 0, seq: name_base_seq, reason }
             };
-            let slot = SegmentSlot { info, prev_checksum: 0, last_checksum: 0, segment };
+            let slot = SegmentSlot { info, prev_checksum: 0, last_checksum: 0, last_epoch: 0, segment };
             return ScannedSegment { slot, status };
         }
     };
@@ -129,17 +131,19 @@ pub(crate) fn scan_segment<G: SegmentStorage>(name_base_seq: u64, segment: G, is
         None
     };
     if let Some(status) = header_problem {
-        let slot = SegmentSlot { info, prev_checksum, last_checksum: prev_checksum, segment };
+        let slot = SegmentSlot { info, prev_checksum, last_checksum: prev_checksum, last_epoch: 0, segment };
         return ScannedSegment { slot, status };
     }
 
     let mut offset = SEGMENT_HEADER_LEN_BYTES;
     let mut seq = name_base_seq;
     let mut parent = prev_checksum;
+    let mut last_epoch = 0;
     let stop_reason = loop {
         match decode_record_in_place(bytes, offset, seq, parent) {
             Ok(record) => {
                 parent = record.checksum;
+                last_epoch = record.epoch;
                 seq += 1;
                 offset += record.len_bytes();
             }
@@ -149,7 +153,7 @@ pub(crate) fn scan_segment<G: SegmentStorage>(name_base_seq: u64, segment: G, is
     info.record_count = seq - name_base_seq;
     info.used_len_bytes = offset as u64;
     let status = classify_stop(bytes, offset, seq, stop_reason, is_last);
-    ScannedSegment { slot: SegmentSlot { info, prev_checksum, last_checksum: parent, segment }, status }
+    ScannedSegment { slot: SegmentSlot { info, prev_checksum, last_checksum: parent, last_epoch, segment }, status }
 }
 
 /// Decides what the first position without a good record means.

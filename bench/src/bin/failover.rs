@@ -54,7 +54,7 @@ fn main() -> ExitCode {
     let outcome = match run(&opts) {
         Ok(o) => o,
         Err(e) => {
-            eprintln!("failover: {e}");
+            eprintln!("failover: {e}; the nodes' logs are kept in {}", dir.keep().display());
             return ExitCode::FAILURE;
         }
     };

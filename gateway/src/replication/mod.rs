@@ -10,13 +10,14 @@
 //! follower hashes its engine and the standby compares ([`HashCheck`]): a standby whose state
 //! differs is caught within that many commands and refuses to go on.
 
+pub mod fence;
 pub(crate) mod wire;
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
 /// Version of the replication protocol in `HELLO`.
-pub(crate) const PROTOCOL_VERSION: u16 = 1;
+pub(crate) const PROTOCOL_VERSION: u16 = 2;
 /// Largest frame (length field) either side accepts.
 pub(crate) const MAX_FRAME_LEN_BYTES: usize = 1 << 20;
 /// Record bytes the primary puts in one `RECORDS` frame, at most.

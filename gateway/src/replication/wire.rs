@@ -1,10 +1,11 @@
 //! The replication stream's frames. Every frame is `len: u32` (the bytes after it), `kind: u8`,
-//! then the payload; integers little-endian. Records travel exactly as the journal stores them
+//! `epoch: u32` (the sender's leadership epoch: a node refuses a peer of a lower epoch, and a
+//! primary that hears of a higher one is superseded), then the payload; integers little-endian. Records travel exactly as the journal stores them
 //! (header, body, zero padding), so the standby checks the same checksums and the same chain.
 //!
 //! | kind | direction | payload |
 //! |---|---|---|
-//! | `HELLO` | standby → primary | magic `SBLR`, version u16, next_seq u64 (the first record it wants) |
+//! | `HELLO` | standby → primary | magic `SBLR`, version u16, next_seq u64 (the first record it wants), last_epoch u32 (its last record's epoch) |
 //! | `WELCOME` | primary → standby | verify_every u64, written_seq u64, sync u8 (1: sync each batch before reporting) |
 //! | `RECORDS` | primary → standby | whole journal records, back to back |
 //! | `STATE_HASH` | primary → standby | seq u64, state_hash u64 |
@@ -15,19 +16,20 @@
 //! | `SESSION_RECORDS` | primary → standby | name, then whole records of that session store's journal |
 //! | `SESSION_RESEED` | primary → standby | name, first_seq u64: drop the copy, the primary's store now starts there |
 //! | `SESSION_RETAIN` | primary → standby | name, first_seq u64: the primary's store dropped its segments before it (retention) |
+//! | `TRUNCATE` | primary → standby | keep_through u64: the standby's records after it are not in the primary's history (a returning old primary's unreplicated suffix) |
 
 use crate::replication::{MAX_FRAME_LEN_BYTES, PROTOCOL_VERSION};
 
 /// `HELLO`'s magic: "SBLR".
 pub(crate) const MAGIC: u32 = u32::from_le_bytes(*b"SBLR");
-/// Bytes before a frame's payload: length and kind.
-pub(crate) const FRAME_HEADER_LEN_BYTES: usize = 5;
+/// Bytes before a frame's payload: length, kind and epoch.
+pub(crate) const FRAME_HEADER_LEN_BYTES: usize = 9;
 
 /// A decoded frame; `Records` borrows the record bytes from the input.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Frame<'a> {
-    /// The standby's greeting.
-    Hello { version: u16, next_seq: u64 },
+    /// The standby's greeting: where its journal ends and the epoch of its last record.
+    Hello { version: u16, next_seq: u64, last_epoch: u32 },
     /// The primary's answer: how often state hashes come, how far its journal is written, and
     /// whether the standby must sync before it reports (a `replicated+fsync` policy).
     Welcome { verify_every: u64, written_seq: u64, sync: bool },
@@ -49,6 +51,8 @@ pub(crate) enum Frame<'a> {
     SessionReseed { name: &'a str, first_seq: u64 },
     /// The primary's store `name` now starts at `first_seq`: the copy drops what precedes it.
     SessionRetain { name: &'a str, first_seq: u64 },
+    /// The standby's records after `keep_through` are not the primary's: it must cut them.
+    Truncate { keep_through: u64 },
 }
 
 const HELLO: u8 = 1;
@@ -62,6 +66,7 @@ const SESSION_HELLO: u8 = 8;
 const SESSION_RECORDS: u8 = 9;
 const SESSION_RESEED: u8 = 10;
 const SESSION_RETAIN: u8 = 11;
+const TRUNCATE: u8 = 12;
 
 /// Why bytes are not a frame.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -83,17 +88,19 @@ pub(crate) enum WireError {
     Utf8,
 }
 
-/// Appends a frame to `out`.
-pub(crate) fn encode(frame: &Frame<'_>, out: &mut Vec<u8>) {
+/// Appends a frame sent at `epoch` to `out`.
+pub(crate) fn encode(epoch: u32, frame: &Frame<'_>, out: &mut Vec<u8>) {
     let start = out.len();
     out.extend_from_slice(&[0; FRAME_HEADER_LEN_BYTES]);
     let kind = match *frame {
-        Frame::Hello { version, next_seq } => {
+        Frame::Hello { version, next_seq, last_epoch } => {
             out.extend_from_slice(&MAGIC.to_le_bytes());
             out.extend_from_slice(&version.to_le_bytes());
             out.extend_from_slice(&next_seq.to_le_bytes());
+            out.extend_from_slice(&last_epoch.to_le_bytes());
             HELLO
         }
+        Frame::Truncate { keep_through } => put(out, &[keep_through], TRUNCATE),
         Frame::Welcome { verify_every, written_seq, sync } => {
             put(out, &[verify_every, written_seq], WELCOME);
             out.push(u8::from(sync));
@@ -131,6 +138,7 @@ pub(crate) fn encode(frame: &Frame<'_>, out: &mut Vec<u8>) {
     let len = (out.len() - start - 4) as u32;
     out[start..start + 4].copy_from_slice(&len.to_le_bytes());
     out[start + 4] = kind;
+    out[start + 5..start + 9].copy_from_slice(&epoch.to_le_bytes());
 }
 
 /// A session name: one length byte, then the bytes (names are short: `store::validate_name`).
@@ -155,11 +163,23 @@ fn put(out: &mut Vec<u8>, values: &[u64], kind: u8) -> u8 {
     kind
 }
 
-/// The first frame of `bytes` and its length, or `Ok(None)` if it is not whole yet.
-pub(crate) fn decode(bytes: &[u8]) -> Result<Option<(Frame<'_>, usize)>, WireError> {
+/// A decoded frame and the epoch it was sent at.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Received<'a> {
+    /// The sender's epoch.
+    pub epoch: u32,
+    /// The frame.
+    pub frame: Frame<'a>,
+    /// Bytes it took.
+    pub len: usize,
+}
+
+/// The first frame of `bytes`, or `Ok(None)` if it is not whole yet.
+pub(crate) fn decode(bytes: &[u8]) -> Result<Option<Received<'_>>, WireError> {
     let Some(head) = bytes.get(..FRAME_HEADER_LEN_BYTES) else { return Ok(None) };
     let len = u32::from_le_bytes(head[..4].try_into().expect("4 bytes"));
-    if len == 0 || len as usize > MAX_FRAME_LEN_BYTES {
+    let epoch = u32::from_le_bytes(head[5..9].try_into().expect("4 bytes"));
+    if (len as usize) < FRAME_HEADER_LEN_BYTES - 4 || len as usize > MAX_FRAME_LEN_BYTES {
         return Err(WireError::Length(len));
     }
     let total = 4 + len as usize;
@@ -168,13 +188,19 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Option<(Frame<'_>, usize)>, WireErr
     let bad = || WireError::Payload { kind, len: payload.len() };
     let u = |i: usize| u64::from_le_bytes(payload[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
     let frame = match (kind, payload.len()) {
-        (HELLO, 14) => {
+        (HELLO, 18) => {
             if u32::from_le_bytes(payload[..4].try_into().expect("4 bytes")) != MAGIC {
                 return Err(WireError::Magic);
             }
             let version = u16::from_le_bytes(payload[4..6].try_into().expect("2 bytes"));
-            Frame::Hello { version, next_seq: u64::from_le_bytes(payload[6..14].try_into().expect("8 bytes")) }
+            let next_seq = u64::from_le_bytes(payload[6..14].try_into().expect("8 bytes"));
+            Frame::Hello {
+                version,
+                next_seq,
+                last_epoch: u32::from_le_bytes(payload[14..18].try_into().expect("4 bytes")),
+            }
         }
+        (TRUNCATE, 8) => Frame::Truncate { keep_through: u(0) },
         (WELCOME, 17) if payload[16] <= 1 => {
             Frame::Welcome { verify_every: u(0), written_seq: u(1), sync: payload[16] == 1 }
         }
@@ -184,10 +210,10 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Option<(Frame<'_>, usize)>, WireErr
         (POSITION, 24) => Frame::Position { received: u(0), written: u(1), synced: u(2) },
         (REFUSE, _) => Frame::Refuse(std::str::from_utf8(payload).map_err(|_| WireError::Utf8)?),
         (SESSION_HELLO | SESSION_RECORDS | SESSION_RESEED | SESSION_RETAIN, _) => session_frame(kind, payload)?,
-        (HELLO | WELCOME | STATE_HASH | HEARTBEAT | POSITION, _) => return Err(bad()),
+        (HELLO | WELCOME | STATE_HASH | HEARTBEAT | POSITION | TRUNCATE, _) => return Err(bad()),
         (other, _) => return Err(WireError::Kind(other)),
     };
-    Ok(Some((frame, total)))
+    Ok(Some(Received { epoch, frame, len: total }))
 }
 
 fn session_frame(kind: u8, payload: &[u8]) -> Result<Frame<'_>, WireError> {
@@ -201,9 +227,9 @@ fn session_frame(kind: u8, payload: &[u8]) -> Result<Frame<'_>, WireError> {
     })
 }
 
-/// The HELLO a standby at `next_seq` sends.
-pub(crate) fn hello(next_seq: u64) -> Frame<'static> {
-    Frame::Hello { version: PROTOCOL_VERSION, next_seq }
+/// The HELLO a standby at `next_seq`, whose last record has `last_epoch`, sends.
+pub(crate) fn hello(next_seq: u64, last_epoch: u32) -> Frame<'static> {
+    Frame::Hello { version: PROTOCOL_VERSION, next_seq, last_epoch }
 }
 
 #[cfg(test)]
@@ -214,15 +240,16 @@ mod tests {
 
     fn round_trip(frame: Frame<'_>) {
         let mut out = Vec::new();
-        encode(&frame, &mut out);
+        encode(7, &frame, &mut out);
         out.extend_from_slice(b"next");
-        let (got, len) = decode(&out).unwrap().expect("whole");
-        assert_eq!((got, len), (frame, out.len() - 4));
+        let got = decode(&out).unwrap().expect("whole");
+        assert_eq!(got, Received { epoch: 7, frame, len: out.len() - 4 });
     }
 
     #[test]
     fn every_frame_round_trips() {
-        round_trip(hello(42));
+        round_trip(hello(42, 3));
+        round_trip(Frame::Truncate { keep_through: 99 });
         round_trip(Frame::Welcome { verify_every: 10_000, written_seq: 7, sync: true });
         round_trip(Frame::Records(&[1, 2, 3, 4]));
         round_trip(Frame::StateHash { seq: 9, state_hash: u64::MAX });
@@ -238,19 +265,19 @@ mod tests {
     #[test]
     fn bad_frames_are_named() {
         let mut out = Vec::new();
-        encode(&Frame::Heartbeat { written_seq: 3 }, &mut out);
+        encode(0, &Frame::Heartbeat { written_seq: 3 }, &mut out);
         out[4] = 99;
         assert_eq!(decode(&out), Err(WireError::Kind(99)));
         out[4] = POSITION;
         assert_eq!(decode(&out), Err(WireError::Payload { kind: POSITION, len: 8 }));
         let too_long = (MAX_FRAME_LEN_BYTES as u32 + 1).to_le_bytes();
         assert_eq!(
-            decode(&[too_long[0], too_long[1], too_long[2], too_long[3], 3]),
+            decode(&[too_long[0], too_long[1], too_long[2], too_long[3], 3, 0, 0, 0, 0]),
             Err(WireError::Length(too_long_u32()))
         );
         let mut hello_bytes = Vec::new();
-        encode(&hello(1), &mut hello_bytes);
-        hello_bytes[5] ^= 1;
+        encode(0, &hello(1, 0), &mut hello_bytes);
+        hello_bytes[FRAME_HEADER_LEN_BYTES] ^= 1;
         assert_eq!(decode(&hello_bytes), Err(WireError::Magic));
     }
 
@@ -263,7 +290,7 @@ mod tests {
         fn random_bytes_never_panic_and_prefixes_wait(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
             let _ = decode(&bytes);
             let mut out = Vec::new();
-            encode(&Frame::Position { received: 1, written: 2, synced: 3 }, &mut out);
+            encode(1, &Frame::Position { received: 1, written: 2, synced: 3 }, &mut out);
             for cut in 0..out.len() {
                 prop_assert_eq!(decode(&out[..cut]), Ok(None));
             }

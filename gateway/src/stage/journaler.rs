@@ -29,7 +29,9 @@ impl Journaler {
     /// One input slot; commits at the end of a batch (group commit). A failure stops the
     /// journaler for good and fails the appliance: nothing after it may be acknowledged.
     pub(crate) fn on_slot(&mut self, slot: &Slot, end_of_batch: bool) {
-        if self.dead {
+        // After any stage's failure (a fenced primary's included) nothing more is journaled.
+        if self.dead || self.shared.failed.load(Ordering::Relaxed) {
+            self.dead = true;
             return;
         }
         let cmd = &slot.command;

@@ -272,6 +272,10 @@ impl PublisherStage {
     /// Releases durable output to the sessions and writes what they queued; true if anything
     /// moved. Takes the edge's lock only when something can be released.
     pub(crate) fn publish(&mut self, edge: &Mutex<Edge>) -> bool {
+        // A failed (or fenced) appliance releases nothing more.
+        if self.shared.failed.load(Ordering::Relaxed) {
+            return false;
+        }
         let seq_durable = self.shared.seq_durable.load(Ordering::Acquire);
         if !self.publisher.ready(&mut self.source, seq_durable) {
             return false;

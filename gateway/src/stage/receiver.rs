@@ -24,7 +24,7 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 
 use crate::edge::{Edge, lock};
-use crate::limits::DRAIN_TIMEOUT;
+use crate::limits::{DRAIN_TIMEOUT, STANDBY_DRAIN_GRACE};
 use crate::pipeline::PipelineError;
 use crate::rings::{InputProducer, Shared};
 use crate::session::{ConnId, Protocol, ProtocolId};
@@ -355,9 +355,15 @@ impl Receiver {
     fn shutdown(mut self) -> Result<(), PipelineError> {
         tracing::info!("shutting down: no new connections or input");
         self.close_listeners();
-        let deadline = Instant::now() + DRAIN_TIMEOUT;
+        let started = Instant::now();
+        let deadline = started + DRAIN_TIMEOUT;
         let mut rounds = 0u32;
-        while self.in_flight() && Instant::now() < deadline && self.shared.failure().is_none() {
+        let waiting_in_vain = |r: &Self| r.no_standby_to_wait_for() && started.elapsed() > STANDBY_DRAIN_GRACE;
+        while self.in_flight()
+            && Instant::now() < deadline
+            && self.shared.failure().is_none()
+            && !waiting_in_vain(&self)
+        {
             if self.publish() {
                 rounds = 0;
             } else {
@@ -372,6 +378,12 @@ impl Receiver {
         if let Some(f) = self.shared.failure() {
             return Err(PipelineError::Stage(f));
         }
+        if !drained && self.no_standby_to_wait_for() {
+            return Err(PipelineError::Stage(
+                "in-flight commands wait for a standby and none is attached: they are journaled, not acknowledged"
+                    .into(),
+            ));
+        }
         if !drained {
             return Err(PipelineError::Stage(format!(
                 "in-flight commands were not published within {} s",
@@ -379,6 +391,12 @@ impl Receiver {
             )));
         }
         Ok(())
+    }
+
+    /// Output waits for a standby (a `replicated` policy) and none is attached.
+    fn no_standby_to_wait_for(&self) -> bool {
+        use std::sync::atomic::Ordering::Acquire;
+        self.shared.needs_standby.load(Acquire) && !self.shared.standby_attached.load(Acquire)
     }
 
     fn close_listeners(&mut self) {

@@ -18,7 +18,8 @@ use journal::{MmapStorage, RecordHeader, Storage, Tail};
 use zerocopy::IntoBytes;
 
 use crate::config::StandbyLoss;
-use crate::replication::wire::{self, Frame};
+use crate::replication::fence::NodeState;
+use crate::replication::wire::{self, Frame, Received};
 use crate::replication::{HEARTBEAT_PERIOD, LINK_TIMEOUT, PROTOCOL_VERSION, RECORDS_BATCH_BYTES};
 use crate::rings::Shared;
 use crate::wait::Wait;
@@ -46,6 +47,8 @@ pub(crate) struct Replicator {
     /// Where the session stores live (`<data_dir>/sessions`), each a journal of its own.
     sessions_dir: PathBuf,
     shared: Arc<Shared>,
+    /// This primary's epoch: its frames carry it; a peer with a higher one supersedes it.
+    epoch: u32,
     verify_every: u64,
     gate: Option<Gate>,
     link: Option<Link>,
@@ -58,6 +61,7 @@ pub(crate) struct Replicator {
 }
 
 struct Link {
+    epoch: u32,
     stream: TcpStream,
     peer: SocketAddr,
     tail: Tail<MmapStorage>,
@@ -99,11 +103,13 @@ impl Replicator {
     ) -> std::io::Result<Self> {
         listener.set_nonblocking(true)?;
         let held = shared.seq_replica.load(Ordering::Acquire);
+        let epoch = shared.epoch.load(Ordering::Acquire);
         Ok(Replicator {
             listener,
             journal_dir,
             sessions_dir,
             shared,
+            epoch,
             verify_every,
             gate,
             link: None,
@@ -131,11 +137,15 @@ impl Replicator {
                 return;
             }
             self.accept();
+            self.shared.standby_attached.store(self.link.is_some(), Ordering::Release);
             let moved = match self.link.as_mut().map(|l| l.pump(&self.shared, &self.sessions_dir)) {
                 Some(Ok(moved)) => moved,
                 Some(Err(why)) => {
                     let peer = self.link.take().map(|l| l.peer);
                     tracing::warn!(?peer, %why, "standby disconnected");
+                    if let Some(newer) = superseding_epoch(&why) {
+                        self.superseded(newer);
+                    }
                     false
                 }
                 None => false,
@@ -165,7 +175,15 @@ impl Replicator {
             }
         };
         if self.link.is_some() {
-            refuse(stream, "a standby is already attached");
+            // A second peer may be the primary that superseded this one: hear its HELLO first.
+            match self.greet(stream, peer) {
+                Ok(second) => self.refuse(second.stream, "a standby is already attached"),
+                Err(why) => {
+                    if let Some(newer) = superseding_epoch(&why) {
+                        self.superseded(newer);
+                    }
+                }
+            }
             return;
         }
         match self.greet(stream, peer) {
@@ -173,8 +191,29 @@ impl Replicator {
                 tracing::info!(%peer, from_seq = link.tail.next_seq(), "standby attached");
                 self.link = Some(link);
             }
-            Err(why) => tracing::warn!(%peer, %why, "standby refused"),
+            Err(why) => {
+                tracing::warn!(%peer, %why, "standby refused");
+                if let Some(newer) = superseding_epoch(&why) {
+                    self.superseded(newer);
+                }
+            }
         }
+    }
+
+    /// A node at a higher epoch exists: this primary is fenced. It records that (so it never
+    /// runs as primary again on this data), then fails the pipeline: nothing more is journaled
+    /// or acknowledged.
+    fn superseded(&mut self, newer: u32) {
+        let data_dir = self.journal_dir.parent().unwrap_or(Path::new("."));
+        if let Err(e) = NodeState::update(data_dir, |s| s.superseded_by = Some(newer)) {
+            tracing::error!(error = %e, "could not record the newer epoch in node-state");
+        }
+        self.gate = self.gate.map(|g| Gate { loss: StandbyLoss::Halt, ..g });
+        self.degraded = false;
+        self.shared.fail(format!(
+            "superseded: a primary at epoch {newer} exists (this one is at epoch {}); fenced",
+            self.epoch
+        ));
     }
 
     /// Reads the `HELLO`, opens the journal's tail at the standby's next seq, says `WELCOME`.
@@ -182,42 +221,61 @@ impl Replicator {
         stream.set_read_timeout(Some(HELLO_TIMEOUT)).map_err(|e| e.to_string())?;
         let mut buf = [0u8; 64];
         let mut len = 0;
-        let next_seq = loop {
+        let (next_seq, last_epoch) = loop {
             let n = stream.read(&mut buf[len..]).map_err(|e| format!("reading HELLO: {e}"))?;
             if n == 0 {
                 return Err("closed before HELLO".into());
             }
             len += n;
             match wire::decode(&buf[..len]) {
-                Ok(Some((Frame::Hello { version, next_seq }, _))) if version == PROTOCOL_VERSION => break next_seq,
-                Ok(Some((Frame::Hello { version, .. }, _))) => {
-                    let why = format!("protocol version {version}, this primary speaks {PROTOCOL_VERSION}");
-                    refuse(stream, &why);
+                Ok(Some(Received { epoch, .. })) if epoch > self.epoch => {
+                    let why = format!("{SUPERSEDED} {epoch}");
+                    self.refuse(stream, &why);
                     return Err(why);
                 }
-                Ok(Some((other, _))) => return Err(format!("expected HELLO, got {other:?}")),
+                Ok(Some(Received { frame: Frame::Hello { version, next_seq, last_epoch }, .. }))
+                    if version == PROTOCOL_VERSION =>
+                {
+                    break (next_seq, last_epoch);
+                }
+                Ok(Some(Received { frame: Frame::Hello { version, .. }, .. })) => {
+                    let why = format!("protocol version {version}, this primary speaks {PROTOCOL_VERSION}");
+                    self.refuse(stream, &why);
+                    return Err(why);
+                }
+                Ok(Some(Received { frame, .. })) => return Err(format!("expected HELLO, got {frame:?}")),
                 Ok(None) if len < buf.len() => {}
                 Ok(None) => return Err("HELLO too long".into()),
                 Err(e) => return Err(e.to_string()),
             }
         };
+        if let Some(keep_through) = self.divergent_suffix(next_seq, last_epoch)? {
+            let mut out = Vec::new();
+            wire::encode(self.epoch, &Frame::Truncate { keep_through }, &mut out);
+            let _ = stream.set_write_timeout(Some(HELLO_TIMEOUT));
+            let _ = stream.write_all(&out);
+            return Err(format!(
+                "the standby's records after seq {keep_through} (epoch {last_epoch}) are not in this primary's history: told it to cut them"
+            ));
+        }
         let storage = MmapStorage::open_read_only(&self.journal_dir).map_err(|e| e.to_string())?;
         let tail = match Tail::open(storage, next_seq) {
             Ok(tail) => tail,
             Err(e) => {
                 let why = format!("cannot serve from seq {next_seq}: {e}");
-                refuse(stream, &why);
+                self.refuse(stream, &why);
                 return Err(why);
             }
         };
         let written_seq = self.shared.seq_written.load(Ordering::Acquire);
         let mut out = Vec::with_capacity(RECORDS_BATCH_BYTES * 2);
         let sync = self.gate.is_some_and(|g| g.synced);
-        wire::encode(&Frame::Welcome { verify_every: self.verify_every, written_seq, sync }, &mut out);
+        wire::encode(self.epoch, &Frame::Welcome { verify_every: self.verify_every, written_seq, sync }, &mut out);
         stream.set_nonblocking(true).map_err(|e| e.to_string())?;
         let _ = stream.set_nodelay(true);
         let now = Instant::now();
         Ok(Link {
+            epoch: self.epoch,
             stream,
             peer,
             tail,
@@ -263,13 +321,64 @@ impl Replicator {
                     "no standby progress for standby_timeout_ms: acknowledgements wait for a standby (on_standby_loss = halt)"
                 ),
             }
-            self.degraded = gate.loss == StandbyLoss::Degrade;
+            self.degraded = gate.loss == StandbyLoss::Degrade && self.mark_local_acks();
         }
         if !lost {
             self.loss_logged = false;
         }
         self.shared.set_replica_durable(if self.degraded { u64::MAX } else { self.held });
     }
+}
+
+impl Replicator {
+    /// Where a standby's history leaves this primary's: with its last record at `next_seq - 1`
+    /// of epoch `last_epoch`, the records after the end of that epoch here are not ours (a
+    /// returning old primary's suffix nobody else received). Only an older epoch can diverge;
+    /// finding its end reads the journal from its start (rare: once per rejoin).
+    fn divergent_suffix(&self, next_seq: u64, last_epoch: u32) -> Result<Option<u64>, String> {
+        let last = next_seq.saturating_sub(1);
+        if last == 0 || last_epoch >= self.epoch {
+            return Ok(None);
+        }
+        let storage = MmapStorage::open_read_only(&self.journal_dir).map_err(|e| e.to_string())?;
+        let first = storage.list_segments().map_err(|e| e.to_string())?.first().copied().unwrap_or(1);
+        let mut tail = Tail::open(storage, first).map_err(|e| e.to_string())?;
+        let mut end = first.saturating_sub(1);
+        while let Some(r) = tail.next_available().map_err(|e| e.to_string())? {
+            if r.epoch > last_epoch || r.seq > last {
+                break;
+            }
+            end = r.seq;
+        }
+        Ok((end < last).then_some(end))
+    }
+
+    /// Before acknowledging on local durability alone, records from where that starts in
+    /// node-state: a returning old primary never cuts what may have been acknowledged. False
+    /// (and acknowledgements keep waiting) if the record cannot be written.
+    fn mark_local_acks(&self) -> bool {
+        let data_dir = self.journal_dir.parent().unwrap_or(Path::new("."));
+        let from = self.held + 1;
+        let marked =
+            NodeState::update(data_dir, |s| s.local_acks_from = Some(s.local_acks_from.map_or(from, |f| f.min(from))));
+        if let Err(e) = &marked {
+            tracing::error!(error = %e, "cannot record local acknowledgements in node-state: acknowledgements keep waiting for a standby");
+        }
+        marked.is_ok()
+    }
+
+    /// Says why, at this primary's epoch, and closes.
+    fn refuse(&self, stream: TcpStream, why: &str) {
+        refuse(self.epoch, stream, why);
+    }
+}
+
+/// What a refusal because of a higher epoch starts with.
+const SUPERSEDED: &str = "superseded by epoch";
+
+/// The higher epoch a link error reported, if that is why it ended.
+fn superseding_epoch(why: &str) -> Option<u32> {
+    why.strip_prefix(SUPERSEDED)?.trim().parse().ok()
 }
 
 impl Link {
@@ -284,7 +393,7 @@ impl Link {
             self.queue_session_records()?;
             if self.out.is_empty() && self.last_sent.elapsed() >= HEARTBEAT_PERIOD {
                 let written_seq = shared.seq_written.load(Ordering::Acquire);
-                wire::encode(&Frame::Heartbeat { written_seq }, &mut self.out);
+                wire::encode(self.epoch, &Frame::Heartbeat { written_seq }, &mut self.out);
             }
         }
         moved |= self.write_out()?;
@@ -307,7 +416,10 @@ impl Link {
             }
         }
         let mut at = 0;
-        while let Some((frame, len)) = wire::decode(&self.inbuf[at..]).map_err(|e| e.to_string())? {
+        while let Some(Received { epoch, frame, len }) = wire::decode(&self.inbuf[at..]).map_err(|e| e.to_string())? {
+            if epoch > self.epoch {
+                return Err(format!("{SUPERSEDED} {epoch}"));
+            }
             match frame {
                 Frame::Position { received, written, synced } => self.position = (received, written, synced),
                 Frame::SessionHello { name, next_seq } => {
@@ -339,7 +451,7 @@ impl Link {
         }
         let records = self.out.split_off(start + wire::FRAME_HEADER_LEN_BYTES);
         self.out.truncate(start);
-        wire::encode(&Frame::Records(&records), &mut self.out);
+        wire::encode(self.epoch, &Frame::Records(&records), &mut self.out);
         Ok(())
     }
 
@@ -355,7 +467,7 @@ impl Link {
         let open = |seq| MmapStorage::open_read_only(&dir).map(|storage| Tail::open(storage, seq));
         let tail = match open(next_seq) {
             Ok(Err(journal::JournalError::SeqNotInJournal { first_seq, .. })) if first_seq > next_seq => {
-                wire::encode(&Frame::SessionReseed { name: &name, first_seq }, &mut self.out);
+                wire::encode(self.epoch, &Frame::SessionReseed { name: &name, first_seq }, &mut self.out);
                 open(first_seq)
             }
             opened => opened,
@@ -382,14 +494,14 @@ impl Link {
                 push_record(&mut records, &r);
             }
             if !records.is_empty() {
-                wire::encode(&Frame::SessionRecords { name: &s.name, records: &records }, &mut self.out);
+                wire::encode(self.epoch, &Frame::SessionRecords { name: &s.name, records: &records }, &mut self.out);
             }
             if s.retention_checked.elapsed() >= RETENTION_CHECK {
                 s.retention_checked = Instant::now();
                 let first = s.tail.storage().list_segments().ok().and_then(|bases| bases.first().copied());
                 if let Some(first_seq) = first.filter(|&f| f > s.retained_from) {
                     s.retained_from = first_seq;
-                    wire::encode(&Frame::SessionRetain { name: &s.name, first_seq }, &mut self.out);
+                    wire::encode(self.epoch, &Frame::SessionRetain { name: &s.name, first_seq }, &mut self.out);
                 }
             }
         }
@@ -400,7 +512,7 @@ impl Link {
         let hashes = shared.state_hashes.lock().unwrap_or_else(|p| p.into_inner());
         for &(seq, state_hash) in hashes.iter() {
             if seq > self.hash_sent_seq && seq <= self.sent_seq {
-                wire::encode(&Frame::StateHash { seq, state_hash }, &mut self.out);
+                wire::encode(self.epoch, &Frame::StateHash { seq, state_hash }, &mut self.out);
                 self.hash_sent_seq = seq;
             }
         }
@@ -426,7 +538,7 @@ impl Link {
 
 /// Appends a record exactly as the journal holds it: header, body, zero padding.
 fn push_record(out: &mut Vec<u8>, r: &journal::Record<'_>) {
-    let header = RecordHeader::new(r.seq, r.timestamp_ns, r.kind, r.body, r.parent_checksum);
+    let header = RecordHeader::new(r.seq, r.timestamp_ns, r.kind, r.epoch, r.body, r.parent_checksum);
     debug_assert_eq!(header.header_checksum.get(), r.checksum, "a record re-encodes to its own bytes");
     let at = out.len();
     out.extend_from_slice(header.as_bytes());
@@ -435,9 +547,9 @@ fn push_record(out: &mut Vec<u8>, r: &journal::Record<'_>) {
 }
 
 /// Says why and closes.
-fn refuse(mut stream: TcpStream, why: &str) {
+fn refuse(epoch: u32, mut stream: TcpStream, why: &str) {
     let mut out = Vec::new();
-    wire::encode(&Frame::Refuse(why), &mut out);
+    wire::encode(epoch, &Frame::Refuse(why), &mut out);
     let _ = stream.set_write_timeout(Some(HELLO_TIMEOUT));
     let _ = stream.write_all(&out);
 }

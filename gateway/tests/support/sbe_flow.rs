@@ -63,3 +63,26 @@ pub fn er(c: &mut Client, cl: &str, exec_type: ExecType) -> ExecutionReport {
         _ => None,
     })
 }
+
+/// True if no execution report for `cl` arrives within `quiet` (a closed connection brings
+/// none either).
+pub fn silent_for(c: &mut Client, cl: &str, quiet: Duration) -> bool {
+    let cl_field: [u8; 20] = char_field(cl.as_bytes()).unwrap();
+    let deadline = Instant::now() + quiet;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return true;
+        }
+        match c.recv(left) {
+            Ok(Some(frame)) => {
+                if let Ok(Outbound::ExecutionReport(r)) = decode_outbound(&frame[6..])
+                    && r.cl_ord_id == cl_field
+                {
+                    return false;
+                }
+            }
+            Ok(None) | Err(_) => return true,
+        }
+    }
+}
