@@ -52,12 +52,53 @@ pub struct Options {
     pub max_orders_per_cycle: u64,
     /// Seed of the kill moments.
     pub seed: u64,
+    /// Planned switchovers instead of kills: SIGUSR2 makes the primary step down and hand
+    /// over; the standby promotes itself; the old primary rejoins as the standby.
+    pub switchover: bool,
+    /// Automatic failover: an `etcd` (from PATH) on loopback holds the leadership; nobody
+    /// sends SIGUSR1, the standby promotes itself once the dead primary's lease expires.
+    pub etcd: bool,
+}
+
+/// Leader lease TTL of the etcd runs, seconds (etcd's granularity; it grants 1 s only with the
+/// short raft timings [`Etcd::start`] sets).
+const LEASE_TTL_S: u64 = 1;
+
+/// A single-member etcd on loopback, its data in the run's scratch directory.
+struct Etcd {
+    _child: Proc,
+    url: String,
+}
+
+impl Etcd {
+    fn start(dir: &Path) -> Result<Etcd, String> {
+        let (client, peer) = (free_port()?, free_port()?);
+        let url = format!("http://{client}");
+        let mut child = Command::new("etcd")
+            .arg("--data-dir")
+            .arg(dir.join("etcd"))
+            .args(["--listen-client-urls", &url, "--advertise-client-urls", &url])
+            .args(["--listen-peer-urls", &format!("http://{peer}")])
+            .args(["--initial-advertise-peer-urls", &format!("http://{peer}")])
+            .args(["--initial-cluster", &format!("default=http://{peer}")])
+            // Short raft timings on loopback: leases of 1 s are granted and expire on time.
+            .args(["--heartbeat-interval", "10", "--election-timeout", "100"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("spawning etcd (install it with gateway/scripts/install-test-deps.sh): {e}"))?;
+        let lines = stderr_lines(&mut child, &dir.join("etcd.log"));
+        let proc = Proc { child, lines };
+        proc.wait_for("ready to serve client requests")?;
+        Ok(Etcd { _child: proc, url })
+    }
 }
 
 /// What a run measured and checked.
 #[derive(Debug, Default)]
 pub struct Outcome {
-    /// SIGKILL of the primary → the first acknowledgement from the promoted standby, per cycle.
+    /// SIGKILL (or SIGUSR2: step-down) of the primary → the first acknowledgement from the
+    /// promoted standby, per cycle.
     pub failover: Vec<Duration>,
     /// Orders acknowledged over the run.
     pub acked: u64,
@@ -83,8 +124,17 @@ impl Node {
     }
 
     /// Its configuration, following `peer`'s replication port when it is a standby.
-    fn config_text(&self, peer: &Node) -> Result<String, String> {
+    fn config_text(&self, peer: &Node, etcd: Option<&str>) -> Result<String, String> {
         let mut text = DEFAULT_TOML.to_string();
+        if let Some(url) = etcd {
+            let node = self.dir.file_name().map_or("node".into(), |n| n.to_string_lossy().into_owned());
+            let from = "etcd = \"\"";
+            if !text.contains(from) {
+                return Err(format!("the default configuration no longer has `{from}`"));
+            }
+            text = text.replacen(from, &format!("etcd = \"{url}\"\nnode = \"{node}\""), 1);
+            text = text.replacen("lease_ttl_s = 2", &format!("lease_ttl_s = {LEASE_TTL_S}"), 1);
+        }
         let data = self.dir.join("data");
         for (from, to) in [
             ("data_dir = \"./data\"", format!("data_dir = \"{}\"", data.display())),
@@ -109,9 +159,15 @@ impl Node {
     }
 
     /// Starts `sable <mode>` on this node and waits for the stderr line starting with `ready`.
-    fn spawn(&self, sable: &Path, mode: &str, peer: &Node, ready: &str) -> Result<Proc, String> {
+    fn spawn(
+        &self,
+        sable: &Path,
+        mode: &str,
+        (peer, etcd): (&Node, Option<&str>),
+        ready: &str,
+    ) -> Result<Proc, String> {
         std::fs::create_dir_all(&self.dir).map_err(|e| e.to_string())?;
-        std::fs::write(self.config_path(), self.config_text(peer)?).map_err(|e| e.to_string())?;
+        std::fs::write(self.config_path(), self.config_text(peer, etcd)?).map_err(|e| e.to_string())?;
         let mut child = Command::new(sable)
             .args([mode, "--config"])
             .arg(self.config_path())
@@ -268,8 +324,10 @@ impl Trader {
 pub fn run(opts: &Options) -> Result<Outcome, String> {
     let mut rng = Rng::new(opts.seed);
     let (mut a, mut b) = (Node::new(opts.dir.join("a"))?, Node::new(opts.dir.join("b"))?);
-    let mut primary = a.spawn(&opts.sable, "run", &b, "sable: listening on")?;
-    let mut standby = b.spawn(&opts.sable, "standby", &a, "following the primary")?;
+    let etcd = if opts.etcd { Some(Etcd::start(&opts.dir)?) } else { None };
+    let url = etcd.as_ref().map(|e| e.url.as_str());
+    let mut primary = a.spawn(&opts.sable, "run", (&b, url), "sable: listening on")?;
+    let mut standby = b.spawn(&opts.sable, "standby", (&a, url), "following the primary")?;
     let mut trader = Trader { client: None, next: 0, acked: Vec::new() };
     let mut outcome = Outcome::default();
     for _ in 0..opts.cycles {
@@ -280,14 +338,22 @@ pub fn run(opts: &Options) -> Result<Outcome, String> {
             }
         }
         let killed = Instant::now();
-        primary.signal(libc::SIGKILL)?;
-        standby.signal(libc::SIGUSR1)?;
+        if opts.switchover {
+            primary.signal(libc::SIGUSR2)?;
+            primary.wait_for("sable: stepped down")?;
+            let _ = primary.child.wait();
+        } else {
+            primary.signal(libc::SIGKILL)?;
+            if !opts.etcd {
+                standby.signal(libc::SIGUSR1)?;
+            }
+        }
         drop(primary);
         // The old primary rejoins as the new standby, keeping its journal: with `halt` the
         // promoted primary acknowledges once a standby holds the orders again.
         std::mem::swap(&mut a, &mut b);
         primary = standby;
-        standby = b.spawn(&opts.sable, "standby", &a, "following the primary")?;
+        standby = b.spawn(&opts.sable, "standby", (&a, url), "following the primary")?;
         trader.client = None;
         trader.until_acked(a.sbe)?;
         outcome.failover.push(killed.elapsed());

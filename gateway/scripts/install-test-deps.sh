@@ -6,7 +6,9 @@
 #      tools in gateway/tests/quickfix/ (sable-fix-client, sable-fix-echo-acceptor), compiled into
 #      <cargo target dir>/quickfix/ -- `$CARGO_TARGET_DIR` if set, else target/ at the workspace
 #      root -- which is where gateway/tests/common/quickfix.rs looks for them;
-#   3. Debian's `ruby`, which runs QuickFIX's own acceptance tests (gateway/scripts/quickfix-at.sh).
+#   3. Debian's `ruby`, which runs QuickFIX's own acceptance tests (gateway/scripts/quickfix-at.sh);
+#   4. Debian's `etcd-server`, the coordination service of automatic failover: the failover
+#      tests (bench/tests/failover.rs) start their own etcd on loopback with a scratch data dir.
 # Idempotent (installs nothing that is there, rebuilds only when a source is newer than its
 # binary), quiet on success, loud on failure. `.ci/test` runs it from the workspace root before
 # `cargo test --workspace`.
@@ -67,6 +69,7 @@ install_debian_packages() {
         missing+=(libquickfix-dev)
     command -v g++ >/dev/null 2>&1 || missing+=(g++)
     command -v ruby >/dev/null 2>&1 || missing+=(ruby)
+    command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
     if [ "${#missing[@]}" -eq 0 ]; then
         return
     fi

@@ -136,6 +136,52 @@ impl Default for ReplicationSection {
     }
 }
 
+/// `[election]`: automatic failover through etcd (`election/mod.rs`); off when `etcd` is empty.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ElectionSection {
+    /// etcd client URL (`http://127.0.0.1:2379`); empty: promotion is manual only.
+    #[serde(default)]
+    pub etcd: String,
+    /// Key prefix of this cluster's leader and epoch keys.
+    #[serde(default = "default_election_prefix")]
+    pub prefix: String,
+    /// Leader lease TTL in seconds: a dead primary is replaced after about this long.
+    #[serde(default = "default_lease_ttl_s")]
+    pub lease_ttl_s: u64,
+    /// This node's name in the leader key.
+    #[serde(default = "default_node_name")]
+    pub node: String,
+}
+
+fn default_election_prefix() -> String {
+    "/sable".into()
+}
+
+/// Shortest leader lease: etcd counts TTLs in whole seconds.
+const MIN_LEASE_TTL_S: u64 = 1;
+/// Longest leader lease: a dead primary stays unreplaced this long at most.
+const MAX_LEASE_TTL_S: u64 = 60;
+
+fn default_lease_ttl_s() -> u64 {
+    2
+}
+
+fn default_node_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map_or_else(|_| "sable".into(), |h| h.trim().to_owned())
+}
+
+impl Default for ElectionSection {
+    fn default() -> Self {
+        ElectionSection {
+            etcd: String::new(),
+            prefix: default_election_prefix(),
+            lease_ttl_s: default_lease_ttl_s(),
+            node: default_node_name(),
+        }
+    }
+}
+
 /// How idle pipeline threads wait.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -606,6 +652,9 @@ pub struct Config {
     /// `[replication]`.
     #[serde(default)]
     pub replication: ReplicationSection,
+    /// Automatic failover through etcd (off by default: promotion by hand).
+    #[serde(default)]
+    pub election: ElectionSection,
     /// `[[fix_sessions]]`.
     #[serde(default)]
     pub fix_sessions: Vec<FixSessionConfig>,
@@ -680,6 +729,7 @@ impl Config {
         let fix_listen = self.validate_fix()?;
         let fix_settings = self.validate_fix_sessions(&accounts)?;
         let replication_listen = self.validate_replication()?;
+        self.validate_election()?;
         Ok(Validated { raw: self, listen, limits, instruments, accounts, fix_listen, fix_settings, replication_listen })
     }
 
@@ -709,6 +759,30 @@ impl Config {
         let addr =
             r.listen.parse().map_err(|e| invalid("replication.listen", format!("not an IP:port address: {e}")))?;
         Ok(Some(addr))
+    }
+
+    /// `[election]`: an http URL, a key prefix, a TTL etcd grants, a node name.
+    fn validate_election(&self) -> Result<(), ConfigError> {
+        let e = &self.election;
+        if e.etcd.is_empty() {
+            return Ok(());
+        }
+        if !e.etcd.starts_with("http://") {
+            return Err(invalid(
+                "election.etcd",
+                "an http:// URL of an etcd client endpoint (TLS is not supported yet)",
+            ));
+        }
+        if !e.prefix.starts_with('/') {
+            return Err(invalid("election.prefix", "must start with /"));
+        }
+        if !(MIN_LEASE_TTL_S..=MAX_LEASE_TTL_S).contains(&e.lease_ttl_s) {
+            return Err(invalid("election.lease_ttl_s", format!("must be {MIN_LEASE_TTL_S}..={MAX_LEASE_TTL_S}")));
+        }
+        if e.node.is_empty() {
+            return Err(invalid("election.node", "must not be empty"));
+        }
+        Ok(())
     }
 
     /// `[server]`: the listen address.

@@ -24,6 +24,7 @@
 pub mod client;
 pub mod config;
 mod edge;
+pub mod election;
 #[cfg(debug_assertions)]
 mod fault;
 pub mod fix;

@@ -8,8 +8,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use gateway::NodeState;
 use gateway::client::{Client, describe};
 use gateway::config::{Config, Validated};
+use gateway::election::{Election, Held, WATCH_PERIOD, Won};
+use gateway::pipeline::Appliance;
 use gateway::sbe::codec::{Outbound, decode_outbound};
 use gateway::sbe::messages::{
     ExecType, NewOrderSingle, OrdType, OrderCancelRequest, PRICE9_NULL, QTY4_NULL, SelfTradePrevention, Side,
@@ -149,27 +152,113 @@ fn run(config: Option<PathBuf>) -> Result<(), String> {
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, Arc::clone(&term)).map_err(|e| format!("installing signal handler: {e}"))?;
     }
+    let election = Election::from_config(&cfg.raw.election);
+    let won = election.as_ref().map(|e| win_or_refuse(e, &cfg.raw.server.data_dir)).transpose()?;
     let appliance = gateway::pipeline::start(cfg).map_err(|e| e.to_string())?;
     eprintln!("sable: listening on {}", appliance.local_addr());
     if let Some(addr) = appliance.fix_addr() {
         eprintln!("sable: FIX listening on {addr}");
     }
-    serve(appliance, &term)
+    let held = hold(election.as_ref(), won, &appliance)?;
+    serve(appliance, &term, held)
 }
 
-/// Runs a started appliance until SIGTERM/SIGINT (or a stage failure), then drains it.
-fn serve(appliance: gateway::pipeline::Appliance, term: &AtomicBool) -> Result<(), String> {
+/// With `[election]`: a primary leads only after winning the election, at the epoch it won.
+fn win_or_refuse(election: &Election, data_dir: &std::path::Path) -> Result<Won, String> {
+    std::fs::create_dir_all(data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+    let state = NodeState::load(data_dir).map_err(|e| format!("node-state: {e}"))?;
+    if let Some(newer) = state.superseded_by {
+        return Err(format!("this node was superseded by epoch {newer}: start it as a standby"));
+    }
+    let won = election.campaign(state.epoch).map_err(|e| format!("election: {e}"))?;
+    let Some(won) = won else {
+        let leader = election.leader().ok().flatten().unwrap_or_else(|| "another node".into());
+        return Err(format!("election: {leader} leads: start this node as a standby"));
+    };
+    NodeState::update(data_dir, |s| s.epoch = won.epoch).map_err(|e| format!("node-state: {e}"))?;
+    Ok(won)
+}
+
+/// Keeps a won election's lease alive for `appliance`.
+fn hold(election: Option<&Election>, won: Option<Won>, appliance: &Appliance) -> Result<Option<Held>, String> {
+    match (election, won) {
+        (Some(e), Some(won)) => e.hold(won, appliance).map(Some).map_err(|e| format!("starting the lease thread: {e}")),
+        _ => Ok(None),
+    }
+}
+
+/// Whether the standby should lead now, and at which won election (`Some(None)`: by hand,
+/// without an election). By hand: SIGUSR1 or a handover. With `[election]`: once no one leads
+/// (the primary's lease expired, or it handed over and released it) and the election is won;
+/// SIGUSR1 then also needs the election won.
+fn ready_to_lead(
+    standby: &gateway::standby::Standby,
+    election: Option<&Election>,
+    promote: &AtomicBool,
+    data_dir: &std::path::Path,
+) -> Option<Option<Won>> {
+    let asked = promote.load(Ordering::Acquire) || standby.status().handed_over();
+    let Some(election) = election else { return asked.then_some(None) };
+    // A standby that never followed a primary in this run may lack what the last one
+    // acknowledged: it leads only when asked.
+    if standby.status().diverged().is_some() || !(asked || standby.status().followed()) {
+        return None;
+    }
+    let node_epoch = NodeState::load(data_dir).map(|s| s.epoch).unwrap_or_default();
+    match election.campaign(node_epoch) {
+        Ok(Some(won)) => Some(Some(won)),
+        Ok(None) => {
+            if asked {
+                promote.store(false, Ordering::Release);
+                eprintln!("sable: not promoted: another node leads in etcd");
+            }
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "election: etcd unreachable; staying a standby");
+            None
+        }
+    }
+}
+
+/// How often `sable standby` looks for a promotion (SIGUSR1 or a handover).
+const STANDBY_POLL: Duration = Duration::from_millis(5);
+
+/// Runs a started appliance until SIGTERM/SIGINT (or a stage failure), then drains it; on
+/// SIGUSR2 it steps down instead (a planned switchover to its standby).
+fn serve(appliance: Appliance, term: &AtomicBool, held: Option<Held>) -> Result<(), String> {
+    let step_down = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGUSR2, Arc::clone(&step_down))
+        .map_err(|e| format!("installing signal handler: {e}"))?;
     let mut status = format!("running: SBE on {}", appliance.local_addr());
     if let Some(addr) = appliance.fix_addr() {
         status.push_str(&format!(", FIX on {addr}"));
     }
     // Recovery is done and the listeners are bound: only now is the service ready.
     let service = Service::ready(appliance.progress(), &status);
-    while !term.load(Ordering::Acquire) && !appliance.is_finished() {
-        std::thread::sleep(Duration::from_millis(50));
+    loop {
+        while !term.load(Ordering::Acquire) && !appliance.is_finished() && !step_down.load(Ordering::Acquire) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        match appliance.can_step_down() {
+            Err(e) if step_down.load(Ordering::Acquire) && !term.load(Ordering::Acquire) => {
+                eprintln!("sable: {e}; still running");
+                step_down.store(false, Ordering::Release);
+            }
+            _ => break,
+        }
     }
     service.stopping();
-    let report = appliance.shutdown().map_err(|e| e.to_string())?;
+    let stopped = if step_down.load(Ordering::Acquire) && !term.load(Ordering::Acquire) {
+        appliance.step_down().inspect(|_| eprintln!("sable: stepped down; the standby takes over"))
+    } else {
+        appliance.shutdown()
+    };
+    // Only a clean stop gives the leadership up at once; a failed primary lets it expire.
+    if let (Ok(_), Some(held)) = (&stopped, held) {
+        held.release();
+    }
+    let report = stopped.map_err(|e| e.to_string())?;
     eprintln!(
         "sable: stopped at seq {} state_hash {:016x} (final snapshot {})",
         report.last_seq, report.state_hash, report.snapshot_seq
@@ -197,14 +286,22 @@ fn standby(config: Option<PathBuf>) -> Result<(), String> {
         beats = now;
         if alive { Ok(()) } else { Err("the standby thread made no progress".into()) }
     });
-    while !term.load(Ordering::Acquire) && !standby.is_finished() && !promote.load(Ordering::Acquire) {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let election = Election::from_config(&cfg.raw.election);
+    let won = loop {
+        if term.load(Ordering::Acquire) || standby.is_finished() {
+            break None;
+        }
+        if let Some(won) = ready_to_lead(&standby, election.as_ref(), &promote, &cfg.raw.server.data_dir) {
+            break Some(won);
+        }
+        std::thread::sleep(if election.is_some() { WATCH_PERIOD } else { STANDBY_POLL });
+    };
     service.stopping();
-    if promote.load(Ordering::Acquire) && !term.load(Ordering::Acquire) {
-        let appliance = standby.promote(cfg).map_err(|e| e.to_string())?;
+    if let Some(won) = won {
+        let appliance = standby.promote_at(cfg, won.map(|w| w.epoch)).map_err(|e| e.to_string())?;
         eprintln!("sable: promoted; listening on {}", appliance.local_addr());
-        return serve(appliance, &term);
+        let held = hold(election.as_ref(), won, &appliance)?;
+        return serve(appliance, &term, held);
     }
     let diverged = standby.status().diverged();
     let report = standby.shutdown().map_err(|e| e.to_string())?;

@@ -95,6 +95,7 @@ pub struct ShutdownReport {
 
 /// A running appliance.
 pub struct Appliance {
+    data_dir: PathBuf,
     local_addr: SocketAddr,
     fix_addr: Option<SocketAddr>,
     replication_addr: Option<SocketAddr>,
@@ -124,6 +125,12 @@ impl Appliance {
     /// What the stages share (the fencer stops with the appliance).
     pub(crate) fn stop_flag(&self) -> Arc<Shared> {
         Arc::clone(&self.shared)
+    }
+
+    /// Replication lag so far (the journaler writing a record → the standby reporting it
+    /// written, nanoseconds), once a standby has reported anything.
+    pub fn replication_lag(&self) -> Option<hdrhistogram::Histogram<u64>> {
+        self.shared.replication_lag.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// This node's leadership epoch.
@@ -157,6 +164,34 @@ impl Appliance {
     /// Whether the appliance stopped on its own (a stage failed).
     pub fn is_finished(&self) -> bool {
         self.io.as_ref().is_none_or(|h| h.is_finished())
+    }
+
+    /// Whether a step-down could hand over now: a standby is attached.
+    pub fn can_step_down(&self) -> Result<(), PipelineError> {
+        if self.shared.standby_attached.load(Ordering::Acquire) {
+            Ok(())
+        } else {
+            Err(PipelineError::Config("step-down: no standby is attached to take over".into()))
+        }
+    }
+
+    /// A planned switchover (`step-down`): stops taking input, drains, waits until the standby
+    /// holds every record, tells it to take over (it leads at the next epoch) and records in
+    /// node-state that this node is superseded. Check [`Appliance::can_step_down`] first: if
+    /// the standby cannot be told, this node has stopped all the same and says so.
+    pub fn step_down(self) -> Result<ShutdownReport, PipelineError> {
+        self.can_step_down()?;
+        let (shared, epoch, data_dir) = (Arc::clone(&self.shared), self.epoch(), self.data_dir.clone());
+        shared.handover.store(true, Ordering::Release);
+        let report = self.shutdown()?;
+        if !shared.handed_over.load(Ordering::Acquire) {
+            return Err(PipelineError::Stage(
+                "step-down: the standby was not told to take over; this node stopped".into(),
+            ));
+        }
+        NodeState::update(&data_dir, |s| s.superseded_by = Some(epoch + 1))
+            .map_err(|source| PipelineError::Io { what: "writing node-state", source })?;
+        Ok(report)
     }
 
     /// Stops accepting, drains, takes the final snapshot and returns what it left.
@@ -314,6 +349,7 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
         .map_err(|source| PipelineError::Io { what: "spawning the gateway thread", source })?;
 
     Ok(Appliance {
+        data_dir,
         local_addr,
         fix_addr,
         replication_addr,

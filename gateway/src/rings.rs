@@ -75,6 +75,15 @@ pub struct Shared {
     pub seq_replica: AtomicU64,
     /// Whether the policy waits for a standby (set once at start).
     pub needs_standby: AtomicBool,
+    /// When the journaler last raised `seq_written`, in [`mono_ns`] (written just before it).
+    pub written_at_ns: AtomicU64,
+    /// Replication lag: the journaler writing a record → the standby reporting it written,
+    /// nanoseconds (the replicator records; readers clone it).
+    pub replication_lag: Mutex<Option<hdrhistogram::Histogram<u64>>>,
+    /// A planned switchover was asked for: on stop, the replicator hands over to the standby.
+    pub handover: AtomicBool,
+    /// The replicator told the standby to take over (after it held everything).
+    pub handed_over: AtomicBool,
     /// Whether a standby is attached to the replicator now (replicator writes).
     pub standby_attached: AtomicBool,
     /// This node's leadership epoch (set once at start; `replication/fence.rs`).
@@ -96,6 +105,12 @@ pub struct Shared {
     /// the service watchdog (`service.rs`). On a cache line of its own: the matcher writes it per
     /// command, and no other stage's signal should share that line.
     pub seq_applied: PaddedU64,
+}
+
+/// Monotonic nanoseconds since the first call in this process: one origin for every thread.
+pub fn mono_ns() -> u64 {
+    static ORIGIN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    ORIGIN.get_or_init(std::time::Instant::now).elapsed().as_nanos() as u64
 }
 
 /// An atomic counter alone on its cache line (128 bytes: adjacent-line prefetch pairs lines).

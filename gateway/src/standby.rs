@@ -47,6 +47,8 @@ pub struct StandbyStatus {
     next_seq: AtomicU64,
     verified_seq: AtomicU64,
     attached: AtomicBool,
+    followed: AtomicBool,
+    handed_over: AtomicBool,
     diverged: Mutex<Option<String>>,
 }
 
@@ -74,6 +76,17 @@ impl StandbyStatus {
     /// Whether a primary is streaming to it now.
     pub fn attached(&self) -> bool {
         self.attached.load(Ordering::Acquire)
+    }
+
+    /// Whether it has followed a primary since it started (received its `WELCOME`).
+    pub fn followed(&self) -> bool {
+        self.followed.load(Ordering::Acquire)
+    }
+
+    /// Whether the primary stepped down and handed over to this standby, which holds all its
+    /// records: its owner promotes it.
+    pub fn handed_over(&self) -> bool {
+        self.handed_over.load(Ordering::Acquire)
     }
 
     /// Why this standby diverged from its primary, if it did (it then refuses promotion).
@@ -125,13 +138,18 @@ impl Standby {
     /// primary's replication port about that epoch every second, which fences an old primary
     /// that is (or comes back) up before it could acknowledge on local durability.
     pub fn promote(self, cfg: Validated) -> Result<crate::pipeline::Appliance, PipelineError> {
+        self.promote_at(cfg, None)
+    }
+
+    /// [`Standby::promote`] at `epoch` (one won in an election), or at the next epoch.
+    pub fn promote_at(self, cfg: Validated, epoch: Option<u32>) -> Result<crate::pipeline::Appliance, PipelineError> {
         if let Some(why) = self.status.diverged() {
             return Err(PipelineError::Config(format!("refusing promotion: this standby diverged: {why}")));
         }
         let report = self.shutdown()?;
         let data_dir = cfg.raw.server.data_dir.clone();
         let state = NodeState::update(&data_dir, |s| {
-            s.epoch += 1;
+            s.epoch = epoch.unwrap_or(s.epoch + 1).max(s.epoch + 1);
             (s.superseded_by, s.local_acks_from) = (None, None);
         })
         .map_err(|source| PipelineError::Io { what: "writing node-state", source })?;
@@ -375,10 +393,12 @@ impl Node {
             }
             match frame {
                 Frame::Truncate { keep_through } => return Err(self.truncate(keep_through)),
+                Frame::Handover { last_seq } => self.take_over(last_seq)?,
                 Frame::Welcome { verify_every, sync, .. } => {
                     self.adopt(epoch)?;
                     (self.verify_every, self.sync) = (verify_every, sync);
                     self.status.attached.store(true, Ordering::Release);
+                    self.status.followed.store(true, Ordering::Release);
                     tracing::info!(next_seq = self.journal.next_seq(), verify_every, sync, "following the primary");
                     self.sessions.hello(self.state.epoch, stream)?;
                 }
@@ -421,6 +441,20 @@ impl Node {
             s.local_acks_from = None;
         });
         self.state = updated.map_err(|e| End::Lost(format!("writing node-state: {e}")))?;
+        Ok(())
+    }
+
+    /// The primary's `HANDOVER`: it stepped down after `last_seq`, which this standby must hold.
+    fn take_over(&mut self, last_seq: u64) -> Result<(), End> {
+        if self.journal.next_seq() <= last_seq {
+            return Err(End::Lost(format!(
+                "handed over after seq {last_seq}, but this standby holds only up to {}",
+                self.journal.next_seq() - 1
+            )));
+        }
+        self.journal.commit(Durability::Fsync).map_err(|e| End::Lost(format!("journal commit: {e}")))?;
+        tracing::warn!(last_seq, "the primary stepped down and handed over: this standby takes over");
+        self.status.handed_over.store(true, Ordering::Release);
         Ok(())
     }
 

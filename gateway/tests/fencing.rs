@@ -177,3 +177,29 @@ fn a_promoted_standby_fences_a_live_old_primary() {
     assert!(restart.is_err_and(|e| e.to_string().contains("superseded")), "it refuses to lead again");
     promoted.shutdown().unwrap();
 }
+
+#[test]
+fn a_step_down_hands_over_to_the_standby_with_nothing_lost() {
+    let (pdir, sdir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let primary = start_primary(pdir.path(), DurabilityPolicy::Replicated, StandbyLoss::Halt);
+    let repl = primary.replication_addr().unwrap();
+    assert!(primary.can_step_down().is_err(), "no standby: nothing to hand over to");
+    let standby = start_standby(sdir.path(), repl);
+    wait_until("the standby to attach", || primary.can_step_down().is_ok());
+    trade(primary.local_addr(), "a", 3);
+
+    let started = Instant::now();
+    let stepped = primary.step_down().expect("stepped down");
+    wait_until("the handover", || standby.status().handed_over());
+    assert_eq!(standby.status().next_seq(), stepped.last_seq + 1, "the standby holds every record");
+    let promoted = promote(standby, sdir.path(), repl);
+    assert_eq!(promoted.restored(), (stepped.last_seq, stepped.state_hash));
+    trade(promoted.local_addr(), "b", 1);
+    eprintln!("switchover: step-down → first acknowledgement from the new primary in {:?}", started.elapsed());
+    assert_eq!(
+        NodeState::load(pdir.path()).unwrap().superseded_by,
+        Some(1),
+        "the old primary leads again only by promotion"
+    );
+    promoted.shutdown().unwrap();
+}

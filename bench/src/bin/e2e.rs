@@ -247,6 +247,23 @@ fn pct(h: &Histogram<u64>) -> Percentiles {
     Percentiles::from_raw(h)
 }
 
+/// The replication lag of a run with a standby (journaler wrote a record → the standby
+/// reported it written: one TCP round trip plus the standby's append), beside the round-trip
+/// floor of the same run; target: p99 ≤ floor p99 + 20 µs.
+fn report_replication_lag(lag: &hdrhistogram::Histogram<u64>, spec: LoadSpec, protocol: Protocol, floor: &Percentiles) {
+    let p = Percentiles::from_raw(lag);
+    let workload = format!("replication_lag_{}_{}", spec.rate_per_s, protocol.name());
+    println!("{} {}", summary_line(&workload, "sable", p.count, 0.0, &p), tail_fields(&p));
+    let (target, reached) = (floor.p99_ns + 20_000.0, p.p99_ns);
+    println!(
+        "target: replication lag p99 {:.1} µs vs floor p99 {:.1} µs + 20 µs = {:.1} µs: {}",
+        reached / 1e3,
+        floor.p99_ns / 1e3,
+        target / 1e3,
+        if reached <= target { "met" } else { "missed" }
+    );
+}
+
 fn tail_fields(p: &Percentiles) -> String {
     format!("p90_ns={:.0} p999_ns={:.0}", p.p90_ns, p.p999_ns)
 }
@@ -470,6 +487,7 @@ fn run_rate(
     let watch = setup.segments.map(|_| FileWatch::start(scratch.path())).transpose()?;
     let m = measure(protocol, spec, streams, time_bound)?;
     let new_files = watch.map(FileWatch::finish);
+    let lag = app.replication_lag();
     let stopped = app.shutdown().map_err(|e| format!("appliance shutdown: {e}"))?;
     drop(standby);
     drop(scratch);
@@ -480,6 +498,9 @@ fn run_rate(
     let ok = report_rate(dur, protocol, &engine, &m, spec, floor, fsync_p50);
     if let Some(files) = new_files {
         report_soak(dur, protocol, &m.load, spec, seconds, floor, files);
+    }
+    if let Some(lag) = lag {
+        report_replication_lag(&lag, spec, protocol, floor);
     }
     println!("appliance: shut down cleanly at seq {} (state_hash {:016x})", stopped.last_seq, stopped.state_hash);
     report_cpu(&m);

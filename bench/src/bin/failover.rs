@@ -29,6 +29,12 @@ struct Args {
     /// Seed of the kill moments.
     #[arg(long, default_value_t = 20261206)]
     seed: u64,
+    /// Planned switchovers (SIGUSR2: step-down and handover) instead of SIGKILL.
+    #[arg(long)]
+    switchover: bool,
+    /// Automatic failover through an etcd on loopback (`etcd` from PATH) instead of SIGUSR1.
+    #[arg(long)]
+    etcd: bool,
 }
 
 fn main() -> ExitCode {
@@ -46,9 +52,17 @@ fn main() -> ExitCode {
         cycles: args.cycles,
         max_orders_per_cycle: args.max_orders,
         seed: args.seed,
+        switchover: args.switchover,
+        etcd: args.etcd,
+    };
+    let how = match (opts.switchover, opts.etcd) {
+        (true, false) => "SIGUSR2 (step-down: drain, hand over, the standby promotes itself)",
+        (true, true) => "SIGUSR2 (step-down, hand over; the standby wins the etcd election and promotes itself)",
+        (false, false) => "SIGKILL; promotion by SIGUSR1 right after the kill",
+        (false, true) => "SIGKILL; the standby promotes itself once the dead primary's etcd lease (1 s) expires",
     };
     println!(
-        "# failover: {} cycles, up to {} orders before each SIGKILL, seed {}; durability replicated, on_standby_loss halt; promotion by SIGUSR1 right after the kill",
+        "# failover: {} cycles, up to {} orders before each {how}, seed {}; durability replicated, on_standby_loss halt",
         opts.cycles, opts.max_orders_per_cycle, opts.seed
     );
     let outcome = match run(&opts) {
@@ -65,7 +79,7 @@ fn main() -> ExitCode {
     let p = Percentiles::from_raw(&h);
     println!(
         "{} acked={} lost={} duplicated={} state_hash_reported={:016x} state_hash_replayed={:016x}",
-        summary_line("failover_sigkill_to_first_ack", "sable", outcome.failover.len() as u64, 0.0, &p),
+        summary_line(workload(&opts), "sable", outcome.failover.len() as u64, 0.0, &p),
         outcome.acked,
         outcome.lost,
         outcome.duplicated,
@@ -74,4 +88,14 @@ fn main() -> ExitCode {
     );
     let ok = outcome.lost == 0 && outcome.duplicated == 0 && outcome.state_hashes.0 == outcome.state_hashes.1;
     if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+/// The summary line's workload name for what the run did.
+fn workload(opts: &Options) -> &'static str {
+    match (opts.switchover, opts.etcd) {
+        (true, false) => "switchover_stepdown_to_first_ack",
+        (true, true) => "switchover_stepdown_to_first_ack_etcd",
+        (false, false) => "failover_sigkill_to_first_ack",
+        (false, true) => "failover_sigkill_to_first_ack_etcd",
+    }
 }

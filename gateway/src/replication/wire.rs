@@ -16,6 +16,7 @@
 //! | `SESSION_RECORDS` | primary → standby | name, then whole records of that session store's journal |
 //! | `SESSION_RESEED` | primary → standby | name, first_seq u64: drop the copy, the primary's store now starts there |
 //! | `SESSION_RETAIN` | primary → standby | name, first_seq u64: the primary's store dropped its segments before it (retention) |
+//! | `HANDOVER` | primary → standby | last_seq u64: a planned switchover; the primary stopped after seq last_seq, which the standby holds: promote |
 //! | `TRUNCATE` | primary → standby | keep_through u64: the standby's records after it are not in the primary's history (a returning old primary's unreplicated suffix) |
 
 use crate::replication::{MAX_FRAME_LEN_BYTES, PROTOCOL_VERSION};
@@ -53,6 +54,8 @@ pub(crate) enum Frame<'a> {
     SessionRetain { name: &'a str, first_seq: u64 },
     /// The standby's records after `keep_through` are not the primary's: it must cut them.
     Truncate { keep_through: u64 },
+    /// The primary stepped down after `last_seq`: the standby (which holds it) takes over.
+    Handover { last_seq: u64 },
 }
 
 const HELLO: u8 = 1;
@@ -67,6 +70,7 @@ const SESSION_RECORDS: u8 = 9;
 const SESSION_RESEED: u8 = 10;
 const SESSION_RETAIN: u8 = 11;
 const TRUNCATE: u8 = 12;
+const HANDOVER: u8 = 13;
 
 /// Why bytes are not a frame.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -101,6 +105,7 @@ pub(crate) fn encode(epoch: u32, frame: &Frame<'_>, out: &mut Vec<u8>) {
             HELLO
         }
         Frame::Truncate { keep_through } => put(out, &[keep_through], TRUNCATE),
+        Frame::Handover { last_seq } => put(out, &[last_seq], HANDOVER),
         Frame::Welcome { verify_every, written_seq, sync } => {
             put(out, &[verify_every, written_seq], WELCOME);
             out.push(u8::from(sync));
@@ -201,6 +206,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Option<Received<'_>>, WireError> {
             }
         }
         (TRUNCATE, 8) => Frame::Truncate { keep_through: u(0) },
+        (HANDOVER, 8) => Frame::Handover { last_seq: u(0) },
         (WELCOME, 17) if payload[16] <= 1 => {
             Frame::Welcome { verify_every: u(0), written_seq: u(1), sync: payload[16] == 1 }
         }
@@ -210,7 +216,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Option<Received<'_>>, WireError> {
         (POSITION, 24) => Frame::Position { received: u(0), written: u(1), synced: u(2) },
         (REFUSE, _) => Frame::Refuse(std::str::from_utf8(payload).map_err(|_| WireError::Utf8)?),
         (SESSION_HELLO | SESSION_RECORDS | SESSION_RESEED | SESSION_RETAIN, _) => session_frame(kind, payload)?,
-        (HELLO | WELCOME | STATE_HASH | HEARTBEAT | POSITION | TRUNCATE, _) => return Err(bad()),
+        (HELLO | WELCOME | STATE_HASH | HEARTBEAT | POSITION | TRUNCATE | HANDOVER, _) => return Err(bad()),
         (other, _) => return Err(WireError::Kind(other)),
     };
     Ok(Some(Received { epoch, frame, len: total }))
@@ -250,6 +256,7 @@ mod tests {
     fn every_frame_round_trips() {
         round_trip(hello(42, 3));
         round_trip(Frame::Truncate { keep_through: 99 });
+        round_trip(Frame::Handover { last_seq: 12 });
         round_trip(Frame::Welcome { verify_every: 10_000, written_seq: 7, sync: true });
         round_trip(Frame::Records(&[1, 2, 3, 4]));
         round_trip(Frame::StateHash { seq: 9, state_hash: u64::MAX });

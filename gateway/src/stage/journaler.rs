@@ -54,6 +54,7 @@ impl Journaler {
             Durability::Written => self.journal.written_seq(),
             Durability::Fsync => self.journal.synced_seq(),
         };
+        self.shared.written_at_ns.store(crate::rings::mono_ns(), Ordering::Release);
         self.shared.seq_written.store(self.journal.written_seq(), Ordering::Release);
         self.shared.set_local_durable(durable);
         Ok(())

@@ -7,6 +7,7 @@
 //! making progress for `standby_timeout_ms`, `on_standby_loss` decides (degrade to local
 //! durability with an error in the log, or halt acknowledgements) until a standby catches up.
 
+use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -21,11 +22,15 @@ use crate::config::StandbyLoss;
 use crate::replication::fence::NodeState;
 use crate::replication::wire::{self, Frame, Received};
 use crate::replication::{HEARTBEAT_PERIOD, LINK_TIMEOUT, PROTOCOL_VERSION, RECORDS_BATCH_BYTES};
-use crate::rings::Shared;
+use crate::rings::{Shared, mono_ns};
 use crate::wait::Wait;
 
 /// How long a new connection may take to send its `HELLO`.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(1);
+/// Replication lag samples awaiting the standby's `POSITION`, at most (the oldest go first).
+const MAX_LAG_SAMPLES_IN_FLIGHT: usize = 4096;
+/// Largest lag the histogram tells apart (larger ones count as this), nanoseconds: 60 s.
+const LAG_HISTOGRAM_MAX_NS: u64 = 60_000_000_000;
 /// How long a stopping primary waits for its standby to receive what is written.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -77,6 +82,9 @@ struct Link {
     position: (u64, u64, u64),
     /// The session stores the standby asked for (`SESSION_HELLO`).
     sessions: Vec<SessionTail>,
+    /// Lag samples in flight: (seq, when the journaler had written it, [`mono_ns`]), oldest
+    /// first, each closed by the first `POSITION` that reports it written.
+    lag_samples: VecDeque<(u64, u64)>,
 }
 
 /// One session store streamed to the standby.
@@ -134,6 +142,9 @@ impl Replicator {
             if let Some(since) = stopping
                 && ((self.standby_has_everything() && rounds > 0) || since.elapsed() > DRAIN_TIMEOUT)
             {
+                if self.shared.handover.load(Ordering::Acquire) {
+                    self.hand_over();
+                }
                 return;
             }
             self.accept();
@@ -157,6 +168,30 @@ impl Replicator {
                 wait.idle(rounds);
                 rounds = rounds.saturating_add(1);
             }
+        }
+    }
+
+    /// A planned switchover: the standby holds everything written, so it is told to take over.
+    fn hand_over(&mut self) {
+        let written = self.shared.seq_written.load(Ordering::Acquire);
+        let Some(link) = self.link.as_mut().filter(|l| l.position.0 >= written) else {
+            tracing::error!(written, "step-down: the standby does not hold everything written; not handed over");
+            return;
+        };
+        let mut out = Vec::with_capacity(32);
+        wire::encode(self.epoch, &Frame::Handover { last_seq: written }, &mut out);
+        let sent = link
+            .stream
+            .set_nonblocking(false)
+            .and_then(|()| link.stream.set_write_timeout(Some(HELLO_TIMEOUT)))
+            .and_then(|()| link.stream.write_all(&link.out[link.out_at..]))
+            .and_then(|()| link.stream.write_all(&out));
+        match sent {
+            Ok(()) => {
+                tracing::warn!(last_seq = written, peer = %link.peer, "stepped down: the standby takes over");
+                self.shared.handed_over.store(true, Ordering::Release);
+            }
+            Err(e) => tracing::error!(error = %e, "step-down: telling the standby failed; not handed over"),
         }
     }
 
@@ -288,6 +323,7 @@ impl Replicator {
             hash_sent_seq: next_seq.saturating_sub(1),
             position: (next_seq.saturating_sub(1), next_seq.saturating_sub(1), next_seq.saturating_sub(1)),
             sessions: Vec::new(),
+            lag_samples: VecDeque::with_capacity(MAX_LAG_SAMPLES_IN_FLIGHT),
         })
     }
 
@@ -384,11 +420,22 @@ fn superseding_epoch(why: &str) -> Option<u32> {
 impl Link {
     /// Reads positions, queues what is new and writes; true if anything moved.
     fn pump(&mut self, shared: &Shared, sessions_dir: &Path) -> Result<bool, String> {
-        let mut moved = self.read_frames(sessions_dir)?;
+        let mut moved = self.read_frames(shared, sessions_dir)?;
         if self.out_at == self.out.len() {
             self.out.clear();
             self.out_at = 0;
-            self.queue_records(shared.seq_written.load(Ordering::Acquire))?;
+            // Time first, position second: the time is of this position's batch or an earlier
+            // one, so a sample never understates the lag.
+            let written_at = shared.written_at_ns.load(Ordering::Acquire);
+            let written = shared.seq_written.load(Ordering::Acquire);
+            let sent_before = self.sent_seq;
+            self.queue_records(written)?;
+            if self.sent_seq > sent_before && self.sent_seq == written {
+                if self.lag_samples.len() == MAX_LAG_SAMPLES_IN_FLIGHT {
+                    self.lag_samples.pop_front();
+                }
+                self.lag_samples.push_back((written, written_at));
+            }
             self.queue_hashes(shared);
             self.queue_session_records()?;
             if self.out.is_empty() && self.last_sent.elapsed() >= HEARTBEAT_PERIOD {
@@ -403,7 +450,7 @@ impl Link {
         Ok(moved)
     }
 
-    fn read_frames(&mut self, sessions_dir: &Path) -> Result<bool, String> {
+    fn read_frames(&mut self, shared: &Shared, sessions_dir: &Path) -> Result<bool, String> {
         let mut buf = [0u8; 4096];
         let mut moved = false;
         loop {
@@ -421,7 +468,10 @@ impl Link {
                 return Err(format!("{SUPERSEDED} {epoch}"));
             }
             match frame {
-                Frame::Position { received, written, synced } => self.position = (received, written, synced),
+                Frame::Position { received, written, synced } => {
+                    self.position = (received, written, synced);
+                    self.close_lag_samples(shared, written);
+                }
                 Frame::SessionHello { name, next_seq } => {
                     let name = name.to_owned();
                     self.open_session(sessions_dir, name, next_seq);
@@ -434,6 +484,19 @@ impl Link {
         }
         self.inbuf.drain(..at);
         Ok(moved)
+    }
+
+    /// Records the lag of every sample the standby now holds written.
+    fn close_lag_samples(&mut self, shared: &Shared, written: u64) {
+        let now = mono_ns();
+        let mut lag = shared.replication_lag.lock().unwrap_or_else(|p| p.into_inner());
+        while let Some(&(_, at)) = self.lag_samples.front().filter(|(seq, _)| *seq <= written) {
+            let hist = lag.get_or_insert_with(|| {
+                hdrhistogram::Histogram::new_with_bounds(1, LAG_HISTOGRAM_MAX_NS, 3).expect("valid histogram bounds")
+            });
+            hist.saturating_record(now.saturating_sub(at));
+            self.lag_samples.pop_front();
+        }
     }
 
     /// One `RECORDS` frame of what is written and not sent yet, exactly as the journal holds it.

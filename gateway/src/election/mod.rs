@@ -1,0 +1,152 @@
+//! Automatic failover through etcd (an existing coordination service; sable holds no election
+//! of its own). Two keys under `[election] prefix`:
+//!
+//! - `<prefix>/leader`: the leading node's name, attached to its lease (`lease_ttl_s`). It
+//!   disappears when the leader stops refreshing the lease: it died, or it is cut off.
+//! - `<prefix>/epoch`: the epoch of the newest leadership, changed only by compare-and-swap in
+//!   the same transaction that creates the leader key: two nodes can never lead at one epoch.
+//!
+//! A primary (`sable run`) campaigns before it starts and leads at the epoch it won; a thread
+//! (`sable-lease`) refreshes the lease every quarter TTL and, when it cannot, fails the
+//! pipeline before the lease can have expired in etcd (at sent + TTL − TTL/4): nothing is
+//! acknowledged or journaled after a successor could exist. A standby (`sable standby`) watches
+//! the leader key and, once it is gone (or its primary handed over), campaigns and promotes
+//! itself at the epoch it won. Without `[election] etcd` promotion is manual only.
+
+pub mod etcd;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::config::ElectionSection;
+use crate::pipeline::Appliance;
+use crate::rings::Shared;
+use etcd::{Etcd, EtcdError};
+
+/// How long one etcd call may take.
+const CALL_TIMEOUT: Duration = Duration::from_millis(500);
+/// How often a standby looks at the leader key.
+pub const WATCH_PERIOD: Duration = Duration::from_millis(100);
+
+/// A won election: the lease that holds the leader key, and the epoch to lead at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Won {
+    /// The lease id.
+    pub lease: i64,
+    /// The epoch this node leads at.
+    pub epoch: u32,
+    /// When the lease was granted (its TTL counts from no earlier than this).
+    pub granted_at: Instant,
+}
+
+/// One node's view of the election.
+#[derive(Clone, Debug)]
+pub struct Election {
+    etcd: Etcd,
+    section: ElectionSection,
+}
+
+impl Election {
+    /// The election `section` describes, or `None` when `etcd` is empty (manual promotion).
+    pub fn from_config(section: &ElectionSection) -> Option<Election> {
+        (!section.etcd.is_empty())
+            .then(|| Election { etcd: Etcd::new(&section.etcd, CALL_TIMEOUT), section: section.clone() })
+    }
+
+    fn key(&self, name: &str) -> String {
+        format!("{}/{name}", self.section.prefix.trim_end_matches('/'))
+    }
+
+    /// Who leads now, if anyone.
+    pub fn leader(&self) -> Result<Option<String>, EtcdError> {
+        let leader = self.etcd.get(&self.key("leader"))?;
+        Ok(leader.map(|v| String::from_utf8_lossy(&v.value).into_owned()))
+    }
+
+    /// Tries once to lead, at an epoch above both etcd's and `node_epoch`. `None`: another
+    /// node leads (or won the race).
+    pub fn campaign(&self, node_epoch: u32) -> Result<Option<Won>, EtcdError> {
+        let (leader_key, epoch_key) = (self.key("leader"), self.key("epoch"));
+        if self.etcd.get(&leader_key)?.is_some() {
+            return Ok(None);
+        }
+        let current = self.etcd.get(&epoch_key)?;
+        let (etcd_epoch, revision) = match &current {
+            Some(v) => {
+                let text = String::from_utf8_lossy(&v.value);
+                let epoch =
+                    text.trim().parse::<u32>().map_err(|_| EtcdError::Answer(format!("{epoch_key} = {text:?}")))?;
+                (epoch, v.mod_revision)
+            }
+            None => (0, 0),
+        };
+        let epoch = etcd_epoch.max(node_epoch) + 1;
+        let granted_at = Instant::now();
+        let lease = self.etcd.grant(self.section.lease_ttl_s)?;
+        let me = (leader_key.as_str(), self.section.node.as_bytes(), lease);
+        if self.etcd.create_and_swap(me, (&epoch_key, epoch.to_string().as_bytes(), revision))? {
+            tracing::warn!(epoch, node = self.section.node, "won the election");
+            return Ok(Some(Won { lease, epoch, granted_at }));
+        }
+        let _ = self.etcd.revoke(lease);
+        Ok(None)
+    }
+
+    /// Keeps `won`'s lease alive for `appliance` on a thread of its own (`sable-lease`) until
+    /// [`Held::release`]; fails the appliance when the lease could have expired.
+    pub fn hold(&self, won: Won, appliance: &Appliance) -> std::io::Result<Held> {
+        let (etcd, ttl) = (self.etcd.clone(), Duration::from_secs(self.section.lease_ttl_s));
+        let shared = appliance.stop_flag();
+        let released = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&released);
+        let thread = std::thread::Builder::new()
+            .name("sable-lease".into())
+            .spawn(move || keep(&etcd, won, ttl, &shared, &flag))?;
+        Ok(Held { etcd: self.etcd.clone(), won, released, thread })
+    }
+}
+
+/// A lease being kept alive.
+pub struct Held {
+    etcd: Etcd,
+    won: Won,
+    released: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Held {
+    /// After the appliance has stopped: stops refreshing and revokes the lease, so a standby
+    /// takes over at once instead of after the TTL.
+    pub fn release(self) {
+        self.released.store(true, Ordering::Release);
+        let _ = self.thread.join();
+        match self.etcd.revoke(self.won.lease) {
+            Ok(()) => tracing::info!(epoch = self.won.epoch, "released the leadership"),
+            Err(e) => tracing::warn!(error = %e, "revoking the etcd lease failed; it expires on its own"),
+        }
+    }
+}
+
+/// The lease thread: refresh every TTL/4; past `valid_until − TTL/4` without a refresh, fence.
+/// A failed appliance is left to lose the lease.
+fn keep(etcd: &Etcd, won: Won, ttl: Duration, shared: &Arc<Shared>, released: &AtomicBool) {
+    let margin = ttl / 4;
+    let mut valid_until = won.granted_at + ttl;
+    while !released.load(Ordering::Acquire) && !shared.failed.load(Ordering::Acquire) {
+        let sent = Instant::now();
+        match etcd.keep_alive(won.lease) {
+            Ok(left_s) if left_s > 0 => valid_until = sent + ttl,
+            Ok(_) => tracing::error!(lease = won.lease, "the etcd lease has expired"),
+            Err(e) => tracing::warn!(error = %e, "refreshing the etcd lease failed"),
+        }
+        if Instant::now() + margin >= valid_until {
+            shared.fail(format!(
+                "lost the etcd lease (epoch {}): another node may lead now; fenced, nothing more is acknowledged",
+                won.epoch
+            ));
+            return;
+        }
+        std::thread::sleep(margin.min(valid_until.saturating_duration_since(Instant::now() + margin)));
+    }
+}
