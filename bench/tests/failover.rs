@@ -39,7 +39,7 @@ fn cycles_lose_and_duplicate_nothing(cycles: u32, switchover: bool, etcd: bool) 
         switchover,
         etcd,
     };
-    let outcome = run(&opts).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    let outcome = run(&opts).unwrap_or_else(|e| panic!("seed {seed}: {e}; logs kept in {}", dir.keep().display()));
     assert_eq!(outcome.failover.len(), cycles as usize);
     assert!(outcome.acked >= u64::from(cycles) * 2, "orders flowed: {}", outcome.acked);
     assert_eq!((outcome.lost, outcome.duplicated), (0, 0), "seed {seed}");

@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use gateway::NodeState;
 use gateway::client::{Client, describe};
 use gateway::config::{Config, Validated};
 use gateway::election::{Election, Held, WATCH_PERIOD, Won};
@@ -153,7 +152,7 @@ fn run(config: Option<PathBuf>) -> Result<(), String> {
         signal_hook::flag::register(sig, Arc::clone(&term)).map_err(|e| format!("installing signal handler: {e}"))?;
     }
     let election = Election::from_config(&cfg.raw.election);
-    let won = election.as_ref().map(|e| win_or_refuse(e, &cfg.raw.server.data_dir)).transpose()?;
+    let won = election.as_ref().map(|e| e.lead(&cfg.raw.server.data_dir)).transpose()?;
     let appliance = gateway::pipeline::start(cfg).map_err(|e| e.to_string())?;
     eprintln!("sable: listening on {}", appliance.local_addr());
     if let Some(addr) = appliance.fix_addr() {
@@ -163,61 +162,11 @@ fn run(config: Option<PathBuf>) -> Result<(), String> {
     serve(appliance, &term, held)
 }
 
-/// With `[election]`: a primary leads only after winning the election, at the epoch it won.
-fn win_or_refuse(election: &Election, data_dir: &std::path::Path) -> Result<Won, String> {
-    std::fs::create_dir_all(data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
-    let state = NodeState::load(data_dir).map_err(|e| format!("node-state: {e}"))?;
-    if let Some(newer) = state.superseded_by {
-        return Err(format!("this node was superseded by epoch {newer}: start it as a standby"));
-    }
-    let won = election.campaign(state.epoch).map_err(|e| format!("election: {e}"))?;
-    let Some(won) = won else {
-        let leader = election.leader().ok().flatten().unwrap_or_else(|| "another node".into());
-        return Err(format!("election: {leader} leads: start this node as a standby"));
-    };
-    NodeState::update(data_dir, |s| s.epoch = won.epoch).map_err(|e| format!("node-state: {e}"))?;
-    Ok(won)
-}
-
 /// Keeps a won election's lease alive for `appliance`.
 fn hold(election: Option<&Election>, won: Option<Won>, appliance: &Appliance) -> Result<Option<Held>, String> {
     match (election, won) {
         (Some(e), Some(won)) => e.hold(won, appliance).map(Some).map_err(|e| format!("starting the lease thread: {e}")),
         _ => Ok(None),
-    }
-}
-
-/// Whether the standby should lead now, and at which won election (`Some(None)`: by hand,
-/// without an election). By hand: SIGUSR1 or a handover. With `[election]`: once no one leads
-/// (the primary's lease expired, or it handed over and released it) and the election is won;
-/// SIGUSR1 then also needs the election won.
-fn ready_to_lead(
-    standby: &gateway::standby::Standby,
-    election: Option<&Election>,
-    promote: &AtomicBool,
-    data_dir: &std::path::Path,
-) -> Option<Option<Won>> {
-    let asked = promote.load(Ordering::Acquire) || standby.status().handed_over();
-    let Some(election) = election else { return asked.then_some(None) };
-    // A standby that never followed a primary in this run may lack what the last one
-    // acknowledged: it leads only when asked.
-    if standby.status().diverged().is_some() || !(asked || standby.status().followed()) {
-        return None;
-    }
-    let node_epoch = NodeState::load(data_dir).map(|s| s.epoch).unwrap_or_default();
-    match election.campaign(node_epoch) {
-        Ok(Some(won)) => Some(Some(won)),
-        Ok(None) => {
-            if asked {
-                promote.store(false, Ordering::Release);
-                eprintln!("sable: not promoted: another node leads in etcd");
-            }
-            None
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "election: etcd unreachable; staying a standby");
-            None
-        }
     }
 }
 
@@ -291,7 +240,9 @@ fn standby(config: Option<PathBuf>) -> Result<(), String> {
         if term.load(Ordering::Acquire) || standby.is_finished() {
             break None;
         }
-        if let Some(won) = ready_to_lead(&standby, election.as_ref(), &promote, &cfg.raw.server.data_dir) {
+        if let Some(won) =
+            gateway::election::ready_to_lead(&standby, election.as_ref(), &promote, &cfg.raw.server.data_dir)
+        {
             break Some(won);
         }
         std::thread::sleep(if election.is_some() { WATCH_PERIOD } else { STANDBY_POLL });

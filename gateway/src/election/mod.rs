@@ -19,9 +19,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use std::path::Path;
+
 use crate::config::ElectionSection;
 use crate::pipeline::Appliance;
+use crate::replication::fence::NodeState;
 use crate::rings::Shared;
+use crate::standby::Standby;
 use etcd::{Etcd, EtcdError};
 
 /// How long one etcd call may take.
@@ -93,6 +97,22 @@ impl Election {
         Ok(None)
     }
 
+    /// A primary's start: it leads only after winning, at the epoch it won (written to
+    /// node-state for the pipeline); refused on a superseded node or while another leads.
+    pub fn lead(&self, data_dir: &Path) -> Result<Won, String> {
+        std::fs::create_dir_all(data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+        let state = NodeState::load(data_dir).map_err(|e| format!("node-state: {e}"))?;
+        if let Some(newer) = state.superseded_by {
+            return Err(format!("this node was superseded by epoch {newer}: start it as a standby"));
+        }
+        let Some(won) = self.campaign(state.epoch).map_err(|e| format!("election: {e}"))? else {
+            let leader = self.leader().ok().flatten().unwrap_or_else(|| "another node".into());
+            return Err(format!("election: {leader} leads: start this node as a standby"));
+        };
+        NodeState::update(data_dir, |s| s.epoch = won.epoch).map_err(|e| format!("node-state: {e}"))?;
+        Ok(won)
+    }
+
     /// Keeps `won`'s lease alive for `appliance` on a thread of its own (`sable-lease`) until
     /// [`Held::release`]; fails the appliance when the lease could have expired.
     pub fn hold(&self, won: Won, appliance: &Appliance) -> std::io::Result<Held> {
@@ -104,6 +124,39 @@ impl Election {
             .name("sable-lease".into())
             .spawn(move || keep(&etcd, won, ttl, &shared, &flag))?;
         Ok(Held { etcd: self.etcd.clone(), won, released, thread })
+    }
+}
+
+/// Whether `standby` should lead now, and after which won election (`Some(None)`: by hand,
+/// without an election). By hand: `asked` (SIGUSR1) or a handover. With an election: once no
+/// one leads (the primary's lease expired, or it handed over and released it) and this node
+/// wins; being asked then also needs the win. A standby that never followed a primary in this
+/// run may lack what the last one acknowledged: it campaigns only when asked.
+pub fn ready_to_lead(
+    standby: &Standby,
+    election: Option<&Election>,
+    asked: &AtomicBool,
+    data_dir: &Path,
+) -> Option<Option<Won>> {
+    let asked_now = asked.load(Ordering::Acquire) || standby.status().handed_over();
+    let Some(election) = election else { return asked_now.then_some(None) };
+    if standby.status().diverged().is_some() || !(asked_now || standby.status().followed()) {
+        return None;
+    }
+    let node_epoch = NodeState::load(data_dir).map(|s| s.epoch).unwrap_or_default();
+    match election.campaign(node_epoch) {
+        Ok(Some(won)) => Some(Some(won)),
+        Ok(None) => {
+            if asked_now {
+                asked.store(false, Ordering::Release);
+                tracing::warn!("not promoted: another node leads in etcd");
+            }
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "election: etcd unreachable; staying a standby");
+            None
+        }
     }
 }
 
