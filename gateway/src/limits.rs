@@ -116,6 +116,8 @@ pub(crate) const PUBLISH_BATCH: u64 = 256;
 
 /// How long a shutdown waits for in-flight commands to be published before it gives up.
 pub(crate) const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Threads that open session stores at start (a promotion waits for every store).
+pub(crate) const MAX_PARALLEL_STORE_OPENS: usize = 4;
 /// Under a `replicated` policy with no standby attached, how long a shutdown waits for one
 /// before it stops with the in-flight commands journaled but not acknowledged.
 pub(crate) const STANDBY_DRAIN_GRACE: Duration = Duration::from_secs(1);

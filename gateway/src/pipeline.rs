@@ -30,6 +30,7 @@ use snapshot::{Follower, Retention, SnapshotStore};
 
 use crate::config::{DurabilityPolicy, Validated};
 use crate::fix::sessions::FixSessions;
+use crate::limits::MAX_PARALLEL_STORE_OPENS;
 use crate::replication::fence::NodeState;
 use crate::rings::{InputProducer, OutSlot, Shared, Slot};
 use crate::sbe::convert::OrderTerms;
@@ -535,18 +536,15 @@ fn listeners(cfg: &Validated, data_dir: &Path) -> Result<Listeners, PipelineErro
         .map_err(|source| PipelineError::Io { what: "creating the sessions dir", source })?;
     let limits = &cfg.raw.sessions_limits;
     let max_conns = limits.max_connections;
-    let mut sbe_stores = Vec::with_capacity(cfg.raw.sessions.len());
-    for sc in &cfg.raw.sessions {
-        sbe_stores.push(open_store(&sessions_dir, &sbe_store_name(sc.session_id), cfg)?);
-    }
+    let mut stores = open_stores(&sessions_dir, cfg)?.into_iter();
+    let sbe_stores: Vec<_> = stores.by_ref().take(cfg.raw.sessions.len()).collect();
     let sbe = SbeSessions::new(cfg.raw.sessions.clone(), limits.clone(), sbe_stores, max_conns);
     let (listener, local_addr) = bind(cfg.listen, "binding the listen address")?;
     tracing::info!(%local_addr, durability = ?cfg.raw.pipeline.durability, "listening");
     let mut protocols: Vec<(mio::net::TcpListener, Box<dyn Protocol + Send>)> = vec![(listener, Box::new(sbe))];
     let Some(addr) = cfg.fix_listen else { return Ok((protocols, local_addr, None)) };
     let mut fix_sessions = Vec::with_capacity(cfg.raw.fix_sessions.len());
-    for (fc, settings) in cfg.raw.fix_sessions.iter().zip(&cfg.fix_settings) {
-        let store = open_store(&sessions_dir, &fc.store_name(), cfg)?;
+    for ((fc, settings), store) in cfg.raw.fix_sessions.iter().zip(&cfg.fix_settings).zip(stores) {
         fix_sessions.push(crate::fix::session::FixSession::new(fc, *settings, store));
     }
     let comp_ids = cfg.raw.fix_sessions.iter().map(|f| (f.sender_comp_id.clone(), f.target_comp_id.clone())).collect();
@@ -569,6 +567,33 @@ fn sbe_store_name(session_id: u64) -> String {
 pub(crate) fn store_names(cfg: &Validated) -> Vec<String> {
     let sbe = cfg.raw.sessions.iter().map(|s| sbe_store_name(s.session_id));
     sbe.chain(cfg.raw.fix_sessions.iter().map(|f| f.store_name())).collect()
+}
+
+/// Every session store the configuration names (FIX ones only with FIX on), in
+/// [`store_names`] order, opened on up to
+/// [`MAX_PARALLEL_STORE_OPENS`] threads: opening one checks its whole active segment (a
+/// promotion waits for all of them).
+fn open_stores(dir: &Path, cfg: &Validated) -> Result<Vec<SessionStore>, PipelineError> {
+    let mut names = store_names(cfg);
+    if cfg.fix_listen.is_none() {
+        names.truncate(cfg.raw.sessions.len());
+    }
+    let chunk = names.len().div_ceil(MAX_PARALLEL_STORE_OPENS).max(1);
+    let opened: Vec<Result<Vec<SessionStore>, PipelineError>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = names
+            .chunks(chunk)
+            .map(|names| scope.spawn(move || names.iter().map(|n| open_store(dir, n, cfg)).collect()))
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or_else(|_| Err(PipelineError::Stage("opening a session store panicked".into()))))
+            .collect()
+    });
+    let mut stores = Vec::with_capacity(names.len());
+    for chunk in opened {
+        stores.extend(chunk?);
+    }
+    Ok(stores)
 }
 
 fn open_store(dir: &Path, name: &str, cfg: &Validated) -> Result<SessionStore, PipelineError> {

@@ -32,11 +32,21 @@ use crate::replication::wire::{self, Frame, Received};
 use crate::replication::{HashCheck, LINK_TIMEOUT, MAX_FRAME_LEN_BYTES};
 use crate::store::StoreLimits;
 
+/// Sleeps `pause`, or less once `stop` is raised (a promotion waits for this thread).
+fn pause(stop: &AtomicBool, pause: Duration) {
+    let until = Instant::now() + pause;
+    while !stop.load(Ordering::Acquire) && Instant::now() < until {
+        std::thread::sleep(STOP_CHECK);
+    }
+}
+
+/// How often a pausing standby looks for a stop request.
+const STOP_CHECK: Duration = Duration::from_millis(2);
 /// How long one attempt to reach the primary may take (short: the service watchdog expects the
 /// standby's thread to come round every second or so).
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 /// Pause between attempts to reach the primary.
-const RECONNECT_PAUSE: Duration = Duration::from_millis(200);
+const RECONNECT_PAUSE: Duration = Duration::from_millis(50);
 /// How long a read waits before the standby checks for a stop request.
 const READ_POLL: Duration = Duration::from_millis(50);
 
@@ -323,14 +333,14 @@ impl Node {
                 End::Cut(keep_through) => return Ok(Ran::Cut(keep_through)),
                 End::Lost(why) => {
                     tracing::warn!(%primary, %why, "replication link down; retrying");
-                    std::thread::sleep(RECONNECT_PAUSE);
+                    pause(stop, RECONNECT_PAUSE);
                 }
                 End::Diverged(why) => {
                     tracing::error!(%why, "this standby diverged from its primary: it stops following and must not be promoted; re-seed it");
                     *self.status.diverged.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
                     while !stop.load(Ordering::Acquire) {
                         self.status.beat();
-                        std::thread::sleep(RECONNECT_PAUSE);
+                        pause(stop, RECONNECT_PAUSE);
                     }
                 }
             }
@@ -428,11 +438,6 @@ impl Node {
     fn adopt(&mut self, epoch: u32) -> Result<(), End> {
         if epoch == self.state.epoch && self.state.local_acks_from.is_none() {
             return Ok(());
-        }
-        if epoch > self.state.epoch {
-            // Its session stores were an older primary's (its own, or copies of one): they may
-            // hold what the new primary never had. The new primary's are copied afresh.
-            self.sessions.reset_all()?;
         }
         let updated = NodeState::update(&self.data_dir, |s| {
             if epoch > s.epoch {
@@ -561,7 +566,8 @@ impl SessionCopies {
     fn hello(&self, epoch: u32, stream: &mut TcpStream) -> Result<(), End> {
         let mut out = Vec::with_capacity(64 * self.copies.len());
         for (name, copy) in &self.copies {
-            wire::encode(epoch, &Frame::SessionHello { name, next_seq: copy.next_seq() }, &mut out);
+            let last_checksum = (copy.next_seq() > copy.first_seq()).then(|| copy.last_checksum());
+            wire::encode(epoch, &Frame::SessionHello { name, next_seq: copy.next_seq(), last_checksum }, &mut out);
         }
         stream.write_all(&out).map_err(|e| End::Lost(format!("sending SESSION_HELLO: {e}")))
     }
@@ -586,14 +592,6 @@ impl SessionCopies {
             at += r.len_bytes();
         }
         Ok(())
-    }
-
-    /// Drops every copy; each starts again at seq 1 (the primary re-seeds it from its oldest
-    /// record).
-    fn reset_all(&mut self) -> Result<(), End> {
-        let names: Vec<String> = self.copies.keys().cloned().collect();
-        self.retain.clear();
-        names.iter().try_for_each(|name| self.reseed(name, 1))
     }
 
     /// Drops a copy the primary can no longer continue and starts it again at `first_seq`.

@@ -35,6 +35,9 @@ struct Args {
     /// Automatic failover through an etcd on loopback (`etcd` from PATH) instead of SIGUSR1.
     #[arg(long)]
     etcd: bool,
+    /// Keep the scratch directory (the nodes' data and `sable.log`s) and print where.
+    #[arg(long)]
+    keep: bool,
 }
 
 fn main() -> ExitCode {
@@ -86,6 +89,9 @@ fn main() -> ExitCode {
         outcome.state_hashes.0,
         outcome.state_hashes.1
     );
+    if args.keep {
+        println!("# kept: {}", dir.keep().display());
+    }
     let ok = outcome.lost == 0 && outcome.duplicated == 0 && outcome.state_hashes.0 == outcome.state_hashes.1;
     if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }

@@ -12,7 +12,7 @@
 //! | `HEARTBEAT` | primary → standby | written_seq u64 |
 //! | `POSITION` | standby → primary | received u64, written u64, synced u64 |
 //! | `REFUSE` | primary → standby | reason, UTF-8 |
-//! | `SESSION_HELLO` | standby → primary | name (u8 length, UTF-8), next_seq u64 of its copy of that session store |
+//! | `SESSION_HELLO` | standby → primary | name (u8 length, UTF-8), next_seq u64 of its copy of that session store, then its last record's checksum u32 when the copy has records |
 //! | `SESSION_RECORDS` | primary → standby | name, then whole records of that session store's journal |
 //! | `SESSION_RESEED` | primary → standby | name, first_seq u64: drop the copy, the primary's store now starts there |
 //! | `SESSION_RETAIN` | primary → standby | name, first_seq u64: the primary's store dropped its segments before it (retention) |
@@ -44,8 +44,9 @@ pub(crate) enum Frame<'a> {
     Position { received: u64, written: u64, synced: u64 },
     /// The primary will not serve this standby.
     Refuse(&'a str),
-    /// The standby's copy of session store `name` needs records from `next_seq` on.
-    SessionHello { name: &'a str, next_seq: u64 },
+    /// The standby's copy of session store `name` needs records from `next_seq` on; its last
+    /// record's checksum, if it has records (the primary re-seeds a copy whose history differs).
+    SessionHello { name: &'a str, next_seq: u64, last_checksum: Option<u32> },
     /// Records of session store `name`.
     SessionRecords { name: &'a str, records: &'a [u8] },
     /// The primary's store `name` no longer holds what the copy needs: start over at `first_seq`.
@@ -122,9 +123,13 @@ pub(crate) fn encode(epoch: u32, frame: &Frame<'_>, out: &mut Vec<u8>) {
             out.extend_from_slice(reason.as_bytes());
             REFUSE
         }
-        Frame::SessionHello { name, next_seq } => {
+        Frame::SessionHello { name, next_seq, last_checksum } => {
             put_name(out, name);
-            put(out, &[next_seq], SESSION_HELLO)
+            put(out, &[next_seq], SESSION_HELLO);
+            if let Some(checksum) = last_checksum {
+                out.extend_from_slice(&checksum.to_le_bytes());
+            }
+            SESSION_HELLO
         }
         Frame::SessionRecords { name, records } => {
             put_name(out, name);
@@ -224,9 +229,18 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Option<Received<'_>>, WireError> {
 
 fn session_frame(kind: u8, payload: &[u8]) -> Result<Frame<'_>, WireError> {
     let (name, rest) = take_name(payload)?;
-    let seq = || rest.try_into().map(u64::from_le_bytes).map_err(|_| WireError::Payload { kind, len: payload.len() });
+    let bad = || WireError::Payload { kind, len: payload.len() };
+    let seq = || rest.try_into().map(u64::from_le_bytes).map_err(|_| bad());
     Ok(match kind {
-        SESSION_HELLO => Frame::SessionHello { name, next_seq: seq()? },
+        SESSION_HELLO => {
+            let next_seq = rest.get(..8).ok_or_else(bad)?.try_into().map(u64::from_le_bytes).map_err(|_| bad())?;
+            let last_checksum = match rest.len() {
+                8 => None,
+                12 => Some(u32::from_le_bytes(rest[8..12].try_into().expect("4 bytes"))),
+                _ => return Err(bad()),
+            };
+            Frame::SessionHello { name, next_seq, last_checksum }
+        }
         SESSION_RESEED => Frame::SessionReseed { name, first_seq: seq()? },
         SESSION_RETAIN => Frame::SessionRetain { name, first_seq: seq()? },
         _ => Frame::SessionRecords { name, records: rest },
@@ -263,7 +277,8 @@ mod tests {
         round_trip(Frame::Heartbeat { written_seq: 3 });
         round_trip(Frame::Position { received: 5, written: 4, synced: 3 });
         round_trip(Frame::Refuse("seq 1 is no longer in the primary's journal"));
-        round_trip(Frame::SessionHello { name: "fix-CLIENT1-SABLE", next_seq: 12 });
+        round_trip(Frame::SessionHello { name: "fix-CLIENT1-SABLE", next_seq: 12, last_checksum: Some(0xfeed) });
+        round_trip(Frame::SessionHello { name: "sbe-1", next_seq: 1, last_checksum: None });
         round_trip(Frame::SessionRecords { name: "sbe-1", records: &[9, 8, 7] });
         round_trip(Frame::SessionReseed { name: "sbe-2", first_seq: 4097 });
         round_trip(Frame::SessionRetain { name: "sbe-2", first_seq: 8193 });

@@ -472,9 +472,9 @@ impl Link {
                     self.position = (received, written, synced);
                     self.close_lag_samples(shared, written);
                 }
-                Frame::SessionHello { name, next_seq } => {
+                Frame::SessionHello { name, next_seq, last_checksum } => {
                     let name = name.to_owned();
-                    self.open_session(sessions_dir, name, next_seq);
+                    self.open_session(sessions_dir, name, (next_seq, last_checksum));
                 }
                 other => return Err(format!("unexpected frame from the standby: {other:?}")),
             }
@@ -519,8 +519,9 @@ impl Link {
     }
 
     /// Starts streaming session store `name` to the standby from `next_seq` (or, when the
-    /// primary's store no longer holds it, from its oldest record, after a `SESSION_RESEED`).
-    fn open_session(&mut self, sessions_dir: &Path, name: String, next_seq: u64) {
+    /// primary's store no longer holds it, or the copy's last record is not the store's record
+    /// there, from its oldest record, after a `SESSION_RESEED`).
+    fn open_session(&mut self, sessions_dir: &Path, name: String, (next_seq, last_checksum): (u64, Option<u32>)) {
         if crate::store::validate_name(&name).is_err() || !sessions_dir.join(&name).is_dir() {
             tracing::warn!(session = name, "the standby asked for a session store this primary does not have");
             return;
@@ -528,12 +529,27 @@ impl Link {
         self.sessions.retain(|s| s.name != name);
         let dir = sessions_dir.join(&name);
         let open = |seq| MmapStorage::open_read_only(&dir).map(|storage| Tail::open(storage, seq));
-        let tail = match open(next_seq) {
-            Ok(Err(journal::JournalError::SeqNotInJournal { first_seq, .. })) if first_seq > next_seq => {
+        let continues = |seq: u64| -> Option<Tail<MmapStorage>> {
+            let Some(checksum) = last_checksum else { return open(seq).ok()?.ok() };
+            // The copy's last record must be this store's record there: read it, then go on.
+            let mut tail = open(seq.checked_sub(1)?).ok()?.ok()?;
+            let last = tail.next_available().ok()??;
+            (last.seq + 1 == seq && last.checksum == checksum).then_some(tail)
+        };
+        let tail = match continues(next_seq) {
+            Some(tail) => Ok(Ok(tail)),
+            None => {
+                let first = MmapStorage::open_read_only(&dir).and_then(|s| s.list_segments());
+                let first_seq = first.ok().and_then(|bases| bases.first().copied()).unwrap_or(1);
+                tracing::info!(
+                    session = name,
+                    next_seq,
+                    first_seq,
+                    "the standby's copy cannot continue from here: re-seeding it"
+                );
                 wire::encode(self.epoch, &Frame::SessionReseed { name: &name, first_seq }, &mut self.out);
                 open(first_seq)
             }
-            opened => opened,
         };
         let tail = tail.map_err(|e| e.to_string()).and_then(|t| t.map_err(|e| e.to_string()));
         match tail {
