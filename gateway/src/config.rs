@@ -385,7 +385,8 @@ pub struct SessionConfig {
     pub session_id: u64,
     /// Username (Negotiate `Username`).
     pub username: String,
-    /// Password (Negotiate `Password`).
+    /// Password (Negotiate `Password`): an Argon2 PHC string from `sable passwd`, or plain text
+    /// (warned about at start-up).
     pub password: String,
     /// Accounts the session may act on.
     pub accounts: Vec<u32>,
@@ -501,7 +502,8 @@ pub struct FixSessionConfig {
     /// Username (553) the Logon must carry; empty = none checked.
     #[serde(default)]
     pub username: String,
-    /// Password (554) the Logon must carry; empty = none checked.
+    /// Password (554) the Logon must carry; empty = none checked. An Argon2 PHC string from
+    /// `sable passwd`, or plain text (warned about at start-up).
     #[serde(default)]
     pub password: String,
     /// Accounts the session may act on.
@@ -855,7 +857,13 @@ impl Config {
             if self.sessions[..i].iter().any(|o| o.username == sc.username) {
                 return Err(invalid(key("username"), format!("username {:?} is used twice", sc.username)));
             }
+            crate::session::credentials::Credential::new(&sc.username, &sc.password)
+                .map_err(|err| invalid(key("password"), err.to_string()))?;
+            let hashed = sc.password.starts_with(crate::session::credentials::PHC_PREFIX);
             for (k, v) in [("username", &sc.username), ("password", &sc.password)] {
+                if k == "password" && hashed {
+                    continue;
+                }
                 crate::sbe::messages::char_field::<20>(v.as_bytes())
                     .map_err(|err| invalid(key(k), format!("not an SBE credential: {err}")))?;
                 if v.is_empty() {
@@ -895,6 +903,8 @@ impl Config {
             {
                 return Err(invalid(key("sender_comp_id"), "this CompID pair is listed twice"));
             }
+            crate::session::credentials::Credential::new(&fc.username, &fc.password)
+                .map_err(|err| invalid(key("password"), err.to_string()))?;
             check_session_accounts(&key, &fc.accounts, accounts)?;
             check_throttle(&key, fc.throttle_per_s, fc.throttle_burst)?;
             let eff = fc.effective(&self.fix.defaults).map_err(|e| invalid(key("settings"), e.to_string()))?;

@@ -17,6 +17,7 @@ use mio::{Interest, Registry, Token};
 
 use crate::limits::RECV_BUF_BYTES;
 use crate::sbe::convert::Report;
+use crate::session::auth::{AuthClient, AuthVerdict, Verdict};
 use crate::session::{CloseKind, ConnId, Env, Outbox, Protocol, ProtocolId, SessionRef};
 use crate::stage::sequencer::{Clock, WallClock};
 
@@ -43,6 +44,9 @@ pub(crate) struct Edge {
     outbound_cap_bytes: usize,
     /// Set once shutdown closes the sessions: cancel-on-disconnect does not apply.
     stopping: bool,
+    /// The `sable-auth` thread, which verifies hashed passwords (none: every verdict is
+    /// "unavailable").
+    auth: Option<AuthClient>,
 }
 
 /// Locks the edge. A thread that panicked while holding it has already failed the pipeline
@@ -69,6 +73,48 @@ impl Edge {
             next_exec_id: GATEWAY_EXEC_ID_BASE,
             outbound_cap_bytes,
             stopping: false,
+            auth: None,
+        }
+    }
+
+    /// Verifies hashed passwords on `auth`'s thread.
+    pub(crate) fn set_auth(&mut self, auth: AuthClient) {
+        self.auth = Some(auth);
+    }
+
+    /// Hands the passwords the sessions asked to verify to the auth thread; one it cannot take
+    /// gets its "unavailable" verdict at once.
+    fn forward_auth(&mut self) {
+        while let Some(req) = self.outbox.poll_auth() {
+            let refused = match &self.auth {
+                Some(auth) => auth.submit(req).err(),
+                None => Some(AuthVerdict { conn: req.conn, attempt: req.attempt, verdict: Verdict::Unavailable }),
+            };
+            if let Some(v) = refused {
+                self.verdict(v);
+            }
+        }
+    }
+
+    /// Takes the auth thread's verdicts (the receiver calls this when its waker fires): each
+    /// completes its logon, then the input held behind it is handed over.
+    pub(crate) fn take_verdicts(&mut self) {
+        while let Some(v) = self.auth.as_ref().and_then(AuthClient::poll) {
+            self.verdict(v);
+        }
+    }
+
+    fn verdict(&mut self, v: AuthVerdict) {
+        let Some(c) = self.conns[v.conn.0].as_ref() else { return };
+        let p = c.protocol;
+        let mut env = Env { instruments: &self.instruments, next_exec_id: &mut self.next_exec_id };
+        let now = WallClock.now_ns();
+        self.protocols[p.0].handle_verdict(v.conn, v.attempt, v.verdict, now, &mut env, &mut self.outbox);
+        self.apply_closes();
+        // A refused logon's connection is closing: what it sent after the logon is never read.
+        if self.conns[v.conn.0].as_ref().is_some_and(|c| !c.closing) {
+            self.hand_over(v.conn);
+            self.apply_closes();
         }
     }
 
@@ -150,9 +196,11 @@ impl Edge {
         c.recv_len -= consumed;
         if c.recv_len == c.recv.len() {
             // A full buffer with no whole frame in it: protocols bound their frames below
-            // RECV_BUF_BYTES, so this is a protocol bug; close rather than spin.
+            // RECV_BUF_BYTES, so this is a client that sent a whole buffer while its logon
+            // waited for its verdict (or a protocol bug); close rather than spin.
             self.outbox.close(conn, CloseKind::Now, "receive buffer full without a whole frame");
         }
+        self.forward_auth();
     }
 
     /// Carries out the closes the sessions asked for.

@@ -35,6 +35,8 @@ mod rings;
 pub mod sbe;
 pub mod service;
 mod session;
+/// Session credentials: hashing (`sable passwd`), checking, reloading.
+pub use session::credentials;
 mod stage;
 pub mod standby;
 pub mod store;

@@ -1,7 +1,7 @@
 //! `sable`: the appliance (`sable run`), an example client (`sable client`) and the operator
 //! tools (`sable journal …`, `sable snapshot …`, `sable tune check`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -57,6 +57,10 @@ enum Cmd {
     /// Host tuning (`sable tune check`: is this host tuned for the matcher core?).
     #[command(subcommand)]
     Tune(TuneCmd),
+    /// Print a salted Argon2 hash (PHC string) of a password, for a session's `password` in
+    /// the configuration. The password is read from standard input (one line), or prompted for
+    /// twice without echo on a terminal; never from the command line.
+    Passwd,
 }
 
 #[derive(clap::Args)]
@@ -154,11 +158,15 @@ fn run(config: Option<PathBuf>) -> Result<(), String> {
     if let Some(addr) = appliance.fix_addr() {
         eprintln!("sable: FIX listening on {addr}");
     }
-    serve(appliance, &term)
+    serve(appliance, &term, config.as_deref())
 }
 
-/// Runs a started appliance until SIGTERM/SIGINT (or a stage failure), then drains it.
-fn serve(appliance: gateway::pipeline::Appliance, term: &AtomicBool) -> Result<(), String> {
+/// Runs a started appliance until SIGTERM/SIGINT (or a stage failure), then drains it. SIGHUP
+/// reloads the session credentials from `config` (the file it started from).
+fn serve(appliance: gateway::pipeline::Appliance, term: &AtomicBool, config: Option<&Path>) -> Result<(), String> {
+    let hup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hup))
+        .map_err(|e| format!("installing signal handler: {e}"))?;
     let mut status = format!("running: SBE on {}", appliance.local_addr());
     if let Some(addr) = appliance.fix_addr() {
         status.push_str(&format!(", FIX on {addr}"));
@@ -167,6 +175,9 @@ fn serve(appliance: gateway::pipeline::Appliance, term: &AtomicBool) -> Result<(
     let service = Service::ready(appliance.progress(), &status);
     while !term.load(Ordering::Acquire) && !appliance.is_finished() {
         std::thread::sleep(Duration::from_millis(50));
+        if hup.swap(false, Ordering::AcqRel) {
+            reload(&appliance, config);
+        }
     }
     service.stopping();
     let report = appliance.shutdown().map_err(|e| e.to_string())?;
@@ -175,6 +186,17 @@ fn serve(appliance: gateway::pipeline::Appliance, term: &AtomicBool) -> Result<(
         report.last_seq, report.state_hash, report.snapshot_seq
     );
     Ok(())
+}
+
+/// SIGHUP: credentials from the configuration file (the appliance logs what changed).
+fn reload(appliance: &gateway::pipeline::Appliance, config: Option<&Path>) {
+    match config {
+        None => tracing::warn!("SIGHUP ignored: running the built-in demo configuration, no file to reload"),
+        Some(path) => match appliance.reload(path) {
+            Ok(r) => eprintln!("sable: reloaded credentials: {} changed, {} unchanged", r.changed.len(), r.unchanged),
+            Err(e) => tracing::error!(error = %e, "reload refused; the running credentials are kept"),
+        },
+    }
 }
 
 fn standby(config: Option<PathBuf>) -> Result<(), String> {
@@ -204,7 +226,7 @@ fn standby(config: Option<PathBuf>) -> Result<(), String> {
     if promote.load(Ordering::Acquire) && !term.load(Ordering::Acquire) {
         let appliance = standby.promote(cfg).map_err(|e| e.to_string())?;
         eprintln!("sable: promoted; listening on {}", appliance.local_addr());
-        return serve(appliance, &term);
+        return serve(appliance, &term, config.as_deref());
     }
     let diverged = standby.status().diverged();
     let report = standby.shutdown().map_err(|e| e.to_string())?;
@@ -217,6 +239,30 @@ fn standby(config: Option<PathBuf>) -> Result<(), String> {
 
 /// `sable tune check`: the matcher core from `--core`, else the configuration file (parsed, not
 /// validated: the file may be meant for another host). A failing knob is an error exit.
+/// `sable passwd`: reads a password (prompt on a terminal, else one line of stdin) and prints
+/// its PHC string.
+fn passwd() -> Result<(), String> {
+    use std::io::{BufRead, IsTerminal};
+    let password = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ").map_err(|e| format!("reading the password: {e}"))?;
+        let again = rpassword::prompt_password("Again: ").map_err(|e| format!("reading the password: {e}"))?;
+        if first != again {
+            return Err("the passwords differ".into());
+        }
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).map_err(|e| format!("reading the password: {e}"))?;
+        line.trim_end_matches(['\r', '\n']).to_string()
+    };
+    if password.is_empty() {
+        return Err("an empty password is no password".into());
+    }
+    let phc = gateway::credentials::hash_password(password.as_bytes()).map_err(|e| e.to_string())?;
+    println!("{phc}");
+    Ok(())
+}
+
 fn tune_check(args: &CheckArgs) -> Result<(), String> {
     let core = match (args.core, &args.config) {
         (Some(core), _) => Some(core),
@@ -365,6 +411,7 @@ fn main() -> ExitCode {
         Cmd::Journal(cmd) => run_journal(cmd, &mut std::io::stdout()),
         Cmd::Snapshot(cmd) => run_snapshot(cmd, &mut std::io::stdout()),
         Cmd::Tune(TuneCmd::Check(args)) => tune_check(&args),
+        Cmd::Passwd => passwd(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -102,6 +102,7 @@ pub struct Appliance {
     io: Option<JoinHandle<Result<ShutdownReport, PipelineError>>>,
     restored_hash: u64,
     restored_seq: u64,
+    credentials: Arc<crate::session::credentials::CredentialStore>,
 }
 
 impl Appliance {
@@ -134,6 +135,22 @@ impl Appliance {
     /// watchdog's input).
     pub fn progress(&self) -> crate::service::ProgressProbe {
         crate::service::ProgressProbe::new(Arc::clone(&self.shared))
+    }
+
+    /// The session credentials the appliance runs with: `reload_file` swaps in the ones of a
+    /// configuration file (SIGHUP, the admin port); live sessions keep running.
+    pub fn credentials(&self) -> Arc<crate::session::credentials::CredentialStore> {
+        Arc::clone(&self.credentials)
+    }
+
+    /// Re-reads the configuration file at `path` and swaps in its session credentials
+    /// (SIGHUP; the admin port's reload): validated as a whole first, nothing changes if it is
+    /// invalid; live sessions keep running, a changed password applies at its next logon.
+    pub fn reload(
+        &self,
+        path: &Path,
+    ) -> Result<crate::session::credentials::ReloadReport, crate::session::credentials::CredentialError> {
+        self.credentials.reload_file(path)
     }
 
     /// Asks the appliance to stop (idempotent; signal-safe parts only: an atomic and a wake).
@@ -266,7 +283,8 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
         mio::Waker::new(poll.registry(), WAKER)
             .map_err(|source| PipelineError::Io { what: "creating the waker", source })?,
     );
-    let (protocols, local_addr, fix_addr) = listeners(&cfg, &data_dir)?;
+    let credentials = Arc::new(crate::session::credentials::CredentialStore::new(&cfg.raw));
+    let (protocols, local_addr, fix_addr) = listeners(&cfg, &data_dir, &credentials)?;
     let receiver = Receiver::new(ReceiverParts {
         poll,
         waker: Arc::clone(&waker),
@@ -309,6 +327,7 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
         io: Some(handle),
         restored_hash,
         restored_seq,
+        credentials,
     })
 }
 
@@ -449,7 +468,11 @@ type Listeners = (Vec<(mio::net::TcpListener, Box<dyn Protocol + Send>)>, Socket
 
 /// Binds each protocol's listener and opens its sessions' stores: SBE first, then FIX when
 /// configured.
-fn listeners(cfg: &Validated, data_dir: &Path) -> Result<Listeners, PipelineError> {
+fn listeners(
+    cfg: &Validated,
+    data_dir: &Path,
+    credentials: &Arc<crate::session::credentials::CredentialStore>,
+) -> Result<Listeners, PipelineError> {
     let sessions_dir = sessions_dir(data_dir);
     std::fs::create_dir_all(&sessions_dir)
         .map_err(|source| PipelineError::Io { what: "creating the sessions dir", source })?;
@@ -459,7 +482,8 @@ fn listeners(cfg: &Validated, data_dir: &Path) -> Result<Listeners, PipelineErro
     for sc in &cfg.raw.sessions {
         sbe_stores.push(open_store(&sessions_dir, &sbe_store_name(sc.session_id), cfg)?);
     }
-    let sbe = SbeSessions::new(cfg.raw.sessions.clone(), limits.clone(), sbe_stores, max_conns);
+    let sbe = SbeSessions::new(cfg.raw.sessions.clone(), limits.clone(), sbe_stores, max_conns)
+        .with_credentials(Arc::clone(credentials));
     let (listener, local_addr) = bind(cfg.listen, "binding the listen address")?;
     tracing::info!(%local_addr, durability = ?cfg.raw.pipeline.durability, "listening");
     let mut protocols: Vec<(mio::net::TcpListener, Box<dyn Protocol + Send>)> = vec![(listener, Box::new(sbe))];
@@ -473,7 +497,8 @@ fn listeners(cfg: &Validated, data_dir: &Path) -> Result<Listeners, PipelineErro
     let dictionary = crate::fix::dictionary::Dictionary::sable();
     let logon_timeout_s = cfg.raw.fix.defaults.logon_timeout_s;
     let guard = cfg.raw.sessions_limits.logon_guard();
-    let fix = FixSessions::new(fix_sessions, comp_ids, dictionary, max_conns, logon_timeout_s, guard);
+    let fix = FixSessions::new(fix_sessions, comp_ids, dictionary, max_conns, logon_timeout_s, guard)
+        .with_credentials(Arc::clone(credentials));
     let (fix_listener, fix_addr) = bind(addr, "binding the FIX listen address")?;
     tracing::info!(addr = %fix_addr, "FIX listening");
     protocols.push((fix_listener, Box::new(fix)));
