@@ -9,8 +9,6 @@
 mod raw_fix;
 #[path = "support/sbe_flow.rs"]
 mod sbe_flow;
-#[path = "support/small_appliance.rs"]
-mod small_appliance;
 
 use gateway::client::Client;
 use gateway::config::{Config, DEFAULT_TOML};
@@ -41,10 +39,10 @@ fn config_text(sbe1: &str, client1: &str) -> String {
 
 fn start(dir: &std::path::Path, text: &str) -> gateway::pipeline::Appliance {
     let parsed = Config::parse(text).expect("config parses");
-    let mut c = small_appliance::config(dir);
-    c.sessions = parsed.sessions;
-    c.fix_sessions = parsed.fix_sessions;
-    gateway::pipeline::start(c.validate().expect("test config validates")).expect("appliance starts")
+    raw_fix::start(dir, |c| {
+        c.sessions = parsed.sessions;
+        c.fix_sessions = parsed.fix_sessions;
+    })
 }
 
 /// A FIX Logon of CLIENT1 with `password` and MsgSeqNum `seq`: the reply's type and text.
