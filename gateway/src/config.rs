@@ -186,6 +186,9 @@ pub struct ServerConfig {
     pub listen: String,
     /// Data directory (journal and snapshots).
     pub data_dir: PathBuf,
+    /// `[server.tls]`: TLS on the SBE listener (none: plain TCP).
+    #[serde(default)]
+    pub tls: Option<crate::tls::TlsConfig>,
 }
 
 /// `[pipeline]`.
@@ -421,6 +424,9 @@ pub struct FixSection {
     /// Defaults of every FIX session.
     #[serde(flatten)]
     pub defaults: FixSettings,
+    /// `[fix.tls]`: TLS on the FIX listener (none: plain TCP).
+    #[serde(default)]
+    pub tls: Option<crate::tls::TlsConfig>,
 }
 
 fn default_fix_listen() -> String {
@@ -429,7 +435,7 @@ fn default_fix_listen() -> String {
 
 impl Default for FixSection {
     fn default() -> Self {
-        FixSection { listen: default_fix_listen(), defaults: FixSettings::default() }
+        FixSection { listen: default_fix_listen(), defaults: FixSettings::default(), tls: None }
     }
 }
 

@@ -7,9 +7,15 @@
 //! receiver holds it while it reads and parses, the publisher while it encodes, stores and
 //! writes, so a connection's bytes are written in the order its session produced them. Nothing
 //! that waits (the input ring, polling) happens under the lock.
+//!
+//! A connection of a listener with TLS (`tls.rs`) carries a rustls `ServerConnection`: reads
+//! take records from the socket and plaintext out of rustls, writes put plaintext into rustls
+//! and records onto the socket, all without blocking. The session's output moves into rustls
+//! only once rustls has written out what it held, so an unread client's backlog stays in the
+//! outbox, where the slow-consumer bound sees it.
 
 use std::io::{ErrorKind, Read, Write};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use engine::{CommandBody, InstrumentSpec};
 use mio::net::TcpStream;
@@ -20,6 +26,7 @@ use crate::sbe::convert::Report;
 use crate::session::auth::{AuthClient, AuthVerdict, Verdict};
 use crate::session::{CloseKind, ConnId, Env, Outbox, Protocol, ProtocolId, SessionRef};
 use crate::stage::sequencer::{Clock, WallClock};
+use crate::tls::TlsAcceptor;
 
 /// Exec ids of gateway rejects have the top bit set (engine reports use `seq << 20 | n`); they
 /// restart at each start.
@@ -27,6 +34,8 @@ const GATEWAY_EXEC_ID_BASE: u64 = 1 << 63;
 
 struct Conn {
     stream: TcpStream,
+    /// The TLS session of a connection to a TLS listener.
+    tls: Option<Box<rustls::ServerConnection>>,
     protocol: ProtocolId,
     recv: Vec<u8>,
     recv_len: usize,
@@ -47,6 +56,8 @@ pub(crate) struct Edge {
     /// The `sable-auth` thread, which verifies hashed passwords (none: every verdict is
     /// "unavailable").
     auth: Option<AuthClient>,
+    /// Each protocol's TLS configuration, when its listener has one.
+    tls: Vec<Option<Arc<TlsAcceptor>>>,
 }
 
 /// Locks the edge. A thread that panicked while holding it has already failed the pipeline
@@ -74,7 +85,16 @@ impl Edge {
             outbound_cap_bytes,
             stopping: false,
             auth: None,
+            tls: Vec::new(),
         }
+    }
+
+    /// Wraps the connections of protocol `p` in TLS configured by `acceptor`.
+    pub(crate) fn set_tls(&mut self, p: ProtocolId, acceptor: Arc<TlsAcceptor>) {
+        if self.tls.len() <= p.0 {
+            self.tls.resize(p.0 + 1, None);
+        }
+        self.tls[p.0] = Some(acceptor);
     }
 
     /// Verifies hashed passwords on `auth`'s thread.
@@ -153,12 +173,21 @@ impl Edge {
             return false;
         }
         let _ = stream.set_nodelay(true);
+        let tls = match self.tls.get(p.0).and_then(Option::as_ref).map(|a| a.accept()) {
+            None => None,
+            Some(Ok(session)) => Some(Box::new(session)),
+            Some(Err(e)) => {
+                tracing::warn!(?peer, error = %e, "cannot start TLS on the connection");
+                let _ = self.registry.deregister(&mut stream);
+                return false;
+            }
+        };
         let protocol = self.protocols[p.0].name();
         tracing::info!(?peer, conn = i, protocol, "connected");
         self.outbox.tx(ConnId(i)).clear();
         self.protocols[p.0].handle_connect(ConnId(i), peer.map(|a| a.ip()), WallClock.now_ns());
         let recv = vec![0; RECV_BUF_BYTES];
-        self.conns[i] = Some(Conn { stream, protocol: p, recv, recv_len: 0, closing: false });
+        self.conns[i] = Some(Conn { stream, tls, protocol: p, recv, recv_len: 0, closing: false });
         true
     }
 
@@ -171,7 +200,11 @@ impl Edge {
             return false;
         }
         let at = c.recv_len;
-        match c.stream.read(&mut c.recv[at..]) {
+        let read = match c.tls.as_mut() {
+            Some(tls) => tls_read(tls, &mut c.stream, &mut c.recv[at..]),
+            None => c.stream.read(&mut c.recv[at..]),
+        };
+        match read {
             Ok(0) => self.drop_conn(conn, "peer closed the connection"),
             Ok(n) => {
                 c.recv_len += n;
@@ -225,14 +258,18 @@ impl Edge {
         for i in 0..self.conns.len() {
             let Some(c) = self.conns[i].as_mut() else { continue };
             let tx = self.outbox.tx(ConnId(i));
-            if tx.is_empty() && !c.closing {
+            let tls_owes = c.tls.as_ref().is_some_and(|t| t.wants_write());
+            if tx.is_empty() && !c.closing && !tls_owes {
                 continue;
             }
-            let (written, broken) = write_some(&mut c.stream, tx);
+            let (written, broken) = match c.tls.as_mut() {
+                Some(tls) => tls_write(tls, &mut c.stream, tx),
+                None => write_some(&mut c.stream, tx),
+            };
             tx.drain(..written);
             let why = if let Some(why) = broken {
                 why
-            } else if c.closing && tx.is_empty() {
+            } else if c.closing && tx.is_empty() && !c.tls.as_ref().is_some_and(|t| t.wants_write()) {
                 "session terminated".to_string()
             } else if tx.len() > self.outbound_cap_bytes {
                 let cap = self.outbound_cap_bytes;
@@ -299,4 +336,50 @@ fn write_some(stream: &mut TcpStream, buf: &[u8]) -> (usize, Option<String>) {
         }
     }
     (written, None)
+}
+
+/// Reads plaintext of a TLS connection into `buf`, with the meaning of `Read::read` on the
+/// socket: `Ok(0)` once the peer closed, `WouldBlock` when nothing more can be read now. Takes
+/// records from the socket only when rustls holds no plaintext.
+fn tls_read(tls: &mut rustls::ServerConnection, stream: &mut TcpStream, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        match tls.reader().read(buf) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+        if tls.read_tls(stream)? == 0 {
+            return Ok(0);
+        }
+        if let Err(e) = tls.process_new_packets() {
+            // The alert rustls queued tells the client why; best effort.
+            let _ = tls.write_tls(stream);
+            return Err(std::io::Error::new(ErrorKind::InvalidData, format!("TLS: {e}")));
+        }
+    }
+}
+
+/// Writes what rustls holds, then moves `buf` into rustls and writes again, as far as the
+/// socket takes it now: (bytes of `buf` taken, why the socket broke).
+fn tls_write(tls: &mut rustls::ServerConnection, stream: &mut TcpStream, buf: &[u8]) -> (usize, Option<String>) {
+    let mut taken = 0;
+    loop {
+        while tls.wants_write() {
+            match tls.write_tls(stream) {
+                Ok(0) => return (taken, Some("socket closed while writing".to_string())),
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return (taken, None),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return (taken, Some(format!("write error: {e}"))),
+            }
+        }
+        if taken == buf.len() {
+            return (taken, None);
+        }
+        match tls.writer().write(&buf[taken..]) {
+            Ok(0) | Err(_) if !tls.wants_write() => return (taken, Some("TLS refused the output".to_string())),
+            Ok(n) => taken += n,
+            Err(_) => {}
+        }
+    }
 }

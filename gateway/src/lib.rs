@@ -41,4 +41,5 @@ mod stage;
 pub mod standby;
 pub mod store;
 pub(crate) mod throttle;
+pub mod tls;
 pub(crate) mod wait;

@@ -103,6 +103,7 @@ pub struct Appliance {
     restored_hash: u64,
     restored_seq: u64,
     credentials: Arc<crate::session::credentials::CredentialStore>,
+    tls: Vec<Arc<crate::tls::TlsAcceptor>>,
 }
 
 impl Appliance {
@@ -145,11 +146,19 @@ impl Appliance {
 
     /// Re-reads the configuration file at `path` and swaps in its session credentials
     /// (SIGHUP; the admin port's reload): validated as a whole first, nothing changes if it is
-    /// invalid; live sessions keep running, a changed password applies at its next logon.
+    /// invalid; live sessions keep running, a changed password applies at its next logon. The
+    /// TLS listeners re-read their certificate, key and client CA files (at the paths they
+    /// started with): new connections get the new certificate.
     pub fn reload(
         &self,
         path: &Path,
     ) -> Result<crate::session::credentials::ReloadReport, crate::session::credentials::CredentialError> {
+        for acceptor in &self.tls {
+            // New connections get the new certificate; a bad file keeps the old one.
+            if let Err(e) = acceptor.reload() {
+                tracing::error!(listener = acceptor.name(), error = %e, "TLS reload refused; the old certificate stays");
+            }
+        }
         self.credentials.reload_file(path)
     }
 
@@ -285,6 +294,7 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
     );
     let credentials = Arc::new(crate::session::credentials::CredentialStore::new(&cfg.raw));
     let (protocols, local_addr, fix_addr) = listeners(&cfg, &data_dir, &credentials)?;
+    let tls = tls_acceptors(&cfg, fix_addr.is_some())?;
     let receiver = Receiver::new(ReceiverParts {
         poll,
         waker: Arc::clone(&waker),
@@ -299,6 +309,7 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
         outbound_cap_bytes: cfg.raw.sessions_limits.outbound_buffer_bytes,
         logout_timeout: Duration::from_secs(u64::from(cfg.raw.fix.defaults.logout_timeout_s)),
         admin,
+        tls: tls.clone(),
     })
     .map_err(|source| PipelineError::Io { what: "registering the listeners", source })?;
 
@@ -328,6 +339,7 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
         restored_hash,
         restored_seq,
         credentials,
+        tls: tls.into_iter().flatten().collect(),
     })
 }
 
@@ -503,6 +515,21 @@ fn listeners(
     tracing::info!(addr = %fix_addr, "FIX listening");
     protocols.push((fix_listener, Box::new(fix)));
     Ok((protocols, local_addr, Some(fix_addr)))
+}
+
+/// The TLS configuration of each listener, in listener order (SBE, then FIX when on).
+fn tls_acceptors(cfg: &Validated, fix_on: bool) -> Result<Vec<Option<Arc<crate::tls::TlsAcceptor>>>, PipelineError> {
+    let load = |name: &'static str, tls: &Option<crate::tls::TlsConfig>| {
+        tls.as_ref()
+            .map(|t| crate::tls::TlsAcceptor::load(name, t).map(Arc::new))
+            .transpose()
+            .map_err(|e| PipelineError::Config(format!("{name}.tls: {e}")))
+    };
+    let mut acceptors = vec![load("server", &cfg.raw.server.tls)?];
+    if fix_on {
+        acceptors.push(load("fix", &cfg.raw.fix.tls)?);
+    }
+    Ok(acceptors)
 }
 
 /// The store name of SBE session `session_id`.

@@ -67,6 +67,8 @@ pub(crate) struct ReceiverParts {
     pub logout_timeout: Duration,
     /// Configuration commands to sequence before any client's.
     pub admin: Vec<CommandBody>,
+    /// Each protocol's TLS configuration (listener order; none: plain TCP).
+    pub tls: Vec<Option<Arc<crate::tls::TlsAcceptor>>>,
 }
 
 /// Who publishes: the receiver between polls, or a thread of its own.
@@ -125,6 +127,11 @@ impl Receiver {
         let registry = parts.poll.registry().try_clone()?;
         let mut edge = Edge::new(registry, protocols, parts.instruments, parts.max_conns, parts.outbound_cap_bytes);
         edge.set_auth(crate::session::auth::AuthClient::spawn(Arc::clone(&parts.waker))?);
+        for (p, acceptor) in parts.tls.into_iter().enumerate() {
+            if let Some(a) = acceptor {
+                edge.set_tls(ProtocolId(p), a);
+            }
+        }
         let edge = Arc::new(Mutex::new(edge));
         let output = if parts.publisher_thread {
             Output::Thread(parts.publisher.spawn(Arc::clone(&edge), parts.wait, parts.waker)?)
