@@ -154,3 +154,26 @@ fn a_reload_swaps_passwords_spares_live_sessions_and_refuses_an_invalid_file() {
     assert_eq!((ty.as_str(), text.as_deref()), ("5", Some("Invalid Username or Password")));
     app.shutdown().unwrap();
 }
+
+#[test]
+fn sable_passwd_prints_a_salted_hash_of_the_password_on_stdin() {
+    let run = || {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sable"))
+            .arg("passwd")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("sable passwd runs");
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(b"correct horse\n").unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    let (a, b) = (run(), run());
+    assert!(a.starts_with("$argon2id$"), "{a}");
+    assert_ne!(a, b, "salted: two hashes of one password differ");
+    assert!(gateway::credentials::verify_password(&a, b"correct horse"), "the newline is not part of it");
+    assert!(!gateway::credentials::verify_password(&a, b"correct horse\n"));
+    assert!(gateway::credentials::Credential::new("u", &a).is_ok(), "the configuration accepts it");
+}

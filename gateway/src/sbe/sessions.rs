@@ -29,6 +29,9 @@ use crate::session::outbound::{self, Replayed};
 use crate::session::{CloseKind, ConnId, Env, Outbox, Protocol};
 use crate::store::SessionStore;
 
+#[cfg(test)]
+mod auth_tests;
+
 /// Every SBE connection and configured session.
 pub(crate) struct SbeSessions {
     configs: Vec<SessionConfig>,
