@@ -466,8 +466,9 @@ fn replicator(
 fn report_routes(cfg: &Validated) -> IdMap<u32, Vec<SessionRef>> {
     let mut routes: IdMap<u32, Vec<SessionRef>> = IdMap::default();
     let sbe = cfg.raw.sessions.iter().enumerate().map(|(index, s)| (SessionRef { protocol: SBE, index }, &s.accounts));
-    let fix =
-        cfg.raw.fix_sessions.iter().enumerate().map(|(index, s)| (SessionRef { protocol: FIX, index }, &s.accounts));
+    // With FIX off (`fix.listen = ""`) there is no FIX protocol to route to.
+    let fix_sessions = if cfg.fix_listen.is_some() { &cfg.raw.fix_sessions[..] } else { &[] };
+    let fix = fix_sessions.iter().enumerate().map(|(index, s)| (SessionRef { protocol: FIX, index }, &s.accounts));
     for (session, accounts) in sbe.chain(fix) {
         for a in accounts {
             routes.entry(*a).or_default().push(session);
