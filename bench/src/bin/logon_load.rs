@@ -29,6 +29,9 @@ struct Args {
     /// Connections failing logons at once in the second phase.
     #[arg(long, default_value_t = 4)]
     logon_threads: usize,
+    /// `sessions_limits.logon_failures_before_lockout` (0: off, every logon is verified).
+    #[arg(long, default_value_t = 0)]
+    failures_before_lockout: u32,
 }
 
 fn order(n: u64) -> NewOrderSingle {
@@ -81,7 +84,7 @@ fn main() {
     cfg.server.data_dir = dir.path().to_path_buf();
     cfg.pipeline.durability = DurabilityPolicy::Written;
     cfg.pipeline.wait_strategy = WaitKind::Backoff;
-    cfg.sessions_limits.logon_failures_before_lockout = 0;
+    cfg.sessions_limits.logon_failures_before_lockout = args.failures_before_lockout;
     cfg.sessions[0].password = gateway::credentials::hash_password(b"bench-secret").expect("hash");
     let app = gateway::pipeline::start(cfg.validate().expect("valid")).expect("starts");
     let addr = app.local_addr();
@@ -116,7 +119,8 @@ fn main() {
     }
     let rate = args.orders as f64 / took.as_secs_f64();
     let line = summary_line("order_ack_under_hashed_logons", "sable", args.orders, rate, &Percentiles::from_raw(&h));
-    println!("{line} logon_threads={} logons_per_s={logons_per_s:.0}", args.logon_threads);
+    let (threads, lockout) = (args.logon_threads, args.failures_before_lockout);
+    println!("{line} logon_threads={threads} failures_before_lockout={lockout} logons_per_s={logons_per_s:.0}");
     drop(c);
     app.shutdown().expect("clean shutdown");
 }

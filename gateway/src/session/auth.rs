@@ -7,6 +7,11 @@
 //! ([`MAX_PENDING_AUTH`]) and the verdict comes back through a channel and the receiver's mio
 //! waker, to [`crate::session::Protocol::handle_verdict`]. A full queue answers at once with
 //! [`Verdict::Unavailable`]: the logon is dropped without a reply, not counted as a failure.
+//!
+//! The thread runs in the `SCHED_IDLE` scheduling class: on a host with few cores a burst of
+//! verifications (each about a core for tens of milliseconds) uses only CPU time the pipeline's
+//! threads leave, instead of competing with them as an equal. Under a sustained full load,
+//! logons wait (bounded by the queue and the logon timeout); orders do not.
 
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
@@ -14,6 +19,23 @@ use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use crate::limits::MAX_PENDING_AUTH;
 use crate::session::ConnId;
 use crate::session::credentials::verify_password;
+
+/// Puts the calling thread in Linux's `SCHED_IDLE` class: it runs only on CPU time no normal
+/// thread wants, and a waking pipeline thread preempts it at once (a merely "nicer" thread can
+/// hold a CPU for the scheduler's wake-up granularity, milliseconds, first). A failure (not
+/// Linux, not permitted) leaves it at the process's priority, with a warning.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: pid 0 is the calling thread; `param` is a valid sched_param that outlives the
+        // call, which only changes this thread's scheduling class.
+        let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
+        if rc != 0 {
+            tracing::warn!(error = %std::io::Error::last_os_error(), "cannot lower the auth thread's priority");
+        }
+    }
+}
 
 /// A password to verify for the logon pending on `conn`.
 pub(crate) struct AuthRequest {
@@ -62,6 +84,7 @@ impl AuthClient {
         let (requests, inbox) = sync_channel::<AuthRequest>(MAX_PENDING_AUTH);
         let (outbox, verdicts) = sync_channel::<AuthVerdict>(MAX_PENDING_AUTH);
         std::thread::Builder::new().name("sable-auth".into()).spawn(move || {
+            lower_priority();
             for req in inbox {
                 let verdict =
                     if verify_password(&req.phc, &req.offered) { Verdict::Accepted } else { Verdict::Refused };
