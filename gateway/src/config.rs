@@ -232,6 +232,9 @@ pub struct ServerConfig {
     pub listen: String,
     /// Data directory (journal and snapshots).
     pub data_dir: PathBuf,
+    /// `[server.tls]`: TLS on the SBE listener (none: plain TCP).
+    #[serde(default)]
+    pub tls: Option<crate::tls::TlsConfig>,
 }
 
 /// `[pipeline]`.
@@ -431,7 +434,8 @@ pub struct SessionConfig {
     pub session_id: u64,
     /// Username (Negotiate `Username`).
     pub username: String,
-    /// Password (Negotiate `Password`).
+    /// Password (Negotiate `Password`): an Argon2 PHC string from `sable passwd`, or plain text
+    /// (warned about at start-up).
     pub password: String,
     /// Accounts the session may act on.
     pub accounts: Vec<u32>,
@@ -466,6 +470,9 @@ pub struct FixSection {
     /// Defaults of every FIX session.
     #[serde(flatten)]
     pub defaults: FixSettings,
+    /// `[fix.tls]`: TLS on the FIX listener (none: plain TCP).
+    #[serde(default)]
+    pub tls: Option<crate::tls::TlsConfig>,
 }
 
 fn default_fix_listen() -> String {
@@ -474,7 +481,7 @@ fn default_fix_listen() -> String {
 
 impl Default for FixSection {
     fn default() -> Self {
-        FixSection { listen: default_fix_listen(), defaults: FixSettings::default() }
+        FixSection { listen: default_fix_listen(), defaults: FixSettings::default(), tls: None }
     }
 }
 
@@ -547,7 +554,8 @@ pub struct FixSessionConfig {
     /// Username (553) the Logon must carry; empty = none checked.
     #[serde(default)]
     pub username: String,
-    /// Password (554) the Logon must carry; empty = none checked.
+    /// Password (554) the Logon must carry; empty = none checked. An Argon2 PHC string from
+    /// `sable passwd`, or plain text (warned about at start-up).
     #[serde(default)]
     pub password: String,
     /// Accounts the session may act on.
@@ -929,7 +937,13 @@ impl Config {
             if self.sessions[..i].iter().any(|o| o.username == sc.username) {
                 return Err(invalid(key("username"), format!("username {:?} is used twice", sc.username)));
             }
+            crate::session::credentials::Credential::new(&sc.username, &sc.password)
+                .map_err(|err| invalid(key("password"), err.to_string()))?;
+            let hashed = sc.password.starts_with(crate::session::credentials::PHC_PREFIX);
             for (k, v) in [("username", &sc.username), ("password", &sc.password)] {
+                if k == "password" && hashed {
+                    continue;
+                }
                 crate::sbe::messages::char_field::<20>(v.as_bytes())
                     .map_err(|err| invalid(key(k), format!("not an SBE credential: {err}")))?;
                 if v.is_empty() {
@@ -969,6 +983,8 @@ impl Config {
             {
                 return Err(invalid(key("sender_comp_id"), "this CompID pair is listed twice"));
             }
+            crate::session::credentials::Credential::new(&fc.username, &fc.password)
+                .map_err(|err| invalid(key("password"), err.to_string()))?;
             check_session_accounts(&key, &fc.accounts, accounts)?;
             check_throttle(&key, fc.throttle_per_s, fc.throttle_burst)?;
             let eff = fc.effective(&self.fix.defaults).map_err(|e| invalid(key("settings"), e.to_string()))?;

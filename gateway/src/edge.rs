@@ -7,9 +7,15 @@
 //! receiver holds it while it reads and parses, the publisher while it encodes, stores and
 //! writes, so a connection's bytes are written in the order its session produced them. Nothing
 //! that waits (the input ring, polling) happens under the lock.
+//!
+//! A connection of a listener with TLS (`tls.rs`) carries a rustls `ServerConnection`: reads
+//! take records from the socket and plaintext out of rustls, writes put plaintext into rustls
+//! and records onto the socket, all without blocking. The session's output moves into rustls
+//! only once rustls has written out what it held, so an unread client's backlog stays in the
+//! outbox, where the slow-consumer bound sees it.
 
 use std::io::{ErrorKind, Read, Write};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use engine::{CommandBody, InstrumentSpec};
 use mio::net::TcpStream;
@@ -17,8 +23,10 @@ use mio::{Interest, Registry, Token};
 
 use crate::limits::RECV_BUF_BYTES;
 use crate::sbe::convert::Report;
+use crate::session::auth::{AuthClient, AuthVerdict, Verdict};
 use crate::session::{CloseKind, ConnId, Env, Outbox, Protocol, ProtocolId, SessionRef};
 use crate::stage::sequencer::{Clock, WallClock};
+use crate::tls::TlsAcceptor;
 
 /// Exec ids of gateway rejects have the top bit set (engine reports use `seq << 20 | n`); they
 /// restart at each start.
@@ -26,6 +34,8 @@ const GATEWAY_EXEC_ID_BASE: u64 = 1 << 63;
 
 struct Conn {
     stream: TcpStream,
+    /// The TLS session of a connection to a TLS listener.
+    tls: Option<Box<rustls::ServerConnection>>,
     protocol: ProtocolId,
     recv: Vec<u8>,
     recv_len: usize,
@@ -43,6 +53,11 @@ pub(crate) struct Edge {
     outbound_cap_bytes: usize,
     /// Set once shutdown closes the sessions: cancel-on-disconnect does not apply.
     stopping: bool,
+    /// The `sable-auth` thread, which verifies hashed passwords (none: every verdict is
+    /// "unavailable").
+    auth: Option<AuthClient>,
+    /// Each protocol's TLS configuration, when its listener has one.
+    tls: Vec<Option<Arc<TlsAcceptor>>>,
 }
 
 /// Locks the edge. A thread that panicked while holding it has already failed the pipeline
@@ -69,6 +84,57 @@ impl Edge {
             next_exec_id: GATEWAY_EXEC_ID_BASE,
             outbound_cap_bytes,
             stopping: false,
+            auth: None,
+            tls: Vec::new(),
+        }
+    }
+
+    /// Wraps the connections of protocol `p` in TLS configured by `acceptor`.
+    pub(crate) fn set_tls(&mut self, p: ProtocolId, acceptor: Arc<TlsAcceptor>) {
+        if self.tls.len() <= p.0 {
+            self.tls.resize(p.0 + 1, None);
+        }
+        self.tls[p.0] = Some(acceptor);
+    }
+
+    /// Verifies hashed passwords on `auth`'s thread.
+    pub(crate) fn set_auth(&mut self, auth: AuthClient) {
+        self.auth = Some(auth);
+    }
+
+    /// Hands the passwords the sessions asked to verify to the auth thread; one it cannot take
+    /// gets its "unavailable" verdict at once.
+    fn forward_auth(&mut self) {
+        while let Some(req) = self.outbox.poll_auth() {
+            let refused = match &self.auth {
+                Some(auth) => auth.submit(req).err(),
+                None => Some(AuthVerdict { conn: req.conn, attempt: req.attempt, verdict: Verdict::Unavailable }),
+            };
+            if let Some(v) = refused {
+                self.verdict(v);
+            }
+        }
+    }
+
+    /// Takes the auth thread's verdicts (the receiver calls this when its waker fires): each
+    /// completes its logon, then the input held behind it is handed over.
+    pub(crate) fn take_verdicts(&mut self) {
+        while let Some(v) = self.auth.as_ref().and_then(AuthClient::poll) {
+            self.verdict(v);
+        }
+    }
+
+    fn verdict(&mut self, v: AuthVerdict) {
+        let Some(c) = self.conns[v.conn.0].as_ref() else { return };
+        let p = c.protocol;
+        let mut env = Env { instruments: &self.instruments, next_exec_id: &mut self.next_exec_id };
+        let now = WallClock.now_ns();
+        self.protocols[p.0].handle_verdict(v.conn, v.attempt, v.verdict, now, &mut env, &mut self.outbox);
+        self.apply_closes();
+        // A refused logon's connection is closing: what it sent after the logon is never read.
+        if self.conns[v.conn.0].as_ref().is_some_and(|c| !c.closing) {
+            self.hand_over(v.conn);
+            self.apply_closes();
         }
     }
 
@@ -107,12 +173,21 @@ impl Edge {
             return false;
         }
         let _ = stream.set_nodelay(true);
+        let tls = match self.tls.get(p.0).and_then(Option::as_ref).map(|a| a.accept()) {
+            None => None,
+            Some(Ok(session)) => Some(Box::new(session)),
+            Some(Err(e)) => {
+                tracing::warn!(?peer, error = %e, "cannot start TLS on the connection");
+                let _ = self.registry.deregister(&mut stream);
+                return false;
+            }
+        };
         let protocol = self.protocols[p.0].name();
         tracing::info!(?peer, conn = i, protocol, "connected");
         self.outbox.tx(ConnId(i)).clear();
         self.protocols[p.0].handle_connect(ConnId(i), peer.map(|a| a.ip()), WallClock.now_ns());
         let recv = vec![0; RECV_BUF_BYTES];
-        self.conns[i] = Some(Conn { stream, protocol: p, recv, recv_len: 0, closing: false });
+        self.conns[i] = Some(Conn { stream, tls, protocol: p, recv, recv_len: 0, closing: false });
         true
     }
 
@@ -125,7 +200,11 @@ impl Edge {
             return false;
         }
         let at = c.recv_len;
-        match c.stream.read(&mut c.recv[at..]) {
+        let read = match c.tls.as_mut() {
+            Some(tls) => tls_read(tls, &mut c.stream, &mut c.recv[at..]),
+            None => c.stream.read(&mut c.recv[at..]),
+        };
+        match read {
             Ok(0) => self.drop_conn(conn, "peer closed the connection"),
             Ok(n) => {
                 c.recv_len += n;
@@ -150,9 +229,11 @@ impl Edge {
         c.recv_len -= consumed;
         if c.recv_len == c.recv.len() {
             // A full buffer with no whole frame in it: protocols bound their frames below
-            // RECV_BUF_BYTES, so this is a protocol bug; close rather than spin.
+            // RECV_BUF_BYTES, so this is a client that sent a whole buffer while its logon
+            // waited for its verdict (or a protocol bug); close rather than spin.
             self.outbox.close(conn, CloseKind::Now, "receive buffer full without a whole frame");
         }
+        self.forward_auth();
     }
 
     /// Carries out the closes the sessions asked for.
@@ -177,14 +258,18 @@ impl Edge {
         for i in 0..self.conns.len() {
             let Some(c) = self.conns[i].as_mut() else { continue };
             let tx = self.outbox.tx(ConnId(i));
-            if tx.is_empty() && !c.closing {
+            let tls_owes = c.tls.as_ref().is_some_and(|t| t.wants_write());
+            if tx.is_empty() && !c.closing && !tls_owes {
                 continue;
             }
-            let (written, broken) = write_some(&mut c.stream, tx);
+            let (written, broken) = match c.tls.as_mut() {
+                Some(tls) => tls_write(tls, &mut c.stream, tx),
+                None => write_some(&mut c.stream, tx),
+            };
             tx.drain(..written);
             let why = if let Some(why) = broken {
                 why
-            } else if c.closing && tx.is_empty() {
+            } else if c.closing && tx.is_empty() && !c.tls.as_ref().is_some_and(|t| t.wants_write()) {
                 "session terminated".to_string()
             } else if tx.len() > self.outbound_cap_bytes {
                 let cap = self.outbound_cap_bytes;
@@ -251,4 +336,50 @@ fn write_some(stream: &mut TcpStream, buf: &[u8]) -> (usize, Option<String>) {
         }
     }
     (written, None)
+}
+
+/// Reads plaintext of a TLS connection into `buf`, with the meaning of `Read::read` on the
+/// socket: `Ok(0)` once the peer closed, `WouldBlock` when nothing more can be read now. Takes
+/// records from the socket only when rustls holds no plaintext.
+fn tls_read(tls: &mut rustls::ServerConnection, stream: &mut TcpStream, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        match tls.reader().read(buf) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+        if tls.read_tls(stream)? == 0 {
+            return Ok(0);
+        }
+        if let Err(e) = tls.process_new_packets() {
+            // The alert rustls queued tells the client why; best effort.
+            let _ = tls.write_tls(stream);
+            return Err(std::io::Error::new(ErrorKind::InvalidData, format!("TLS: {e}")));
+        }
+    }
+}
+
+/// Writes what rustls holds, then moves `buf` into rustls and writes again, as far as the
+/// socket takes it now: (bytes of `buf` taken, why the socket broke).
+fn tls_write(tls: &mut rustls::ServerConnection, stream: &mut TcpStream, buf: &[u8]) -> (usize, Option<String>) {
+    let mut taken = 0;
+    loop {
+        while tls.wants_write() {
+            match tls.write_tls(stream) {
+                Ok(0) => return (taken, Some("socket closed while writing".to_string())),
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return (taken, None),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return (taken, Some(format!("write error: {e}"))),
+            }
+        }
+        if taken == buf.len() {
+            return (taken, None);
+        }
+        match tls.writer().write(&buf[taken..]) {
+            Ok(0) | Err(_) if !tls.wants_write() => return (taken, Some("TLS refused the output".to_string())),
+            Ok(n) => taken += n,
+            Err(_) => {}
+        }
+    }
 }

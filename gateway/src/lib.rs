@@ -36,10 +36,13 @@ mod rings;
 pub mod sbe;
 pub mod service;
 mod session;
+/// Session credentials: hashing (`sable passwd`), checking, reloading.
+pub use session::credentials;
 mod stage;
 pub mod standby;
 pub mod store;
 pub(crate) mod throttle;
+pub mod tls;
 pub(crate) mod wait;
 
 pub use replication::fence::NodeState;

@@ -106,6 +106,11 @@ pub(crate) const RECV_BUF_BYTES: usize = 64 * 1024;
 /// bounds its memory under a flood of logons from many addresses.
 pub(crate) const MAX_LOGON_GUARD_ENTRIES: usize = 65_536;
 
+/// Logons whose password waits for the auth thread (session/auth.rs), across every protocol:
+/// one Argon2 verification takes milliseconds, so a longer queue only delays every logon; a
+/// logon beyond it is dropped without a reply.
+pub(crate) const MAX_PENDING_AUTH: usize = 64;
+
 /// Most gateway threads (`pipeline.gateway_threads`): 1 for receiver, sequencer and publisher
 /// together, 2 with the publisher on its own.
 pub(crate) const MAX_GATEWAY_THREADS: u8 = 2;

@@ -1,7 +1,7 @@
 //! `sable`: the appliance (`sable run`), an example client (`sable client`) and the operator
 //! tools (`sable journal …`, `sable snapshot …`, `sable tune check`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -59,6 +59,10 @@ enum Cmd {
     /// Host tuning (`sable tune check`: is this host tuned for the matcher core?).
     #[command(subcommand)]
     Tune(TuneCmd),
+    /// Print a salted Argon2 hash (PHC string) of a password, for a session's `password` in
+    /// the configuration. The password is read from standard input (one line), or prompted for
+    /// twice without echo on a terminal; never from the command line.
+    Passwd,
 }
 
 #[derive(clap::Args)]
@@ -159,7 +163,7 @@ fn run(config: Option<PathBuf>) -> Result<(), String> {
         eprintln!("sable: FIX listening on {addr}");
     }
     let held = hold(election.as_ref(), won, &appliance)?;
-    serve(appliance, &term, held)
+    serve(appliance, &term, held, config.as_deref())
 }
 
 /// Keeps a won election's lease alive for `appliance`.
@@ -174,8 +178,12 @@ fn hold(election: Option<&Election>, won: Option<Won>, appliance: &Appliance) ->
 const STANDBY_POLL: Duration = Duration::from_millis(5);
 
 /// Runs a started appliance until SIGTERM/SIGINT (or a stage failure), then drains it; on
-/// SIGUSR2 it steps down instead (a planned switchover to its standby).
-fn serve(appliance: Appliance, term: &AtomicBool, held: Option<Held>) -> Result<(), String> {
+/// SIGUSR2 it steps down instead (a planned switchover to its standby). SIGHUP reloads the
+/// session credentials and certificates from `config` (the file it started from).
+fn serve(appliance: Appliance, term: &AtomicBool, held: Option<Held>, config: Option<&Path>) -> Result<(), String> {
+    let hup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hup))
+        .map_err(|e| format!("installing signal handler: {e}"))?;
     let step_down = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGUSR2, Arc::clone(&step_down))
         .map_err(|e| format!("installing signal handler: {e}"))?;
@@ -188,6 +196,9 @@ fn serve(appliance: Appliance, term: &AtomicBool, held: Option<Held>) -> Result<
     loop {
         while !term.load(Ordering::Acquire) && !appliance.is_finished() && !step_down.load(Ordering::Acquire) {
             std::thread::sleep(Duration::from_millis(50));
+            if hup.swap(false, Ordering::AcqRel) {
+                reload(&appliance, config);
+            }
         }
         match appliance.can_step_down() {
             Err(e) if step_down.load(Ordering::Acquire) && !term.load(Ordering::Acquire) => {
@@ -213,6 +224,17 @@ fn serve(appliance: Appliance, term: &AtomicBool, held: Option<Held>) -> Result<
         report.last_seq, report.state_hash, report.snapshot_seq
     );
     Ok(())
+}
+
+/// SIGHUP: credentials from the configuration file (the appliance logs what changed).
+fn reload(appliance: &gateway::pipeline::Appliance, config: Option<&Path>) {
+    match config {
+        None => tracing::warn!("SIGHUP ignored: running the built-in demo configuration, no file to reload"),
+        Some(path) => match appliance.reload(path) {
+            Ok(r) => eprintln!("sable: reloaded credentials: {} changed, {} unchanged", r.changed.len(), r.unchanged),
+            Err(e) => tracing::error!(error = %e, "reload refused; the running credentials are kept"),
+        },
+    }
 }
 
 fn standby(config: Option<PathBuf>) -> Result<(), String> {
@@ -252,7 +274,7 @@ fn standby(config: Option<PathBuf>) -> Result<(), String> {
         let appliance = standby.promote_at(cfg, won.map(|w| w.epoch)).map_err(|e| e.to_string())?;
         eprintln!("sable: promoted; listening on {}", appliance.local_addr());
         let held = hold(election.as_ref(), won, &appliance)?;
-        return serve(appliance, &term, held);
+        return serve(appliance, &term, held, config.as_deref());
     }
     let diverged = standby.status().diverged();
     let report = standby.shutdown().map_err(|e| e.to_string())?;
@@ -265,6 +287,30 @@ fn standby(config: Option<PathBuf>) -> Result<(), String> {
 
 /// `sable tune check`: the matcher core from `--core`, else the configuration file (parsed, not
 /// validated: the file may be meant for another host). A failing knob is an error exit.
+/// `sable passwd`: reads a password (prompt on a terminal, else one line of stdin) and prints
+/// its PHC string.
+fn passwd() -> Result<(), String> {
+    use std::io::{BufRead, IsTerminal};
+    let password = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ").map_err(|e| format!("reading the password: {e}"))?;
+        let again = rpassword::prompt_password("Again: ").map_err(|e| format!("reading the password: {e}"))?;
+        if first != again {
+            return Err("the passwords differ".into());
+        }
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).map_err(|e| format!("reading the password: {e}"))?;
+        line.trim_end_matches(['\r', '\n']).to_string()
+    };
+    if password.is_empty() {
+        return Err("an empty password is no password".into());
+    }
+    let phc = gateway::credentials::hash_password(password.as_bytes()).map_err(|e| e.to_string())?;
+    println!("{phc}");
+    Ok(())
+}
+
 fn tune_check(args: &CheckArgs) -> Result<(), String> {
     let core = match (args.core, &args.config) {
         (Some(core), _) => Some(core),
@@ -413,6 +459,7 @@ fn main() -> ExitCode {
         Cmd::Journal(cmd) => run_journal(cmd, &mut std::io::stdout()),
         Cmd::Snapshot(cmd) => run_snapshot(cmd, &mut std::io::stdout()),
         Cmd::Tune(TuneCmd::Check(args)) => tune_check(&args),
+        Cmd::Passwd => passwd(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -105,6 +105,8 @@ pub struct Appliance {
     io: Option<JoinHandle<Result<ShutdownReport, PipelineError>>>,
     restored_hash: u64,
     restored_seq: u64,
+    credentials: Arc<crate::session::credentials::CredentialStore>,
+    tls: Vec<Arc<crate::tls::TlsAcceptor>>,
 }
 
 impl Appliance {
@@ -153,6 +155,30 @@ impl Appliance {
     /// watchdog's input).
     pub fn progress(&self) -> crate::service::ProgressProbe {
         crate::service::ProgressProbe::new(Arc::clone(&self.shared))
+    }
+
+    /// The session credentials the appliance runs with: `reload_file` swaps in the ones of a
+    /// configuration file (SIGHUP, the admin port); live sessions keep running.
+    pub fn credentials(&self) -> Arc<crate::session::credentials::CredentialStore> {
+        Arc::clone(&self.credentials)
+    }
+
+    /// Re-reads the configuration file at `path` and swaps in its session credentials
+    /// (SIGHUP; the admin port's reload): validated as a whole first, nothing changes if it is
+    /// invalid; live sessions keep running, a changed password applies at its next logon. The
+    /// TLS listeners re-read their certificate, key and client CA files (at the paths they
+    /// started with): new connections get the new certificate.
+    pub fn reload(
+        &self,
+        path: &Path,
+    ) -> Result<crate::session::credentials::ReloadReport, crate::session::credentials::CredentialError> {
+        for acceptor in &self.tls {
+            // New connections get the new certificate; a bad file keeps the old one.
+            if let Err(e) = acceptor.reload() {
+                tracing::error!(listener = acceptor.name(), error = %e, "TLS reload refused; the old certificate stays");
+            }
+        }
+        self.credentials.reload_file(path)
     }
 
     /// Asks the appliance to stop (idempotent; signal-safe parts only: an atomic and a wake).
@@ -315,7 +341,9 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
         mio::Waker::new(poll.registry(), WAKER)
             .map_err(|source| PipelineError::Io { what: "creating the waker", source })?,
     );
-    let (protocols, local_addr, fix_addr) = listeners(&cfg, &data_dir)?;
+    let credentials = Arc::new(crate::session::credentials::CredentialStore::new(&cfg.raw));
+    let (protocols, local_addr, fix_addr) = listeners(&cfg, &data_dir, &credentials)?;
+    let tls = tls_acceptors(&cfg, fix_addr.is_some())?;
     let receiver = Receiver::new(ReceiverParts {
         poll,
         waker: Arc::clone(&waker),
@@ -330,6 +358,7 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
         outbound_cap_bytes: cfg.raw.sessions_limits.outbound_buffer_bytes,
         logout_timeout: Duration::from_secs(u64::from(cfg.raw.fix.defaults.logout_timeout_s)),
         admin,
+        tls: tls.clone(),
     })
     .map_err(|source| PipelineError::Io { what: "registering the listeners", source })?;
 
@@ -359,6 +388,8 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
         io: Some(handle),
         restored_hash,
         restored_seq,
+        credentials,
+        tls: tls.into_iter().flatten().collect(),
     })
 }
 
@@ -516,8 +547,9 @@ fn replicator(
 fn report_routes(cfg: &Validated) -> IdMap<u32, Vec<SessionRef>> {
     let mut routes: IdMap<u32, Vec<SessionRef>> = IdMap::default();
     let sbe = cfg.raw.sessions.iter().enumerate().map(|(index, s)| (SessionRef { protocol: SBE, index }, &s.accounts));
-    let fix =
-        cfg.raw.fix_sessions.iter().enumerate().map(|(index, s)| (SessionRef { protocol: FIX, index }, &s.accounts));
+    // With FIX off (`fix.listen = ""`) there is no FIX protocol to route to.
+    let fix_sessions = if cfg.fix_listen.is_some() { &cfg.raw.fix_sessions[..] } else { &[] };
+    let fix = fix_sessions.iter().enumerate().map(|(index, s)| (SessionRef { protocol: FIX, index }, &s.accounts));
     for (session, accounts) in sbe.chain(fix) {
         for a in accounts {
             routes.entry(*a).or_default().push(session);
@@ -530,7 +562,11 @@ type Listeners = (Vec<(mio::net::TcpListener, Box<dyn Protocol + Send>)>, Socket
 
 /// Binds each protocol's listener and opens its sessions' stores: SBE first, then FIX when
 /// configured.
-fn listeners(cfg: &Validated, data_dir: &Path) -> Result<Listeners, PipelineError> {
+fn listeners(
+    cfg: &Validated,
+    data_dir: &Path,
+    credentials: &Arc<crate::session::credentials::CredentialStore>,
+) -> Result<Listeners, PipelineError> {
     let sessions_dir = sessions_dir(data_dir);
     std::fs::create_dir_all(&sessions_dir)
         .map_err(|source| PipelineError::Io { what: "creating the sessions dir", source })?;
@@ -538,7 +574,8 @@ fn listeners(cfg: &Validated, data_dir: &Path) -> Result<Listeners, PipelineErro
     let max_conns = limits.max_connections;
     let mut stores = open_stores(&sessions_dir, cfg)?.into_iter();
     let sbe_stores: Vec<_> = stores.by_ref().take(cfg.raw.sessions.len()).collect();
-    let sbe = SbeSessions::new(cfg.raw.sessions.clone(), limits.clone(), sbe_stores, max_conns);
+    let sbe = SbeSessions::new(cfg.raw.sessions.clone(), limits.clone(), sbe_stores, max_conns)
+        .with_credentials(Arc::clone(credentials));
     let (listener, local_addr) = bind(cfg.listen, "binding the listen address")?;
     tracing::info!(%local_addr, durability = ?cfg.raw.pipeline.durability, "listening");
     let mut protocols: Vec<(mio::net::TcpListener, Box<dyn Protocol + Send>)> = vec![(listener, Box::new(sbe))];
@@ -551,11 +588,27 @@ fn listeners(cfg: &Validated, data_dir: &Path) -> Result<Listeners, PipelineErro
     let dictionary = crate::fix::dictionary::Dictionary::sable();
     let logon_timeout_s = cfg.raw.fix.defaults.logon_timeout_s;
     let guard = cfg.raw.sessions_limits.logon_guard();
-    let fix = FixSessions::new(fix_sessions, comp_ids, dictionary, max_conns, logon_timeout_s, guard);
+    let fix = FixSessions::new(fix_sessions, comp_ids, dictionary, max_conns, logon_timeout_s, guard)
+        .with_credentials(Arc::clone(credentials));
     let (fix_listener, fix_addr) = bind(addr, "binding the FIX listen address")?;
     tracing::info!(addr = %fix_addr, "FIX listening");
     protocols.push((fix_listener, Box::new(fix)));
     Ok((protocols, local_addr, Some(fix_addr)))
+}
+
+/// The TLS configuration of each listener, in listener order (SBE, then FIX when on).
+fn tls_acceptors(cfg: &Validated, fix_on: bool) -> Result<Vec<Option<Arc<crate::tls::TlsAcceptor>>>, PipelineError> {
+    let load = |name: &'static str, tls: &Option<crate::tls::TlsConfig>| {
+        tls.as_ref()
+            .map(|t| crate::tls::TlsAcceptor::load(name, t).map(Arc::new))
+            .transpose()
+            .map_err(|e| PipelineError::Config(format!("{name}.tls: {e}")))
+    };
+    let mut acceptors = vec![load("server", &cfg.raw.server.tls)?];
+    if fix_on {
+        acceptors.push(load("fix", &cfg.raw.fix.tls)?);
+    }
+    Ok(acceptors)
 }
 
 /// The store name of SBE session `session_id`.

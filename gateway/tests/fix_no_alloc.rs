@@ -54,8 +54,13 @@ fn fix_session_parse_validate_convert_and_report_allocate_nothing() {
     let logon = message(b"A", 1, &[(98, "0"), (108, "30"), (553, "demo"), (554, "demo")]);
     let mut table_buf = gateway::fix::message::FieldTable::default();
     let msg = gateway::fix::message::parse(&logon, &mut table_buf).unwrap();
-    let mut env =
-        FixEnv { dictionary: &dictionary, instruments: &table, next_exec_id: &mut exec_id, logon_locked: false };
+    let mut env = FixEnv {
+        dictionary: &dictionary,
+        instruments: &table,
+        next_exec_id: &mut exec_id,
+        logon_locked: false,
+        password_verified: None,
+    };
     assert_eq!(session.on_logon(&msg, now_ns(), &mut env, &mut out), Action::Continue);
 
     // A stream of orders (valid, and some the gateway rejects itself), prebuilt.
@@ -106,6 +111,7 @@ fn fix_session_parse_validate_convert_and_report_allocate_nothing() {
                 instruments: &table,
                 next_exec_id: &mut exec_id,
                 logon_locked: false,
+                password_verified: None,
             };
             let before = out.len();
             let a = session.on_message(bytes, now_ns(), &mut env, &mut out, &mut |b| submitted.push(b));

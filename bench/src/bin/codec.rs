@@ -91,6 +91,7 @@ fn main() {
     let mut sbe_store = SessionStore::open(dir.path(), "sbe-1", Default::default()).expect("store");
     let mut sbe = SbeSession::new(wall_ns());
     let mut exec_id = 1u64;
+    let credentials = gateway::credentials::CredentialStore::new(&cfg.raw).current();
     let feed_sbe = |s: &mut SbeSession, frame: &[u8], exec_id: &mut u64, outs: &mut Vec<Output>| {
         let (_, msg) = decode_inbound_frame(frame).expect("frames").expect("complete");
         let msg = msg.expect("decodes");
@@ -103,6 +104,8 @@ fn main() {
             next_exec_id: exec_id,
             resume: &|_| (1, 0),
             locked_out: false,
+            credentials: &credentials.sbe,
+            password_verified: None,
         };
         s.on_message(&msg, wall_ns(), &mut env, &mut |o| outs.push(o));
     };
@@ -176,8 +179,13 @@ fn main() {
     {
         let mut t = gateway::fix::message::FieldTable::default();
         let msg = gateway::fix::message::parse(&logon, &mut t).unwrap();
-        let mut env =
-            FixEnv { dictionary: &dictionary, instruments: &table, next_exec_id: &mut exec_id, logon_locked: false };
+        let mut env = FixEnv {
+            dictionary: &dictionary,
+            instruments: &table,
+            next_exec_id: &mut exec_id,
+            logon_locked: false,
+            password_verified: None,
+        };
         fix.on_logon(&msg, wall_ns(), &mut env, &mut sent);
     }
     assert!(fix.is_logged_on(), "FIX session logged on: {}", String::from_utf8_lossy(&sent));
@@ -200,8 +208,13 @@ fn main() {
         sent.clear();
         submitted.clear();
         let t0 = timing::start();
-        let mut env =
-            FixEnv { dictionary: &dictionary, instruments: &table, next_exec_id: &mut exec_id, logon_locked: false };
+        let mut env = FixEnv {
+            dictionary: &dictionary,
+            instruments: &table,
+            next_exec_id: &mut exec_id,
+            logon_locked: false,
+            password_verified: None,
+        };
         fix.on_message(m, wall_ns(), &mut env, &mut sent, &mut |b| submitted.push(b));
         let Some(body) = submitted.first().copied() else {
             panic!("FIX order accepted: {}", String::from_utf8_lossy(&sent))

@@ -62,6 +62,7 @@ use crate::fix::queue::GapQueue;
 use crate::fix::tags::{msg_type, tag};
 use crate::fix::writer::{TimestampCache, WRITE_BUFFER_LEN_BYTES, Writer};
 use crate::sbe::convert::{Report, ReportContext};
+use crate::session::credentials::{Check, Credential};
 use crate::session::outbound::{self, Replayed};
 use crate::session::rules::{Admission, Refusal, SessionCommon};
 use crate::store::SessionStore;
@@ -122,6 +123,9 @@ pub struct FixEnv<'a, L: InstrumentLookup> {
     /// Failed Logons locked this session or the peer's address out: a Logon is refused as a
     /// wrong password is, whatever its credentials.
     pub logon_locked: bool,
+    /// The auth thread's verdict on this Logon's password, when the session's is hashed
+    /// (`None`: not verified; a hashed credential then refuses).
+    pub password_verified: Option<bool>,
 }
 
 /// One configured FIX session.
@@ -133,8 +137,8 @@ pub struct FixSession {
     our_comp_id: String,
     /// The client's CompID.
     their_comp_id: String,
-    username: String,
-    password: String,
+    /// What a Logon must carry (replaced by a credential reload).
+    credential: Credential,
     /// The account of a session configured for exactly one: an application message may then
     /// leave Account (1) out.
     default_account: Option<String>,
@@ -230,8 +234,7 @@ impl FixSession {
             settings,
             our_comp_id: cfg.target_comp_id.clone(),
             their_comp_id: cfg.sender_comp_id.clone(),
-            username: cfg.username.clone(),
-            password: cfg.password.clone(),
+            credential: Credential::or_never(&cfg.username, &cfg.password, &cfg.sender_comp_id),
             credentials_refused: false,
             default_account: match cfg.accounts[..] {
                 [only] => Some(only.to_string()),
@@ -464,7 +467,7 @@ impl FixSession {
             return Action::Close;
         }
         self.credentials_refused = false;
-        let hb_s = match self.check_logon(msg, env.dictionary, env.logon_locked) {
+        let hb_s = match self.check_logon(msg, env.dictionary, env.logon_locked, env.password_verified) {
             Ok(hb_s) => hb_s,
             Err(text) => {
                 self.credentials_refused = text == INVALID_CREDENTIALS;
@@ -532,7 +535,13 @@ impl FixSession {
 
     /// Validates a Logon: dictionary, HeartBtInt bounds, credentials. Returns the heartbeat
     /// interval in seconds, or the text of the Logout that refuses it.
-    fn check_logon(&self, msg: &Message<'_>, dictionary: &Dictionary, locked: bool) -> Result<u64, String> {
+    fn check_logon(
+        &self,
+        msg: &Message<'_>,
+        dictionary: &Dictionary,
+        locked: bool,
+        verified: Option<bool>,
+    ) -> Result<u64, String> {
         dictionary.validate(msg, &self.validation_options()).map_err(|rej| rej.text.to_string())?;
         let hb_s = msg.get(tag::HEART_BT_INT).and_then(crate::fix::message::parse_u64).unwrap_or(0);
         let (lo, hi) = (u64::from(self.settings.heartbeat_min_s), u64::from(self.settings.heartbeat_max_s));
@@ -542,14 +551,24 @@ impl FixSession {
         if locked {
             return Err(INVALID_CREDENTIALS.into());
         }
-        if !self.password.is_empty() || !self.username.is_empty() {
-            let user_ok = msg.get(tag::USERNAME) == Some(self.username.as_bytes()) || self.username.is_empty();
-            let pass_ok = msg.get(tag::PASSWORD) == Some(self.password.as_bytes()) || self.password.is_empty();
-            if !user_ok || !pass_ok {
-                return Err(INVALID_CREDENTIALS.into());
-            }
+        let (user, pass) = (msg.get(tag::USERNAME).unwrap_or(b""), msg.get(tag::PASSWORD).unwrap_or(b""));
+        // A hashed password not verified yet refuses: the protocol asks the auth thread first.
+        let verified = self.credential.is_hashed().then(|| verified.unwrap_or(false));
+        match self.credential.check(user, pass, verified) {
+            Check::Accepted => Ok(hb_s),
+            Check::Refused | Check::Verify(_) => Err(INVALID_CREDENTIALS.into()),
         }
-        Ok(hb_s)
+    }
+
+    /// What a Logon must carry.
+    pub fn credential(&self) -> &Credential {
+        &self.credential
+    }
+
+    /// Replaces what a Logon must carry (a credential reload); a live connection is not
+    /// touched, the next Logon is judged by it.
+    pub fn set_credential(&mut self, credential: Credential) {
+        self.credential = credential;
     }
 
     /// Whether the last Logon was refused for its credentials (or a lockout, which answers

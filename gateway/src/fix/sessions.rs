@@ -5,6 +5,15 @@
 //! The first message of a connection must be a well-framed Logon naming a configured session
 //! that is not logged on elsewhere; anything else (garbled bytes included) closes the
 //! connection without a reply, and leaves every session as it was.
+//!
+//! A Logon for a session whose password is hashed is held as pending while the auth thread
+//! verifies it ([`crate::session::auth`]): the session stays as it was (offline, nothing
+//! consumed) and no other connection may log on to it meanwhile. Whatever the client sends
+//! after its Logon stays unread in the receiver's buffer until the verdict: FIX forbids an
+//! initiator to send before the Logon is answered, and a client that does gets its messages
+//! processed in order once the Logon is accepted (or dropped with the connection when it is
+//! refused), as an acceptor that processes messages one by one would. The logon timeout still
+//! runs while a Logon is pending.
 
 use std::net::IpAddr;
 
@@ -14,9 +23,13 @@ use crate::fix::message::{FieldTable, Message, parse};
 use crate::fix::session::{Action, FixEnv, FixSession, InstrumentTable, LinkState};
 use crate::fix::tags::{msg_type, tag};
 use crate::sbe::convert::Report;
+use crate::session::auth::{AuthRequest, Verdict};
+use crate::session::credentials::{CredentialSet, CredentialStore, CredentialView};
 use crate::session::logon_guard::{GuardKey, LogonGuard};
 use crate::session::{CloseKind, ConnId, Env, Outbox, Protocol};
 
+#[cfg(test)]
+mod auth_tests;
 #[cfg(test)]
 mod prop_tests;
 
@@ -30,6 +43,15 @@ struct FixConn {
     bound: Option<FixSessionIx>,
     connected_ns: u64,
     peer: Option<IpAddr>,
+}
+
+/// A Logon waiting for the auth thread's verdict on its password.
+#[derive(Debug)]
+struct Pending {
+    ix: FixSessionIx,
+    attempt: u64,
+    /// The Logon as received, judged again once the verdict is in.
+    logon: Vec<u8>,
 }
 
 /// Every FIX connection and configured session.
@@ -46,6 +68,12 @@ pub(crate) struct FixSessions {
     logon_timeout_ns: u64,
     table: Box<FieldTable>,
     submits: Vec<engine::CommandBody>,
+    /// The Logon pending on each connection slot.
+    pending: Vec<Option<Pending>>,
+    /// The connection whose Logon is pending, per configured session.
+    session_pending: Vec<Option<ConnId>>,
+    next_attempt: u64,
+    credentials: CredentialView,
 }
 
 impl FixSessions {
@@ -60,7 +88,12 @@ impl FixSessions {
         guard: LogonGuard,
     ) -> Self {
         let n = sessions.len();
+        let set = CredentialSet { sbe: Vec::new(), fix: sessions.iter().map(|s| s.credential().clone()).collect() };
         FixSessions {
+            pending: (0..max_conns).map(|_| None).collect(),
+            session_pending: vec![None; n],
+            next_attempt: 0,
+            credentials: CredentialView::fixed(set),
             guard,
             sessions,
             comp_ids,
@@ -70,6 +103,24 @@ impl FixSessions {
             logon_timeout_ns: u64::from(logon_timeout_s) * 1_000_000_000,
             table: Box::default(),
             submits: Vec::with_capacity(16),
+        }
+    }
+
+    /// Checks logons against `store` from now on (and picks up its reloads).
+    pub(crate) fn with_credentials(mut self, store: std::sync::Arc<CredentialStore>) -> Self {
+        self.credentials = CredentialView::following(store);
+        self.refresh_credentials();
+        self
+    }
+
+    /// Applies a credential reload, if one happened, to the sessions (live ones keep running;
+    /// their next Logon is judged by the new credential).
+    fn refresh_credentials(&mut self) {
+        let (set, changed) = self.credentials.refresh();
+        if changed {
+            for (session, c) in self.sessions.iter_mut().zip(&set.fix) {
+                session.set_credential(c.clone());
+            }
         }
     }
 
@@ -84,7 +135,7 @@ impl FixSessions {
             let (s, t) = (String::from_utf8_lossy(sender), String::from_utf8_lossy(target));
             return Err(format!("Logon from unknown session {s}->{t}"));
         };
-        if self.session_conn[j].is_some() {
+        if self.session_conn[j].is_some() || self.session_pending[j].is_some() {
             return Err(format!("session {} is already logged on", self.sessions[j].their_comp_id()));
         }
         Ok(FixSessionIx(j))
@@ -102,6 +153,7 @@ impl FixSessions {
                     instruments: &instruments,
                     next_exec_id: env.next_exec_id,
                     logon_locked: false,
+                    password_verified: None,
                 };
                 let tx = out.tx(conn);
                 Some(self.sessions[ix.0].on_message(bytes, now_ns, &mut fenv, tx, &mut |b| submits.push(b)))
@@ -124,7 +176,8 @@ impl FixSessions {
 
     /// The first message of `conn`: a Logon binds it to its configured session, which judges
     /// the Logon. Anything else closes the connection without a reply (`None`). A Logon the
-    /// session refuses leaves the session as it was, so the next connection starts afresh.
+    /// session refuses leaves the session as it was, so the next connection starts afresh. A
+    /// Logon whose password must be verified is held as pending (`Some(Continue)`).
     fn on_first_message(
         &mut self,
         conn: ConnId,
@@ -133,6 +186,7 @@ impl FixSessions {
         env: &mut Env<'_>,
         out: &mut Outbox,
     ) -> Option<Action> {
+        self.refresh_credentials();
         let mut table = std::mem::take(&mut self.table);
         let bound = parse(bytes, &mut table)
             .map_err(|e| format!("first message unparseable: {e}"))
@@ -143,39 +197,92 @@ impl FixSessions {
                 None
             }
             Ok((ix, msg)) => {
-                self.conns[conn.0] = self.conns[conn.0].map(|c| FixConn { bound: Some(ix), ..c });
-                let peer = self.conns[conn.0].and_then(|c| c.peer);
-                let keys: Vec<GuardKey> =
-                    [Some(GuardKey::Session(ix.0)), peer.map(GuardKey::Addr)].into_iter().flatten().collect();
-                let instruments = InstrumentTable(env.instruments);
-                let locked = self.guard.locked(&keys, now_ns);
-                let mut fenv = FixEnv {
-                    dictionary: &self.dictionary,
-                    instruments: &instruments,
-                    next_exec_id: env.next_exec_id,
-                    logon_locked: locked,
-                };
-                let session = &mut self.sessions[ix.0];
-                let action = session.on_logon(&msg, now_ns, &mut fenv, out.tx(conn));
-                match action {
-                    Action::Continue => {
-                        self.session_conn[ix.0] = Some(conn);
-                        self.guard.succeeded(&keys);
-                    }
-                    Action::Close => {
-                        // Logons refused while locked out are not counted: they would keep
-                        // extending the lockout of a client that merely retries.
-                        if session.credentials_refused() && !locked {
-                            self.guard.failed(&keys, now_ns);
-                        }
-                        session.abandon_logon();
-                    }
+                let keys = self.guard_keys(conn, ix);
+                // A locked-out Logon is refused at once, without spending a verification.
+                let to_verify = self.sessions[ix.0].credential().phc().filter(|_| !self.guard.locked(&keys, now_ns));
+                if let Some(phc) = to_verify {
+                    self.hold_logon(conn, ix, &msg, phc, out);
+                    self.table = table;
+                    return Some(Action::Continue);
                 }
-                Some(action)
+                Some(self.judge_logon(conn, ix, &msg, None, now_ns, env, out))
             }
         };
         self.table = table;
         action
+    }
+
+    /// The failed-logon keys of a Logon of `conn` for session `ix`.
+    fn guard_keys(&self, conn: ConnId, ix: FixSessionIx) -> Vec<GuardKey> {
+        let peer = self.conns[conn.0].and_then(|c| c.peer);
+        [Some(GuardKey::Session(ix.0)), peer.map(GuardKey::Addr)].into_iter().flatten().collect()
+    }
+
+    /// Holds the Logon of `conn` until the auth thread has verified its password against
+    /// `phc`. Nothing about the session changes; it is reserved for this connection meanwhile.
+    fn hold_logon(
+        &mut self,
+        conn: ConnId,
+        ix: FixSessionIx,
+        msg: &Message<'_>,
+        phc: std::sync::Arc<str>,
+        out: &mut Outbox,
+    ) {
+        self.next_attempt += 1;
+        let attempt = self.next_attempt;
+        let offered = msg.get(tag::PASSWORD).unwrap_or(b"").to_vec();
+        out.request_auth(AuthRequest { conn, attempt, phc, offered });
+        self.pending[conn.0] = Some(Pending { ix, attempt, logon: msg.bytes().to_vec() });
+        self.session_pending[ix.0] = Some(conn);
+    }
+
+    /// Has session `ix` judge the Logon of `conn` (with the auth thread's verdict on its
+    /// password, if it needed one), binds the connection if accepted, and counts a refusal
+    /// for its credentials against the failed-logon guard.
+    #[allow(clippy::too_many_arguments)]
+    fn judge_logon(
+        &mut self,
+        conn: ConnId,
+        ix: FixSessionIx,
+        msg: &Message<'_>,
+        verified: Option<bool>,
+        now_ns: u64,
+        env: &mut Env<'_>,
+        out: &mut Outbox,
+    ) -> Action {
+        self.conns[conn.0] = self.conns[conn.0].map(|c| FixConn { bound: Some(ix), ..c });
+        let keys = self.guard_keys(conn, ix);
+        let instruments = InstrumentTable(env.instruments);
+        let locked = self.guard.locked(&keys, now_ns);
+        let mut fenv = FixEnv {
+            dictionary: &self.dictionary,
+            instruments: &instruments,
+            next_exec_id: env.next_exec_id,
+            logon_locked: locked,
+            password_verified: verified,
+        };
+        let session = &mut self.sessions[ix.0];
+        let action = session.on_logon(msg, now_ns, &mut fenv, out.tx(conn));
+        match action {
+            Action::Continue => {
+                self.session_conn[ix.0] = Some(conn);
+                self.guard.succeeded(&keys);
+            }
+            Action::Close => {
+                // Logons refused while locked out are not counted: they would keep
+                // extending the lockout of a client that merely retries.
+                if session.credentials_refused() && !locked {
+                    self.guard.failed(&keys, now_ns);
+                }
+                session.abandon_logon();
+            }
+        }
+        action
+    }
+
+    /// Whether the Logon of `conn` waits for its verdict.
+    fn is_pending(&self, conn: ConnId) -> bool {
+        self.pending[conn.0].is_some()
     }
 }
 
@@ -191,6 +298,10 @@ impl Protocol for FixSessions {
     fn handle_input(&mut self, conn: ConnId, bytes: &[u8], now_ns: u64, env: &mut Env<'_>, out: &mut Outbox) -> usize {
         let mut consumed = 0;
         loop {
+            if self.is_pending(conn) {
+                // Held until the verdict (see the module docs).
+                break;
+            }
             let (len, msg) = match next_message(&bytes[consumed..]) {
                 Ok(None) => break,
                 Ok(Some(x)) => x,
@@ -240,7 +351,37 @@ impl Protocol for FixSessions {
         }
     }
 
+    fn handle_verdict(
+        &mut self,
+        conn: ConnId,
+        attempt: u64,
+        verdict: Verdict,
+        now_ns: u64,
+        env: &mut Env<'_>,
+        out: &mut Outbox,
+    ) {
+        let Some(p) = self.pending[conn.0].take_if(|p| p.attempt == attempt) else { return };
+        self.session_pending[p.ix.0] = None;
+        let verified = match verdict {
+            Verdict::Accepted => true,
+            Verdict::Refused => false,
+            Verdict::Unavailable => return out.close(conn, CloseKind::Now, "password not verified"),
+        };
+        let mut table = std::mem::take(&mut self.table);
+        let action = match parse(&p.logon, &mut table) {
+            Ok(msg) => self.judge_logon(conn, p.ix, &msg, Some(verified), now_ns, env, out),
+            Err(_) => Action::Close,
+        };
+        self.table = table;
+        if action == Action::Close {
+            out.close(conn, CloseKind::AfterFlush, "session terminated");
+        }
+    }
+
     fn handle_disconnect(&mut self, conn: ConnId, now_ns: u64, stopping: bool, out: &mut Outbox) {
+        if let Some(p) = self.pending[conn.0].take() {
+            self.session_pending[p.ix.0] = None;
+        }
         let Some(state) = self.conns[conn.0].take() else { return };
         let Some(ix) = state.bound else { return };
         tracing::info!(conn = conn.0, session = self.sessions[ix.0].their_comp_id(), "FIX disconnected");

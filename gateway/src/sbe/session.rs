@@ -41,6 +41,7 @@ use crate::sbe::messages::{
     RetransmitReject, RetransmitRejectCode, RetransmitRequest, Sequence, Terminate, TerminationCode, char_field_lossy,
     char_field_str,
 };
+use crate::session::credentials::{Check, Credential};
 use crate::session::rules::{Admission, Refusal, SessionCommon};
 
 pub use crate::limits::{HANDSHAKE_TIMEOUT_NS, MAX_RETRANSMIT_COUNT};
@@ -146,6 +147,11 @@ pub struct SessionEnv<'a, F: Fn(InstrumentId) -> Option<&'a InstrumentSpec>, U: 
     /// Failed logons locked this Negotiate's session or address out: it is refused as a wrong
     /// password is, whatever its credentials.
     pub locked_out: bool,
+    /// Each configured session's credential (same order as `sessions`).
+    pub credentials: &'a [Credential],
+    /// The auth thread's verdict on this Negotiate's password, when its session's is hashed
+    /// (`None`: not verified; a hashed credential then refuses).
+    pub password_verified: Option<bool>,
 }
 
 /// A configured SBE session: its index in `[[sessions]]`.
@@ -348,7 +354,12 @@ impl SbeSession {
         let id = m.session_id.get();
         let user = char_field_str(&m.username).unwrap_or("");
         let pass = char_field_str(&m.password).unwrap_or("");
-        let found = env.sessions.iter().position(|s| s.session_id == id && s.username == user && s.password == pass);
+        let verified = env.password_verified;
+        let found = env.sessions.iter().position(|s| s.session_id == id).filter(|&i| {
+            env.credentials
+                .get(i)
+                .is_some_and(|c| c.check(user.as_bytes(), pass.as_bytes(), verified) == Check::Accepted)
+        });
         let found = found.filter(|_| !env.locked_out);
         let code = match found {
             None => Some(NegotiationRejectCode::Credentials),
@@ -539,11 +550,14 @@ mod tests {
         exec: u64,
         in_use: bool,
         s: SbeSession,
+        creds: Vec<Credential>,
     }
 
     impl Harness {
         fn new() -> Self {
-            Harness { cfg: Config::default_config(), spec: spec(), exec: 1, in_use: false, s: SbeSession::new(0) }
+            let cfg = Config::default_config();
+            let creds = crate::session::credentials::CredentialStore::new(&cfg).current().sbe.clone();
+            Harness { cfg, spec: spec(), exec: 1, in_use: false, s: SbeSession::new(0), creds }
         }
 
         fn feed<M: crate::sbe::SbeMessage>(&mut self, m: &M, now_ns: u64) -> Vec<Output> {
@@ -560,6 +574,8 @@ mod tests {
                 next_exec_id: &mut self.exec,
                 resume: &|_| (1, 0),
                 locked_out: false,
+                credentials: &self.creds,
+                password_verified: None,
             };
             let mut outs = Vec::new();
             self.s.on_message(&inbound, now_ns, &mut env, &mut |o| outs.push(o));

@@ -2,6 +2,13 @@
 //! of each connection, runs its FIXP state machine ([`SbeSession`]), keeps one persistent store
 //! per configured session (outbound sequence numbers and the application messages sent, also
 //! while the client is away), and answers RetransmitRequest from it.
+//!
+//! A Negotiate for a session whose password is hashed is held as pending while the auth thread
+//! verifies it ([`crate::session::auth`]): nothing about the session changes meanwhile, and the
+//! connection's later frames stay unread in the receiver's buffer until the verdict. FIXP has
+//! the client wait for NegotiationResponse before it sends Establish; a client that sends it
+//! early gets it processed in order after the Negotiate is answered, as a server that
+//! processes frames one by one would.
 
 use std::net::IpAddr;
 
@@ -15,10 +22,15 @@ use crate::sbe::messages::{NegotiationRejectCode, Retransmission, RetransmitReje
 use crate::sbe::session::{
     MAX_RETRANSMIT_COUNT, Output, SbeSession, SbeSessionIx, ServerMessage, SessionEnv, SessionState,
 };
+use crate::session::auth::{AuthRequest, Verdict};
+use crate::session::credentials::{Credential, CredentialSet, CredentialStore, CredentialView};
 use crate::session::logon_guard::{GuardKey, LogonGuard};
 use crate::session::outbound::{self, Replayed};
 use crate::session::{CloseKind, ConnId, Env, Outbox, Protocol};
 use crate::store::SessionStore;
+
+#[cfg(test)]
+mod auth_tests;
 
 /// Every SBE connection and configured session.
 pub(crate) struct SbeSessions {
@@ -35,6 +47,10 @@ pub(crate) struct SbeSessions {
     guard: LogonGuard,
     /// Each connection slot's peer address.
     peers: Vec<Option<IpAddr>>,
+    /// The Negotiate pending on each connection slot: its attempt number and frame.
+    pending: Vec<Option<(u64, Vec<u8>)>>,
+    next_attempt: u64,
+    credentials: CredentialView,
 }
 
 /// A whole frame with a server message, encoded on the stack.
@@ -73,7 +89,11 @@ impl SbeSessions {
         max_conns: usize,
     ) -> Self {
         let n = configs.len();
+        let sbe = configs.iter().map(|c| Credential::or_never(&c.username, &c.password, "sbe")).collect();
         SbeSessions {
+            pending: (0..max_conns).map(|_| None).collect(),
+            next_attempt: 0,
+            credentials: CredentialView::fixed(CredentialSet { sbe, fix: Vec::new() }),
             configs,
             guard: limits.logon_guard(),
             peers: vec![None; max_conns],
@@ -85,11 +105,30 @@ impl SbeSessions {
         }
     }
 
-    /// Handles one frame (or a framing error) of `conn`; false once the session closed.
-    fn on_frame(&mut self, conn: ConnId, frame: Result<&[u8], String>, now_ns: u64, env: &mut Env<'_>) -> bool {
+    /// Checks Negotiates against `store` from now on (and picks up its reloads).
+    pub(crate) fn with_credentials(mut self, store: std::sync::Arc<CredentialStore>) -> Self {
+        self.credentials = CredentialView::following(store);
+        self
+    }
+
+    /// Handles one frame (or a framing error) of `conn`; false once the session closed. A
+    /// Negotiate whose password must be verified is held (see the module docs); `verified`
+    /// is the auth thread's verdict when the held frame comes back.
+    fn on_frame(
+        &mut self,
+        conn: ConnId,
+        frame: Result<&[u8], String>,
+        now_ns: u64,
+        env: &mut Env<'_>,
+        verified: Option<bool>,
+        out: &mut Outbox,
+    ) -> bool {
         let guard_keys = self.conns[conn.0].as_ref().and_then(|s| self.negotiate_keys(conn, s, &frame));
-        let Some(session) = self.conns[conn.0].as_mut() else { return false };
         let locked_out = guard_keys.as_ref().is_some_and(|keys| self.guard.locked(keys, now_ns));
+        if guard_keys.is_some() && !locked_out && verified.is_none() && self.hold_negotiate(conn, &frame, out) {
+            return true;
+        }
+        let Some(session) = self.conns[conn.0].as_mut() else { return false };
         let instruments = env.instruments;
         let (configs, session_conn, stores) = (&self.configs, &self.session_conn, &self.stores);
         let mut senv = SessionEnv {
@@ -106,6 +145,8 @@ impl SbeSessions {
             next_exec_id: &mut *env.next_exec_id,
             resume: &|i: SbeSessionIx| (stores[i.0].next_sender_seq(), stores[i.0].next_target_seq() - 1),
             locked_out,
+            credentials: &self.credentials.refresh().0.sbe,
+            password_verified: verified,
         };
         let outputs = &mut self.outputs;
         match frame.and_then(|msg| decode_inbound(msg).map_err(|e| e.to_string())) {
@@ -122,6 +163,22 @@ impl SbeSessions {
         }
         self.persist_inbound_seq(conn);
         open
+    }
+
+    /// Holds `frame`, a Negotiate of `conn`, if the session it names has a hashed password:
+    /// asks the auth thread to verify it. True if held.
+    fn hold_negotiate(&mut self, conn: ConnId, frame: &Result<&[u8], String>, out: &mut Outbox) -> bool {
+        let Ok(bytes) = frame else { return false };
+        let Ok(Inbound::Negotiate(m)) = decode_inbound(bytes) else { return false };
+        let sid = m.session_id.get();
+        let Some(i) = self.configs.iter().position(|c| c.session_id == sid) else { return false };
+        let Some(phc) = self.credentials.refresh().0.sbe.get(i).and_then(Credential::phc) else { return false };
+        let offered = crate::sbe::messages::char_field_str(&m.password).unwrap_or("").as_bytes().to_vec();
+        self.next_attempt += 1;
+        let attempt = self.next_attempt;
+        out.request_auth(AuthRequest { conn, attempt, phc, offered });
+        self.pending[conn.0] = Some((attempt, bytes.to_vec()));
+        true
     }
 
     /// The failed-logon keys of a frame that is a Negotiate on a fresh connection: the session
@@ -270,10 +327,14 @@ impl Protocol for SbeSessions {
     fn handle_input(&mut self, conn: ConnId, bytes: &[u8], now_ns: u64, env: &mut Env<'_>, out: &mut Outbox) -> usize {
         let mut consumed = 0;
         loop {
+            if self.pending[conn.0].is_some() {
+                // Held until the verdict (see the module docs).
+                break;
+            }
             let (open, frame_len) = match next_frame(&bytes[consumed..]) {
                 Ok(None) => break,
-                Ok(Some((len, msg))) => (self.on_frame(conn, Ok(msg), now_ns, env), len),
-                Err(e) => (self.on_frame(conn, Err(e.to_string()), now_ns, env), 0),
+                Ok(Some((len, msg))) => (self.on_frame(conn, Ok(msg), now_ns, env, None, out), len),
+                Err(e) => (self.on_frame(conn, Err(e.to_string()), now_ns, env, None, out), 0),
             };
             consumed += frame_len;
             self.apply_outputs(conn, now_ns, out);
@@ -302,7 +363,27 @@ impl Protocol for SbeSessions {
         }
     }
 
+    fn handle_verdict(
+        &mut self,
+        conn: ConnId,
+        attempt: u64,
+        verdict: Verdict,
+        now_ns: u64,
+        env: &mut Env<'_>,
+        out: &mut Outbox,
+    ) {
+        let Some((_, frame)) = self.pending[conn.0].take_if(|(a, _)| *a == attempt) else { return };
+        let verified = match verdict {
+            Verdict::Accepted => true,
+            Verdict::Refused => false,
+            Verdict::Unavailable => return out.close(conn, CloseKind::Now, "password not verified"),
+        };
+        self.on_frame(conn, Ok(&frame), now_ns, env, Some(verified), out);
+        self.apply_outputs(conn, now_ns, out);
+    }
+
     fn handle_disconnect(&mut self, conn: ConnId, _now_ns: u64, _stopping: bool, _out: &mut Outbox) {
+        self.pending[conn.0] = None;
         let Some(session) = self.conns[conn.0].take() else { return };
         if let Some(i) = session.config_index()
             && self.session_conn[i.0] == Some(conn)

@@ -13,6 +13,8 @@
 //! What all protocols share is written once: [`rules`] (throttle, account authorisation,
 //! cancel-on-disconnect) and [`outbound`] (store before send, offline storage, resend walk).
 
+pub(crate) mod auth;
+pub mod credentials;
 pub(crate) mod logon_guard;
 pub(crate) mod outbound;
 pub(crate) mod rules;
@@ -57,6 +59,8 @@ pub(crate) struct Outbox {
     tx: Vec<Vec<u8>>,
     submits: VecDeque<CommandBody>,
     closes: VecDeque<(ConnId, CloseKind, String)>,
+    /// Passwords to verify off the gateway thread (see [`auth`]).
+    auth: VecDeque<auth::AuthRequest>,
 }
 
 impl Outbox {
@@ -66,6 +70,7 @@ impl Outbox {
             tx: (0..max_conns).map(|_| Vec::new()).collect(),
             submits: VecDeque::with_capacity(1024),
             closes: VecDeque::new(),
+            auth: VecDeque::new(),
         }
     }
 
@@ -94,6 +99,17 @@ impl Outbox {
         !self.submits.is_empty() || !self.closes.is_empty()
     }
 
+    /// Asks for a password to be verified on the auth thread; the verdict comes back through
+    /// [`Protocol::handle_verdict`].
+    pub(crate) fn request_auth(&mut self, req: auth::AuthRequest) {
+        self.auth.push_back(req);
+    }
+
+    /// The next password to verify.
+    pub(crate) fn poll_auth(&mut self) -> Option<auth::AuthRequest> {
+        self.auth.pop_front()
+    }
+
     /// The next connection to close.
     pub(crate) fn poll_close(&mut self) -> Option<(ConnId, CloseKind, String)> {
         self.closes.pop_front()
@@ -119,6 +135,19 @@ pub(crate) trait Protocol {
     /// Bytes read from `conn`; returns how many were consumed (whole frames; the rest stays in
     /// the receiver's buffer until more arrives).
     fn handle_input(&mut self, conn: ConnId, bytes: &[u8], now_ns: u64, env: &mut Env<'_>, out: &mut Outbox) -> usize;
+
+    /// The auth thread's verdict on the password of the logon pending on `conn` (see
+    /// [`auth`]): the protocol completes or refuses the logon. Input that arrived on `conn`
+    /// meanwhile stayed in the receiver's buffer; the receiver hands it over again afterwards.
+    fn handle_verdict(
+        &mut self,
+        conn: ConnId,
+        attempt: u64,
+        verdict: auth::Verdict,
+        now_ns: u64,
+        env: &mut Env<'_>,
+        out: &mut Outbox,
+    );
 
     /// A report for configured session `index`: sent when a connection of it is live, stored
     /// under its next sequence number either way (a client that is away gets it by resend).

@@ -67,6 +67,8 @@ pub(crate) struct ReceiverParts {
     pub logout_timeout: Duration,
     /// Configuration commands to sequence before any client's.
     pub admin: Vec<CommandBody>,
+    /// Each protocol's TLS configuration (listener order; none: plain TCP).
+    pub tls: Vec<Option<Arc<crate::tls::TlsAcceptor>>>,
 }
 
 /// Who publishes: the receiver between polls, or a thread of its own.
@@ -123,7 +125,13 @@ impl Receiver {
             protocols.push(protocol);
         }
         let registry = parts.poll.registry().try_clone()?;
-        let edge = Edge::new(registry, protocols, parts.instruments, parts.max_conns, parts.outbound_cap_bytes);
+        let mut edge = Edge::new(registry, protocols, parts.instruments, parts.max_conns, parts.outbound_cap_bytes);
+        edge.set_auth(crate::session::auth::AuthClient::spawn(Arc::clone(&parts.waker))?);
+        for (p, acceptor) in parts.tls.into_iter().enumerate() {
+            if let Some(a) = acceptor {
+                edge.set_tls(ProtocolId(p), a);
+            }
+        }
         let edge = Arc::new(Mutex::new(edge));
         let output = if parts.publisher_thread {
             Output::Thread(parts.publisher.spawn(Arc::clone(&edge), parts.wait, parts.waker)?)
@@ -200,7 +208,15 @@ impl Receiver {
 
     fn on_event(&mut self, token: Token, readable: bool) {
         match token {
-            WAKER => {}
+            WAKER => {
+                // Verdicts of the auth thread (or a stop request, a publisher thread's call).
+                {
+                    let mut edge = lock(&self.edge);
+                    edge.take_verdicts();
+                    edge.take_submits(&mut self.submits);
+                }
+                self.sequence_submits();
+            }
             Token(t) if t > LISTENER_BASE - self.listeners.len() && t <= LISTENER_BASE => {
                 self.accept(ProtocolId(LISTENER_BASE - t));
             }
@@ -280,6 +296,8 @@ impl Receiver {
 
     fn timers(&mut self) {
         let mut edge = lock(&self.edge);
+        // Verdicts whose wake-up was lost are taken here at the latest.
+        edge.take_verdicts();
         if self.sequencer.tick_due() {
             edge.submit(CommandBody::Tick);
         }
