@@ -154,6 +154,9 @@ fn run(config: Option<PathBuf>) -> Result<(), String> {
     if let Some(addr) = appliance.fix_addr() {
         eprintln!("sable: FIX listening on {addr}");
     }
+    if let Some(addr) = appliance.admin_addr() {
+        eprintln!("sable: admin port on http://{addr} (dashboard: http://{addr}/dashboard#token=...)");
+    }
     serve(appliance, &term)
 }
 
@@ -338,27 +341,25 @@ fn client(args: ClientArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// Log lines to stderr, filtered by `RUST_LOG` (default `info`).
-fn init_logging() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+/// Log lines to stderr, filtered by `RUST_LOG` (default `info`), as `[log] format` says (a file
+/// that does not load logs as text; loading it again reports the error).
+fn init_logging(config: Option<&PathBuf>) {
+    let format = match config {
+        Some(p) => Config::load(p).map(|c| c.log.format).unwrap_or_default(),
+        None => Config::default_config().log.format,
+    };
+    gateway::logging::init(format);
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Run { config } => {
-            init_logging();
+            init_logging(config.as_ref());
             run(config)
         }
         Cmd::Standby { config } => {
-            init_logging();
+            init_logging(config.as_ref());
             standby(config)
         }
         Cmd::Client(args) => client(args),

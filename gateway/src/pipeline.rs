@@ -102,6 +102,7 @@ pub struct Appliance {
     io: Option<JoinHandle<Result<ShutdownReport, PipelineError>>>,
     restored_hash: u64,
     restored_seq: u64,
+    admin: Option<crate::admin::AdminServer>,
 }
 
 impl Appliance {
@@ -118,6 +119,16 @@ impl Appliance {
     /// Highest sequence number in the journal's page cache (what a standby can have).
     pub fn written_seq(&self) -> u64 {
         self.shared.seq_written.load(Ordering::Acquire)
+    }
+
+    /// The bound admin port address, if the admin port runs (tokens configured).
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(|a| a.local_addr())
+    }
+
+    /// Role and fencing epoch, as the admin port reports them (fencing sets the epoch here).
+    pub fn role(&self) -> &crate::admin::role::RoleState {
+        &self.shared.role
     }
 
     /// The bound replication address, if replication is on.
@@ -215,6 +226,7 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
         position.store(restored_seq, Ordering::Release);
     }
     shared.needs_standby.store(p.durability.needs_standby(), Ordering::Release);
+    shared.metrics.enabled.store(cfg.raw.admin.metrics, Ordering::Release);
 
     // 3. Configuration commands to sequence first: whatever brings the restored engine's
     //    instruments and accounts to what the file says.
@@ -229,7 +241,7 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
 
     // 5. Input ring: sequencer → {journaler ∥ matcher} → follower.
     let level = if p.durability.syncs() { Durability::Fsync } else { Durability::Written };
-    let journaler = Journaler::new(journal, level, Arc::clone(&shared));
+    let journaler = Journaler::new(journal, level, Arc::clone(&shared), p.input_ring_slots);
     let matcher = Matcher::new(engine, out_producer, wait, Arc::clone(&shared));
     let follower = match follower_engine {
         Some(e) => {
@@ -300,6 +312,9 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
         })
         .map_err(|source| PipelineError::Io { what: "spawning the gateway thread", source })?;
 
+    // 10. Admin port (with tokens configured): health, metrics, dashboard, admin actions.
+    let admin = admin_port(&cfg, &shared)?;
+
     Ok(Appliance {
         local_addr,
         fix_addr,
@@ -309,7 +324,32 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
         io: Some(handle),
         restored_hash,
         restored_seq,
+        admin,
     })
+}
+
+/// Starts the admin port when tokens are configured.
+fn admin_port(cfg: &Validated, shared: &Arc<Shared>) -> Result<Option<crate::admin::AdminServer>, PipelineError> {
+    let section = &cfg.raw.admin;
+    let tokens = section.resolve_tokens().map_err(|e| PipelineError::Config(e.to_string()))?;
+    if tokens.is_empty() {
+        tracing::info!("admin port off: no [admin] tokens configured");
+        return Ok(None);
+    }
+    let addr = section.listen_addr().map_err(|e| PipelineError::Config(e.to_string()))?;
+    let durability = format!("{:?}", cfg.raw.pipeline.durability).to_lowercase();
+    let slots = cfg.raw.pipeline.input_ring_slots as u64;
+    let mut ctx = crate::admin::AdminContext::new(
+        Arc::clone(shared),
+        tokens,
+        slots,
+        durability,
+        cfg.replication_listen.is_some(),
+    );
+    ctx.follower = cfg.raw.snapshot.every_commands > 0;
+    let server = crate::admin::AdminServer::start(addr, ctx)
+        .map_err(|source| PipelineError::Io { what: "starting the admin port", source })?;
+    Ok(Some(server))
 }
 
 fn restore(
@@ -379,14 +419,23 @@ struct FollowerStage {
 impl FollowerStage {
     fn follow(&mut self, slot: &Slot) {
         let Some(follower) = self.follower.as_mut() else { return };
+        let snapshots = &self.shared.metrics.snapshots;
         match follower.apply(&slot.command) {
-            Ok(Some(info)) => tracing::info!(seq = info.seq, "periodic snapshot written"),
+            Ok(Some(info)) => {
+                snapshots.written.add(1);
+                snapshots.last_seq.set(info.seq);
+                tracing::info!(seq = info.seq, "periodic snapshot written");
+            }
             Ok(None) => {}
             Err(e) => {
+                snapshots.failures.add(1);
                 tracing::error!(error = %e, "follower stopped; no more periodic snapshots or state hashes");
                 self.follower = None;
                 return;
             }
+        }
+        if self.shared.snapshot_requested.swap(false, Ordering::AcqRel) {
+            crate::admin::actions::take_requested_snapshot(follower, snapshots);
         }
         let seq = slot.command.seq;
         if self.verify_every > 0 && seq.is_multiple_of(self.verify_every) {
