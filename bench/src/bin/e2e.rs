@@ -3,7 +3,7 @@
 //!
 //! `cargo run --release -p bench --bin e2e -- [--quick] [--rate N]... [--connections N]
 //! [--protocol sbe|fix|both] [--durability memory|written|fsync] [--seconds S]
-//! [--wait backoff|yield|sleep|spin] [--rollovers]`
+//! [--wait backoff|yield|sleep|spin] [--rollovers] [--metrics off|on|scraped]...`
 //!
 //! 1. The floors: a blocking TCP echo of one frame the size of an SBE NewOrderSingle
 //!    (`workload=tcp_floor`) and, when FIX runs, another of the size of the FIX NewOrderSingle
@@ -37,6 +37,12 @@
 //! by orders acknowledged, plus `cpu_ns_per_order_gateway_total` (every group but the journal,
 //! matcher, follower and snapshot helpers) and `cpu_ns_per_order_exited` (threads that ended
 //! during the run).
+//!
+//! 5. With `--metrics` (repeatable): the metrics arms, each on a fresh appliance: `off`
+//!    (`[admin] metrics = false`), `on` (the default configuration) and `scraped` (the admin
+//!    port on, `/metrics` fetched every second during the load; a
+//!    `workload=metrics_scrape_<rate>_<protocol>` line gives the scrapes' own latency). The
+//!    engine field is `sable_metrics_off` / `sable_metrics_scraped` for those arms.
 //!
 //! Summary lines carry `protocol=sbe|fix`; workloads are `e2e_<durability>_<rate>_<protocol>`.
 //! The exit status is non-zero if any run lost or duplicated an acknowledgement or had an error.
