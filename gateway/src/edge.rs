@@ -16,15 +16,13 @@ use engine::{CommandBody, InstrumentSpec};
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 
+use crate::admin::GAUGE_PERIOD_NS;
 use crate::admin::recorder::request_type;
 use crate::limits::RECV_BUF_BYTES;
 use crate::rings::Shared;
 use crate::sbe::convert::Report;
 use crate::session::{CloseKind, ConnId, Env, Outbox, Protocol, ProtocolId, SessionRef};
 use crate::stage::sequencer::{Clock, WallClock};
-
-/// How often the session gauges (logged on, throttled) are taken: they walk every session.
-const GAUGE_PERIOD_NS: u64 = 1_000_000_000;
 
 /// Exec ids of gateway rejects have the top bit set (engine reports use `seq << 20 | n`); they
 /// restart at each start.

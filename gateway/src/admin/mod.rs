@@ -29,6 +29,15 @@ pub use server::{AdminContext, AdminServer, Routes};
 
 use std::time::Duration;
 
+/// Slots of the order → ack stamp table (`recorder::StampTable`): a command still in flight
+/// when this many later ones were sequenced loses its order → ack sample (never a wrong one).
+/// 16 Ki slots of 32 bytes: 512 KiB.
+pub const STAMP_SLOTS: usize = 1 << 14;
+
+/// How often the gateway thread takes the session gauges (logged on, throttled, refused): they
+/// walk every session, so not per message.
+pub const GAUGE_PERIOD_NS: u64 = 1_000_000_000;
+
 /// Shortest token secret accepted: 16 bytes (128 bits if random).
 pub const MIN_TOKEN_LEN_BYTES: usize = 16;
 

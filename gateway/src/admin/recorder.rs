@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use engine::{CommandBody, RejectReason};
 
+use super::STAMP_SLOTS;
 use super::histogram::Histogram;
 
 /// A counter or gauge with one writer (loads and stores, `Relaxed`).
@@ -169,10 +170,6 @@ pub struct Metrics {
     /// Request stamps from the receiver to the publisher (order → ack).
     pub stamps: StampTable,
 }
-
-/// Slots of the [`StampTable`]: commands in flight beyond this many lose their order → ack
-/// sample (counted as not recorded, never wrong).
-pub const STAMP_SLOTS: usize = 1 << 14;
 
 /// When each in-flight command was received and stamped, by sequence number modulo
 /// [`STAMP_SLOTS`], so the publisher can measure order → ack without carrying more in the

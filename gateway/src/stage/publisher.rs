@@ -374,7 +374,7 @@ impl<S: OutputSource> OutputSource for Observed<'_, S> {
 fn record_sent(metrics: &crate::admin::recorder::Metrics, from: u64, to: u64) {
     let now_ns = WallClock.now_ns();
     let m = &metrics.publisher;
-    let first = from.max(to.saturating_sub(crate::admin::recorder::STAMP_SLOTS as u64)) + 1;
+    let first = from.max(to.saturating_sub(crate::admin::STAMP_SLOTS as u64)) + 1;
     for seq in first..=to {
         let Some(stamp) = metrics.stamps.get(seq) else { continue };
         m.sequenced_to_sent.record(now_ns.saturating_sub(stamp.ts_ns));
