@@ -192,6 +192,10 @@ fn standby(config: Option<PathBuf>) -> Result<(), String> {
     let primary = cfg.raw.replication.primary.clone();
     let standby = gateway::standby::start(cfg.clone()).map_err(|e| e.to_string())?;
     eprintln!("sable: standby of {primary}, from seq {}", standby.status().next_seq());
+    let admin = gateway::admin::standby::StandbyAdmin::start(&cfg, standby.status_handle())?;
+    if let Some(a) = &admin {
+        eprintln!("sable: admin port on http://{} (role standby)", a.local_addr());
+    }
     let status = standby.status_handle();
     let mut beats = status.beats();
     let service = Service::ready_with(&format!("standby of {primary}"), move || {
@@ -204,6 +208,9 @@ fn standby(config: Option<PathBuf>) -> Result<(), String> {
         std::thread::sleep(Duration::from_millis(50));
     }
     service.stopping();
+    if let Some(a) = admin {
+        a.stop();
+    }
     if promote.load(Ordering::Acquire) && !term.load(Ordering::Acquire) {
         let appliance = standby.promote(cfg).map_err(|e| e.to_string())?;
         eprintln!("sable: promoted; listening on {}", appliance.local_addr());

@@ -172,6 +172,42 @@ fn health_says_why_it_is_not_ready() {
 }
 
 #[test]
+fn a_standby_reports_its_role_and_the_primary_becomes_ready_once_it_attaches() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(&dir.path().join("primary"));
+    cfg.pipeline.durability = DurabilityPolicy::Replicated;
+    cfg.replication.listen = "127.0.0.1:0".into();
+    let (app, primary_admin) = start(cfg);
+    let mut scfg = config(&dir.path().join("standby"));
+    scfg.replication.primary = app.replication_addr().expect("replication port").to_string();
+    let scfg = scfg.validate().unwrap();
+    let standby = gateway::standby::start(scfg.clone()).expect("standby starts");
+    let admin = gateway::admin::standby::StandbyAdmin::start(&scfg, standby.status_handle()).unwrap().expect("tokens");
+    let standby_admin = admin.local_addr();
+    let ready = |addr, role: &str| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let r = http(addr, "GET", "/health/ready", Some(READ_TOKEN));
+            let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+            assert_eq!(v["role"], role);
+            if r.status == 200 {
+                return v;
+            }
+            assert!(std::time::Instant::now() < deadline, "{role} not ready: {}", r.body);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    assert_eq!(ready(primary_admin, "primary")["standby_attached"], true);
+    assert_eq!(ready(standby_admin, "standby")["standby_attached"], true);
+    let (_, m) = scrape(standby_admin);
+    let info = "sable_build_info{version=\"".to_string() + env!("CARGO_PKG_VERSION") + "\",role=\"standby\"}";
+    assert_eq!((get(&m, &info), get(&m, "sable_standby_attached")), (1.0, 1.0));
+    admin.stop();
+    drop(standby);
+    drop(app);
+}
+
+#[test]
 fn promtool_accepts_the_exposition_and_the_shipped_rules() {
     let dir = tempfile::tempdir().unwrap();
     let (app, admin) = start(config(dir.path()));

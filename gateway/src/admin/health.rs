@@ -24,7 +24,7 @@ pub struct Readiness {
     pub epoch: u64,
     /// The durability policy.
     pub durability: String,
-    /// Whether a standby is attached.
+    /// Primary: whether a standby is attached; standby: whether it is attached to its primary.
     pub standby_attached: bool,
     /// Highest sequence number durable at the policy's level.
     pub seq_durable: u64,
@@ -32,8 +32,9 @@ pub struct Readiness {
     pub reasons: Vec<String>,
 }
 
-/// The readiness checks: pipeline running (no failure, no stop), journal healthy, role
-/// primary, a standby attached when the policy waits for one.
+/// The readiness checks: pipeline running (no failure, no stop), journal healthy; a primary
+/// has a standby attached when the policy waits for one; a standby is attached to its primary
+/// (and has not diverged: that is its failure).
 pub fn readiness(ctx: &AdminContext) -> Readiness {
     let shared = &ctx.shared;
     let mut reasons = Vec::new();
@@ -47,12 +48,13 @@ pub fn readiness(ctx: &AdminContext) -> Readiness {
         reasons.push("the journal failed a write".into());
     }
     let role = shared.role.role();
-    if role != Role::Primary {
-        reasons.push(format!("role is {}", role.as_str()));
-    }
     let attached = shared.metrics.replication.standby_attached.get() == 1;
-    if shared.needs_standby.load(Ordering::Acquire) && !attached {
-        reasons.push(format!("no standby attached and the durability policy ({}) needs one", ctx.durability));
+    match role {
+        Role::Primary if shared.needs_standby.load(Ordering::Acquire) && !attached => {
+            reasons.push(format!("no standby attached and the durability policy ({}) needs one", ctx.durability));
+        }
+        Role::Standby if !attached => reasons.push("standby: not attached to its primary".into()),
+        _ => {}
     }
     Readiness {
         ready: reasons.is_empty(),

@@ -11,6 +11,7 @@
 //! - `dashboard.rs` + `dashboard.html`: the live latency dashboard (`/dashboard`).
 //! - `actions.rs`: admin-scope actions (POST routes); add new ones there.
 //! - `role.rs`: role and fencing epoch.
+//! - `standby.rs`: the admin port of `sable standby` (role `standby`).
 //! - `config.rs`: `[admin]`.
 
 pub mod actions;
@@ -24,6 +25,7 @@ pub mod metrics;
 pub mod recorder;
 pub mod role;
 pub mod server;
+pub mod standby;
 
 pub use server::{AdminContext, AdminServer, Routes};
 
