@@ -666,6 +666,12 @@ pub struct Config {
     /// `[[fix_sessions]]`.
     #[serde(default)]
     pub fix_sessions: Vec<FixSessionConfig>,
+    /// `[admin]`: the admin port.
+    #[serde(default)]
+    pub admin: crate::admin::config::AdminSection,
+    /// `[log]`: log format.
+    #[serde(default)]
+    pub log: crate::logging::LogSection,
 }
 
 /// A checked configuration with engine-ready specs.
@@ -738,6 +744,8 @@ impl Config {
         let fix_settings = self.validate_fix_sessions(&accounts)?;
         let replication_listen = self.validate_replication()?;
         self.validate_election()?;
+        self.admin.listen_addr()?;
+        self.admin.resolve_tokens()?;
         Ok(Validated { raw: self, listen, limits, instruments, accounts, fix_listen, fix_settings, replication_listen })
     }
 

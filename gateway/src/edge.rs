@@ -15,13 +15,17 @@
 //! outbox, where the slow-consumer bound sees it.
 
 use std::io::{ErrorKind, Read, Write};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use engine::{CommandBody, InstrumentSpec};
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 
+use crate::admin::GAUGE_PERIOD_NS;
+use crate::admin::recorder::request_type;
 use crate::limits::RECV_BUF_BYTES;
+use crate::rings::Shared;
 use crate::sbe::convert::Report;
 use crate::session::auth::{AuthClient, AuthVerdict, Verdict};
 use crate::session::{CloseKind, ConnId, Env, Outbox, Protocol, ProtocolId, SessionRef};
@@ -58,6 +62,12 @@ pub(crate) struct Edge {
     auth: Option<AuthClient>,
     /// Each protocol's TLS configuration, when its listener has one.
     tls: Vec<Option<Arc<TlsAcceptor>>>,
+    /// What the admin port reads (`Some` when `[admin] metrics` is on).
+    metrics: Option<Arc<Shared>>,
+    /// When the last read that brought bytes returned (wall clock, ns).
+    last_read_ns: u64,
+    /// When the session gauges were last taken.
+    gauges_ns: u64,
 }
 
 /// Locks the edge. A thread that panicked while holding it has already failed the pipeline
@@ -74,7 +84,9 @@ impl Edge {
         instruments: Vec<Option<InstrumentSpec>>,
         max_conns: usize,
         outbound_cap_bytes: usize,
+        shared: &Arc<Shared>,
     ) -> Self {
+        let metrics = shared.metrics.enabled.load(Ordering::Acquire).then(|| Arc::clone(shared));
         Edge {
             registry,
             protocols,
@@ -84,6 +96,9 @@ impl Edge {
             next_exec_id: GATEWAY_EXEC_ID_BASE,
             outbound_cap_bytes,
             stopping: false,
+            metrics,
+            last_read_ns: 0,
+            gauges_ns: 0,
             auth: None,
             tls: Vec::new(),
         }
@@ -188,6 +203,10 @@ impl Edge {
         self.protocols[p.0].handle_connect(ConnId(i), peer.map(|a| a.ip()), WallClock.now_ns());
         let recv = vec![0; RECV_BUF_BYTES];
         self.conns[i] = Some(Conn { stream, tls, protocol: p, recv, recv_len: 0, closing: false });
+        if let Some(g) = self.gateway_metrics() {
+            g.connections[p.0].add(1);
+            g.connections_accepted[p.0].add(1);
+        }
         true
     }
 
@@ -224,7 +243,15 @@ impl Edge {
         let mut env = Env { instruments: &self.instruments, next_exec_id: &mut self.next_exec_id };
         let now = WallClock.now_ns();
         let protocol = &mut self.protocols[c.protocol.0];
+        let before = self.outbox.submits_len();
         let consumed = protocol.handle_input(conn, &c.recv[..c.recv_len], now, &mut env, &mut self.outbox);
+        self.last_read_ns = now;
+        if let Some(s) = self.metrics.as_deref() {
+            let counters = &s.metrics.gateway.requests[c.protocol.0];
+            for body in self.outbox.submits_from(before) {
+                counters[request_type(body)].add(1);
+            }
+        }
         c.recv.copy_within(consumed..c.recv_len, 0);
         c.recv_len -= consumed;
         if c.recv_len == c.recv.len() {
@@ -285,6 +312,9 @@ impl Edge {
     /// Closes `conn` and tells its session.
     pub(crate) fn drop_conn(&mut self, conn: ConnId, why: &str) {
         let Some(mut c) = self.conns[conn.0].take() else { return };
+        if let Some(g) = self.gateway_metrics() {
+            g.connections[c.protocol.0].set(g.connections[c.protocol.0].get().saturating_sub(1));
+        }
         let _ = self.registry.deregister(&mut c.stream);
         self.outbox.tx(conn).clear();
         tracing::info!(conn = conn.0, why, "disconnected");
@@ -297,6 +327,29 @@ impl Edge {
         for p in &mut self.protocols {
             p.handle_timer(now_ns, &mut self.outbox);
         }
+        if now_ns.saturating_sub(self.gauges_ns) >= GAUGE_PERIOD_NS
+            && let Some(g) = self.gateway_metrics()
+        {
+            let mut not_authorised = 0;
+            for (i, p) in self.protocols.iter().enumerate() {
+                g.logged_on[i].set(p.logged_on());
+                g.throttled[i].set(p.throttled_total());
+                not_authorised += p.not_authorised_total();
+            }
+            g.not_authorised.set(not_authorised);
+            g.gateway_rejects.set(self.next_exec_id - GATEWAY_EXEC_ID_BASE);
+            self.gauges_ns = now_ns;
+        }
+    }
+
+    /// When the last read that brought bytes returned (the requests it brought were received
+    /// then).
+    pub(crate) fn last_read_ns(&self) -> u64 {
+        self.last_read_ns
+    }
+
+    fn gateway_metrics(&self) -> Option<&crate::admin::recorder::GatewayMetrics> {
+        self.metrics.as_deref().map(|s| &s.metrics.gateway)
     }
 
     /// Shutdown starts: every session says goodbye; cancel-on-disconnect no longer applies.

@@ -18,9 +18,13 @@
 //! - [`wait`]: the configurable wait strategy of idle pipeline threads.
 //! - [`throttle`]: the per-session message throttle (GCRA).
 //! - [`client`]: a small blocking SBE client (`sable client`, tests).
+//! - [`admin`]: the admin port (health, `/metrics`, dashboard, admin actions) and the
+//!   recorders the pipeline threads write.
+//! - [`logging`]: log lines as text or JSON (`[log] format`).
 //! - [`service`]: running under systemd (`Type=notify`): readiness, stopping, and a watchdog
 //!   that pings only while the pipeline makes progress.
 
+pub mod admin;
 pub mod client;
 pub mod config;
 mod edge;
@@ -29,6 +33,7 @@ pub mod election;
 mod fault;
 pub mod fix;
 mod limits;
+pub mod logging;
 pub mod pipeline;
 mod reconcile;
 mod replication;

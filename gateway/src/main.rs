@@ -162,6 +162,9 @@ fn run(config: Option<PathBuf>) -> Result<(), String> {
     if let Some(addr) = appliance.fix_addr() {
         eprintln!("sable: FIX listening on {addr}");
     }
+    if let Some(addr) = appliance.admin_addr() {
+        eprintln!("sable: admin port on http://{addr} (dashboard: http://{addr}/dashboard#token=...)");
+    }
     let held = hold(election.as_ref(), won, &appliance)?;
     serve(appliance, &term, held, config.as_deref())
 }
@@ -249,6 +252,10 @@ fn standby(config: Option<PathBuf>) -> Result<(), String> {
     let primary = cfg.raw.replication.primary.clone();
     let standby = gateway::standby::start(cfg.clone()).map_err(|e| e.to_string())?;
     eprintln!("sable: standby of {primary}, from seq {}", standby.status().next_seq());
+    let admin = gateway::admin::standby::StandbyAdmin::start(&cfg, standby.status_handle())?;
+    if let Some(a) = &admin {
+        eprintln!("sable: admin port on http://{} (role standby)", a.local_addr());
+    }
     let status = standby.status_handle();
     let mut beats = status.beats();
     let service = Service::ready_with(&format!("standby of {primary}"), move || {
@@ -270,6 +277,9 @@ fn standby(config: Option<PathBuf>) -> Result<(), String> {
         std::thread::sleep(if election.is_some() { WATCH_PERIOD } else { STANDBY_POLL });
     };
     service.stopping();
+    if let Some(a) = admin {
+        a.stop();
+    }
     if let Some(won) = won {
         let appliance = standby.promote_at(cfg, won.map(|w| w.epoch)).map_err(|e| e.to_string())?;
         eprintln!("sable: promoted; listening on {}", appliance.local_addr());
@@ -432,27 +442,25 @@ fn client(args: ClientArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// Log lines to stderr, filtered by `RUST_LOG` (default `info`).
-fn init_logging() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+/// Log lines to stderr, filtered by `RUST_LOG` (default `info`), as `[log] format` says (a file
+/// that does not load logs as text; loading it again reports the error).
+fn init_logging(config: Option<&PathBuf>) {
+    let format = match config {
+        Some(p) => Config::load(p).map(|c| c.log.format).unwrap_or_default(),
+        None => Config::default_config().log.format,
+    };
+    gateway::logging::init(format);
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Run { config } => {
-            init_logging();
+            init_logging(config.as_ref());
             run(config)
         }
         Cmd::Standby { config } => {
-            init_logging();
+            init_logging(config.as_ref());
             standby(config)
         }
         Cmd::Client(args) => client(args),

@@ -107,6 +107,7 @@ pub struct Appliance {
     restored_seq: u64,
     credentials: Arc<crate::session::credentials::CredentialStore>,
     tls: Vec<Arc<crate::tls::TlsAcceptor>>,
+    admin: Option<crate::admin::AdminServer>,
 }
 
 impl Appliance {
@@ -139,6 +140,16 @@ impl Appliance {
     /// This node's leadership epoch.
     pub fn epoch(&self) -> u32 {
         self.shared.epoch.load(Ordering::Acquire)
+    }
+
+    /// The bound admin port address, if the admin port runs (tokens configured).
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(|a| a.local_addr())
+    }
+
+    /// Role and fencing epoch, as the admin port reports them (fencing sets the epoch here).
+    pub fn role(&self) -> &crate::admin::role::RoleState {
+        &self.shared.role
     }
 
     /// The bound replication address, if replication is on.
@@ -282,6 +293,7 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
     let store = SnapshotStore::open(snapshot_dir(&data_dir))?;
     let epoch = lead(&data_dir, &mut journal, p.durability)?;
     shared.epoch.store(epoch, Ordering::Release);
+    shared.role.set_epoch(u64::from(epoch));
 
     // 2. Restore: newest usable snapshot + journal replay. Everything restored is durable.
     let engine = restore(&store, &journal, &cfg)?;
@@ -290,6 +302,7 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
         position.store(restored_seq, Ordering::Release);
     }
     shared.needs_standby.store(p.durability.needs_standby(), Ordering::Release);
+    shared.metrics.enabled.store(cfg.raw.admin.metrics, Ordering::Release);
 
     // 3. Configuration commands to sequence first: whatever brings the restored engine's
     //    instruments and accounts to what the file says.
@@ -304,7 +317,7 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
 
     // 5. Input ring: sequencer → {journaler ∥ matcher} → follower.
     let level = if p.durability.syncs() { Durability::Fsync } else { Durability::Written };
-    let journaler = Journaler::new(journal, level, Arc::clone(&shared));
+    let journaler = Journaler::new(journal, level, Arc::clone(&shared), p.input_ring_slots);
     let matcher = Matcher::new(engine, out_producer, wait, Arc::clone(&shared));
     let follower = match follower_engine {
         Some(e) => {
@@ -378,6 +391,9 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
         })
         .map_err(|source| PipelineError::Io { what: "spawning the gateway thread", source })?;
 
+    // 10. Admin port (with tokens configured): health, metrics, dashboard, admin actions.
+    let admin = admin_port(&cfg, &shared)?;
+
     Ok(Appliance {
         data_dir,
         local_addr,
@@ -390,7 +406,32 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
         restored_seq,
         credentials,
         tls: tls.into_iter().flatten().collect(),
+        admin,
     })
+}
+
+/// Starts the admin port when tokens are configured.
+fn admin_port(cfg: &Validated, shared: &Arc<Shared>) -> Result<Option<crate::admin::AdminServer>, PipelineError> {
+    let section = &cfg.raw.admin;
+    let tokens = section.resolve_tokens().map_err(|e| PipelineError::Config(e.to_string()))?;
+    if tokens.is_empty() {
+        tracing::info!("admin port off: no [admin] tokens configured");
+        return Ok(None);
+    }
+    let addr = section.listen_addr().map_err(|e| PipelineError::Config(e.to_string()))?;
+    let durability = format!("{:?}", cfg.raw.pipeline.durability).to_lowercase();
+    let slots = cfg.raw.pipeline.input_ring_slots as u64;
+    let mut ctx = crate::admin::AdminContext::new(
+        Arc::clone(shared),
+        tokens,
+        slots,
+        durability,
+        cfg.replication_listen.is_some(),
+    );
+    ctx.follower = cfg.raw.snapshot.every_commands > 0;
+    let server = crate::admin::AdminServer::start(addr, ctx)
+        .map_err(|source| PipelineError::Io { what: "starting the admin port", source })?;
+    Ok(Some(server))
 }
 
 fn restore(
@@ -460,14 +501,23 @@ struct FollowerStage {
 impl FollowerStage {
     fn follow(&mut self, slot: &Slot) {
         let Some(follower) = self.follower.as_mut() else { return };
+        let snapshots = &self.shared.metrics.snapshots;
         match follower.apply(&slot.command) {
-            Ok(Some(info)) => tracing::info!(seq = info.seq, "periodic snapshot written"),
+            Ok(Some(info)) => {
+                snapshots.written.add(1);
+                snapshots.last_seq.set(info.seq);
+                tracing::info!(seq = info.seq, "periodic snapshot written");
+            }
             Ok(None) => {}
             Err(e) => {
+                snapshots.failures.add(1);
                 tracing::error!(error = %e, "follower stopped; no more periodic snapshots or state hashes");
                 self.follower = None;
                 return;
             }
+        }
+        if self.shared.snapshot_requested.swap(false, Ordering::AcqRel) {
+            crate::admin::actions::take_requested_snapshot(follower, snapshots);
         }
         let seq = slot.command.seq;
         if self.verify_every > 0 && seq.is_multiple_of(self.verify_every) {

@@ -105,6 +105,13 @@ pub struct Shared {
     /// the service watchdog (`service.rs`). On a cache line of its own: the matcher writes it per
     /// command, and no other stage's signal should share that line.
     pub seq_applied: PaddedU64,
+    /// What the stages record for the admin port (each group written by one thread).
+    pub metrics: crate::admin::recorder::Metrics,
+    /// Role and fencing epoch (health, metrics, dashboard read them).
+    pub role: crate::admin::role::RoleState,
+    /// Set by the admin port (`POST /admin/snapshot`); the snapshot follower takes a snapshot
+    /// at its next command and clears it.
+    pub snapshot_requested: AtomicBool,
 }
 
 /// Monotonic nanoseconds since the first call in this process: one origin for every thread.

@@ -3,7 +3,7 @@
 //!
 //! `cargo run --release -p bench --bin e2e -- [--quick] [--rate N]... [--connections N]
 //! [--protocol sbe|fix|both] [--durability memory|written|fsync] [--seconds S]
-//! [--wait backoff|yield|sleep|spin] [--rollovers]`
+//! [--wait backoff|yield|sleep|spin] [--rollovers] [--metrics off|on|scraped]...`
 //!
 //! 1. The floors: a blocking TCP echo of one frame the size of an SBE NewOrderSingle
 //!    (`workload=tcp_floor`) and, when FIX runs, another of the size of the FIX NewOrderSingle
@@ -38,6 +38,12 @@
 //! matcher, follower and snapshot helpers) and `cpu_ns_per_order_exited` (threads that ended
 //! during the run).
 //!
+//! 5. With `--metrics` (repeatable): the metrics arms, each on a fresh appliance: `off`
+//!    (`[admin] metrics = false`), `on` (the default configuration) and `scraped` (the admin
+//!    port on, `/metrics` fetched every second during the load; a
+//!    `workload=metrics_scrape_<rate>_<protocol>` line gives the scrapes' own latency). The
+//!    engine field is `sable_metrics_off` / `sable_metrics_scraped` for those arms.
+//!
 //! Summary lines carry `protocol=sbe|fix`; workloads are `e2e_<durability>_<rate>_<protocol>`.
 //! The exit status is non-zero if any run lost or duplicated an acknowledgement or had an error.
 //!
@@ -53,7 +59,7 @@ use clap::{Parser, ValueEnum};
 use gateway::config::{DurabilityPolicy, WaitKind};
 use gateway::pipeline::Appliance;
 use hdrhistogram::Histogram;
-use sable_bench::e2e::appliance::{self, MAX_CONNECTIONS, SOAK_SEGMENTS, Setup};
+use sable_bench::e2e::appliance::{self, MAX_CONNECTIONS, Metrics, SOAK_SEGMENTS, Setup};
 use sable_bench::e2e::files::{FileWatch, NewFiles};
 use sable_bench::e2e::load::{self, LoadResult, LoadSpec};
 use sable_bench::e2e::threads::{self, ThreadCpu};
@@ -174,6 +180,27 @@ enum WaitArg {
     Spin,
 }
 
+/// The metrics arms on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum MetricsArg {
+    /// `[admin] metrics = false`.
+    Off,
+    /// Recorded, not scraped (the default configuration).
+    On,
+    /// Recorded and `/metrics` scraped every second (prints the scrapes' own latency).
+    Scraped,
+}
+
+impl MetricsArg {
+    fn mode(self) -> Metrics {
+        match self {
+            MetricsArg::Off => Metrics::Off,
+            MetricsArg::On => Metrics::On,
+            MetricsArg::Scraped => Metrics::Scraped,
+        }
+    }
+}
+
 /// sable's end-to-end latency benchmark (appliance in-process, SBE and FIX over loopback TCP).
 #[derive(Parser)]
 #[command(version)]
@@ -216,6 +243,11 @@ struct Args {
     /// to compare layouts in one run (each rate and protocol on a fresh appliance per value).
     #[arg(long, default_values_t = [1u8])]
     gateway_threads: Vec<u8>,
+    /// Metrics arm: `off`, `on` (recorded, the default configuration) or `scraped` (recorded
+    /// and `/metrics` scraped every second); repeat to compare arms in one run, e.g.
+    /// `--metrics off --metrics scraped` (each on a fresh appliance).
+    #[arg(long, value_enum, default_values_t = [MetricsArg::On])]
+    metrics: Vec<MetricsArg>,
 }
 
 fn main() -> ExitCode {
@@ -390,9 +422,9 @@ fn run(args: Args) -> Result<bool, String> {
     for &rate in &rates {
         let orders = ((rate as f64) * seconds).round().max(1.0) as u64;
         let spec = LoadSpec { rate_per_s: rate, orders, connections: args.connections };
-        for (&durability, &gateway_threads) in
-            args.durability.iter().flat_map(|d| args.gateway_threads.iter().map(move |t| (d, t)))
-        {
+        let arms = args.durability.iter().flat_map(|d| args.gateway_threads.iter().map(move |t| (d, t)));
+        let arms = arms.flat_map(|(d, t)| args.metrics.iter().map(move |m| (d, t, m.mode())));
+        for (&durability, &gateway_threads, metrics) in arms {
             let setup = Setup {
                 durability: durability.policy(),
                 wait,
@@ -401,6 +433,7 @@ fn run(args: Args) -> Result<bool, String> {
                 sbe: true,
                 segments: args.rollovers.then_some(SOAK_SEGMENTS),
                 gateway_threads,
+                metrics,
             };
             let mut runs = Vec::with_capacity(protocols.len());
             for (&p, fl) in protocols.iter().zip(&floors) {
@@ -485,15 +518,25 @@ fn run_rate(
     // The run may take twice its nominal time before the sender gives up on the schedule.
     let time_bound = Duration::from_secs_f64(seconds * 2.0 + 5.0);
     let watch = setup.segments.map(|_| FileWatch::start(scratch.path())).transpose()?;
+    let scraper = app.admin_addr().map(sable_bench::e2e::scrape::Scraper::start);
     let m = measure(protocol, spec, streams, time_bound)?;
+    let scrapes = scraper.map(sable_bench::e2e::scrape::Scraper::finish).transpose()?;
     let new_files = watch.map(FileWatch::finish);
     let lag = app.replication_lag();
     let stopped = app.shutdown().map_err(|e| format!("appliance shutdown: {e}"))?;
     drop(standby);
     drop(scratch);
 
-    let engine =
+    let mut engine =
         if setup.gateway_threads == 1 { "sable".to_string() } else { format!("sable_gw{}", setup.gateway_threads) };
+    if setup.metrics != Metrics::On {
+        engine = format!("{engine}_{}", setup.metrics.name());
+    }
+    if let Some((h, bytes)) = &scrapes {
+        let p = pct(h);
+        let workload = format!("metrics_scrape_{}_{}", spec.rate_per_s, protocol.name());
+        println!("{} exposition_bytes={bytes}", summary_line(&workload, &engine, p.count, 0.0, &p));
+    }
     let dur = durability_of(setup.durability);
     let ok = report_rate(dur, protocol, &engine, &m, spec, floor, fsync_p50);
     if let Some(files) = new_files {

@@ -76,6 +76,30 @@ pub struct Setup {
     pub segments: Option<SegmentSizes>,
     /// `pipeline.gateway_threads`.
     pub gateway_threads: u8,
+    /// What the admin port and the recorders do (`[admin] metrics`, a read token).
+    pub metrics: Metrics,
+}
+
+/// The metrics arms of a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Metrics {
+    /// `[admin] metrics = false`: nothing recorded, no admin port.
+    Off,
+    /// Recorded (the default configuration), no admin port.
+    On,
+    /// Recorded, the admin port on with a read token, and `/metrics` scraped every second.
+    Scraped,
+}
+
+impl Metrics {
+    /// The arm's name in `engine=` fields.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metrics::Off => "metrics_off",
+            Metrics::On => "metrics_on",
+            Metrics::Scraped => "metrics_scraped",
+        }
+    }
 }
 
 impl Setup {
@@ -92,6 +116,15 @@ impl Setup {
         c.pipeline.gateway_threads = self.gateway_threads;
         c.sessions_limits.outbound_buffer_bytes = OUTBOUND_BUFFER_BYTES;
         c.sessions_limits.max_connections = MAX_CONNECTIONS;
+        c.admin.metrics = self.metrics != Metrics::Off;
+        if self.metrics == Metrics::Scraped {
+            c.admin.listen = "127.0.0.1:0".into();
+            c.admin.tokens = vec![gateway::admin::auth::Token {
+                name: "bench".into(),
+                token: super::scrape::SCRAPE_TOKEN.into(),
+                scope: gateway::admin::auth::Scope::Read,
+            }];
+        }
         if let Some(seg) = self.segments {
             c.journal.segment_len_bytes = seg.journal_segment_len_bytes;
             c.sessions_limits.store_segment_bytes = seg.store_segment_bytes;
@@ -148,12 +181,17 @@ impl Setup {
     pub fn describe(&self) -> String {
         format!(
             "default.toml except: listen and fix.listen 127.0.0.1:0, scratch data_dir, durability {:?}, wait_strategy {:?}, \
-             matcher_core {:?}, gateway_threads {}{}, {} accounts (stp allow, no open-order limit), each with {} (no throttle), \
+             matcher_core {:?}, gateway_threads {}, metrics {}{}, {} accounts (stp allow, no open-order limit), each with {} (no throttle), \
              outbound_buffer_bytes {} MiB{}",
             self.durability,
             self.wait,
             self.matcher_core,
             self.gateway_threads,
+            match self.metrics {
+                Metrics::Off => "off ([admin] metrics = false)",
+                Metrics::On => "on, not scraped",
+                Metrics::Scraped => "on, admin port on 127.0.0.1:0, /metrics scraped every second",
+            },
             if self.durability.needs_standby() {
                 ", replication.listen 127.0.0.1:0 and a standby in this process (data in <scratch>/standby, default config otherwise)"
             } else {

@@ -25,6 +25,7 @@ pub mod floor;
 pub mod flow;
 pub mod load;
 pub mod login;
+pub mod scrape;
 pub mod threads;
 pub mod wire;
 

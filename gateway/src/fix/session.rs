@@ -228,6 +228,16 @@ impl convert::FieldSource for Fields<'_, '_> {
 }
 
 impl FixSession {
+    /// Application messages this session's throttle refused since start.
+    pub(crate) fn throttled(&self) -> u64 {
+        self.admission.throttled()
+    }
+
+    /// Application messages refused since start for naming an account the session may not act on.
+    pub(crate) fn not_authorised(&self) -> u64 {
+        self.admission.not_authorised()
+    }
+
     /// The session of `cfg` with its effective `settings`, persisting into `store`.
     pub fn new(cfg: &FixSessionConfig, settings: FixSettings, store: SessionStore) -> Self {
         FixSession {
@@ -1138,7 +1148,7 @@ impl FixSession {
             Ok(r) => r.account(),
             Err(e) => e.partial.account(),
         };
-        if !self.may_trade(account) {
+        if !self.admission.authorise(account) {
             self.send_business_reject(now_ns, msg, 6, "session may not act on this account", ref_id, out);
             return Action::Continue;
         }

@@ -407,6 +407,18 @@ impl Protocol for FixSessions {
         }
     }
 
+    fn logged_on(&self) -> u64 {
+        self.session_conn.iter().filter(|c| c.is_some()).count() as u64
+    }
+
+    fn throttled_total(&self) -> u64 {
+        self.sessions.iter().map(FixSession::throttled).sum()
+    }
+
+    fn not_authorised_total(&self) -> u64 {
+        self.sessions.iter().map(FixSession::not_authorised).sum()
+    }
+
     fn awaits_goodbye(&self) -> bool {
         self.session_conn
             .iter()

@@ -224,6 +224,16 @@ impl SbeSession {
         self.next_send_seq
     }
 
+    /// Application messages this connection's throttle refused.
+    pub(crate) fn throttled(&self) -> u64 {
+        self.admission.as_ref().map_or(0, Admission::throttled)
+    }
+
+    /// Application messages refused on this connection for naming an account it may not act on.
+    pub(crate) fn not_authorised(&self) -> u64 {
+        self.admission.as_ref().map_or(0, Admission::not_authorised)
+    }
+
     /// Whether reports may be sent to this session.
     pub fn is_established(&self) -> bool {
         self.state == SessionState::Established

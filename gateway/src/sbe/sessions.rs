@@ -42,6 +42,10 @@ pub(crate) struct SbeSessions {
     conns: Vec<Option<SbeSession>>,
     /// The connection of each configured session while it is negotiated or established.
     session_conn: Vec<Option<ConnId>>,
+    /// Messages refused by the throttles of connections that are gone.
+    throttled_gone: u64,
+    /// Messages refused as not authorised on connections that are gone.
+    not_authorised_gone: u64,
     outputs: Vec<Output>,
     /// Failed Negotiates, per configured session and per source address.
     guard: LogonGuard,
@@ -101,6 +105,8 @@ impl SbeSessions {
             stores,
             conns: (0..max_conns).map(|_| None).collect(),
             session_conn: vec![None; n],
+            throttled_gone: 0,
+            not_authorised_gone: 0,
             outputs: Vec::with_capacity(16),
         }
     }
@@ -385,6 +391,8 @@ impl Protocol for SbeSessions {
     fn handle_disconnect(&mut self, conn: ConnId, _now_ns: u64, _stopping: bool, _out: &mut Outbox) {
         self.pending[conn.0] = None;
         let Some(session) = self.conns[conn.0].take() else { return };
+        self.throttled_gone += session.throttled();
+        self.not_authorised_gone += session.not_authorised();
         if let Some(i) = session.config_index()
             && self.session_conn[i.0] == Some(conn)
         {
@@ -404,6 +412,20 @@ impl Protocol for SbeSessions {
 
     fn awaits_goodbye(&self) -> bool {
         false
+    }
+
+    fn logged_on(&self) -> u64 {
+        let live =
+            |c: &Option<ConnId>| c.is_some_and(|c| self.conns[c.0].as_ref().is_some_and(SbeSession::is_established));
+        self.session_conn.iter().filter(|c| live(c)).count() as u64
+    }
+
+    fn throttled_total(&self) -> u64 {
+        self.throttled_gone + self.conns.iter().flatten().map(SbeSession::throttled).sum::<u64>()
+    }
+
+    fn not_authorised_total(&self) -> u64 {
+        self.not_authorised_gone + self.conns.iter().flatten().map(SbeSession::not_authorised).sum::<u64>()
     }
 
     fn flush_stores(&mut self) {

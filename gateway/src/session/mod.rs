@@ -94,6 +94,17 @@ impl Outbox {
         self.submits.pop_front()
     }
 
+    /// Commands waiting to be polled.
+    pub(crate) fn submits_len(&self) -> usize {
+        self.submits.len()
+    }
+
+    /// The commands waiting to be polled from the `from`-th on (metrics count what one read
+    /// brought).
+    pub(crate) fn submits_from(&self, from: usize) -> impl Iterator<Item = &CommandBody> {
+        self.submits.iter().skip(from)
+    }
+
     /// Whether commands or closes wait to be polled.
     pub(crate) fn has_submits_or_closes(&self) -> bool {
         !self.submits.is_empty() || !self.closes.is_empty()
@@ -168,4 +179,14 @@ pub(crate) trait Protocol {
 
     /// Makes every session store durable (disconnect, shutdown).
     fn flush_stores(&mut self);
+
+    /// Configured sessions logged on now (metrics; called on the session timer, not per message).
+    fn logged_on(&self) -> u64;
+
+    /// Application messages the throttle refused since start (metrics; session timer).
+    fn throttled_total(&self) -> u64;
+
+    /// Application messages refused since start for naming an account the session may not act
+    /// on (metrics; session timer).
+    fn not_authorised_total(&self) -> u64;
 }

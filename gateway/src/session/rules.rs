@@ -66,17 +66,38 @@ pub(crate) enum Refusal {
 pub(crate) struct Admission {
     common: SessionCommon,
     throttle: Gcra,
+    /// Messages the throttle refused (for `sable_throttled_messages_total`).
+    throttled: u64,
+    /// Messages refused for naming an account the session may not act on.
+    not_authorised: u64,
 }
 
 impl Admission {
     /// The checks of a session configured with `common`.
     pub(crate) fn new(common: SessionCommon) -> Self {
-        Admission { common, throttle: Gcra::default() }
+        Admission { common, throttle: Gcra::default(), throttled: 0, not_authorised: 0 }
     }
 
     /// Whether the session may act on `account`.
     pub(crate) fn may_act_on(&self, account: u32) -> bool {
         self.common.accounts.contains(&account)
+    }
+
+    /// Messages the throttle refused so far.
+    pub(crate) fn throttled(&self) -> u64 {
+        self.throttled
+    }
+
+    /// Messages refused so far for naming an account the session may not act on.
+    pub(crate) fn not_authorised(&self) -> u64 {
+        self.not_authorised
+    }
+
+    /// Whether the session may act on `account`, counting a refusal.
+    pub(crate) fn authorise(&mut self, account: u32) -> bool {
+        let ok = self.may_act_on(account);
+        self.not_authorised += u64::from(!ok);
+        ok
     }
 
     /// Starts the throttle afresh (a new logon).
@@ -90,6 +111,7 @@ impl Admission {
         if self.throttle.admit(now_ns, c.throttle_per_s, c.throttle_burst) {
             return Ok(());
         }
+        self.throttled += 1;
         Err(Refusal::Throttled {
             disconnect: c.throttle_policy == ThrottlePolicy::Disconnect,
             reason: format!("throttled: over {} messages/s (burst {})", c.throttle_per_s, c.throttle_burst),
@@ -100,7 +122,7 @@ impl Admission {
     /// account.
     pub(crate) fn admit(&mut self, account: u32, now_ns: u64) -> Result<(), Refusal> {
         self.throttle(now_ns)?;
-        if self.may_act_on(account) { Ok(()) } else { Err(Refusal::NotAuthorized { account }) }
+        if self.authorise(account) { Ok(()) } else { Err(Refusal::NotAuthorized { account }) }
     }
 
     /// The commands cancel-on-disconnect sequences: one mass cancel of each of the session's

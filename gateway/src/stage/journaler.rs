@@ -10,6 +10,7 @@ use engine::Command;
 use journal::{Durability, Journal, MmapStorage};
 
 use crate::rings::{Shared, Slot};
+use crate::stage::sequencer::{Clock, WallClock};
 
 /// The journaler's state, living on its own thread.
 pub(crate) struct Journaler {
@@ -18,12 +19,24 @@ pub(crate) struct Journaler {
     shared: Arc<Shared>,
     buf: [u8; Command::MAX_ENCODED_LEN],
     dead: bool,
+    /// Whether metrics are recorded (`[admin] metrics`).
+    metrics: bool,
+    /// Timestamps of the batch's commands, for their sequenced → durable latency at the commit
+    /// (reserved for a whole ring: a batch never holds more).
+    batch_ts_ns: Vec<u64>,
 }
 
 impl Journaler {
     /// A journaler committing at `level`.
-    pub(crate) fn new(journal: Journal<MmapStorage>, level: Durability, shared: Arc<Shared>) -> Self {
-        Journaler { journal, level, shared, buf: [0; Command::MAX_ENCODED_LEN], dead: false }
+    pub(crate) fn new(
+        journal: Journal<MmapStorage>,
+        level: Durability,
+        shared: Arc<Shared>,
+        ring_slots: usize,
+    ) -> Self {
+        let metrics = shared.metrics.enabled.load(Ordering::Acquire);
+        let batch_ts_ns = Vec::with_capacity(if metrics { ring_slots } else { 0 });
+        Journaler { journal, level, shared, buf: [0; Command::MAX_ENCODED_LEN], dead: false, metrics, batch_ts_ns }
     }
 
     /// One input slot; commits at the end of a batch (group commit). A failure stops the
@@ -37,19 +50,40 @@ impl Journaler {
         let cmd = &slot.command;
         let res = match cmd.encode(&mut self.buf) {
             Ok(bytes) => {
-                self.journal.append(cmd.seq, cmd.ts_ns, Command::RECORD_KIND, bytes).map_err(|e| e.to_string())
+                let len = bytes.len();
+                let res = self.journal.append(cmd.seq, cmd.ts_ns, Command::RECORD_KIND, bytes);
+                if self.metrics && res.is_ok() {
+                    let m = &self.shared.metrics.journal;
+                    m.appended_bytes.add((len + journal::RECORD_HEADER_LEN_BYTES) as u64);
+                    m.records.add(1);
+                    if self.batch_ts_ns.len() < self.batch_ts_ns.capacity() {
+                        self.batch_ts_ns.push(cmd.ts_ns);
+                    }
+                }
+                res.map_err(|e| e.to_string())
             }
             Err(e) => Err(e.to_string()),
         };
         let res = res.and_then(|()| if end_of_batch { self.commit() } else { Ok(()) });
         if let Err(e) = res {
+            self.shared.metrics.journal.failures.add(1);
             self.dead = true;
             self.shared.fail(format!("journal write of seq {}: {e}", cmd.seq));
         }
     }
 
     fn commit(&mut self) -> Result<(), String> {
+        let started_ns = if self.metrics { WallClock.now_ns() } else { 0 };
         self.journal.commit(self.level).map_err(|e| e.to_string())?;
+        if self.metrics {
+            let now_ns = WallClock.now_ns();
+            let m = &self.shared.metrics.journal;
+            m.commits.add(1);
+            m.commit_duration.record(now_ns.saturating_sub(started_ns));
+            for ts_ns in self.batch_ts_ns.drain(..) {
+                m.sequenced_to_durable.record(now_ns.saturating_sub(ts_ns));
+            }
+        }
         let durable = match self.level {
             Durability::Written => self.journal.written_seq(),
             Durability::Fsync => self.journal.synced_seq(),

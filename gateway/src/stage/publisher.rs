@@ -260,13 +260,16 @@ pub(crate) struct PublisherStage {
     publisher: Publisher,
     source: OutputPoller,
     shared: Arc<Shared>,
+    /// Whether metrics are recorded (`[admin] metrics`).
+    metrics: bool,
 }
 
 impl PublisherStage {
     /// The stage; it reports progress in `shared.seq_published`.
     pub(crate) fn new(publisher: Publisher, source: OutputPoller, shared: Arc<Shared>) -> Self {
         shared.seq_published.store(publisher.seq_published(), Ordering::Release);
-        PublisherStage { publisher, source, shared }
+        let metrics = shared.metrics.enabled.load(Ordering::Acquire);
+        PublisherStage { publisher, source, shared, metrics }
     }
 
     /// Releases durable output to the sessions and writes what they queued; true if anything
@@ -277,14 +280,27 @@ impl PublisherStage {
             return false;
         }
         let seq_durable = self.shared.seq_durable.load(Ordering::Acquire);
-        if !self.publisher.ready(&mut self.source, seq_durable) {
+        let m = self.metrics.then_some(&self.shared.metrics.publisher);
+        let mut source = Observed { inner: &mut self.source, metrics: m };
+        if !self.publisher.ready(&mut source, seq_durable) {
             return false;
         }
         let mut edge = lock(edge);
         let now = WallClock.now_ns();
-        let moved = self.publisher.pump(&mut self.source, seq_durable, &mut |to, r| edge.deliver(to, r, now));
+        let from = self.publisher.seq_published();
+        let moved = self.publisher.pump(&mut source, seq_durable, &mut |to, r| {
+            edge.deliver(to, r, now);
+            if let Some(c) = m.and_then(|m| m.reports.get(to.protocol.0)) {
+                c.add(1);
+            }
+        });
         edge.flush_all();
-        self.shared.seq_published.store(self.publisher.seq_published(), Ordering::Release);
+        drop(edge);
+        let to = self.publisher.seq_published();
+        if self.metrics {
+            record_sent(&self.shared.metrics, from, to);
+        }
+        self.shared.seq_published.store(to, Ordering::Release);
         moved
     }
 
@@ -325,6 +341,50 @@ impl PublisherStage {
             }
         }
         self
+    }
+}
+
+/// The output ring as the publisher takes from it, counting what it sees: the time a command's
+/// output is taken (sequenced → matched: the matcher reads no clock), trades and rejects.
+struct Observed<'a, S> {
+    inner: &'a mut S,
+    metrics: Option<&'a crate::admin::recorder::PublisherMetrics>,
+}
+
+impl<S: OutputSource> OutputSource for Observed<'_, S> {
+    fn take_into(&mut self, into: &mut VecDeque<OutSlot>, max: u64) -> bool {
+        let before = into.len();
+        let took = self.inner.take_into(into, max);
+        let Some(m) = self.metrics.filter(|_| took) else { return took };
+        let now_ns = WallClock.now_ns();
+        for slot in into.iter().skip(before) {
+            match &slot.item {
+                OutItem::Done => m.sequenced_to_matched.record(now_ns.saturating_sub(slot.ts_ns)),
+                OutItem::Event(Event::Trade(_)) => m.trades.add(1),
+                OutItem::Event(Event::Rejected(r)) if r.request != RequestKind::Admin => {
+                    if let Some(c) = m.rejects.get(r.reason as usize) {
+                        c.add(1);
+                    }
+                }
+                OutItem::Event(_) => {}
+            }
+        }
+        took
+    }
+}
+
+/// After the reports of commands `from + 1 ..= to` were written to the sockets: sequenced →
+/// sent for each client request among them, and order → ack for new orders and cancels.
+fn record_sent(metrics: &crate::admin::recorder::Metrics, from: u64, to: u64) {
+    let now_ns = WallClock.now_ns();
+    let m = &metrics.publisher;
+    let first = from.max(to.saturating_sub(crate::admin::STAMP_SLOTS as u64)) + 1;
+    for seq in first..=to {
+        let Some(stamp) = metrics.stamps.get(seq) else { continue };
+        m.sequenced_to_sent.record(now_ns.saturating_sub(stamp.ts_ns));
+        if stamp.kind <= 1 {
+            m.order_to_ack.record(now_ns.saturating_sub(stamp.received_ns));
+        }
     }
 }
 

@@ -71,6 +71,15 @@ pub(crate) struct ReceiverParts {
     pub tls: Vec<Option<Arc<crate::tls::TlsAcceptor>>>,
 }
 
+/// A request was sequenced as `seq` at `ts_ns`: received → sequenced, and the stamp the
+/// publisher measures order → ack from.
+fn record_sequenced(m: &crate::admin::recorder::Metrics, seq: u64, ts_ns: u64, received_ns: Option<u64>, kind: usize) {
+    m.gateway.seq_sequenced.set(seq);
+    let Some(received_ns) = received_ns else { return };
+    m.gateway.received_to_sequenced.record(ts_ns.saturating_sub(received_ns));
+    m.stamps.put(seq, crate::admin::recorder::Stamp { received_ns, ts_ns, kind });
+}
+
 /// Who publishes: the receiver between polls, or a thread of its own.
 enum Output {
     Inline(Box<PublisherStage>),
@@ -125,7 +134,8 @@ impl Receiver {
             protocols.push(protocol);
         }
         let registry = parts.poll.registry().try_clone()?;
-        let mut edge = Edge::new(registry, protocols, parts.instruments, parts.max_conns, parts.outbound_cap_bytes);
+        let mut edge =
+            Edge::new(registry, protocols, parts.instruments, parts.max_conns, parts.outbound_cap_bytes, &parts.shared);
         edge.set_auth(crate::session::auth::AuthClient::spawn(Arc::clone(&parts.waker))?);
         for (p, acceptor) in parts.tls.into_iter().enumerate() {
             if let Some(a) = acceptor {
@@ -215,7 +225,7 @@ impl Receiver {
                     edge.take_verdicts();
                     edge.take_submits(&mut self.submits);
                 }
-                self.sequence_submits();
+                self.sequence_submits(None);
             }
             Token(t) if t > LISTENER_BASE - self.listeners.len() && t <= LISTENER_BASE => {
                 self.accept(ProtocolId(LISTENER_BASE - t));
@@ -245,13 +255,13 @@ impl Receiver {
     /// next (writing to the sockets waits for the loop's flush, once per round).
     fn read(&mut self, conn: ConnId) {
         loop {
-            let more = {
+            let (more, received_ns) = {
                 let mut edge = lock(&self.edge);
                 let more = edge.read_once(conn);
                 edge.take_submits(&mut self.submits);
-                more
+                (more, edge.last_read_ns())
             };
-            self.sequence_submits();
+            self.sequence_submits(Some(received_ns));
             if !more {
                 return;
             }
@@ -260,12 +270,16 @@ impl Receiver {
 
     /// Sequences the commands taken from the sessions, keeping output moving while the input
     /// ring is full. The edge's lock is not held: a publisher thread needs it to make room.
-    fn sequence_submits(&mut self) {
+    /// `received_ns`: when the read that brought them returned (None: the gateway's own
+    /// commands, which are not measured).
+    fn sequence_submits(&mut self, received_ns: Option<u64>) {
         let (sequencer, output, edge, shared, wait) =
             (&mut self.sequencer, &mut self.output, &self.edge, &self.shared, self.wait);
+        let metrics = shared.metrics.enabled.load(std::sync::atomic::Ordering::Relaxed).then_some(&shared.metrics);
         for body in self.submits.drain(..) {
             let mut rounds = 0u32;
-            sequencer.submit(body, || {
+            let kind = crate::admin::recorder::request_type(&body);
+            let seq = sequencer.submit(body, || {
                 if shared.failure().is_some() {
                     return false;
                 }
@@ -275,6 +289,9 @@ impl Receiver {
                 }
                 true
             });
+            if let (Some(m), Some(seq)) = (metrics, seq) {
+                record_sequenced(m, seq, sequencer.last_ts_ns(), received_ns, kind);
+            }
         }
     }
 
@@ -282,7 +299,7 @@ impl Receiver {
     /// what is queued.
     fn drain_outbox(&mut self) {
         loop {
-            self.sequence_submits();
+            self.sequence_submits(None);
             let mut edge = lock(&self.edge);
             edge.apply_closes();
             edge.flush_all();

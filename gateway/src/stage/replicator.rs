@@ -162,6 +162,7 @@ impl Replicator {
                 None => false,
             };
             self.move_gate();
+            self.report();
             if moved {
                 rounds = 0;
             } else {
@@ -193,6 +194,19 @@ impl Replicator {
             }
             Err(e) => tracing::error!(error = %e, "step-down: telling the standby failed; not handed over"),
         }
+    }
+
+    /// The replication gauges for the admin port (this thread is their only writer).
+    fn report(&self) {
+        let m = &self.shared.metrics.replication;
+        m.enabled.set(1);
+        m.standby_attached.set(u64::from(self.link.is_some()));
+        if let Some(l) = &self.link {
+            m.standby_received_seq.set(l.position.0);
+            m.standby_written_seq.set(l.position.1);
+            m.standby_synced_seq.set(l.position.2);
+        }
+        m.degraded.set(u64::from(self.degraded));
     }
 
     fn standby_has_everything(&self) -> bool {

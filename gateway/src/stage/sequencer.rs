@@ -65,6 +65,11 @@ impl<R: InputRing, C: Clock> Sequencer<R, C> {
         self.next_seq
     }
 
+    /// The timestamp of the last command stamped.
+    pub(crate) fn last_ts_ns(&self) -> u64 {
+        self.last_ts_ns
+    }
+
     /// Whether the appliance was idle long enough that a `Tick` should be sequenced.
     pub(crate) fn tick_due(&self) -> bool {
         self.clock.now_ns().saturating_sub(self.last_ts_ns) >= TICK_PERIOD_NS
