@@ -609,6 +609,9 @@ pub struct Config {
     /// `[[fix_sessions]]`.
     #[serde(default)]
     pub fix_sessions: Vec<FixSessionConfig>,
+    /// `[feed]`: the market-data feed (`crate::feed::FeedConfig`).
+    #[serde(default)]
+    pub feed: crate::feed::FeedConfig,
 }
 
 /// A checked configuration with engine-ready specs.
@@ -680,6 +683,7 @@ impl Config {
         let fix_listen = self.validate_fix()?;
         let fix_settings = self.validate_fix_sessions(&accounts)?;
         let replication_listen = self.validate_replication()?;
+        self.feed.validate().map_err(|e| invalid(format!("feed.{}", e.key), e.reason))?;
         Ok(Validated { raw: self, listen, limits, instruments, accounts, fix_listen, fix_settings, replication_listen })
     }
 

@@ -18,6 +18,8 @@
 //! - [`wait`]: the configurable wait strategy of idle pipeline threads.
 //! - [`throttle`]: the per-session message throttle (GCRA).
 //! - [`client`]: a small blocking SBE client (`sable client`, tests).
+//! - [`feed`]: the market-data feed: ITCH 5.0 over MoldUDP64 multicast, re-requests, the
+//!   subscriber side.
 //! - [`service`]: running under systemd (`Type=notify`): readiness, stopping, and a watchdog
 //!   that pings only while the pipeline makes progress.
 
@@ -26,6 +28,7 @@ pub mod config;
 mod edge;
 #[cfg(debug_assertions)]
 mod fault;
+pub mod feed;
 pub mod fix;
 mod limits;
 pub mod pipeline;

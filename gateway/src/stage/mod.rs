@@ -3,6 +3,7 @@
 //! each other's internals (the receiver drives the sequencer and the publisher through their
 //! public methods).
 
+pub(crate) mod feed;
 pub(crate) mod journaler;
 pub(crate) mod matcher;
 pub(crate) mod publisher;

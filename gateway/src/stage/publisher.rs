@@ -116,6 +116,8 @@ pub(crate) struct Publisher {
     exec_seq: u64,
     exec_n: u64,
     reports: Vec<(AccountId, Report)>,
+    /// The market-data feed's ring, when the feed is on.
+    feed: Option<crate::feed::tap::FeedTap>,
 }
 
 impl Publisher {
@@ -140,7 +142,13 @@ impl Publisher {
             exec_seq: 0,
             exec_n: 0,
             reports: Vec::with_capacity(64),
+            feed: None,
         }
+    }
+
+    /// Forwards released output to the market-data feed from now on.
+    pub(crate) fn set_feed(&mut self, tap: crate::feed::tap::FeedTap) {
+        self.feed = Some(tap);
     }
 
     /// Highest sequence number whose output was fully released.
@@ -178,10 +186,12 @@ impl Publisher {
         let mut moved = false;
         loop {
             if self.held.is_empty() && !source.take_into(&mut self.held, PUBLISH_BATCH) {
+                self.feed.as_mut().map(crate::feed::tap::FeedTap::ring);
                 return moved;
             }
             while let Some(slot) = self.held.front().copied() {
                 if !self.ungated && slot.seq > seq_durable {
+                    self.feed.as_mut().map(crate::feed::tap::FeedTap::ring);
                     return moved;
                 }
                 self.held.pop_front();
@@ -193,6 +203,9 @@ impl Publisher {
 
     /// The pure step: one output slot whose input is durable → the reports it routes.
     pub(crate) fn release(&mut self, slot: &OutSlot, sink: &mut impl FnMut(SessionRef, &Report)) {
+        if let Some(feed) = self.feed.as_mut() {
+            feed.forward(slot);
+        }
         let event = match slot.item {
             OutItem::Done => {
                 self.seq_published = slot.seq;

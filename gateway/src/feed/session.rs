@@ -1,0 +1,191 @@
+//! The feed's session: ITCH messages of each command numbered, retained and packed into
+//! MoldUDP64 packets. A pure function of the output slots it is given (no clock, no socket):
+//! the same slots give the same session names, sequence numbers and bytes, which is what lets
+//! a restart or a promoted standby rebuild it by replaying the journal.
+//!
+//! One session per UTC day of the commands' timestamps: the first command of a new day closes
+//! the old session (`S` `C`, then an end-of-session packet) and opens the next, numbered from
+//! 1, with `S` `O`, the Stock Directory of every instrument and every visible order as an Add
+//! Order, so a subscriber of the new session needs nothing from the old one.
+
+use std::sync::{Arc, Mutex};
+
+use crate::feed::history::History;
+use crate::feed::itch::{MAX_MESSAGE_LEN, Message, NS_PER_DAY};
+use crate::feed::mold::{self, PacketBuilder, SessionName};
+use crate::feed::translate::Translator;
+use crate::rings::{OutItem, OutSlot};
+
+/// The session name of UTC day `day` (days since 1970-01-01): `YYYYMMDD` and a 2-byte suffix.
+pub fn session_name(day: u64, suffix: [u8; 2]) -> SessionName {
+    // Howard Hinnant's civil-from-days, for days ≥ 0.
+    let z = day as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let text = format!("{:04}{:02}{:02}", y.clamp(0, 9999), m, d);
+    let mut name = [b' '; mold::SESSION_LEN];
+    name[..8].copy_from_slice(text.as_bytes());
+    name[8..].copy_from_slice(&suffix);
+    name
+}
+
+/// Numbers, retains and packs the feed's messages.
+pub struct FeedSession {
+    translator: Translator,
+    history: Arc<Mutex<History>>,
+    session: SessionName,
+    suffix: [u8; 2],
+    day: Option<u64>,
+    next_seq: u64,
+    cur_seq: u64,
+    msgs: Vec<Message>,
+    encoded: Vec<([u8; MAX_MESSAGE_LEN], usize)>,
+    builder: PacketBuilder,
+}
+
+impl FeedSession {
+    /// A session builder over `translator`, retaining into `history`, packets of at most
+    /// `max_datagram_bytes`; `suffix` ends the session names.
+    pub fn new(
+        translator: Translator,
+        history: Arc<Mutex<History>>,
+        max_datagram_bytes: usize,
+        suffix: [u8; 2],
+    ) -> Self {
+        FeedSession {
+            translator,
+            history,
+            session: *b"          ",
+            suffix,
+            day: None,
+            next_seq: 1,
+            cur_seq: 0,
+            msgs: Vec::with_capacity(256),
+            encoded: Vec::with_capacity(256),
+            builder: PacketBuilder::new(max_datagram_bytes),
+        }
+    }
+
+    /// The current session's name (blank before the first command).
+    pub fn session(&self) -> SessionName {
+        self.session
+    }
+
+    /// The sequence number the next message will get.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// The input sequence number of the last command seen.
+    pub fn input_seq(&self) -> u64 {
+        self.cur_seq
+    }
+
+    /// The translator (its state: the book the feed shows).
+    pub fn translator_mut(&mut self) -> &mut Translator {
+        &mut self.translator
+    }
+
+    /// Takes one output slot; complete packets go to `send` (the last one only at [`flush`]).
+    ///
+    /// [`flush`]: FeedSession::flush
+    pub fn on_slot(&mut self, slot: &OutSlot, send: &mut impl FnMut(&[u8])) {
+        if slot.seq != self.cur_seq {
+            self.begin(slot.seq, slot.ts_ns, send);
+        }
+        match &slot.item {
+            OutItem::Event(e) => self.translator.event(e, &slot.request, &mut self.msgs),
+            OutItem::Done => {
+                self.translator.end(&mut self.msgs);
+                self.commit(send);
+            }
+        }
+    }
+
+    fn begin(&mut self, seq: u64, ts_ns: u64, send: &mut impl FnMut(&[u8])) {
+        self.cur_seq = seq;
+        self.translator.begin(seq, ts_ns);
+        let day = ts_ns / NS_PER_DAY;
+        if self.day == Some(day) {
+            return;
+        }
+        if self.day.is_some() {
+            self.msgs.push(self.translator.end_of_messages());
+            self.commit(send);
+            self.flush(send);
+            send(&mold::end_of_session(&self.session, self.next_seq));
+        }
+        self.day = Some(day);
+        self.session = session_name(day, self.suffix);
+        self.next_seq = 1;
+        self.history.lock().unwrap_or_else(|p| p.into_inner()).reset(self.session);
+        self.translator.opening(true, &mut self.msgs);
+    }
+
+    /// Numbers, retains and packs the messages gathered so far: in the open packet if all of
+    /// them fit, else in a new one (and more when they fill one).
+    fn commit(&mut self, send: &mut impl FnMut(&[u8])) {
+        if self.msgs.is_empty() {
+            return;
+        }
+        self.encoded.clear();
+        let mut total = 0;
+        for m in self.msgs.drain(..) {
+            let mut buf = [0u8; MAX_MESSAGE_LEN];
+            let n = m.encode(&mut buf);
+            total += 2 + n;
+            self.encoded.push((buf, n));
+        }
+        if self.builder.count() > 0 && total > self.builder.room() {
+            self.flush(send);
+        }
+        let mut history = self.history.lock().unwrap_or_else(|p| p.into_inner());
+        for (buf, n) in &self.encoded {
+            let msg = &buf[..*n];
+            if self.builder.count() == 0 {
+                self.builder.start(&self.session, self.next_seq);
+            }
+            if !self.builder.push(msg) {
+                send(self.builder.bytes());
+                self.builder.start(&self.session, self.next_seq);
+                let pushed = self.builder.push(msg);
+                debug_assert!(pushed, "a message always fits an empty packet");
+            }
+            history.push(msg);
+            self.next_seq += 1;
+        }
+        assert_eq!(history.next_seq(), self.next_seq, "retained history and the feed agree on numbering");
+    }
+
+    /// Sends the open packet, if any.
+    pub fn flush(&mut self, send: &mut impl FnMut(&[u8])) {
+        if self.builder.count() > 0 {
+            send(self.builder.bytes());
+            self.builder.start(&self.session, self.next_seq);
+        }
+    }
+
+    /// A heartbeat announcing the next sequence number.
+    pub fn heartbeat(&self) -> [u8; mold::HEADER_LEN] {
+        mold::heartbeat(&self.session, self.next_seq)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_names_are_the_utc_date() {
+        assert_eq!(&session_name(0, *b"SB"), b"19700101SB");
+        // 2026-12-06 is day 20793.
+        assert_eq!(&session_name(20_793, *b"SB"), b"20261206SB");
+        assert_eq!(&session_name(11_016, *b"SB"), b"20000229SB");
+    }
+}
