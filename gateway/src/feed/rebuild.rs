@@ -37,17 +37,18 @@ pub enum RebuildError {
     },
 }
 
-/// Replays the whole journal (it starts at seq 1) into `session` through a fresh engine.
-/// Returns the commands replayed.
+/// Replays the whole journal (it starts at seq 1) into `session` through a fresh engine,
+/// handing the packets it would have sent to `send` (the start-up rebuild discards them; a
+/// test compares them with what a subscriber received). Returns the commands replayed.
 pub fn replay<S: Storage>(
     journal: &Journal<S>,
     limits: EngineLimits,
     session: &mut FeedSession,
+    send: &mut impl FnMut(&[u8]),
 ) -> Result<u64, RebuildError> {
     let mut engine = Engine::new(limits);
     let mut events: Vec<Event> = Vec::with_capacity(1024);
     let mut n = 0;
-    let mut discard = |_: &[u8]| {};
     for rec in journal.read_from(1)? {
         let rec = rec?;
         let bad = |reason: String| RebuildError::BadRecord { seq: rec.seq, reason };
@@ -58,13 +59,13 @@ pub fn replay<S: Storage>(
         for e in &events {
             let item = OutItem::Event(*e);
             if needed(&item) {
-                session.on_slot(&slot(item), &mut discard);
+                session.on_slot(&slot(item), send);
             }
         }
-        session.on_slot(&slot(OutItem::Done), &mut discard);
+        session.on_slot(&slot(OutItem::Done), send);
         n += 1;
     }
-    session.flush(&mut discard);
+    session.flush(send);
     Ok(n)
 }
 

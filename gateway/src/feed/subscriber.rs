@@ -148,6 +148,8 @@ pub struct Subscriber {
     pub requests: u64,
     /// Whether the session ended (end-of-session packet seen).
     pub ended: bool,
+    /// Heartbeats received.
+    pub heartbeats: u64,
 }
 
 impl Subscriber {
@@ -177,6 +179,7 @@ impl Subscriber {
             dropped: 0,
             requests: 0,
             ended: false,
+            heartbeats: 0,
         })
     }
 
@@ -188,6 +191,11 @@ impl Subscriber {
     /// The sequence number of the next message expected (0 before the first packet).
     pub fn next_seq(&self) -> u64 {
         self.next
+    }
+
+    /// Whether every message announced so far has been handed on (no gap open).
+    pub fn in_sync(&self) -> bool {
+        self.session.is_some() && self.pending.is_empty() && self.known_end <= self.next
     }
 
     /// Receives for up to `timeout`, handing each message in sequence to `on_msg`; returns
@@ -233,6 +241,9 @@ impl Subscriber {
         }
         if h.count == END_OF_SESSION {
             self.ended = true;
+        }
+        if h.count == 0 {
+            self.heartbeats += 1;
         }
         if blocks.is_empty() {
             // Heartbeat or end of session: `seq` is the next message to come.

@@ -245,8 +245,8 @@ pub(crate) fn start<S: journal::Storage>(
     let translator = Translator::new(&f.attribution_map(), cfg.limits.max_orders as usize);
     let session = if journal.first_seq() <= 1 {
         let mut s = FeedSession::new(translator, Arc::clone(&history), f.max_datagram_bytes, rebuild::SUFFIX);
-        let replayed =
-            rebuild::replay(journal, cfg.limits, &mut s).map_err(|e| PipelineError::Stage(format!("feed: {e}")))?;
+        let replayed = rebuild::replay(journal, cfg.limits, &mut s, &mut |_| {})
+            .map_err(|e| PipelineError::Stage(format!("feed: {e}")))?;
         tracing::info!(replayed, next_seq = s.next_seq(), "feed rebuilt from the journal");
         s
     } else {

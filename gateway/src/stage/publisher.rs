@@ -151,6 +151,13 @@ impl Publisher {
         self.feed = Some(tap);
     }
 
+    /// Wakes the feed thread after a batch, if the feed is on.
+    fn ring_feed(&mut self) {
+        if let Some(feed) = self.feed.as_mut() {
+            feed.ring();
+        }
+    }
+
     /// Highest sequence number whose output was fully released.
     pub(crate) fn seq_published(&self) -> u64 {
         self.seq_published
@@ -186,12 +193,12 @@ impl Publisher {
         let mut moved = false;
         loop {
             if self.held.is_empty() && !source.take_into(&mut self.held, PUBLISH_BATCH) {
-                self.feed.as_mut().map(crate::feed::tap::FeedTap::ring);
+                self.ring_feed();
                 return moved;
             }
             while let Some(slot) = self.held.front().copied() {
                 if !self.ungated && slot.seq > seq_durable {
-                    self.feed.as_mut().map(crate::feed::tap::FeedTap::ring);
+                    self.ring_feed();
                     return moved;
                 }
                 self.held.pop_front();
