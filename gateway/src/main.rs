@@ -57,6 +57,9 @@ enum Cmd {
     /// Host tuning (`sable tune check`: is this host tuned for the matcher core?).
     #[command(subcommand)]
     Tune(TuneCmd),
+    /// Join the market-data feed (ITCH 5.0 over MoldUDP64), recover gaps by re-request, print
+    /// trades and the book.
+    Feed(gateway::feed::cli::FeedArgs),
 }
 
 #[derive(clap::Args)]
@@ -365,6 +368,7 @@ fn main() -> ExitCode {
         Cmd::Journal(cmd) => run_journal(cmd, &mut std::io::stdout()),
         Cmd::Snapshot(cmd) => run_snapshot(cmd, &mut std::io::stdout()),
         Cmd::Tune(TuneCmd::Check(args)) => tune_check(&args),
+        Cmd::Feed(args) => gateway::feed::cli::run(&args, &mut std::io::stdout()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

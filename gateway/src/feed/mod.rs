@@ -11,8 +11,10 @@
 //!   with the sequence numbers and bytes an uninterrupted primary would have sent.
 //! - [`subscriber`]: the receiving side (`sable feed`, tests): join, detect gaps, re-request,
 //!   rebuild the book.
+//! - [`cli`]: `sable feed`.
 //! - `tap.rs`: how the publisher hands durable output to the feed thread.
 
+pub mod cli;
 pub mod history;
 pub mod itch;
 pub mod mold;
