@@ -13,8 +13,6 @@ use engine::{Command, Engine, EngineLimits, Event, InstrumentSpec, OrderView, Si
 use journal::{Journal, Storage};
 
 use crate::feed::session::FeedSession;
-use crate::feed::tap::needed;
-use crate::rings::{OutItem, OutSlot};
 
 /// Session name suffix of a feed rebuilt from the whole journal.
 pub const SUFFIX: [u8; 2] = *b"SB";
@@ -55,14 +53,7 @@ pub fn replay<S: Storage>(
         let cmd = Command::decode(rec.body).map_err(|e| bad(e.to_string()))?;
         events.clear();
         engine.apply(&cmd, &mut events).map_err(|e| bad(e.to_string()))?;
-        let slot = |item| OutSlot { seq: cmd.seq, ts_ns: cmd.ts_ns, request: cmd.body, item };
-        for e in &events {
-            let item = OutItem::Event(*e);
-            if needed(&item) {
-                session.on_slot(&slot(item), send);
-            }
-        }
-        session.on_slot(&slot(OutItem::Done), send);
+        session.command(cmd.seq, cmd.ts_ns, &cmd.body, &events, send);
         n += 1;
     }
     session.flush(send);

@@ -95,7 +95,7 @@ impl FeedSession {
     /// Takes one output slot; complete packets go to `send` (the last one only at [`flush`]).
     ///
     /// [`flush`]: FeedSession::flush
-    pub fn on_slot(&mut self, slot: &OutSlot, send: &mut impl FnMut(&[u8])) {
+    pub(crate) fn on_slot(&mut self, slot: &OutSlot, send: &mut impl FnMut(&[u8])) {
         if slot.seq != self.cur_seq {
             self.begin(slot.seq, slot.ts_ns, send);
         }
@@ -106,6 +106,26 @@ impl FeedSession {
                 self.commit(send);
             }
         }
+    }
+
+    /// Takes one whole command and the events it produced, as the publisher would forward
+    /// them (the journal replay and benchmarks use this; the feed thread gets slots).
+    pub fn command(
+        &mut self,
+        seq: u64,
+        ts_ns: u64,
+        body: &engine::CommandBody,
+        events: &[engine::Event],
+        send: &mut impl FnMut(&[u8]),
+    ) {
+        let slot = |item| OutSlot { seq, ts_ns, request: *body, item };
+        for e in events {
+            let item = OutItem::Event(*e);
+            if crate::feed::tap::needed(&item) {
+                self.on_slot(&slot(item), send);
+            }
+        }
+        self.on_slot(&slot(OutItem::Done), send);
     }
 
     fn begin(&mut self, seq: u64, ts_ns: u64, send: &mut impl FnMut(&[u8])) {

@@ -131,8 +131,10 @@ impl Book {
 
 /// A feed subscriber.
 pub struct Subscriber {
-    multicast: UdpSocket,
-    unicast: UdpSocket,
+    multicast: mio::net::UdpSocket,
+    unicast: mio::net::UdpSocket,
+    poll: mio::Poll,
+    events: mio::Events,
     rerequest: Option<SocketAddr>,
     session: Option<SessionName>,
     next: u64,
@@ -165,9 +167,16 @@ impl Subscriber {
         let unicast = UdpSocket::bind((interface, 0))?;
         multicast.set_nonblocking(true)?;
         unicast.set_nonblocking(true)?;
+        let mut multicast = mio::net::UdpSocket::from_std(multicast);
+        let mut unicast = mio::net::UdpSocket::from_std(unicast);
+        let poll = mio::Poll::new()?;
+        poll.registry().register(&mut multicast, mio::Token(0), mio::Interest::READABLE)?;
+        poll.registry().register(&mut unicast, mio::Token(1), mio::Interest::READABLE)?;
         Ok(Subscriber {
             multicast,
             unicast,
+            poll,
+            events: mio::Events::with_capacity(4),
             rerequest,
             session: None,
             next: 0,
@@ -205,14 +214,11 @@ impl Subscriber {
         let mut buf = vec![0u8; 65_536];
         let mut handed = 0;
         loop {
-            let mut got = false;
             while let Ok(n) = self.unicast.recv(&mut buf) {
                 handed += self.packet(&buf[..n], on_msg);
-                got = true;
             }
             while let Ok(n) = self.multicast.recv(&mut buf) {
                 self.received += 1;
-                got = true;
                 if self.drop_every > 0 && self.received.is_multiple_of(self.drop_every) {
                     self.dropped += 1;
                     continue;
@@ -220,11 +226,16 @@ impl Subscriber {
                 handed += self.packet(&buf[..n], on_msg);
             }
             self.ask()?;
-            if Instant::now() >= deadline {
+            let now = Instant::now();
+            if now >= deadline {
                 return Ok(handed);
             }
-            if !got {
-                std::thread::sleep(Duration::from_micros(200));
+            // Readiness is edge-triggered: both sockets were read until they would block.
+            let wait = (deadline - now).min(REREQUEST_RETRY);
+            match self.poll.poll(&mut self.events, Some(wait)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
             }
         }
     }
