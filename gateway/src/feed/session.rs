@@ -209,3 +209,61 @@ mod tests {
         assert_eq!(&session_name(11_016, *b"SB"), b"20000229SB");
     }
 }
+
+#[cfg(test)]
+mod packing_tests {
+    use super::*;
+    use crate::feed::mold::{END_OF_SESSION, parse_packet};
+    use engine::{BookChange, CommandBody, Event, InstrumentId, OrderId, Side};
+
+    fn add(id: u64) -> Event {
+        Event::Book(BookChange::Add {
+            instrument: InstrumentId(1),
+            order_id: OrderId(id),
+            side: Side::Buy,
+            price_ticks: 100,
+            qty_lots: 1,
+        })
+    }
+
+    fn session(max: usize) -> FeedSession {
+        let history = Arc::new(Mutex::new(History::new(1024)));
+        FeedSession::new(Translator::new(&[], 64), history, max, *b"SB")
+    }
+
+    #[test]
+    fn a_command_is_never_split_when_it_fits_a_packet_and_numbering_is_gap_free() {
+        // Room for 4 Add Orders (2 + 36 bytes each) after the header.
+        let mut s = session(mold::HEADER_LEN + 4 * 38);
+        let mut packets: Vec<Vec<u8>> = Vec::new();
+        let mut send = |p: &[u8]| packets.push(p.to_vec());
+        let ts = 5 * NS_PER_DAY;
+        // The first command also opens the session: S (12 bytes).
+        s.command(1, ts, &CommandBody::Tick, &[], &mut send);
+        s.command(2, ts, &CommandBody::Tick, &[add(1), add(2)], &mut send);
+        // Three adds do not fit beside the S and two adds: a new packet holds all three.
+        s.command(3, ts, &CommandBody::Tick, &[add(3), add(4), add(5)], &mut send);
+        s.flush(&mut send);
+        let parsed: Vec<_> = packets.iter().map(|p| parse_packet(p).map(|(h, b)| (h.seq, b.len())).expect("parses")).collect();
+        assert_eq!(parsed, vec![(1, 3), (4, 3)]);
+        assert_eq!(s.next_seq(), 7);
+        assert!(packets.iter().all(|p| p.len() <= mold::HEADER_LEN + 4 * 38));
+    }
+
+    #[test]
+    fn a_new_utc_day_ends_the_session_and_opens_the_next_with_the_book() {
+        let mut s = session(1400);
+        let mut packets: Vec<Vec<u8>> = Vec::new();
+        let mut send = |p: &[u8]| packets.push(p.to_vec());
+        s.command(1, NS_PER_DAY + 1, &CommandBody::Tick, &[add(1)], &mut send);
+        s.flush(&mut send);
+        let first = s.session();
+        s.command(2, 2 * NS_PER_DAY + 1, &CommandBody::Tick, &[], &mut send);
+        s.flush(&mut send);
+        assert_ne!(s.session(), first);
+        let headers: Vec<_> = packets.iter().map(|p| parse_packet(p).expect("parses").0).collect();
+        // Day 1: S O + A; then S C; end of session at 4; day 2 from 1: S O + the resting A again.
+        assert_eq!(headers.iter().map(|h| (h.seq, h.count)).collect::<Vec<_>>(), vec![(1, 2), (3, 1), (4, END_OF_SESSION), (1, 2)]);
+        assert_eq!(headers[3].session, s.session());
+    }
+}

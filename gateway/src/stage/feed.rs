@@ -285,3 +285,35 @@ pub(crate) fn start<S: journal::Storage>(
     tracing::info!(group = %addrs.group, rerequest = ?rerequest, "market-data feed on");
     Ok(Some(FeedStart { tap, thread, group: addrs.group, rerequest }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_is_answered_from_history_in_packets_of_the_limit() {
+        let mut history = History::new(100);
+        let session = *b"20261206SB";
+        history.reset(session);
+        for i in 0..50u8 {
+            history.push(&[b'D'; 19].map(|b| b ^ i));
+        }
+        // Room for 3 Order Deletes (2 + 19 bytes) per packet.
+        let mut builder = PacketBuilder::new(mold::HEADER_LEN + 3 * 21);
+        let mut out = Vec::new();
+        answer(&PacketHeader { session, seq: 10, count: 7 }, &history, &mut builder, &mut out);
+        let got: Vec<_> = out.iter().map(|p| mold::parse_packet(p).map(|(h, b)| (h.seq, b.len())).expect("parses")).collect();
+        assert_eq!(got, vec![(10, 3), (13, 3), (16, 1)]);
+        let (_, blocks) = mold::parse_packet(&out[0]).expect("parses");
+        assert_eq!(blocks[0], history.get(10).expect("retained"));
+        // Beyond what exists, another session, a heartbeat-like count: nothing or only what exists.
+        out.clear();
+        answer(&PacketHeader { session, seq: 49, count: 5 }, &history, &mut builder, &mut out);
+        assert_eq!(out.len(), 1);
+        out.clear();
+        answer(&PacketHeader { session: *b"OTHERSESSN", seq: 1, count: 5 }, &history, &mut builder, &mut out);
+        answer(&PacketHeader { session, seq: 1, count: 0 }, &history, &mut builder, &mut out);
+        answer(&PacketHeader { session, seq: 60, count: 5 }, &history, &mut builder, &mut out);
+        assert!(out.is_empty());
+    }
+}
