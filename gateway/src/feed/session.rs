@@ -244,7 +244,8 @@ mod packing_tests {
         // Three adds do not fit beside the S and two adds: a new packet holds all three.
         s.command(3, ts, &CommandBody::Tick, &[add(3), add(4), add(5)], &mut send);
         s.flush(&mut send);
-        let parsed: Vec<_> = packets.iter().map(|p| parse_packet(p).map(|(h, b)| (h.seq, b.len())).expect("parses")).collect();
+        let parsed: Vec<_> =
+            packets.iter().map(|p| parse_packet(p).map(|(h, b)| (h.seq, b.len())).expect("parses")).collect();
         assert_eq!(parsed, vec![(1, 3), (4, 3)]);
         assert_eq!(s.next_seq(), 7);
         assert!(packets.iter().all(|p| p.len() <= mold::HEADER_LEN + 4 * 38));
@@ -263,7 +264,10 @@ mod packing_tests {
         assert_ne!(s.session(), first);
         let headers: Vec<_> = packets.iter().map(|p| parse_packet(p).expect("parses").0).collect();
         // Day 1: S O + A; then S C; end of session at 4; day 2 from 1: S O + the resting A again.
-        assert_eq!(headers.iter().map(|h| (h.seq, h.count)).collect::<Vec<_>>(), vec![(1, 2), (3, 1), (4, END_OF_SESSION), (1, 2)]);
+        assert_eq!(
+            headers.iter().map(|h| (h.seq, h.count)).collect::<Vec<_>>(),
+            vec![(1, 2), (3, 1), (4, END_OF_SESSION), (1, 2)]
+        );
         assert_eq!(headers[3].session, s.session());
     }
 }

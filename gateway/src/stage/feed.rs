@@ -302,7 +302,8 @@ mod tests {
         let mut builder = PacketBuilder::new(mold::HEADER_LEN + 3 * 21);
         let mut out = Vec::new();
         answer(&PacketHeader { session, seq: 10, count: 7 }, &history, &mut builder, &mut out);
-        let got: Vec<_> = out.iter().map(|p| mold::parse_packet(p).map(|(h, b)| (h.seq, b.len())).expect("parses")).collect();
+        let got: Vec<_> =
+            out.iter().map(|p| mold::parse_packet(p).map(|(h, b)| (h.seq, b.len())).expect("parses")).collect();
         assert_eq!(got, vec![(10, 3), (13, 3), (16, 1)]);
         let (_, blocks) = mold::parse_packet(&out[0]).expect("parses");
         assert_eq!(blocks[0], history.get(10).expect("retained"));
