@@ -114,15 +114,13 @@ impl FeedStage {
                 }
             }
         };
+        let mut shutdown = false;
         loop {
-            let shutdown = match self.poller.take(crate::feed::FEED_BATCH) {
-                Ok(mut guard) => {
-                    held.extend(&mut guard);
-                    false
-                }
-                Err(Polling::NoEvents) => false,
-                Err(Polling::Shutdown) => true,
-            };
+            match self.poller.take(crate::feed::FEED_BATCH) {
+                Ok(mut guard) => held.extend(&mut guard),
+                Err(Polling::NoEvents) => {}
+                Err(Polling::Shutdown) => shutdown = true,
+            }
             let durable = self.shared.seq_durable.load(Ordering::Acquire);
             let mut released = false;
             while let Some(slot) = held.front().filter(|s| s.seq <= durable) {
@@ -136,6 +134,10 @@ impl FeedStage {
                 continue;
             }
             if !held.is_empty() {
+                if shutdown && self.shared.failure().is_some() {
+                    // A stage failed: what is held will never be durable; it is not shown.
+                    return;
+                }
                 // Output not yet durable (`memory` durability): look again shortly.
                 std::thread::park_timeout(Duration::from_micros(GATE_RECHECK_US));
                 continue;
