@@ -7,8 +7,9 @@
 //! - subscribers rebuild the book from the feed with datagrams dropped on purpose (recovered
 //!   by re-request), and a late joiner converges while orders flow; both equal the engine's
 //!   book;
-//! - across a restart the feed continues the session with no gap and no repeat, and every
-//!   message equals what an uninterrupted run (the journal replayed) sends.
+//! - across a restart, and across a failover to a promoted standby, the feed continues the
+//!   session with no gap and no repeat, and every message equals what an uninterrupted run
+//!   (the journal replayed) sends.
 //!
 //! Randomised flows print their seed (`FEED_SEED=<n>` reruns one). No timing assertions;
 //! every wait is bounded.
@@ -331,6 +332,57 @@ fn after_a_restart_the_feed_continues_the_session_as_an_uninterrupted_run() {
             assert_eq!(b, m, "message {seq} is the same from both runs");
         }
     }
+}
+
+#[test]
+fn a_promoted_standby_continues_the_feed_as_the_primary_would_have() {
+    use gateway::config::StandbyLoss;
+    let (pdir, sdir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let port = group_port();
+    let mut rng = Rng::seeded("failover");
+    let mut pc = config(pdir.path(), port);
+    pc.pipeline.durability = DurabilityPolicy::Replicated;
+    pc.replication.listen = "127.0.0.1:0".into();
+    pc.replication.on_standby_loss = StandbyLoss::Halt;
+    pc.replication.verify_every_commands = 0;
+    let primary = pipeline::start(pc.validate().expect("primary config")).expect("primary starts");
+    let mut sc = config(sdir.path(), port);
+    sc.replication.primary = primary.replication_addr().expect("replication on").to_string();
+    let standby = gateway::standby::start(sc.validate().expect("standby config")).expect("standby starts");
+    let (group, rerequest) = feed_addrs(&primary);
+    let sub = SubThread::spawn(group, rerequest, 0);
+    let mut flow = Flow::connect(&primary);
+    for _ in 0..120 {
+        flow.step(&mut rng);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let (_, _, before) = sub.finish();
+    drop(flow);
+    let p = primary.shutdown().expect("primary stops");
+    let deadline = Instant::now() + CONVERGE;
+    while standby.status().next_seq() != p.last_seq + 1 {
+        assert!(Instant::now() < deadline, "the standby caught up");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+
+    let promoted = standby.promote(config(sdir.path(), port).validate().expect("config")).expect("promoted");
+    let (_, rerequest) = feed_addrs(&promoted);
+    let sub = SubThread::spawn(group, rerequest, 0);
+    let mut flow = Flow::connect(&promoted);
+    for _ in 0..120 {
+        flow.step(&mut rng);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let (after_sub, _, after) = sub.finish();
+    drop(flow);
+    promoted.shutdown().expect("clean shutdown");
+
+    let (session, uninterrupted) = replay_journal(sdir.path());
+    assert_eq!(after_sub.session(), Some(session), "the promoted standby continues the session");
+    let mut seen = before.clone();
+    seen.extend(after.iter().map(|(k, v)| (*k, *v)));
+    assert_eq!(seen.len(), uninterrupted.len(), "no gap, no repeat across the failover");
+    assert_eq!(seen, uninterrupted, "every message as an uninterrupted primary sends it");
 }
 
 /// The feed of the whole journal, as `feed::rebuild::replay` produces it: (session, seq → message).
