@@ -98,6 +98,7 @@ pub struct Appliance {
     fix_addr: Option<SocketAddr>,
     replication_addr: Option<SocketAddr>,
     feed_addrs: Option<(std::net::SocketAddrV4, Option<SocketAddr>)>,
+    feed_snapshot_addr: Option<SocketAddr>,
     shared: Arc<Shared>,
     waker: Arc<mio::Waker>,
     io: Option<JoinHandle<Result<ShutdownReport, PipelineError>>>,
@@ -129,6 +130,11 @@ impl Appliance {
     /// The market-data feed's multicast group and bound re-request address, if the feed is on.
     pub fn feed_addrs(&self) -> Option<(std::net::SocketAddrV4, Option<SocketAddr>)> {
         self.feed_addrs
+    }
+
+    /// The bound address of the feed's SoupBinTCP snapshot/replay port, if on.
+    pub fn feed_snapshot_addr(&self) -> Option<SocketAddr> {
+        self.feed_snapshot_addr
     }
 
     /// State hash and sequence number right after restore (before configuration commands).
@@ -233,6 +239,7 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
     //     thread, fed by the publisher with released output only.
     let feed = crate::stage::feed::start(&cfg, &journal, &engine, &shared)?;
     let feed_addrs = feed.as_ref().map(|f| (f.group, f.rerequest));
+    let feed_snapshot_addr = feed.as_ref().and_then(|f| f.snapshot);
 
     // 4. Output ring: matcher → publisher.
     let (out_poller, out_builder) =
@@ -324,6 +331,7 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
         fix_addr,
         replication_addr,
         feed_addrs,
+        feed_snapshot_addr,
         shared,
         waker,
         io: Some(handle),

@@ -7,6 +7,8 @@
 //! - subscribers rebuild the book from the feed with datagrams dropped on purpose (recovered
 //!   by re-request), and a late joiner converges while orders flow; both equal the engine's
 //!   book;
+//! - a SoupBinTCP login for sequence 0 gets a snapshot of the book, then the live stream, and
+//!   the two together equal the engine's book;
 //! - across a restart, and across a failover to a promoted standby, the feed continues the
 //!   session with no gap and no repeat, and every message equals what an uninterrupted run
 //!   (the journal replayed) sends.
@@ -383,6 +385,66 @@ fn a_promoted_standby_continues_the_feed_as_the_primary_would_have() {
     seen.extend(after.iter().map(|(k, v)| (*k, *v)));
     assert_eq!(seen.len(), uninterrupted.len(), "no gap, no repeat across the failover");
     assert_eq!(seen, uninterrupted, "every message as an uninterrupted primary sends it");
+}
+
+#[test]
+fn a_soupbintcp_snapshot_then_the_live_stream_rebuild_the_engine_book() {
+    use gateway::feed::soup;
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path(), group_port());
+    c.feed.snapshot_listen = "127.0.0.1:0".into();
+    let app = pipeline::start(c.validate().expect("config")).expect("appliance starts");
+    let mut flow = Flow::connect(&app);
+    let mut rng = Rng::seeded("soup");
+    for _ in 0..150 {
+        flow.step(&mut rng);
+    }
+    let mut tcp = std::net::TcpStream::connect(app.feed_snapshot_addr().expect("snapshot port on")).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    tcp.write_all(&soup::login_request("test", "", b"          ", 0)).unwrap();
+    let (mut buf, mut book) = (Vec::new(), Book::default());
+    let (mut accepted, mut snapshot_next, mut live, mut heartbeats) = (false, None, 0u64, 0u32);
+    let mut more = true;
+    let deadline = Instant::now() + CONVERGE;
+    while heartbeats < 2 {
+        assert!(Instant::now() < deadline, "the snapshot port went quiet");
+        while let Some((kind, payload, used)) = soup::next_packet(&buf) {
+            match kind {
+                b'A' => accepted = true,
+                b'H' => heartbeats += 1,
+                b'S' if payload.first() == Some(&soup::END_OF_SNAPSHOT) => {
+                    snapshot_next = std::str::from_utf8(&payload[1..]).ok().and_then(|t| t.trim().parse::<u64>().ok());
+                }
+                b'S' => {
+                    book.apply(&Message::decode(payload).expect("ITCH message"));
+                    live += u64::from(snapshot_next.is_some());
+                }
+                other => panic!("unexpected packet {:?}", other as char),
+            }
+            buf.drain(..used);
+        }
+        if more {
+            // The live stream while orders keep flowing.
+            for _ in 0..100 {
+                flow.step(&mut rng);
+            }
+            more = false;
+            heartbeats = 0;
+        }
+        let mut chunk = [0u8; 4096];
+        let n = tcp.read(&mut chunk).expect("the port answers");
+        assert!(n > 0, "the port closed the connection");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    assert!(accepted, "login accepted");
+    assert!(snapshot_next.is_some_and(|n| n > 1), "the snapshot says which sequence number it represents");
+    assert!(live > 0, "live messages followed the snapshot");
+    drop((flow, tcp));
+    app.shutdown().expect("clean shutdown");
+    for (side, byte) in [(EngineSide::Buy, b'B'), (EngineSide::Sell, b'S')] {
+        assert_eq!(book.side(1, byte), engine_side(dir.path(), side), "snapshot + live, {side:?} side");
+    }
 }
 
 /// The feed of the whole journal, as `feed::rebuild::replay` produces it: (session, seq → message).

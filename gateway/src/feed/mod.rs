@@ -11,6 +11,7 @@
 //!   with the sequence numbers and bytes an uninterrupted primary would have sent.
 //! - [`subscriber`]: the receiving side (`sable feed`, tests): join, detect gaps, re-request,
 //!   rebuild the book.
+//! - [`soup`]: SoupBinTCP 3.0 framing for the snapshot/replay port (`stage/feed_snapshot.rs`).
 //! - [`cli`]: `sable feed`.
 //! - `tap.rs`: how the publisher hands durable output to the feed thread.
 
@@ -20,6 +21,7 @@ pub mod itch;
 pub mod mold;
 pub mod rebuild;
 pub mod session;
+pub mod soup;
 pub mod subscriber;
 pub(crate) mod tap;
 pub mod translate;
@@ -72,6 +74,8 @@ pub struct FeedConfig {
     pub loopback: bool,
     /// Unicast UDP address of the re-request server; "" turns it off.
     pub rerequest_listen: String,
+    /// TCP address of the SoupBinTCP snapshot/replay port; "" turns it off.
+    pub snapshot_listen: String,
     /// Largest datagram in bytes, MoldUDP64 header included.
     pub max_datagram_bytes: usize,
     /// Messages of the current session kept for re-requests.
@@ -103,6 +107,7 @@ impl Default for FeedConfig {
             ttl: 1,
             loopback: true,
             rerequest_listen: String::new(),
+            snapshot_listen: String::new(),
             max_datagram_bytes: DEFAULT_MAX_DATAGRAM_BYTES,
             retained_messages: 1 << 18,
             heartbeat_ms: 1000,
@@ -131,6 +136,8 @@ pub struct FeedAddrs {
     pub interface: Ipv4Addr,
     /// Re-request server address.
     pub rerequest: Option<SocketAddr>,
+    /// Snapshot/replay port address.
+    pub snapshot: Option<SocketAddr>,
 }
 
 impl FeedConfig {
@@ -175,7 +182,11 @@ impl FeedConfig {
             "" => None,
             s => Some(s.parse().map_err(|e| bad("rerequest_listen", format!("not an IP:port address: {e}")))?),
         };
-        Ok(Some(FeedAddrs { group, interface, rerequest }))
+        let snapshot = match self.snapshot_listen.as_str() {
+            "" => None,
+            s => Some(s.parse().map_err(|e| bad("snapshot_listen", format!("not an IP:port address: {e}")))?),
+        };
+        Ok(Some(FeedAddrs { group, interface, rerequest, snapshot }))
     }
 
     /// The attribution table (account → MPID).

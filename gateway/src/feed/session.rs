@@ -44,6 +44,7 @@ pub struct FeedSession {
     day: Option<u64>,
     next_seq: u64,
     cur_seq: u64,
+    in_command: bool,
     msgs: Vec<Message>,
     encoded: Vec<([u8; MAX_MESSAGE_LEN], usize)>,
     builder: PacketBuilder,
@@ -66,6 +67,7 @@ impl FeedSession {
             day: None,
             next_seq: 1,
             cur_seq: 0,
+            in_command: false,
             msgs: Vec::with_capacity(256),
             encoded: Vec::with_capacity(256),
             builder: PacketBuilder::new(max_datagram_bytes),
@@ -100,10 +102,14 @@ impl FeedSession {
             self.begin(slot.seq, slot.ts_ns, send);
         }
         match &slot.item {
-            OutItem::Event(e) => self.translator.event(e, &slot.request, &mut self.msgs),
+            OutItem::Event(e) => {
+                self.in_command = true;
+                self.translator.event(e, &slot.request, &mut self.msgs);
+            }
             OutItem::Done => {
                 self.translator.end(&mut self.msgs);
                 self.commit(send);
+                self.in_command = false;
             }
         }
     }
@@ -181,6 +187,26 @@ impl FeedSession {
             self.next_seq += 1;
         }
         assert_eq!(history.next_seq(), self.next_seq, "retained history and the feed agree on numbering");
+    }
+
+    /// The book the feed shows, as messages (every instrument's `R` and `H`, every visible
+    /// order's `A` in priority order), with the session and the sequence number of the next
+    /// message: what the snapshot port sends. None in the middle of a command.
+    pub fn snapshot(&mut self) -> Option<(SessionName, u64, Vec<Vec<u8>>)> {
+        if self.in_command || !self.msgs.is_empty() {
+            return None;
+        }
+        self.translator.opening(false, &mut self.msgs);
+        let encoded = self
+            .msgs
+            .drain(..)
+            .map(|m| {
+                let mut buf = [0u8; MAX_MESSAGE_LEN];
+                let n = m.encode(&mut buf);
+                buf[..n].to_vec()
+            })
+            .collect();
+        Some((self.session, self.next_seq, encoded))
     }
 
     /// Sends the open packet, if any.

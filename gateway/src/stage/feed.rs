@@ -40,6 +40,8 @@ pub(crate) struct FeedStage {
     pub(crate) heartbeat: Duration,
     /// Wake-ups from the tap.
     pub(crate) doorbell: Arc<Doorbell>,
+    /// Snapshot requests of the SoupBinTCP port.
+    pub(crate) snapshots: Arc<crate::stage::feed_snapshot::Snapshots>,
 }
 
 /// Opens the sending socket: multicast interface, TTL and loop as configured.
@@ -57,6 +59,7 @@ pub(crate) fn multicast_socket(addrs: &FeedAddrs, ttl: u32, loopback: bool) -> s
 pub(crate) struct FeedThread {
     feed: JoinHandle<()>,
     rerequest: Option<(JoinHandle<()>, Arc<AtomicBool>)>,
+    soup: Option<crate::stage::feed_snapshot::SoupThread>,
 }
 
 impl FeedThread {
@@ -69,6 +72,9 @@ impl FeedThread {
         if let Some((h, stop)) = self.rerequest {
             stop.store(true, Ordering::Release);
             let _ = h.join();
+        }
+        if let Some(s) = self.soup {
+            s.stop();
         }
     }
 
@@ -98,7 +104,7 @@ impl FeedStage {
             None => None,
         };
         let feed = std::thread::Builder::new().name("sable-feed".into()).spawn(move || self.run())?;
-        Ok(FeedThread { feed, rerequest })
+        Ok(FeedThread { feed, rerequest, soup: None })
     }
 
     fn run(mut self) {
@@ -121,6 +127,7 @@ impl FeedStage {
                 Err(Polling::NoEvents) => {}
                 Err(Polling::Shutdown) => shutdown = true,
             }
+            answer_snapshots(&self.snapshots, &mut self.session);
             let durable = self.shared.seq_durable.load(Ordering::Acquire);
             let mut released = false;
             while let Some(slot) = held.front().filter(|s| s.seq <= durable) {
@@ -162,6 +169,22 @@ impl FeedStage {
 
     fn poller_has_work(&self) -> bool {
         self.poller.has_available()
+    }
+}
+
+/// Takes a snapshot for the SoupBinTCP port when one is wanted and the feed is between two
+/// commands (else at the next turn).
+fn answer_snapshots(snapshots: &crate::stage::feed_snapshot::Snapshots, session: &mut FeedSession) {
+    if !snapshots.wanted.swap(false, Ordering::AcqRel) {
+        return;
+    }
+    let Some((name, next_seq, messages)) = session.snapshot() else {
+        snapshots.wanted.store(true, Ordering::Release);
+        return;
+    };
+    let snap = crate::stage::feed_snapshot::Snapshot { session: name, next_seq, messages };
+    for tx in snapshots.waiting.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+        let _ = tx.send(snap.clone());
     }
 }
 
@@ -228,6 +251,8 @@ pub(crate) struct FeedStart {
     pub(crate) group: SocketAddrV4,
     /// The bound re-request address, when on.
     pub(crate) rerequest: Option<SocketAddr>,
+    /// The bound snapshot/replay address, when on.
+    pub(crate) snapshot: Option<SocketAddr>,
 }
 
 /// With `[feed] enabled`: rebuilds the feed from the journal (or seeds it from the restored
@@ -272,6 +297,15 @@ pub(crate) fn start<S: journal::Storage>(
     let (poller, builder) =
         disruptor::build_single_producer(f.ring_slots, OutSlot::default, disruptor::BusySpin).new_event_poller();
     let doorbell = Arc::new(tap::Doorbell::default());
+    let snapshots = Arc::new(crate::stage::feed_snapshot::Snapshots::default());
+    let soup_listener = match addrs.snapshot {
+        Some(a) => Some(std::net::TcpListener::bind(a).map_err(io("binding the feed's snapshot address"))?),
+        None => None,
+    };
+    let snapshot = match &soup_listener {
+        Some(l) => Some(l.local_addr().map_err(io("binding the feed's snapshot address"))?),
+        None => None,
+    };
     let stage = FeedStage {
         session,
         poller,
@@ -280,12 +314,19 @@ pub(crate) fn start<S: journal::Storage>(
         group: addrs.group,
         heartbeat: Duration::from_millis(f.heartbeat_ms),
         doorbell: Arc::clone(&doorbell),
+        snapshots: Arc::clone(&snapshots),
     };
-    let thread =
+    let soup_history = Arc::clone(&history);
+    let mut thread =
         stage.spawn(rerequest_socket, history, f.max_datagram_bytes).map_err(io("spawning the feed threads"))?;
+    if let Some(l) = soup_listener {
+        let soup = crate::stage::feed_snapshot::spawn(l, soup_history, snapshots, thread.thread())
+            .map_err(io("spawning the feed's snapshot port"))?;
+        thread.soup = Some(soup);
+    }
     let tap = tap::FeedTap::new(builder.build(), doorbell, thread.thread());
     tracing::info!(group = %addrs.group, rerequest = ?rerequest, "market-data feed on");
-    Ok(Some(FeedStart { tap, thread, group: addrs.group, rerequest }))
+    Ok(Some(FeedStart { tap, thread, group: addrs.group, rerequest, snapshot }))
 }
 
 #[cfg(test)]

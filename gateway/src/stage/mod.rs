@@ -4,6 +4,7 @@
 //! public methods).
 
 pub(crate) mod feed;
+pub(crate) mod feed_snapshot;
 pub(crate) mod journaler;
 pub(crate) mod matcher;
 pub(crate) mod publisher;
