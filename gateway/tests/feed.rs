@@ -407,7 +407,7 @@ fn a_soupbintcp_snapshot_then_the_live_stream_rebuild_the_engine_book() {
     let (mut accepted, mut snapshot_next, mut live, mut heartbeats) = (false, None, 0u64, 0u32);
     let mut more = true;
     let deadline = Instant::now() + CONVERGE;
-    while heartbeats < 2 {
+    while heartbeats < 2 || more {
         assert!(Instant::now() < deadline, "the snapshot port went quiet");
         while let Some((kind, payload, used)) = soup::next_packet(&buf) {
             match kind {
@@ -424,8 +424,8 @@ fn a_soupbintcp_snapshot_then_the_live_stream_rebuild_the_engine_book() {
             }
             buf.drain(..used);
         }
-        if more {
-            // The live stream while orders keep flowing.
+        if more && snapshot_next.is_some() {
+            // The live stream while orders keep flowing, once the snapshot is complete.
             for _ in 0..100 {
                 flow.step(&mut rng);
             }

@@ -526,4 +526,16 @@ mod tests {
             .collect();
         assert_eq!(refs, vec![2, 1, 3, 4]);
     }
+
+    #[test]
+    fn an_attributed_accounts_orders_are_f_messages_with_its_mpid() {
+        let mut r = Rig::new();
+        r.t = Translator::new(&[(2, *b"MMKR")], 64);
+        let cl = ClOrdId::new(b"m").expect("id");
+        let mine = NewOrder::limit(AccountId(2), cl, InstrumentId(1), Side::Sell, 120, 1);
+        let out = r.apply(CommandBody::NewOrder(mine));
+        assert!(matches!(out[..], [Message::AddOrder { attribution: Some(m), .. }] if &m == b"MMKR"), "{out:?}");
+        let out = r.order(1, "n", Side::Sell, 121, 1);
+        assert!(matches!(out[..], [Message::AddOrder { attribution: None, .. }]), "{out:?}");
+    }
 }
