@@ -672,6 +672,9 @@ pub struct Config {
     /// `[log]`: log format.
     #[serde(default)]
     pub log: crate::logging::LogSection,
+    /// `[feed]`: the market-data feed (`crate::feed::FeedConfig`).
+    #[serde(default)]
+    pub feed: crate::feed::FeedConfig,
 }
 
 /// A checked configuration with engine-ready specs.
@@ -746,6 +749,7 @@ impl Config {
         self.validate_election()?;
         self.admin.listen_addr()?;
         self.admin.resolve_tokens()?;
+        self.feed.validate().map_err(|e| invalid(format!("feed.{}", e.key), e.reason))?;
         Ok(Validated { raw: self, listen, limits, instruments, accounts, fix_listen, fix_settings, replication_listen })
     }
 

@@ -21,6 +21,8 @@
 //! - [`admin`]: the admin port (health, `/metrics`, dashboard, admin actions) and the
 //!   recorders the pipeline threads write.
 //! - [`logging`]: log lines as text or JSON (`[log] format`).
+//! - [`feed`]: the market-data feed: ITCH 5.0 over MoldUDP64 multicast, re-requests, the
+//!   subscriber side.
 //! - [`service`]: running under systemd (`Type=notify`): readiness, stopping, and a watchdog
 //!   that pings only while the pipeline makes progress.
 
@@ -31,6 +33,7 @@ mod edge;
 pub mod election;
 #[cfg(debug_assertions)]
 mod fault;
+pub mod feed;
 pub mod fix;
 mod limits;
 pub mod logging;

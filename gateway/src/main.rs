@@ -63,6 +63,9 @@ enum Cmd {
     /// the configuration. The password is read from standard input (one line), or prompted for
     /// twice without echo on a terminal; never from the command line.
     Passwd,
+    /// Join the market-data feed (ITCH 5.0 over MoldUDP64), recover gaps by re-request, print
+    /// trades and the book.
+    Feed(gateway::feed::cli::FeedArgs),
 }
 
 #[derive(clap::Args)]
@@ -468,6 +471,7 @@ fn main() -> ExitCode {
         Cmd::Snapshot(cmd) => run_snapshot(cmd, &mut std::io::stdout()),
         Cmd::Tune(TuneCmd::Check(args)) => tune_check(&args),
         Cmd::Passwd => passwd(),
+        Cmd::Feed(args) => gateway::feed::cli::run(&args, &mut std::io::stdout()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -100,6 +100,8 @@ pub struct Appliance {
     local_addr: SocketAddr,
     fix_addr: Option<SocketAddr>,
     replication_addr: Option<SocketAddr>,
+    feed_addrs: Option<(std::net::SocketAddrV4, Option<SocketAddr>)>,
+    feed_snapshot_addr: Option<SocketAddr>,
     shared: Arc<Shared>,
     waker: Arc<mio::Waker>,
     io: Option<JoinHandle<Result<ShutdownReport, PipelineError>>>,
@@ -155,6 +157,16 @@ impl Appliance {
     /// The bound replication address, if replication is on.
     pub fn replication_addr(&self) -> Option<SocketAddr> {
         self.replication_addr
+    }
+
+    /// The market-data feed's multicast group and bound re-request address, if the feed is on.
+    pub fn feed_addrs(&self) -> Option<(std::net::SocketAddrV4, Option<SocketAddr>)> {
+        self.feed_addrs
+    }
+
+    /// The bound address of the feed's SoupBinTCP snapshot/replay port, if on.
+    pub fn feed_snapshot_addr(&self) -> Option<SocketAddr> {
+        self.feed_snapshot_addr
     }
 
     /// State hash and sequence number right after restore (before configuration commands).
@@ -310,6 +322,13 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
     let order_terms = live_order_terms(&engine);
     let follower_engine = if cfg.raw.snapshot.every_commands > 0 { Some(clone_engine(&engine)?) } else { None };
 
+    // 3b. Market-data feed (with `[feed] enabled`): rebuilt by replaying the journal, so it
+    //     continues with the numbers and bytes an uninterrupted primary would send; its own
+    //     thread, fed by the publisher with released output only.
+    let feed = crate::stage::feed::start(&cfg, &journal, &engine, &shared)?;
+    let feed_addrs = feed.as_ref().map(|f| (f.group, f.rerequest));
+    let feed_snapshot_addr = feed.as_ref().and_then(|f| f.snapshot);
+
     // 4. Output ring: matcher → publisher.
     let (out_poller, out_builder) =
         build_single_producer(p.output_ring_slots, OutSlot::default, wait).new_event_poller();
@@ -336,7 +355,7 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
 
     // 7. Publisher: durability gate, exec ids, routes by account.
     let instruments = crate::reconcile::instrument_table(&cfg.instruments);
-    let publisher = Publisher::new(
+    let mut publisher = Publisher::new(
         p.durability == DurabilityPolicy::Memory,
         instruments.clone(),
         order_terms,
@@ -344,6 +363,10 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
         report_routes(&cfg),
         restored_seq,
     );
+    let feed_thread = feed.map(|f| {
+        publisher.set_feed(f.tap);
+        f.thread
+    });
     let publisher = PublisherStage::new(publisher, out_poller, Arc::clone(&shared));
 
     // 8. Receiver: listeners and sessions (each with its persistent store), on the gateway
@@ -386,6 +409,9 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
             if let Some(r) = replicator {
                 r.stop();
             }
+            if let Some(f) = feed_thread {
+                f.join();
+            }
             run?;
             final_snapshot(&gateway_shared, &store)
         })
@@ -399,6 +425,8 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
         local_addr,
         fix_addr,
         replication_addr,
+        feed_addrs,
+        feed_snapshot_addr,
         shared,
         waker,
         io: Some(handle),

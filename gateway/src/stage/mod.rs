@@ -3,6 +3,8 @@
 //! each other's internals (the receiver drives the sequencer and the publisher through their
 //! public methods).
 
+pub(crate) mod feed;
+pub(crate) mod feed_snapshot;
 pub(crate) mod journaler;
 pub(crate) mod matcher;
 pub(crate) mod publisher;

@@ -116,6 +116,8 @@ pub(crate) struct Publisher {
     exec_seq: u64,
     exec_n: u64,
     reports: Vec<(AccountId, Report)>,
+    /// The market-data feed's ring, when the feed is on.
+    feed: Option<crate::feed::tap::FeedTap>,
 }
 
 impl Publisher {
@@ -140,6 +142,19 @@ impl Publisher {
             exec_seq: 0,
             exec_n: 0,
             reports: Vec::with_capacity(64),
+            feed: None,
+        }
+    }
+
+    /// Forwards released output to the market-data feed from now on.
+    pub(crate) fn set_feed(&mut self, tap: crate::feed::tap::FeedTap) {
+        self.feed = Some(tap);
+    }
+
+    /// Wakes the feed thread after a batch, if the feed is on.
+    fn ring_feed(&mut self) {
+        if let Some(feed) = self.feed.as_mut() {
+            feed.ring();
         }
     }
 
@@ -178,10 +193,12 @@ impl Publisher {
         let mut moved = false;
         loop {
             if self.held.is_empty() && !source.take_into(&mut self.held, PUBLISH_BATCH) {
+                self.ring_feed();
                 return moved;
             }
             while let Some(slot) = self.held.front().copied() {
                 if !self.ungated && slot.seq > seq_durable {
+                    self.ring_feed();
                     return moved;
                 }
                 self.held.pop_front();
@@ -193,6 +210,9 @@ impl Publisher {
 
     /// The pure step: one output slot whose input is durable → the reports it routes.
     pub(crate) fn release(&mut self, slot: &OutSlot, sink: &mut impl FnMut(SessionRef, &Report)) {
+        if let Some(feed) = self.feed.as_mut() {
+            feed.forward(slot);
+        }
         let event = match slot.item {
             OutItem::Done => {
                 self.seq_published = slot.seq;
