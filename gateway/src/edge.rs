@@ -334,6 +334,7 @@ impl Edge {
             for (i, p) in self.protocols.iter().enumerate() {
                 g.logged_on[i].set(p.logged_on());
                 g.throttled[i].set(p.throttled_total());
+                g.logon_failures[i].set(p.logon_failures_total());
                 not_authorised += p.not_authorised_total();
             }
             g.not_authorised.set(not_authorised);

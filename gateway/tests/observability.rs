@@ -32,8 +32,8 @@ fn stage_count(m: &BTreeMap<String, f64>, stage: &str) -> f64 {
     get(m, &format!("sable_stage_latency_seconds_count{{stage=\"{stage}\"}}"))
 }
 
-/// An order, a fill, three rejects (engine, account, fields), throttled messages and a
-/// disconnect; returns the two clients that stay logged on.
+/// An order, a fill, three rejects (engine, account, fields), throttled messages, a
+/// disconnect and a failed logon; returns the two clients that stay logged on.
 fn scripted_flow(sbe: std::net::SocketAddr) -> (Client, Client) {
     let mut buyer = Client::login(sbe, 1, "demo", "demo").unwrap();
     let mut seller = Client::login(sbe, 2, "demo2", "demo2").unwrap();
@@ -60,6 +60,8 @@ fn scripted_flow(sbe: std::net::SocketAddr) -> (Client, Client) {
     }
     wait_for(&mut slow, "the throttle's reject", |m| matches!(m, Outbound::BusinessMessageReject(_)).then_some(()));
     drop(slow); // a disconnect, without Terminate
+    // A logon with a wrong password.
+    assert!(Client::login(sbe, 1, "demo", "not-the-password").is_err(), "a wrong password is refused");
     (buyer, seller)
 }
 
@@ -73,6 +75,8 @@ fn every_metric_appears_and_moves_under_a_scripted_flow() {
         get(m, "sable_throttled_messages_total{protocol=\"sbe\"}") >= 1.0
             && get(m, "sable_sessions_logged_on{protocol=\"sbe\"}") == 2.0
             && get(m, "sable_rejects_total{reason=\"not_authorised\"}") >= 1.0
+            && get(m, "sable_logon_failures_total{protocol=\"sbe\"}") >= 1.0
+            && get(m, "sable_connections{protocol=\"sbe\"}") == 2.0
     });
     let moved = |series: &str, by: f64| {
         let (b, a) = (get(&before, series), get(&after, series));
@@ -86,6 +90,7 @@ fn every_metric_appears_and_moves_under_a_scripted_flow() {
     moved("sable_rejects_total{reason=\"not_authorised\"}", 1.0);
     moved("sable_rejects_total{reason=\"gateway\"}", 1.0);
     moved("sable_throttled_messages_total{protocol=\"sbe\"}", 1.0);
+    moved("sable_logon_failures_total{protocol=\"sbe\"}", 1.0);
     moved("sable_connections_accepted_total{protocol=\"sbe\"}", 3.0);
     assert_eq!(get(&after, "sable_connections{protocol=\"sbe\"}"), 2.0, "the throttled client disconnected");
     moved("sable_journal_appended_bytes_total", 100.0);

@@ -157,6 +157,13 @@ fn gateway(out: &mut Out, ctx: &AdminContext) {
     per_protocol(out, "sable_sessions_logged_on", "gauge", "Configured sessions logged on.", &|i| g.logged_on[i].get());
     per_protocol(
         out,
+        "sable_logon_failures_total",
+        "counter",
+        "Logons refused for wrong credentials (each also a log line).",
+        &|i| g.logon_failures[i].get(),
+    );
+    per_protocol(
+        out,
         "sable_throttled_messages_total",
         "counter",
         "Application messages refused by a session's throttle.",

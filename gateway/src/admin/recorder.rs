@@ -75,6 +75,8 @@ pub struct GatewayMetrics {
     pub logged_on: [Counter; PROTOCOLS.len()],
     /// Application messages refused by the throttle, by protocol (session timer).
     pub throttled: [Counter; PROTOCOLS.len()],
+    /// Logons refused for wrong credentials, by protocol (session timer).
+    pub logon_failures: [Counter; PROTOCOLS.len()],
     /// Requests the gateway itself rejected with an execution report (never sequenced: fields
     /// that do not convert, such as an unknown instrument).
     pub gateway_rejects: Counter,

@@ -415,6 +415,10 @@ impl Protocol for FixSessions {
         self.sessions.iter().map(FixSession::throttled).sum()
     }
 
+    fn logon_failures_total(&self) -> u64 {
+        self.guard.failures_total()
+    }
+
     fn not_authorised_total(&self) -> u64 {
         self.sessions.iter().map(FixSession::not_authorised).sum()
     }

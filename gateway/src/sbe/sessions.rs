@@ -424,6 +424,10 @@ impl Protocol for SbeSessions {
         self.throttled_gone + self.conns.iter().flatten().map(SbeSession::throttled).sum::<u64>()
     }
 
+    fn logon_failures_total(&self) -> u64 {
+        self.guard.failures_total()
+    }
+
     fn not_authorised_total(&self) -> u64 {
         self.not_authorised_gone + self.conns.iter().flatten().map(SbeSession::not_authorised).sum::<u64>()
     }

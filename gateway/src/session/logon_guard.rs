@@ -39,13 +39,15 @@ pub(crate) struct LogonGuard {
     max_failures: u32,
     lockout_ns: u64,
     entries: HashMap<GuardKey, Entry>,
+    /// Failed logons since start (metrics).
+    failures_total: u64,
 }
 
 impl LogonGuard {
     /// A guard locking out after `max_failures` failures (0: never) for `lockout` and more.
     pub(crate) fn new(max_failures: u32, lockout: Duration) -> Self {
         let lockout_ns = u64::try_from(lockout.as_nanos()).unwrap_or(u64::MAX);
-        LogonGuard { max_failures, lockout_ns, entries: HashMap::new() }
+        LogonGuard { max_failures, lockout_ns, entries: HashMap::new(), failures_total: 0 }
     }
 
     /// Whether a logon with these keys is refused now, whatever its credentials.
@@ -55,6 +57,7 @@ impl LogonGuard {
 
     /// A logon with these keys failed authentication (not one refused for a lockout).
     pub(crate) fn failed(&mut self, keys: &[GuardKey], now_ns: u64) {
+        self.failures_total += 1;
         if self.max_failures == 0 {
             return;
         }
@@ -79,6 +82,11 @@ impl LogonGuard {
         tracing::warn!(?keys, "logon failed");
     }
 
+    /// Logons that failed authentication since start.
+    pub(crate) fn failures_total(&self) -> u64 {
+        self.failures_total
+    }
+
     /// A logon with these keys succeeded: their failures are forgiven.
     pub(crate) fn succeeded(&mut self, keys: &[GuardKey]) {
         for key in keys {
@@ -100,6 +108,7 @@ mod tests {
         g.failed(&keys, 0);
         g.failed(&keys, MS);
         assert!(!g.locked(&keys, 2 * MS), "two failures lock nothing");
+        assert_eq!(g.failures_total(), 2, "every failure is counted");
         g.failed(&keys, 2 * MS);
         assert!(g.locked(&keys, 3 * MS) && g.locked(&keys[1..], 3 * MS), "each key is locked");
         assert!(!g.locked(&keys, 103 * MS), "the first lockout lasts 100 ms");

@@ -189,4 +189,6 @@ pub(crate) trait Protocol {
     /// Application messages refused since start for naming an account the session may not act
     /// on (metrics; session timer).
     fn not_authorised_total(&self) -> u64;
+    /// Logons refused since start for wrong credentials (metrics; session timer).
+    fn logon_failures_total(&self) -> u64;
 }
