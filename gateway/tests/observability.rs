@@ -119,6 +119,9 @@ fn every_metric_appears_and_moves_under_a_scripted_flow() {
     ] {
         get(&after, gauge);
     }
+    assert_eq!(get(&after, "sable_feed_enabled"), 1.0, "the feed runs (obs_support turns it on)");
+    moved("sable_feed_sequence_number", 1.0);
+    moved("sable_feed_input_sequence_number", 1.0);
     assert_eq!(get(&after, "sable_input_ring_capacity_slots"), 1024.0);
     assert_eq!(get(&after, "sable_ready"), 1.0);
     // The ack histogram's buckets are cumulative and end at the count.

@@ -110,6 +110,7 @@ pub fn render(ctx: &AdminContext) -> String {
     pipeline(&mut out, ctx);
     journal(&mut out, ctx);
     replication(&mut out, ctx);
+    feed(&mut out, ctx);
     latencies(&mut out, ctx);
     out.0
 }
@@ -119,7 +120,12 @@ fn info(out: &mut Out, ctx: &AdminContext) {
     out.family("sable_build_info", "gauge", "Version and role of this sable process (always 1).");
     let labels = format!("version=\"{}\",role=\"{role}\"", env!("CARGO_PKG_VERSION"));
     out.sample("sable_build_info", &labels, 1);
-    out.one("sable_epoch", "gauge", "Fencing epoch (0 until fencing is configured).", ctx.shared.role.epoch());
+    out.one(
+        "sable_epoch",
+        "gauge",
+        "Leadership epoch of this node (raised by every promotion; fences a superseded primary).",
+        ctx.shared.role.epoch(),
+    );
     let ready = u64::from(super::health::readiness(ctx).ready);
     out.one("sable_ready", "gauge", "1 when /health/ready passes.", ready);
 }
@@ -277,6 +283,23 @@ fn replication(out: &mut Out, ctx: &AdminContext) {
         "gauge",
         "1 while acknowledging at local durability because the standby was lost.",
         r.degraded.get(),
+    );
+}
+
+fn feed(out: &mut Out, ctx: &AdminContext) {
+    let f = &ctx.shared.metrics.feed;
+    out.one("sable_feed_enabled", "gauge", "1 while the market-data feed runs.", f.enabled.get());
+    out.one(
+        "sable_feed_sequence_number",
+        "gauge",
+        "MoldUDP64 sequence number of the last ITCH message the feed sent.",
+        f.sequence.get(),
+    );
+    out.one(
+        "sable_feed_input_sequence_number",
+        "gauge",
+        "Input sequence number of the last command the feed published.",
+        f.input_seq.get(),
     );
 }
 

@@ -136,6 +136,18 @@ pub struct SnapshotMetrics {
     pub last_seq: Counter,
 }
 
+/// Written by the feed thread (`sable-feed`).
+#[derive(Default)]
+#[repr(align(128))]
+pub struct FeedMetrics {
+    /// Whether the feed runs (1) or not (0).
+    pub enabled: Counter,
+    /// MoldUDP64 sequence number of the last message sent.
+    pub sequence: Counter,
+    /// Input sequence number of the last command the feed published.
+    pub input_seq: Counter,
+}
+
 /// Written by the replicator (`sable-replicator`).
 #[derive(Default)]
 #[repr(align(128))]
@@ -169,6 +181,8 @@ pub struct Metrics {
     pub snapshots: SnapshotMetrics,
     /// Replicator.
     pub replication: ReplicationMetrics,
+    /// Market-data feed.
+    pub feed: FeedMetrics,
     /// Request stamps from the receiver to the publisher (order → ack).
     pub stamps: StampTable,
 }

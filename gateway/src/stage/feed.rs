@@ -121,6 +121,7 @@ impl FeedStage {
             }
         };
         let mut shutdown = false;
+        self.shared.metrics.feed.enabled.set(1);
         loop {
             match self.poller.take(crate::feed::FEED_BATCH) {
                 Ok(mut guard) => held.extend(&mut guard),
@@ -137,6 +138,9 @@ impl FeedStage {
             }
             if released {
                 self.session.flush(&mut send);
+                let m = &self.shared.metrics.feed;
+                m.sequence.set(self.session.next_seq() - 1);
+                m.input_seq.set(self.session.input_seq());
                 last_sent = Instant::now();
                 continue;
             }

@@ -27,6 +27,7 @@ pub const ADMIN_TOKEN: &str = "admin-token-0123456789";
 pub fn config(dir: &std::path::Path) -> Config {
     let mut c = small_appliance::config(dir);
     c.admin.listen = "127.0.0.1:0".into();
+    c.feed.enabled = true;
     c.admin.tokens = vec![
         Token { name: "prometheus".into(), token: READ_TOKEN.into(), scope: Scope::Read },
         Token { name: "sre".into(), token: ADMIN_TOKEN.into(), scope: Scope::Admin },
