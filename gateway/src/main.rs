@@ -66,6 +66,9 @@ enum Cmd {
     /// Join the market-data feed (ITCH 5.0 over MoldUDP64), recover gaps by re-request, print
     /// trades and the book.
     Feed(gateway::feed::cli::FeedArgs),
+    /// Act on a running appliance through its admin port (token from SABLE_ADMIN_TOKEN or
+    /// --token-file): step-down, snapshot, status.
+    Admin(gateway::admin::cli::AdminArgs),
 }
 
 #[derive(clap::Args)]
@@ -204,6 +207,9 @@ fn serve(appliance: Appliance, term: &AtomicBool, held: Option<Held>, config: Op
             std::thread::sleep(Duration::from_millis(50));
             if hup.swap(false, Ordering::AcqRel) {
                 reload(&appliance, config);
+            }
+            if appliance.take_step_down_request() {
+                step_down.store(true, Ordering::Release);
             }
         }
         match appliance.can_step_down() {
@@ -472,6 +478,7 @@ fn main() -> ExitCode {
         Cmd::Tune(TuneCmd::Check(args)) => tune_check(&args),
         Cmd::Passwd => passwd(),
         Cmd::Feed(args) => gateway::feed::cli::run(&args, &mut std::io::stdout()),
+        Cmd::Admin(args) => gateway::admin::cli::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -216,6 +216,12 @@ impl Appliance {
         self.io.as_ref().is_none_or(|h| h.is_finished())
     }
 
+    /// Whether the admin port asked for a step-down (`POST /admin/step-down`) since the last
+    /// call (the request is taken).
+    pub fn take_step_down_request(&self) -> bool {
+        self.shared.step_down_requested.swap(false, Ordering::AcqRel)
+    }
+
     /// Whether a step-down could hand over now: a standby is attached.
     pub fn can_step_down(&self) -> Result<(), PipelineError> {
         if self.shared.standby_attached.load(Ordering::Acquire) {

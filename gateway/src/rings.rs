@@ -82,6 +82,8 @@ pub struct Shared {
     pub replication_lag: Mutex<Option<hdrhistogram::Histogram<u64>>>,
     /// A planned switchover was asked for: on stop, the replicator hands over to the standby.
     pub handover: AtomicBool,
+    /// The admin port asked for a step-down (`POST /admin/step-down`); the owner acts on it.
+    pub step_down_requested: AtomicBool,
     /// The replicator told the standby to take over (after it held everything).
     pub handed_over: AtomicBool,
     /// Whether a standby is attached to the replicator now (replicator writes).

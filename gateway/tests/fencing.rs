@@ -203,3 +203,40 @@ fn a_step_down_hands_over_to_the_standby_with_nothing_lost() {
     );
     promoted.shutdown().unwrap();
 }
+
+#[test]
+fn sable_admin_step_down_reaches_the_primary_through_the_admin_port() {
+    use gateway::admin::auth::{Scope, Token};
+    use gateway::admin::cli::{AdminAction, AdminArgs, run};
+    let (pdir, sdir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut c = primary_config(pdir.path(), DurabilityPolicy::Replicated, StandbyLoss::Halt);
+    c.admin.listen = "127.0.0.1:0".into();
+    c.admin.tokens = vec![
+        Token { name: "sre".into(), token: "admin-token-0123456789".into(), scope: Scope::Admin },
+        Token { name: "grafana".into(), token: "read-token-0123456789".into(), scope: Scope::Read },
+    ];
+    let primary = pipeline::start(c.validate().unwrap()).unwrap();
+    let token_file = |token: &str| {
+        let path = pdir.path().join(format!("{}.token", &token[..4]));
+        std::fs::write(&path, format!("{token}\n")).unwrap();
+        path
+    };
+    let args = |token: &str| AdminArgs {
+        addr: Some(primary.admin_addr().expect("the admin port runs").to_string()),
+        config: None,
+        token_file: Some(token_file(token)),
+        action: AdminAction::StepDown,
+    };
+    let refused = run(&args("admin-token-0123456789")).expect_err("no standby to take over");
+    assert!(refused.contains("409"), "{refused}");
+    let standby = start_standby(sdir.path(), primary.replication_addr().unwrap());
+    wait_until("the standby to attach", || primary.can_step_down().is_ok());
+    let read_only = run(&args("read-token-0123456789")).expect_err("a read token may not step down");
+    assert!(read_only.contains("403"), "{read_only}");
+    assert!(!primary.take_step_down_request());
+    run(&args("admin-token-0123456789")).expect("step-down accepted");
+    assert!(primary.take_step_down_request(), "the owner sees the request");
+    let stepped = primary.step_down().expect("stepped down");
+    wait_until("the handover", || standby.status().handed_over());
+    assert_eq!(standby.status().next_seq(), stepped.last_seq + 1);
+}

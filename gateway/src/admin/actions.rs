@@ -15,7 +15,22 @@ use super::server::{AdminContext, Routes};
 
 /// Adds the admin actions to `routes`.
 pub fn register(routes: Routes) -> Routes {
-    routes.admin("/admin/snapshot", post(snapshot))
+    routes.admin("/admin/snapshot", post(snapshot)).admin("/admin/step-down", post(step_down))
+}
+
+/// `POST /admin/step-down`: a planned switchover (as SIGUSR2): the process that owns the
+/// appliance stops taking input, drains, hands over to the standby once it holds every record,
+/// and exits; the standby promotes itself. 202 Accepted; 409 without an attached standby.
+async fn step_down(
+    State(ctx): State<Arc<AdminContext>>,
+    Extension(who): Extension<Identity>,
+) -> (StatusCode, &'static str) {
+    if !ctx.shared.standby_attached.load(Ordering::Acquire) {
+        return (StatusCode::CONFLICT, "no standby is attached to take over\n");
+    }
+    tracing::warn!(by = %who.name, "admin: step-down requested");
+    ctx.shared.step_down_requested.store(true, Ordering::Release);
+    (StatusCode::ACCEPTED, "step-down requested\n")
 }
 
 /// `POST /admin/snapshot`: asks the snapshot follower for a snapshot now (it takes it at the

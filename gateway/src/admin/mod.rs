@@ -16,6 +16,7 @@
 
 pub mod actions;
 pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod dashboard;
 pub mod health;
