@@ -17,7 +17,7 @@ use gateway::config::{Config, DurabilityPolicy, StandbyLoss};
 use gateway::pipeline::{self, Appliance};
 use gateway::sbe::messages::{ExecType, Side};
 use gateway::standby::{self, Standby};
-use sbe_flow::{WAIT, er, order, silent_for};
+use sbe_flow::{er, order, silent_for, trade, wait_until};
 
 fn primary_config(dir: &Path, durability: DurabilityPolicy, loss: StandbyLoss) -> Config {
     let mut c = small_appliance::config(dir);
@@ -46,27 +46,6 @@ fn promote(standby: Standby, dir: &Path, old_primary: SocketAddr) -> Appliance {
     let mut c = primary_config(dir, DurabilityPolicy::Written, StandbyLoss::Halt);
     c.replication.primary = old_primary.to_string();
     standby.promote(c.validate().unwrap()).expect("promoted")
-}
-
-fn wait_until(what: &str, ready: impl Fn() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !ready() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// Two sessions trade `rounds` times; every order acknowledged.
-fn trade(addr: SocketAddr, prefix: &str, rounds: usize) {
-    let mut c1 = Client::login(addr, 1, "demo", "demo").expect("session 1 logs in");
-    let mut c2 = Client::login(addr, 2, "demo2", "demo2").expect("session 2 logs in");
-    for i in 0..rounds {
-        let (b, s) = (format!("{prefix}b{i}"), format!("{prefix}s{i}"));
-        c1.send(&order(&b, 1, Side::Buy, 10.0 + i as f64 * 0.01, 2)).unwrap();
-        er(&mut c1, &b, ExecType::New);
-        c2.send(&order(&s, 2, Side::Sell, 10.0, 1)).unwrap();
-        er(&mut c2, &s, ExecType::Trade);
-    }
 }
 
 /// A primary whose standby held `acked` and then went away; the primary journaled more that

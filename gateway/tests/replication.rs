@@ -8,7 +8,7 @@ mod sbe_flow;
 mod small_appliance;
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use gateway::client::Client;
 use gateway::config::{Config, DurabilityPolicy, StandbyLoss};
@@ -18,7 +18,7 @@ use gateway::sbe::messages::{ExecType, RetransmitRequest, Side, TimeInForce, cha
 use gateway::standby::{self, Standby};
 use gateway::store::MIN_SEGMENT_LEN_BYTES;
 use journal::{MmapStorage, Storage};
-use sbe_flow::{WAIT, er, order, silent_for};
+use sbe_flow::{er, order, silent_for, trade, wait_until};
 use zerocopy::little_endian::{U32, U64};
 
 fn primary_config(dir: &std::path::Path, durability: DurabilityPolicy, loss: StandbyLoss, timeout_ms: u64) -> Config {
@@ -42,27 +42,6 @@ fn start_standby(dir: &std::path::Path, primary: SocketAddr) -> Standby {
     c.replication.primary = primary.to_string();
     c.snapshot.every_commands = 5;
     standby::start(c.validate().expect("standby config validates")).expect("standby starts")
-}
-
-fn wait_until(what: &str, ready: impl Fn() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !ready() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// Two sessions trade `rounds` times.
-fn trade(addr: SocketAddr, prefix: &str, rounds: usize) {
-    let mut c1 = Client::login(addr, 1, "demo", "demo").expect("session 1 logs in");
-    let mut c2 = Client::login(addr, 2, "demo2", "demo2").expect("session 2 logs in");
-    for i in 0..rounds {
-        let (b, s) = (format!("{prefix}b{i}"), format!("{prefix}s{i}"));
-        c1.send(&order(&b, 1, Side::Buy, 10.0 + i as f64 * 0.01, 2)).unwrap();
-        er(&mut c1, &b, ExecType::New);
-        c2.send(&order(&s, 2, Side::Sell, 10.0, 1)).unwrap();
-        er(&mut c2, &s, ExecType::Trade);
-    }
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use gateway::client::Client;
@@ -84,5 +85,27 @@ pub fn silent_for(c: &mut Client, cl: &str, quiet: Duration) -> bool {
             }
             Ok(None) | Err(_) => return true,
         }
+    }
+}
+
+/// Polls `ready` every few milliseconds for up to [`WAIT`].
+pub fn wait_until(what: &str, ready: impl Fn() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !ready() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Two sessions trade `rounds` times; every order acknowledged.
+pub fn trade(addr: SocketAddr, prefix: &str, rounds: usize) {
+    let mut c1 = Client::login(addr, 1, "demo", "demo").expect("session 1 logs in");
+    let mut c2 = Client::login(addr, 2, "demo2", "demo2").expect("session 2 logs in");
+    for i in 0..rounds {
+        let (b, s) = (format!("{prefix}b{i}"), format!("{prefix}s{i}"));
+        c1.send(&order(&b, 1, Side::Buy, 10.0 + i as f64 * 0.01, 2)).unwrap();
+        er(&mut c1, &b, ExecType::New);
+        c2.send(&order(&s, 2, Side::Sell, 10.0, 1)).unwrap();
+        er(&mut c2, &s, ExecType::Trade);
     }
 }
