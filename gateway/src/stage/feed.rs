@@ -62,10 +62,19 @@ pub(crate) struct FeedThread {
     soup: Option<crate::stage::feed_snapshot::SoupThread>,
 }
 
+/// How often a joining owner wakes the feed thread until it ends.
+const JOIN_POLL: Duration = Duration::from_millis(1);
+
 impl FeedThread {
     /// Waits for the feed thread (it ends when the publisher's tap is dropped), then stops the
     /// re-request server.
     pub(crate) fn join(self) {
+        // It may be parked for up to a heartbeat period: wake it until it has seen the end
+        // (a step-down's handover waits for this process to exit).
+        while !self.feed.is_finished() {
+            self.feed.thread().unpark();
+            std::thread::sleep(JOIN_POLL);
+        }
         if self.feed.join().is_err() {
             tracing::error!("the feed thread panicked");
         }
