@@ -58,11 +58,10 @@ pub struct Options {
     /// Automatic failover: an `etcd` (from PATH) on loopback holds the leadership; nobody
     /// sends SIGUSR1, the standby promotes itself once the dead primary's lease expires.
     pub etcd: bool,
+    /// Leader lease TTL of the etcd runs, seconds (etcd counts whole seconds; it grants 1 only
+    /// with the short raft timings [`Etcd::start`] sets).
+    pub lease_ttl_s: u64,
 }
-
-/// Leader lease TTL of the etcd runs, seconds (etcd's granularity; it grants 1 s only with the
-/// short raft timings [`Etcd::start`] sets).
-const LEASE_TTL_S: u64 = 1;
 
 /// A single-member etcd on loopback, its data in the run's scratch directory.
 struct Etcd {
@@ -124,16 +123,16 @@ impl Node {
     }
 
     /// Its configuration, following `peer`'s replication port when it is a standby.
-    fn config_text(&self, peer: &Node, etcd: Option<&str>) -> Result<String, String> {
+    fn config_text(&self, peer: &Node, etcd: Option<(&str, u64)>) -> Result<String, String> {
         let mut text = DEFAULT_TOML.to_string();
-        if let Some(url) = etcd {
+        if let Some((url, lease_ttl_s)) = etcd {
             let node = self.dir.file_name().map_or("node".into(), |n| n.to_string_lossy().into_owned());
             let from = "etcd = \"\"";
             if !text.contains(from) {
                 return Err(format!("the default configuration no longer has `{from}`"));
             }
             text = text.replacen(from, &format!("etcd = \"{url}\"\nnode = \"{node}\""), 1);
-            text = text.replacen("lease_ttl_s = 2", &format!("lease_ttl_s = {LEASE_TTL_S}"), 1);
+            text = text.replacen("lease_ttl_s = 2", &format!("lease_ttl_s = {lease_ttl_s}"), 1);
         }
         let data = self.dir.join("data");
         for (from, to) in [
@@ -163,7 +162,7 @@ impl Node {
         &self,
         sable: &Path,
         mode: &str,
-        (peer, etcd): (&Node, Option<&str>),
+        (peer, etcd): (&Node, Option<(&str, u64)>),
         ready: &str,
     ) -> Result<Proc, String> {
         std::fs::create_dir_all(&self.dir).map_err(|e| e.to_string())?;
@@ -325,7 +324,7 @@ pub fn run(opts: &Options) -> Result<Outcome, String> {
     let mut rng = Rng::new(opts.seed);
     let (mut a, mut b) = (Node::new(opts.dir.join("a"))?, Node::new(opts.dir.join("b"))?);
     let etcd = if opts.etcd { Some(Etcd::start(&opts.dir)?) } else { None };
-    let url = etcd.as_ref().map(|e| e.url.as_str());
+    let url = etcd.as_ref().map(|e| (e.url.as_str(), opts.lease_ttl_s));
     let mut primary = a.spawn(&opts.sable, "run", (&b, url), "sable: listening on")?;
     let mut standby = b.spawn(&opts.sable, "standby", (&a, url), "following the primary")?;
     let mut trader = Trader { client: None, next: 0, acked: Vec::new() };

@@ -163,6 +163,8 @@ fn run(config: Option<PathBuf>) -> Result<(), String> {
     }
     let election = Election::from_config(&cfg.raw.election);
     let won = election.as_ref().map(|e| e.lead(&cfg.raw.server.data_dir)).transpose()?;
+    // The lease is kept from the win on: a start slower than the TTL must not lose it.
+    let held = keep(election.as_ref(), won)?;
     let appliance = gateway::pipeline::start(cfg).map_err(|e| e.to_string())?;
     eprintln!("sable: listening on {}", appliance.local_addr());
     if let Some(addr) = appliance.fix_addr() {
@@ -171,14 +173,16 @@ fn run(config: Option<PathBuf>) -> Result<(), String> {
     if let Some(addr) = appliance.admin_addr() {
         eprintln!("sable: admin port on http://{addr} (dashboard: http://{addr}/dashboard#token=...)");
     }
-    let held = hold(election.as_ref(), won, &appliance)?;
+    if let Some(h) = &held {
+        h.attach(&appliance);
+    }
     serve(appliance, &term, held, config.as_deref())
 }
 
-/// Keeps a won election's lease alive for `appliance`.
-fn hold(election: Option<&Election>, won: Option<Won>, appliance: &Appliance) -> Result<Option<Held>, String> {
+/// Starts keeping a won election's lease alive.
+fn keep(election: Option<&Election>, won: Option<Won>) -> Result<Option<Held>, String> {
     match (election, won) {
-        (Some(e), Some(won)) => e.hold(won, appliance).map(Some).map_err(|e| format!("starting the lease thread: {e}")),
+        (Some(e), Some(won)) => e.keep(won).map(Some).map_err(|e| format!("starting the lease thread: {e}")),
         _ => Ok(None),
     }
 }
@@ -290,9 +294,12 @@ fn standby(config: Option<PathBuf>) -> Result<(), String> {
         a.stop();
     }
     if let Some(won) = won {
+        let held = keep(election.as_ref(), won)?;
         let appliance = standby.promote_at(cfg, won.map(|w| w.epoch)).map_err(|e| e.to_string())?;
         eprintln!("sable: promoted; listening on {}", appliance.local_addr());
-        let held = hold(election.as_ref(), won, &appliance)?;
+        if let Some(h) = &held {
+            h.attach(&appliance);
+        }
         return serve(appliance, &term, held, config.as_deref());
     }
     let diverged = standby.status().diverged();

@@ -35,6 +35,9 @@ struct Args {
     /// Automatic failover through an etcd on loopback (`etcd` from PATH) instead of SIGUSR1.
     #[arg(long)]
     etcd: bool,
+    /// With --etcd: the leader lease TTL in seconds.
+    #[arg(long, default_value_t = 1)]
+    lease_ttl_s: u64,
     /// Keep the scratch directory (the nodes' data and `sable.log`s) and print where.
     #[arg(long)]
     keep: bool,
@@ -57,12 +60,13 @@ fn main() -> ExitCode {
         seed: args.seed,
         switchover: args.switchover,
         etcd: args.etcd,
+        lease_ttl_s: args.lease_ttl_s,
     };
     let how = match (opts.switchover, opts.etcd) {
         (true, false) => "SIGUSR2 (step-down: drain, hand over, the standby promotes itself)",
         (true, true) => "SIGUSR2 (step-down, hand over; the standby wins the etcd election and promotes itself)",
         (false, false) => "SIGKILL; promotion by SIGUSR1 right after the kill",
-        (false, true) => "SIGKILL; the standby promotes itself once the dead primary's etcd lease (1 s) expires",
+        (false, true) => "SIGKILL; the standby promotes itself once the dead primary's etcd lease expires",
     };
     println!(
         "# failover: {} cycles, up to {} orders before each {how}, seed {}; durability replicated, on_standby_loss halt",

@@ -15,8 +15,8 @@
 
 pub mod etcd;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use std::path::Path;
@@ -113,17 +113,23 @@ impl Election {
         Ok(won)
     }
 
-    /// Keeps `won`'s lease alive for `appliance` on a thread of its own (`sable-lease`) until
-    /// [`Held::release`]; fails the appliance when the lease could have expired.
-    pub fn hold(&self, won: Won, appliance: &Appliance) -> std::io::Result<Held> {
+    /// Starts keeping `won`'s lease alive at once, on a thread of its own (`sable-lease`), so
+    /// it outlives a slow start; [`Held::attach`] names the appliance to fail when the lease
+    /// could have expired, [`Held::release`] gives it up.
+    pub fn keep(&self, won: Won) -> std::io::Result<Held> {
         let (etcd, ttl) = (self.etcd.clone(), Duration::from_secs(self.section.lease_ttl_s));
-        let shared = appliance.stop_flag();
-        let released = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&released);
-        let thread = std::thread::Builder::new()
-            .name("sable-lease".into())
-            .spawn(move || keep(&etcd, won, ttl, &shared, &flag))?;
-        Ok(Held { etcd: self.etcd.clone(), won, released, thread })
+        let lease = Arc::new(LeaseState::default());
+        let state = Arc::clone(&lease);
+        let thread =
+            std::thread::Builder::new().name("sable-lease".into()).spawn(move || keep(&etcd, won, ttl, &state))?;
+        Ok(Held { etcd: self.etcd.clone(), won, lease, thread })
+    }
+
+    /// [`Election::keep`] and [`Held::attach`] in one.
+    pub fn hold(&self, won: Won, appliance: &Appliance) -> std::io::Result<Held> {
+        let held = self.keep(won)?;
+        held.attach(appliance);
+        Ok(held)
     }
 }
 
@@ -160,19 +166,52 @@ pub fn ready_to_lead(
     }
 }
 
+/// What the lease thread and its owner share.
+#[derive(Default)]
+struct LeaseState {
+    released: AtomicBool,
+    /// Set when the lease could have expired.
+    lost: AtomicBool,
+    /// The appliance to fail then, once attached.
+    target: Mutex<Option<Arc<Shared>>>,
+}
+
+impl LeaseState {
+    fn fence(&self, epoch: u32) {
+        let target = self.target.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(shared) = target.as_ref() {
+            shared.fail(lost_lease(epoch));
+        }
+    }
+}
+
+fn lost_lease(epoch: u32) -> String {
+    format!("lost the etcd lease (epoch {epoch}): another node may lead now; fenced, nothing more is acknowledged")
+}
+
 /// A lease being kept alive.
 pub struct Held {
     etcd: Etcd,
     won: Won,
-    released: Arc<AtomicBool>,
+    lease: Arc<LeaseState>,
     thread: std::thread::JoinHandle<()>,
 }
 
 impl Held {
+    /// The appliance that leads on this lease: it fails when the lease could have expired
+    /// (at once, if that has already happened).
+    pub fn attach(&self, appliance: &Appliance) {
+        let shared = appliance.stop_flag();
+        *self.lease.target.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::clone(&shared));
+        if self.lease.lost.load(Ordering::Acquire) {
+            shared.fail(lost_lease(self.won.epoch));
+        }
+    }
+
     /// After the appliance has stopped: stops refreshing and revokes the lease, so a standby
     /// takes over at once instead of after the TTL.
     pub fn release(self) {
-        self.released.store(true, Ordering::Release);
+        self.lease.released.store(true, Ordering::Release);
         let _ = self.thread.join();
         match self.etcd.revoke(self.won.lease) {
             Ok(()) => tracing::info!(epoch = self.won.epoch, "released the leadership"),
@@ -183,10 +222,14 @@ impl Held {
 
 /// The lease thread: refresh every TTL/4; past `valid_until − TTL/4` without a refresh, fence.
 /// A failed appliance is left to lose the lease.
-fn keep(etcd: &Etcd, won: Won, ttl: Duration, shared: &Arc<Shared>, released: &AtomicBool) {
+fn keep(etcd: &Etcd, won: Won, ttl: Duration, lease: &LeaseState) {
     let margin = ttl / 4;
     let mut valid_until = won.granted_at + ttl;
-    while !released.load(Ordering::Acquire) && !shared.failed.load(Ordering::Acquire) {
+    let failed = || {
+        let target = lease.target.lock().unwrap_or_else(|p| p.into_inner());
+        target.as_ref().is_some_and(|s| s.failed.load(Ordering::Acquire))
+    };
+    while !lease.released.load(Ordering::Acquire) && !failed() {
         let sent = Instant::now();
         match etcd.keep_alive(won.lease) {
             Ok(left_s) if left_s > 0 => valid_until = sent + ttl,
@@ -194,10 +237,8 @@ fn keep(etcd: &Etcd, won: Won, ttl: Duration, shared: &Arc<Shared>, released: &A
             Err(e) => tracing::warn!(error = %e, "refreshing the etcd lease failed"),
         }
         if Instant::now() + margin >= valid_until {
-            shared.fail(format!(
-                "lost the etcd lease (epoch {}): another node may lead now; fenced, nothing more is acknowledged",
-                won.epoch
-            ));
+            lease.lost.store(true, Ordering::Release);
+            lease.fence(won.epoch);
             return;
         }
         std::thread::sleep(margin.min(valid_until.saturating_duration_since(Instant::now() + margin)));
