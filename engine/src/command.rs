@@ -216,6 +216,9 @@ pub enum CommandBody {
     },
     /// Create or update an account's risk limits and self-trade settings.
     UpsertAccount(AccountSpec),
+    /// An operator's action from the admin port (halt, mass cancel, kill switch, …), with who
+    /// took it; ends with an [`Event::Operator`](crate::Event::Operator).
+    Operator(crate::operator::OperatorCommand),
 }
 
 /// A sequenced command. `Copy` (no heap data), so it moves through ring slots by value.

@@ -43,6 +43,8 @@ pub(crate) struct Account {
     pub open_orders: u32,
     pub open_buy_nanos: u128,
     pub open_sell_nanos: u128,
+    /// The kill switch is engaged: new orders are refused (an operator action).
+    pub killed: bool,
 }
 
 /// A GTD order's expiry, ordered by (expiry, acceptance sequence).
@@ -90,6 +92,9 @@ pub struct Engine {
     /// Expiry queue of live GTD orders; entries of orders that died earlier are skipped lazily
     /// and purged when the queue fills.
     pub(crate) gtd: BinaryHeap<Reverse<GtdEntry>>,
+    /// Sessions whose kill switch is engaged (gateway keys), ascending; at most
+    /// [`crate::limits::MAX_KILLED_SESSIONS`], allocated when created.
+    pub(crate) killed_sessions: Vec<u64>,
 }
 
 /// How a taker's matching ended.
@@ -155,6 +160,7 @@ impl Engine {
             books: (0..limits.max_instruments).map(|_| None).collect(),
             accounts: vec![None; limits.max_accounts as usize],
             gtd: BinaryHeap::with_capacity(limits.max_orders as usize + 1),
+            killed_sessions: Vec::with_capacity(crate::limits::MAX_KILLED_SESSIONS),
         }
     }
 
@@ -197,6 +203,7 @@ impl Engine {
             CommandBody::SetTradingStatus { instrument, status } => self.set_status(*instrument, *status, out),
             CommandBody::RemoveInstrument { instrument } => self.remove_instrument(*instrument, out),
             CommandBody::UpsertAccount(spec) => self.upsert_account(spec, out),
+            CommandBody::Operator(c) => self.operator(c, out),
         }
         Ok(())
     }
@@ -324,12 +331,12 @@ impl Engine {
 
     // ---------------------------------------------------------------- lookups
 
-    fn book_index(&self, id: InstrumentId) -> Option<usize> {
+    pub(crate) fn book_index(&self, id: InstrumentId) -> Option<usize> {
         let i = id.0 as usize;
         (i < self.books.len() && self.books[i].is_some()).then_some(i)
     }
 
-    fn account(&self, id: AccountId) -> Option<&Account> {
+    pub(crate) fn account(&self, id: AccountId) -> Option<&Account> {
         self.accounts.get(id.0 as usize).and_then(Option::as_ref)
     }
 
@@ -503,7 +510,7 @@ impl Engine {
     }
 
     /// Cancels a resting order (book or stop ladder) completely.
-    fn cancel_resting(
+    pub(crate) fn cancel_resting(
         &mut self,
         bi: usize,
         slot: Slot,
@@ -571,6 +578,9 @@ impl Engine {
         }
         let bi = self.book_index(o.instrument).ok_or(RejectReason::UnknownInstrument)?;
         let acc = self.account(o.account).ok_or(RejectReason::UnknownAccount)?;
+        if acc.killed {
+            return Err(RejectReason::KillSwitch);
+        }
         let book = self.books[bi].as_ref().expect("book exists");
         if !book.is_open() {
             return Err(RejectReason::InstrumentNotOpen);
@@ -1260,7 +1270,7 @@ impl Engine {
     /// Visits the resting orders of one book in a fixed order (bids, asks, buy stops, sell
     /// stops; each best level first, FIFO within a level) and removes those `pick` selects
     /// with `remove`. Returns how many were removed.
-    fn sweep_book(
+    pub(crate) fn sweep_book(
         &mut self,
         bi: usize,
         pick: impl Fn(&crate::order::Order) -> bool,
@@ -1291,7 +1301,7 @@ impl Engine {
         count
     }
 
-    fn books_in(&self, instrument: Option<InstrumentId>) -> std::ops::Range<usize> {
+    pub(crate) fn books_in(&self, instrument: Option<InstrumentId>) -> std::ops::Range<usize> {
         match instrument {
             Some(i) => i.0 as usize..i.0 as usize + 1,
             None => 0..self.books.len(),
@@ -1435,7 +1445,10 @@ impl Engine {
         };
         match entry {
             Some(a) => a.spec = *spec,
-            None => *entry = Some(Account { spec: *spec, open_orders: 0, open_buy_nanos: 0, open_sell_nanos: 0 }),
+            None => {
+                *entry =
+                    Some(Account { spec: *spec, open_orders: 0, open_buy_nanos: 0, open_sell_nanos: 0, killed: false })
+            }
         }
         out.push(Event::Account(spec.account));
     }

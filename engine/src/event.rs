@@ -96,6 +96,10 @@ pub enum RejectReason {
     IdOutOfRange = 25,
     /// The order type cannot be replaced (it is not resting).
     NotReplaceable = 26,
+    /// The account's kill switch is engaged (an operator action): no new orders until released.
+    KillSwitch = 27,
+    /// More sessions' kill switches engaged at once than [`crate::limits::MAX_KILLED_SESSIONS`].
+    TooManyKillSwitches = 28,
 }
 
 /// Which request a [`Reject`] answers.
@@ -158,6 +162,8 @@ pub enum CancelReason {
     PriceOutsideBand = 8,
     /// A triggered stop could not get a book slot (level capacity).
     LevelCapacity = 9,
+    /// An operator's mass cancel or kill switch (the admin port).
+    Operator = 10,
 }
 
 /// Why an order expired.
@@ -335,6 +341,9 @@ pub enum Event {
     },
     /// An account was created or updated.
     Account(AccountId),
+    /// An operator command was applied (or refused): the last event of every
+    /// [`CommandBody::Operator`](crate::CommandBody::Operator), what the audit record is made of.
+    Operator(crate::operator::OperatorOutcome),
 }
 
 /// Where the engine writes events. Static dispatch keeps the hot path free of `dyn`.

@@ -99,6 +99,7 @@ mod index;
 pub mod instrument;
 mod ladder;
 pub mod limits;
+pub mod operator;
 mod order;
 mod prefetch;
 mod price_level;
@@ -118,6 +119,7 @@ pub use event::{
 };
 pub use ids::{AccountId, ClOrdId, InstrumentId, OrderId, Symbol, TradeId};
 pub use instrument::{GridError, InstrumentSpec, TradingStatus};
-pub use limits::{EngineLimits, LimitsError, MAX_INSTRUMENTS, MAX_LEVELS, MAX_ORDERS};
+pub use limits::{EngineLimits, LimitsError, MAX_INSTRUMENTS, MAX_KILLED_SESSIONS, MAX_LEVELS, MAX_ORDERS};
+pub use operator::{OperatorAction, OperatorCommand, OperatorName, OperatorOutcome, ScopeState};
 pub use query::{LevelView, MemoryReport};
 pub use state::LoadError;

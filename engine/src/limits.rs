@@ -15,6 +15,10 @@ use crate::order::NIL;
 /// instrument id in a `u16` (112-byte records), so ids are `0..=u16::MAX`.
 pub const MAX_INSTRUMENTS: u32 = 1 << 16;
 
+/// Most sessions whose kill switch may be engaged at once (the engine keeps them, so a restart
+/// or a promoted standby refuses the same sessions' orders).
+pub const MAX_KILLED_SESSIONS: usize = 256;
+
 /// Most live orders an engine may hold (`max_orders`): order slots are `u32`, and slot
 /// `u32::MAX` is the NIL link of the order queues and the empty marker of the order index.
 pub const MAX_ORDERS: u32 = u32::MAX - 1;

@@ -21,7 +21,7 @@ use crate::limits::{EngineLimits, LimitsError};
 use crate::order::{NIL, Order, Slot};
 
 /// Version of the image format; bumped on any change of the layout below.
-pub const STATE_FORMAT_VERSION: u32 = 1;
+pub const STATE_FORMAT_VERSION: u32 = 2;
 
 #[derive(Serialize, Deserialize)]
 struct OrderImage {
@@ -50,6 +50,7 @@ struct Image {
     accounts: Vec<Account>,
     books: Vec<BookImage>,
     gtd: Vec<GtdEntry>,
+    killed_sessions: Vec<u64>,
 }
 
 const LADDERS: [(Side, bool); 4] = [(Side::Buy, false), (Side::Sell, false), (Side::Buy, true), (Side::Sell, true)];
@@ -126,6 +127,7 @@ impl Engine {
             accounts: self.accounts.iter().flatten().copied().collect(),
             books,
             gtd,
+            killed_sessions: self.killed_sessions.clone(),
         }
     }
 
@@ -193,6 +195,12 @@ impl Engine {
         for g in image.gtd {
             e.gtd.push(Reverse(g));
         }
+        if image.killed_sessions.len() > crate::limits::MAX_KILLED_SESSIONS
+            || !image.killed_sessions.is_sorted_by(|a, b| a < b)
+        {
+            return Err(bad("killed sessions: too many or not strictly ascending".into()));
+        }
+        e.killed_sessions.extend_from_slice(&image.killed_sessions);
         e.check_invariants().map_err(LoadError::Inconsistent)?;
         Ok(e)
     }

@@ -59,8 +59,8 @@ use std::fmt::Write as _;
 
 use engine::{
     AccountId, AccountSpec, BookChange, Cancel, ClOrdId, Command, CommandBody, Engine, EngineLimits, Event,
-    InstrumentId, InstrumentSpec, MassCancel, MassCancelTarget, NewOrder, OrdType, OrderId, OrderRef, Replace,
-    RiskLimits, Side, StpMode, Symbol, TimeInForce, TradingStatus,
+    InstrumentId, InstrumentSpec, MassCancel, MassCancelTarget, NewOrder, OperatorAction, OperatorCommand,
+    OperatorName, OrdType, OrderId, OrderRef, Replace, RiskLimits, Side, StpMode, Symbol, TimeInForce, TradingStatus,
 };
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -146,16 +146,53 @@ struct RefOp {
 enum Op {
     New(NewOp),
     Cancel(RefOp, u8),
-    Replace { r: RefOp, new_cl: Option<u8>, price_d: i64, stop_d: i64, qty_mode: u8, qty_arg: u64, cross: bool },
+    Replace {
+        r: RefOp,
+        new_cl: Option<u8>,
+        price_d: i64,
+        stop_d: i64,
+        qty_mode: u8,
+        qty_arg: u64,
+        cross: bool,
+    },
     Status(RefOp),
-    MassCancel { kind: u8, acct: u8, inst: u8, cl: u8 },
+    MassCancel {
+        kind: u8,
+        acct: u8,
+        inst: u8,
+        cl: u8,
+    },
     EndOfDay(Option<u8>),
     Tick(u64),
-    SetStatus { inst: u8, status: TradingStatus },
-    UpdateInstrument { inst: u8, band_bps: u32, reference: u8, status: TradingStatus, tick: u8, invalid: bool },
-    UpsertAccount { acct: u8, group: u8, stp: StpMode, tight: bool },
+    SetStatus {
+        inst: u8,
+        status: TradingStatus,
+    },
+    UpdateInstrument {
+        inst: u8,
+        band_bps: u32,
+        reference: u8,
+        status: TradingStatus,
+        tick: u8,
+        invalid: bool,
+    },
+    UpsertAccount {
+        acct: u8,
+        group: u8,
+        stp: StpMode,
+        tight: bool,
+    },
     AddInstrument(u32),
     RemoveInstrument(u32),
+    /// An operator command: 0 halt/open, 1 mass cancel (`sub` picks the target), 2 account
+    /// kill switch, 3 session kill switch.
+    Operator {
+        kind: u8,
+        acct: u8,
+        inst: u8,
+        sub: u8,
+        engaged: bool,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -336,6 +373,8 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(acct, group, stp, tight)| Op::UpsertAccount { acct, group, stp, tight }),
         3 => prop_oneof![3 => Just(1u32), 2 => Just(2), 1 => Just(3), 1 => Just(20)].prop_map(Op::AddInstrument),
         1 => prop_oneof![Just(1u32), Just(2), Just(3)].prop_map(Op::RemoveInstrument),
+        3 => (0u8..4, 0u8..5, 0u8..3, 0u8..4, prop::bool::weighted(0.6))
+            .prop_map(|(kind, acct, inst, sub, engaged)| Op::Operator { kind, acct, inst, sub, engaged }),
     ]
 }
 
@@ -364,7 +403,11 @@ fn dense_case_strategy(max_cmds: usize) -> impl Strategy<Value = Case> {
         c.ops.retain(|(_, op)| {
             !matches!(
                 op,
-                Op::SetStatus { .. } | Op::UpdateInstrument { .. } | Op::RemoveInstrument(_) | Op::MassCancel { .. }
+                Op::SetStatus { .. }
+                    | Op::UpdateInstrument { .. }
+                    | Op::RemoveInstrument(_)
+                    | Op::MassCancel { .. }
+                    | Op::Operator { .. }
             )
         });
         for (_, op) in &mut c.ops {
@@ -591,6 +634,26 @@ impl Resolver<'_> {
                     cl_ord_id: cl("M", *c as u64),
                     target,
                 })
+            }
+            Op::Operator { kind, acct, inst, sub, engaged } => {
+                let a =
+                    if *acct as usize >= self.acct_ids.len() { AccountId(SPARE_ACCOUNT) } else { self.account(*acct) };
+                let i = if *inst == 2 { InstrumentId(SPARE_INSTRUMENT) } else { self.instrument(*inst) };
+                let action = match kind {
+                    0 => OperatorAction::SetTradingStatus {
+                        instrument: i,
+                        status: if *engaged { TradingStatus::Halted } else { TradingStatus::Open },
+                    },
+                    1 => OperatorAction::MassCancel(match sub {
+                        0 => MassCancelTarget::Account(a, None),
+                        1 => MassCancelTarget::Account(a, Some(i)),
+                        2 => MassCancelTarget::Instrument(i),
+                        _ => MassCancelTarget::All,
+                    }),
+                    2 => OperatorAction::KillAccount { account: a, engaged: *engaged },
+                    _ => OperatorAction::KillSession { session: u64::from(*sub), engaged: *engaged },
+                };
+                CommandBody::Operator(OperatorCommand { by: OperatorName::new("op"), action })
             }
             Op::EndOfDay(i) => CommandBody::EndOfDay {
                 instrument: i.map(|k| if k == 2 { InstrumentId(SPARE_INSTRUMENT) } else { self.instrument(k) }),
@@ -1033,6 +1096,9 @@ impl Stats {
                 },
                 Event::Instrument { status, .. } => format!("instrument {status:?}"),
                 Event::Account(_) => "account".into(),
+                Event::Operator(o) => {
+                    format!("operator refused={} cancelled_any={}", o.refused.is_some(), o.cancelled > 0)
+                }
             };
             self.bump(key);
         }
@@ -1410,6 +1476,10 @@ fn generator_reaches_every_path() {
         "taker trades StopLimit Gtc",
         "cancelled Requested",
         "cancelled MassCancel",
+        "cancelled Operator",
+        "operator refused=false cancelled_any=true",
+        "operator refused=true cancelled_any=false",
+        "rejected NewOrder KillSwitch",
         "cancelled IocRemainder",
         "cancelled FokUnfilled",
         "cancelled MarketRemainder",

@@ -165,6 +165,16 @@ impl Edge {
         }
     }
 
+    /// The configured session called `name` in any protocol: its kill-switch key and accounts.
+    pub(crate) fn find_session(&self, name: &str) -> Option<(u64, Vec<u32>)> {
+        self.protocols.iter().find_map(|p| p.find_session(name))
+    }
+
+    /// Engages or releases the kill switch of the session with `key`; false if none has it.
+    pub(crate) fn set_kill_switch(&mut self, key: u64, engaged: bool) -> bool {
+        self.protocols.iter_mut().any(|p| p.set_kill_switch(key, engaged))
+    }
+
     /// Queues a command to sequence (configuration commands at start, Ticks).
     pub(crate) fn submit(&mut self, body: CommandBody) {
         self.outbox.submit(body);

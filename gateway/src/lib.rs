@@ -27,6 +27,7 @@
 //!   that pings only while the pipeline makes progress.
 
 pub mod admin;
+pub mod audit;
 pub mod client;
 pub mod config;
 mod edge;

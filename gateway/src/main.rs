@@ -200,6 +200,9 @@ fn serve(appliance: Appliance, term: &AtomicBool, held: Option<Held>, config: Op
     let step_down = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGUSR2, Arc::clone(&step_down))
         .map_err(|e| format!("installing signal handler: {e}"))?;
+    if let Some(path) = config {
+        appliance.desk().set_config_path(path);
+    }
     let mut status = format!("running: SBE on {}", appliance.local_addr());
     if let Some(addr) = appliance.fix_addr() {
         status.push_str(&format!(", FIX on {addr}"));
@@ -242,14 +245,23 @@ fn serve(appliance: Appliance, term: &AtomicBool, held: Option<Held>, config: Op
     Ok(())
 }
 
-/// SIGHUP: credentials from the configuration file (the appliance logs what changed).
+/// SIGHUP: credentials, certificates and accounts from the configuration file, as `POST
+/// /admin/reload` does (audited as operator `sighup`).
 fn reload(appliance: &gateway::pipeline::Appliance, config: Option<&Path>) {
-    match config {
-        None => tracing::warn!("SIGHUP ignored: running the built-in demo configuration, no file to reload"),
-        Some(path) => match appliance.reload(path) {
-            Ok(r) => eprintln!("sable: reloaded credentials: {} changed, {} unchanged", r.changed.len(), r.unchanged),
-            Err(e) => tracing::error!(error = %e, "reload refused; the running credentials are kept"),
-        },
+    if config.is_none() {
+        return tracing::warn!("SIGHUP ignored: running the built-in demo configuration, no file to reload");
+    }
+    match appliance.desk().reload("sighup") {
+        Ok(r) => {
+            eprintln!(
+                "sable: reloaded credentials: {} changed; accounts: {} changed",
+                r.credentials_changed, r.accounts_changed
+            );
+            for l in r.later {
+                eprintln!("sable: reload: {l}");
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "reload refused; the running credentials are kept"),
     }
 }
 
@@ -265,7 +277,7 @@ fn standby(config: Option<PathBuf>) -> Result<(), String> {
     let primary = cfg.raw.replication.primary.clone();
     let standby = gateway::standby::start(cfg.clone()).map_err(|e| e.to_string())?;
     eprintln!("sable: standby of {primary}, from seq {}", standby.status().next_seq());
-    let admin = gateway::admin::standby::StandbyAdmin::start(&cfg, standby.status_handle())?;
+    let admin = gateway::admin::standby::StandbyAdmin::start(&cfg, standby.status_handle(), Arc::clone(&promote))?;
     if let Some(a) = &admin {
         eprintln!("sable: admin port on http://{} (role standby)", a.local_addr());
     }

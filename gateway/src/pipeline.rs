@@ -81,6 +81,9 @@ pub enum PipelineError {
     /// A pipeline stage failed (journal write, out-of-sequence command); the appliance stopped.
     #[error("pipeline stage failed: {0}")]
     Stage(String),
+    /// The audit log fails its chain check or disagrees with the journal.
+    #[error("audit log: {0}")]
+    Audit(#[from] crate::audit::AuditError),
 }
 
 /// What a clean shutdown left behind.
@@ -110,6 +113,7 @@ pub struct Appliance {
     credentials: Arc<crate::session::credentials::CredentialStore>,
     tls: Vec<Arc<crate::tls::TlsAcceptor>>,
     admin: Option<crate::admin::AdminServer>,
+    desk: Arc<crate::admin::desk::Desk>,
 }
 
 impl Appliance {
@@ -195,13 +199,13 @@ impl Appliance {
         &self,
         path: &Path,
     ) -> Result<crate::session::credentials::ReloadReport, crate::session::credentials::CredentialError> {
-        for acceptor in &self.tls {
-            // New connections get the new certificate; a bad file keeps the old one.
-            if let Err(e) = acceptor.reload() {
-                tracing::error!(listener = acceptor.name(), error = %e, "TLS reload refused; the old certificate stays");
-            }
-        }
+        crate::tls::reload_all(&self.tls);
         self.credentials.reload_file(path)
+    }
+
+    /// The operator desk: market actions from the admin port, reloads, the audit log.
+    pub fn desk(&self) -> &Arc<crate::admin::desk::Desk> {
+        &self.desk
     }
 
     /// Asks the appliance to stop (idempotent; signal-safe parts only: an atomic and a wake).
@@ -325,6 +329,8 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
     // 3. Configuration commands to sequence first: whatever brings the restored engine's
     //    instruments and accounts to what the file says.
     let admin = crate::reconcile::reconcile(&engine, &cfg)?;
+    let audit = open_audit(&data_dir, &journal, &cfg, restored_seq)?;
+    let killed_sessions = engine.killed_sessions().to_vec();
     let order_terms = live_order_terms(&engine);
     let follower_engine = if cfg.raw.snapshot.every_commands > 0 { Some(clone_engine(&engine)?) } else { None };
 
@@ -369,6 +375,7 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
         report_routes(&cfg),
         restored_seq,
     );
+    publisher.set_audit(audit.clone());
     let feed_thread = feed.map(|f| {
         publisher.set_feed(f.tap);
         f.thread
@@ -386,6 +393,14 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
     let credentials = Arc::new(crate::session::credentials::CredentialStore::new(&cfg.raw));
     let (protocols, local_addr, fix_addr) = listeners(&cfg, &data_dir, &credentials)?;
     let tls = tls_acceptors(&cfg, fix_addr.is_some())?;
+    let desk = Arc::new(crate::admin::desk::Desk::new(
+        Arc::clone(&waker),
+        audit,
+        Arc::clone(&credentials),
+        tls.iter().flatten().cloned().collect(),
+        cfg.accounts.clone(),
+        cfg.instruments.clone(),
+    ));
     let receiver = Receiver::new(ReceiverParts {
         poll,
         waker: Arc::clone(&waker),
@@ -401,6 +416,8 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
         logout_timeout: Duration::from_secs(u64::from(cfg.raw.fix.defaults.logout_timeout_s)),
         admin,
         tls: tls.clone(),
+        desk: Arc::clone(&desk),
+        killed_sessions,
     })
     .map_err(|source| PipelineError::Io { what: "registering the listeners", source })?;
 
@@ -424,7 +441,7 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
         .map_err(|source| PipelineError::Io { what: "spawning the gateway thread", source })?;
 
     // 10. Admin port (with tokens configured): health, metrics, dashboard, admin actions.
-    let admin = admin_port(&cfg, &shared)?;
+    let admin = admin_port(&cfg, &shared, &desk)?;
 
     Ok(Appliance {
         data_dir,
@@ -441,11 +458,16 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
         credentials,
         tls: tls.into_iter().flatten().collect(),
         admin,
+        desk,
     })
 }
 
 /// Starts the admin port when tokens are configured.
-fn admin_port(cfg: &Validated, shared: &Arc<Shared>) -> Result<Option<crate::admin::AdminServer>, PipelineError> {
+fn admin_port(
+    cfg: &Validated,
+    shared: &Arc<Shared>,
+    desk: &Arc<crate::admin::desk::Desk>,
+) -> Result<Option<crate::admin::AdminServer>, PipelineError> {
     let section = &cfg.raw.admin;
     let tokens = section.resolve_tokens().map_err(|e| PipelineError::Config(e.to_string()))?;
     if tokens.is_empty() {
@@ -463,9 +485,28 @@ fn admin_port(cfg: &Validated, shared: &Arc<Shared>) -> Result<Option<crate::adm
         cfg.replication_listen.is_some(),
     );
     ctx.follower = cfg.raw.snapshot.every_commands > 0;
+    ctx.desk = Some(Arc::clone(desk));
     let server = crate::admin::AdminServer::start(addr, ctx)
         .map_err(|source| PipelineError::Io { what: "starting the admin port", source })?;
     Ok(Some(server))
+}
+
+/// Opens the audit log, verifies its chain and reconciles it with the journal (see
+/// [`crate::audit`]).
+fn open_audit(
+    data_dir: &Path,
+    journal: &Journal<journal::MmapStorage>,
+    cfg: &Validated,
+    restored_seq: u64,
+) -> Result<crate::audit::SharedAudit, PipelineError> {
+    let mut log = crate::audit::AuditLog::open(&data_dir.join(crate::audit::FILE_NAME))?;
+    let derived = crate::audit::derive(journal, cfg.limits)?;
+    if derived.is_none() {
+        tracing::warn!("the journal no longer starts at seq 1: audit records checked by their chain only");
+    }
+    let done = log.reconcile(derived.as_deref(), restored_seq)?;
+    tracing::info!(records = log.records().len(), verified = done.verified, appended = done.appended, "audit log");
+    Ok(crate::audit::SharedAudit::new(log))
 }
 
 fn restore(

@@ -129,3 +129,13 @@ impl TlsAcceptor {
         ServerConnection::new(config)
     }
 }
+
+/// Re-reads every acceptor's certificate, key and client CA files: new connections get the new
+/// certificate; an acceptor whose files are bad keeps its old one (logged).
+pub fn reload_all(acceptors: &[Arc<TlsAcceptor>]) {
+    for acceptor in acceptors {
+        if let Err(e) = acceptor.reload() {
+            tracing::error!(listener = acceptor.name(), error = %e, "TLS reload refused; the old certificate stays");
+        }
+    }
+}

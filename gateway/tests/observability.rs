@@ -190,7 +190,10 @@ fn a_standby_reports_its_role_and_the_primary_becomes_ready_once_it_attaches() {
     scfg.replication.primary = app.replication_addr().expect("replication port").to_string();
     let scfg = scfg.validate().unwrap();
     let standby = gateway::standby::start(scfg.clone()).expect("standby starts");
-    let admin = gateway::admin::standby::StandbyAdmin::start(&scfg, standby.status_handle()).unwrap().expect("tokens");
+    let promote = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let admin = gateway::admin::standby::StandbyAdmin::start(&scfg, standby.status_handle(), promote.clone())
+        .unwrap()
+        .expect("tokens");
     let standby_admin = admin.local_addr();
     let ready = |addr, role: &str| {
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -210,6 +213,13 @@ fn a_standby_reports_its_role_and_the_primary_becomes_ready_once_it_attaches() {
     let (_, m) = scrape(standby_admin);
     let info = "sable_build_info{version=\"".to_string() + env!("CARGO_PKG_VERSION") + "\",role=\"standby\"}";
     assert_eq!((get(&m, &info), get(&m, "sable_standby_attached")), (1.0, 1.0));
+    // Market actions go to the primary; promotion to a standby (the flag SIGUSR1 raises).
+    assert_eq!(http(standby_admin, "POST", "/admin/instruments/1/halt", Some(ADMIN_TOKEN)).status, 409);
+    assert_eq!(http(primary_admin, "POST", "/admin/promote", Some(ADMIN_TOKEN)).status, 409);
+    assert_eq!(http(standby_admin, "POST", "/admin/promote", Some(READ_TOKEN)).status, 403);
+    assert!(!promote.load(std::sync::atomic::Ordering::Acquire));
+    assert_eq!(http(standby_admin, "POST", "/admin/promote", Some(ADMIN_TOKEN)).status, 202);
+    assert!(promote.load(std::sync::atomic::Ordering::Acquire), "POST /admin/promote raises the promotion flag");
     admin.stop();
     drop(standby);
     drop(app);

@@ -105,6 +105,7 @@ fn main() {
             resume: &|_| (1, 0),
             locked_out: false,
             credentials: &credentials.sbe,
+            killed: &[],
             password_verified: None,
         };
         s.on_message(&msg, wall_ns(), &mut env, &mut |o| outs.push(o));

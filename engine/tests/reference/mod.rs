@@ -21,8 +21,9 @@ use std::collections::btree_map::Entry;
 
 use engine::{
     AccountId, AccountSpec, BookChange, CancelReason, ClOrdId, Command, CommandBody, EngineLimits, Event, ExpireReason,
-    Fill, InstrumentId, InstrumentSpec, MassCancel, MassCancelTarget, NewOrder, OrdType, OrderId, OrderRef, OrderView,
-    Reject, RejectReason, Replace, RequestKind, Side, StpMode, TimeInForce, Trade, TradeId, TradingStatus,
+    Fill, InstrumentId, InstrumentSpec, MassCancel, MassCancelTarget, NewOrder, OperatorAction, OperatorOutcome,
+    OrdType, OrderId, OrderRef, OrderView, Reject, RejectReason, Replace, RequestKind, ScopeState, Side, StpMode,
+    TimeInForce, Trade, TradeId, TradingStatus,
 };
 
 thread_local! {
@@ -297,6 +298,15 @@ fn book_modify(o: &MOrder) -> Event {
 }
 
 /// Events of an order leaving a ladder by cancel.
+/// The account and instrument a mass cancel covers (`None`: any).
+fn target_scope(t: MassCancelTarget) -> (Option<AccountId>, Option<InstrumentId>) {
+    match t {
+        MassCancelTarget::Account(a, i) => (Some(a), i),
+        MassCancelTarget::Instrument(i) => (None, Some(i)),
+        MassCancelTarget::All => (None, None),
+    }
+}
+
 fn cancelled_resting(o: &MOrder, reason: CancelReason, request: ClOrdId, out: &mut Vec<Event>) {
     out.push(Event::Cancelled { order: o.done_view(), cancelled_lots: o.leaves, request_cl_ord_id: request, reason });
     if !o.pending {
@@ -454,6 +464,10 @@ pub struct Model {
     pub insts: BTreeMap<u32, Inst>,
     /// Account specs by id.
     pub accounts: BTreeMap<u32, AccountSpec>,
+    /// Accounts whose kill switch is engaged.
+    killed_accounts: std::collections::BTreeSet<u32>,
+    /// Sessions whose kill switch is engaged.
+    killed_sessions: std::collections::BTreeSet<u64>,
 }
 
 fn reject_event(
@@ -482,6 +496,8 @@ impl Model {
             next_trade_id: 1,
             insts: BTreeMap::new(),
             accounts: BTreeMap::new(),
+            killed_accounts: Default::default(),
+            killed_sessions: Default::default(),
         }
     }
 
@@ -613,6 +629,7 @@ impl Model {
                     out.push(Event::Instrument { instrument: spec.id, status: Some(spec.status) });
                 }
             }
+            CommandBody::Operator(c) => self.operator(&c.action, &mut out),
             CommandBody::SetTradingStatus { instrument, status } => match self.insts.get_mut(&instrument.0) {
                 None => out.push(admin_reject(*instrument, RejectReason::UnknownInstrument)),
                 Some(inst) => {
@@ -677,6 +694,9 @@ impl Model {
     fn validate_new(&self, o: &NewOrder) -> Result<(), RejectReason> {
         let inst = self.insts.get(&o.instrument.0).ok_or(RejectReason::UnknownInstrument)?;
         let acc = self.accounts.get(&o.account.0).ok_or(RejectReason::UnknownAccount)?;
+        if self.killed_accounts.contains(&o.account.0) {
+            return Err(RejectReason::KillSwitch);
+        }
         if !inst.is_open() {
             return Err(RejectReason::InstrumentNotOpen);
         }
@@ -1086,6 +1106,74 @@ impl Model {
             ));
             return;
         }
+        let cancelled = self.sweep(account, instrument, CancelReason::MassCancel, Some(m.cl_ord_id), out);
+        out.push(Event::MassCancelled { account: m.account, cl_ord_id: m.cl_ord_id, target: m.target, cancelled });
+    }
+
+    /// An operator command: its effect, then its outcome with the scope before and after.
+    fn operator(&mut self, a: &OperatorAction, out: &mut Vec<Event>) {
+        let before = self.scope(a);
+        let (cancelled, refused) = match self.operator_effect(a, out) {
+            Ok(n) => (n, None),
+            Err(r) => (0, Some(r)),
+        };
+        let after = self.scope(a);
+        out.push(Event::Operator(OperatorOutcome { before, after, cancelled, refused }));
+    }
+
+    fn operator_effect(&mut self, a: &OperatorAction, out: &mut Vec<Event>) -> Result<u32, RejectReason> {
+        match *a {
+            OperatorAction::SetTradingStatus { instrument, status } => {
+                let inst = self.insts.get_mut(&instrument.0).ok_or(RejectReason::UnknownInstrument)?;
+                inst.spec.status = status;
+                out.push(Event::Instrument { instrument, status: Some(status) });
+                Ok(0)
+            }
+            OperatorAction::MassCancel(t) => self.operator_cancel(t, out),
+            OperatorAction::KillAccount { account, engaged } => {
+                if !self.accounts.contains_key(&account.0) {
+                    return Err(RejectReason::UnknownAccount);
+                }
+                if !engaged {
+                    self.killed_accounts.remove(&account.0);
+                    return Ok(0);
+                }
+                self.killed_accounts.insert(account.0);
+                self.operator_cancel(MassCancelTarget::Account(account, None), out)
+            }
+            OperatorAction::KillSession { session, engaged } => {
+                if engaged {
+                    self.killed_sessions.insert(session);
+                } else {
+                    self.killed_sessions.remove(&session);
+                }
+                Ok(0)
+            }
+            OperatorAction::Reload { .. } => Ok(0),
+        }
+    }
+
+    fn operator_cancel(&mut self, t: MassCancelTarget, out: &mut Vec<Event>) -> Result<u32, RejectReason> {
+        let (account, instrument) = target_scope(t);
+        if account.is_some_and(|a| !self.accounts.contains_key(&a.0)) {
+            return Err(RejectReason::UnknownAccount);
+        }
+        if instrument.is_some_and(|i| !self.insts.contains_key(&i.0)) {
+            return Err(RejectReason::UnknownInstrument);
+        }
+        Ok(self.sweep(account, instrument, CancelReason::Operator, None, out))
+    }
+
+    /// Cancels every live order of `account` (any) in `instrument` (any), each book in bulk
+    /// order; the cancels name `request` as the request's client id, else the order's own.
+    fn sweep(
+        &mut self,
+        account: Option<AccountId>,
+        instrument: Option<InstrumentId>,
+        reason: CancelReason,
+        request: Option<ClOrdId>,
+        out: &mut Vec<Event>,
+    ) -> u32 {
         let ids: Vec<u32> = self.insts.keys().copied().filter(|i| instrument.is_none_or(|x| x.0 == *i)).collect();
         let mut cancelled = 0;
         for i in ids {
@@ -1093,12 +1181,47 @@ impl Model {
                 let inst = self.insts.get_mut(&i).expect("inst");
                 if account.is_none_or(|a| inst.find(id).expect("live").account == a) {
                     let o = inst.take(id).expect("live");
-                    cancelled_resting(&o, CancelReason::MassCancel, m.cl_ord_id, out);
+                    cancelled_resting(&o, reason, request.unwrap_or(o.cl_ord_id), out);
                     cancelled += 1;
                 }
             }
         }
-        out.push(Event::MassCancelled { account: m.account, cl_ord_id: m.cl_ord_id, target: m.target, cancelled });
+        cancelled
+    }
+
+    fn scope(&self, a: &OperatorAction) -> ScopeState {
+        let live = |account: Option<AccountId>, instrument: Option<InstrumentId>| {
+            if account.is_some_and(|a| !self.accounts.contains_key(&a.0))
+                || instrument.is_some_and(|i| !self.insts.contains_key(&i.0))
+            {
+                return None;
+            }
+            let orders = self.insts.iter().filter(|(id, _)| instrument.is_none_or(|i| i.0 == **id));
+            let n = orders
+                .flat_map(|(_, inst)| inst.ladders.iter().flatten())
+                .filter(|o| account.is_none_or(|a| o.account == a));
+            Some(n.count() as u32)
+        };
+        match *a {
+            OperatorAction::SetTradingStatus { instrument, .. } => ScopeState {
+                live_orders: live(None, Some(instrument)),
+                status: self.insts.get(&instrument.0).map(|i| i.spec.status),
+                kill_switch: None,
+            },
+            OperatorAction::MassCancel(t) => {
+                let (account, instrument) = target_scope(t);
+                ScopeState { live_orders: live(account, instrument), ..ScopeState::default() }
+            }
+            OperatorAction::KillAccount { account, .. } if self.accounts.contains_key(&account.0) => ScopeState {
+                live_orders: live(Some(account), None),
+                status: None,
+                kill_switch: Some(self.killed_accounts.contains(&account.0)),
+            },
+            OperatorAction::KillAccount { .. } | OperatorAction::Reload { .. } => ScopeState::default(),
+            OperatorAction::KillSession { session, .. } => {
+                ScopeState { kill_switch: Some(self.killed_sessions.contains(&session)), ..ScopeState::default() }
+            }
+        }
     }
 
     fn end_of_day(&mut self, instrument: Option<InstrumentId>, out: &mut Vec<Event>) {

@@ -44,6 +44,8 @@ pub const REJECT_REASON_NAMES: [&str; REJECT_REASONS] = [
     "invalid_spec",
     "id_out_of_range",
     "not_replaceable",
+    "kill_switch",
+    "too_many_kill_switches",
 ];
 
 /// Smallest and largest histogram bucket edges exported (about 100 ns and 134 ms).

@@ -10,6 +10,7 @@
 //! - `history.rs`: the per-second samples the dashboard plots (kept by the admin thread).
 //! - `dashboard.rs` + `dashboard.html`: the live latency dashboard (`/dashboard`).
 //! - `actions.rs`: admin-scope actions (POST routes); add new ones there.
+//! - `desk.rs`: the queue that takes market actions to the gateway thread to be sequenced.
 //! - `role.rs`: role and fencing epoch.
 //! - `standby.rs`: the admin port of `sable standby` (role `standby`).
 //! - `config.rs`: `[admin]`.
@@ -19,6 +20,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod dashboard;
+pub mod desk;
 pub mod health;
 pub mod histogram;
 pub mod history;
@@ -58,3 +60,7 @@ pub const ALERT_ACK_P99_NS: u64 = 10_000_000;
 
 /// Standby lag (records written here, not yet written there) above which the dashboard alerts.
 pub const ALERT_STANDBY_LAG_RECORDS: u64 = 10_000;
+
+/// How long an admin action waits for the gateway thread to sequence it, and then for its
+/// audit records (durable and applied).
+pub const DESK_TIMEOUT: Duration = Duration::from_secs(5);

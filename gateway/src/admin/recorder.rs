@@ -58,7 +58,7 @@ pub fn request_type(body: &CommandBody) -> usize {
 }
 
 /// Engine reject reasons are numbered from 1; slot 0 is unused.
-pub const REJECT_REASONS: usize = RejectReason::NotReplaceable as usize + 1;
+pub const REJECT_REASONS: usize = RejectReason::TooManyKillSwitches as usize + 1;
 
 /// Written by the gateway thread (receiver and sequencer; with two gateway threads, under the
 /// edge's lock, which orders the writes).

@@ -38,6 +38,10 @@ pub struct AdminContext {
     /// Whether a snapshot follower runs (`snapshot.every_commands > 0`): `POST /admin/snapshot`
     /// needs one.
     pub follower: bool,
+    /// The operator desk (market actions, reload, audit); none on a standby.
+    pub desk: Option<Arc<super::desk::Desk>>,
+    /// On a standby: raised by `POST /admin/promote` (the standby's loop promotes it).
+    pub promote: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl AdminContext {
@@ -50,7 +54,17 @@ impl AdminContext {
         replication: bool,
     ) -> Self {
         let history = Mutex::new(History::default());
-        AdminContext { shared, tokens, history, input_ring_slots, durability, replication, follower: true }
+        AdminContext {
+            shared,
+            tokens,
+            history,
+            input_ring_slots,
+            durability,
+            replication,
+            follower: true,
+            desk: None,
+            promote: None,
+        }
     }
 }
 

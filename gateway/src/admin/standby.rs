@@ -28,8 +28,13 @@ pub struct StandbyAdmin {
 }
 
 impl StandbyAdmin {
-    /// Starts the admin port of a standby when tokens are configured (`None` otherwise).
-    pub fn start(cfg: &Validated, status: Arc<StandbyStatus>) -> Result<Option<StandbyAdmin>, String> {
+    /// Starts the admin port of a standby when tokens are configured (`None` otherwise);
+    /// `POST /admin/promote` raises `promote` (as SIGUSR1 does).
+    pub fn start(
+        cfg: &Validated,
+        status: Arc<StandbyStatus>,
+        promote: Arc<AtomicBool>,
+    ) -> Result<Option<StandbyAdmin>, String> {
         let section = &cfg.raw.admin;
         let tokens = section.resolve_tokens().map_err(|e| e.to_string())?;
         if tokens.is_empty() {
@@ -42,6 +47,7 @@ impl StandbyAdmin {
         let slots = cfg.raw.pipeline.input_ring_slots as u64;
         let mut ctx = AdminContext::new(Arc::clone(&shared), tokens, slots, durability, true);
         ctx.follower = false;
+        ctx.promote = Some(promote);
         let server = AdminServer::start(addr, ctx).map_err(|e| format!("starting the admin port: {e}"))?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);

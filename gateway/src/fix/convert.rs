@@ -407,7 +407,7 @@ type I64Le = zerocopy::little_endian::I64;
 /// A sable reject code in words (engine [`RejectReason`] codes and gateway [`ConvertError`]
 /// codes).
 pub fn reject_text(code: u16) -> &'static str {
-    const ENGINE: [&str; 27] = [
+    const ENGINE: [&str; 29] = [
         "",
         "unknown instrument",
         "instrument is halted or closed",
@@ -435,6 +435,8 @@ pub fn reject_text(code: u16) -> &'static str {
         "invalid specification",
         "id out of range",
         "order cannot be replaced",
+        "kill switch engaged",
+        "too many kill switches engaged",
     ];
     const GATEWAY: [&str; 22] = [
         "ClOrdID is empty, too long (max 20) or not printable ASCII",
@@ -461,7 +463,7 @@ pub fn reject_text(code: u16) -> &'static str {
         "order terms unknown",
     ];
     match code {
-        1..=26 => ENGINE[code as usize],
+        1..=28 => ENGINE[code as usize],
         1001..=1022 => GATEWAY[(code - 1001) as usize],
         _ => "rejected",
     }

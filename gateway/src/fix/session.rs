@@ -238,6 +238,16 @@ impl FixSession {
         self.admission.not_authorised()
     }
 
+    /// The accounts the session may act on.
+    pub(crate) fn accounts(&self) -> &[u32] {
+        self.admission.accounts()
+    }
+
+    /// Engages or releases the session's kill switch.
+    pub(crate) fn set_killed(&mut self, killed: bool) {
+        self.admission.set_killed(killed);
+    }
+
     /// The session of `cfg` with its effective `settings`, persisting into `store`.
     pub fn new(cfg: &FixSessionConfig, settings: FixSettings, store: SessionStore) -> Self {
         FixSession {
@@ -1154,6 +1164,9 @@ impl FixSession {
         }
         let lookup = |id: InstrumentId| env.instruments.by_id(id);
         let (partial, code) = match request {
+            Ok(r) if self.admission.killed() && matches!(msg.msg_type(), b"D" | b"G") => {
+                (r, engine::RejectReason::KillSwitch as u16)
+            }
             Ok(r) => match r.command(lookup) {
                 Ok(body) => {
                     submit(body);

@@ -26,7 +26,7 @@ use crate::sbe::convert::Report;
 use crate::session::auth::{AuthRequest, Verdict};
 use crate::session::credentials::{CredentialSet, CredentialStore, CredentialView};
 use crate::session::logon_guard::{GuardKey, LogonGuard};
-use crate::session::{CloseKind, ConnId, Env, Outbox, Protocol};
+use crate::session::{CloseKind, ConnId, Env, Outbox, Protocol, session_key};
 
 #[cfg(test)]
 mod auth_tests;
@@ -417,6 +417,19 @@ impl Protocol for FixSessions {
 
     fn logon_failures_total(&self) -> u64 {
         self.guard.failures_total()
+    }
+
+    fn find_session(&self, name: &str) -> Option<(u64, Vec<u32>)> {
+        let i = self.comp_ids.iter().position(|(sender, _)| sender == name)?;
+        Some((session_key("fix", name), self.sessions[i].accounts().to_vec()))
+    }
+
+    fn set_kill_switch(&mut self, key: u64, engaged: bool) -> bool {
+        let Some(i) = self.comp_ids.iter().position(|(sender, _)| session_key("fix", sender) == key) else {
+            return false;
+        };
+        self.sessions[i].set_killed(engaged);
+        true
     }
 
     fn not_authorised_total(&self) -> u64 {

@@ -1071,7 +1071,7 @@ pub fn event_reports<L: ReportLookup>(
             }
         }
         Event::Rejected(r) => reject_reports(r, request, lookup, ctx, &mut out)?,
-        Event::Book(_) | Event::Instrument { .. } | Event::Account(_) => {}
+        Event::Book(_) | Event::Instrument { .. } | Event::Account(_) | Event::Operator(_) => {}
     }
     Ok(())
 }

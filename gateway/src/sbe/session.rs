@@ -149,6 +149,8 @@ pub struct SessionEnv<'a, F: Fn(InstrumentId) -> Option<&'a InstrumentSpec>, U: 
     pub locked_out: bool,
     /// Each configured session's credential (same order as `sessions`).
     pub credentials: &'a [Credential],
+    /// Whether each configured session's kill switch is engaged (same order as `sessions`).
+    pub killed: &'a [bool],
     /// The auth thread's verdict on this Negotiate's password, when its session's is hashed
     /// (`None`: not verified; a hashed credential then refuses).
     pub password_verified: Option<bool>,
@@ -497,19 +499,31 @@ impl SbeSession {
             out(Output::Send(ServerMessage::BusinessReject(m)));
             return;
         }
+        let killed = self.config_index.is_some_and(|i| env.killed.get(i.0).copied().unwrap_or(false));
+        if killed && matches!(msg, Inbound::NewOrderSingle(_) | Inbound::OrderCancelReplaceRequest(_)) {
+            return send_gateway_reject(msg, engine::RejectReason::KillSwitch as u16, now_ns, env.next_exec_id, out);
+        }
         match convert::command_body(msg, &env.instrument) {
             Some(Ok(body)) => out(Output::Submit(body)),
-            Some(Err(err)) => {
-                let code = err.code();
-                let mut ctx = ReportContext { transact_time_ns: now_ns, next_exec_id: *env.next_exec_id };
-                let report = gateway_reject(msg, code, &mut ctx);
-                *env.next_exec_id = ctx.next_exec_id.wrapping_add(1);
-                if let Some(r) = report {
-                    out(Output::Send(ServerMessage::Report(r)));
-                }
-            }
+            Some(Err(err)) => send_gateway_reject(msg, err.code(), now_ns, env.next_exec_id, out),
             None => {}
         }
+    }
+}
+
+/// Answers `msg` with the report of a gateway reject (`code`), numbered from `next_exec_id`.
+fn send_gateway_reject(
+    msg: &Inbound<'_>,
+    code: u16,
+    now_ns: u64,
+    next_exec_id: &mut u64,
+    out: &mut impl FnMut(Output),
+) {
+    let mut ctx = ReportContext { transact_time_ns: now_ns, next_exec_id: *next_exec_id };
+    let report = gateway_reject(msg, code, &mut ctx);
+    *next_exec_id = ctx.next_exec_id.wrapping_add(1);
+    if let Some(r) = report {
+        out(Output::Send(ServerMessage::Report(r)));
     }
 }
 
@@ -584,6 +598,7 @@ mod tests {
                 next_exec_id: &mut self.exec,
                 resume: &|_| (1, 0),
                 locked_out: false,
+                killed: &[],
                 credentials: &self.creds,
                 password_verified: None,
             };

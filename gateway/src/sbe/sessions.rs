@@ -26,7 +26,7 @@ use crate::session::auth::{AuthRequest, Verdict};
 use crate::session::credentials::{Credential, CredentialSet, CredentialStore, CredentialView};
 use crate::session::logon_guard::{GuardKey, LogonGuard};
 use crate::session::outbound::{self, Replayed};
-use crate::session::{CloseKind, ConnId, Env, Outbox, Protocol};
+use crate::session::{CloseKind, ConnId, Env, Outbox, Protocol, session_key};
 use crate::store::SessionStore;
 
 #[cfg(test)]
@@ -55,6 +55,8 @@ pub(crate) struct SbeSessions {
     pending: Vec<Option<(u64, Vec<u8>)>>,
     next_attempt: u64,
     credentials: CredentialView,
+    /// Whether each configured session's kill switch is engaged.
+    killed: Vec<bool>,
 }
 
 /// A whole frame with a server message, encoded on the stack.
@@ -105,6 +107,7 @@ impl SbeSessions {
             stores,
             conns: (0..max_conns).map(|_| None).collect(),
             session_conn: vec![None; n],
+            killed: vec![false; n],
             throttled_gone: 0,
             not_authorised_gone: 0,
             outputs: Vec::with_capacity(16),
@@ -152,6 +155,7 @@ impl SbeSessions {
             resume: &|i: SbeSessionIx| (stores[i.0].next_sender_seq(), stores[i.0].next_target_seq() - 1),
             locked_out,
             credentials: &self.credentials.refresh().0.sbe,
+            killed: &self.killed,
             password_verified: verified,
         };
         let outputs = &mut self.outputs;
@@ -426,6 +430,17 @@ impl Protocol for SbeSessions {
 
     fn logon_failures_total(&self) -> u64 {
         self.guard.failures_total()
+    }
+
+    fn find_session(&self, name: &str) -> Option<(u64, Vec<u32>)> {
+        let c = self.configs.iter().find(|c| c.username == name)?;
+        Some((session_key("sbe", &c.username), c.accounts.clone()))
+    }
+
+    fn set_kill_switch(&mut self, key: u64, engaged: bool) -> bool {
+        let Some(i) = self.configs.iter().position(|c| session_key("sbe", &c.username) == key) else { return false };
+        self.killed[i] = engaged;
+        true
     }
 
     fn not_authorised_total(&self) -> u64 {

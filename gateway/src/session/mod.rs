@@ -191,4 +191,19 @@ pub(crate) trait Protocol {
     fn not_authorised_total(&self) -> u64;
     /// Logons refused since start for wrong credentials (metrics; session timer).
     fn logon_failures_total(&self) -> u64;
+
+    /// The configured session called `name` (SBE: its username; FIX: the client's
+    /// SenderCompID): its kill-switch key ([`session_key`]) and the accounts it may act on.
+    fn find_session(&self, name: &str) -> Option<(u64, Vec<u32>)>;
+
+    /// Engages or releases the kill switch of the session with `key`; false if no session of
+    /// this protocol has that key.
+    fn set_kill_switch(&mut self, key: u64, engaged: bool) -> bool;
+}
+
+/// A session's kill-switch key: FNV-1a (64 bits) of the protocol's name, a zero byte and the
+/// session's name. Stable across restarts while the name is, which is what the engine keeps.
+pub(crate) fn session_key(protocol: &str, name: &str) -> u64 {
+    let bytes = protocol.bytes().chain(std::iter::once(0)).chain(name.bytes());
+    bytes.fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
 }

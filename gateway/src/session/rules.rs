@@ -70,12 +70,15 @@ pub(crate) struct Admission {
     throttled: u64,
     /// Messages refused for naming an account the session may not act on.
     not_authorised: u64,
+    /// The session's kill switch is engaged (an operator action): new orders and replaces are
+    /// refused until it is released.
+    killed: bool,
 }
 
 impl Admission {
     /// The checks of a session configured with `common`.
     pub(crate) fn new(common: SessionCommon) -> Self {
-        Admission { common, throttle: Gcra::default(), throttled: 0, not_authorised: 0 }
+        Admission { common, throttle: Gcra::default(), throttled: 0, not_authorised: 0, killed: false }
     }
 
     /// Whether the session may act on `account`.
@@ -98,6 +101,21 @@ impl Admission {
         let ok = self.may_act_on(account);
         self.not_authorised += u64::from(!ok);
         ok
+    }
+
+    /// Engages or releases the session's kill switch.
+    pub(crate) fn set_killed(&mut self, killed: bool) {
+        self.killed = killed;
+    }
+
+    /// Whether the kill switch refuses the session's new orders and replaces.
+    pub(crate) fn killed(&self) -> bool {
+        self.killed
+    }
+
+    /// The accounts the session may act on (a session kill switch cancels their orders).
+    pub(crate) fn accounts(&self) -> &[u32] {
+        &self.common.accounts
     }
 
     /// Starts the throttle afresh (a new logon).

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use disruptor::Polling;
-use engine::{AccountId, Event, InstrumentId, InstrumentSpec, OrderId, RequestKind};
+use engine::{AccountId, CommandBody, Event, InstrumentId, InstrumentSpec, OrderId, RequestKind};
 
 use crate::edge::{Edge, lock};
 use crate::rings::{OutItem, OutSlot, OutputPoller, Shared};
@@ -118,6 +118,8 @@ pub(crate) struct Publisher {
     reports: Vec<(AccountId, Report)>,
     /// The market-data feed's ring, when the feed is on.
     feed: Option<crate::feed::tap::FeedTap>,
+    /// The audit log, written when an operator command's outcome is released.
+    audit: Option<crate::audit::SharedAudit>,
 }
 
 impl Publisher {
@@ -143,12 +145,18 @@ impl Publisher {
             exec_n: 0,
             reports: Vec::with_capacity(64),
             feed: None,
+            audit: None,
         }
     }
 
     /// Forwards released output to the market-data feed from now on.
     pub(crate) fn set_feed(&mut self, tap: crate::feed::tap::FeedTap) {
         self.feed = Some(tap);
+    }
+
+    /// Writes operator commands' audit records to `audit` from now on.
+    pub(crate) fn set_audit(&mut self, audit: crate::audit::SharedAudit) {
+        self.audit = Some(audit);
     }
 
     /// Wakes the feed thread after a batch, if the feed is on.
@@ -220,7 +228,13 @@ impl Publisher {
             }
             OutItem::Event(e) => e,
         };
-        if matches!(event, Event::Book(_) | Event::Instrument { .. } | Event::Account(_)) {
+        if let (Event::Operator(outcome), CommandBody::Operator(c)) = (&event, &slot.request) {
+            if let Some(audit) = &self.audit {
+                audit.append(crate::audit::AuditEntry::new(slot.seq, slot.ts_ns, c, outcome));
+            }
+            return;
+        }
+        if matches!(event, Event::Book(_) | Event::Instrument { .. } | Event::Account(_) | Event::Operator(_)) {
             return;
         }
         if let Event::Rejected(r) = &event

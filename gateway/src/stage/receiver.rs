@@ -69,6 +69,10 @@ pub(crate) struct ReceiverParts {
     pub admin: Vec<CommandBody>,
     /// Each protocol's TLS configuration (listener order; none: plain TCP).
     pub tls: Vec<Option<Arc<crate::tls::TlsAcceptor>>>,
+    /// The operator desk (admin-port market actions to sequence).
+    pub desk: Arc<crate::admin::desk::Desk>,
+    /// Sessions whose kill switch the restored engine holds engaged.
+    pub killed_sessions: Vec<u64>,
 }
 
 /// A request was sequenced as `seq` at `ts_ns`: received → sequenced, and the stamp the
@@ -116,6 +120,7 @@ pub(crate) struct Receiver {
     wait: Wait,
     logout_timeout: Duration,
     admin: Vec<CommandBody>,
+    desk: Arc<crate::admin::desk::Desk>,
     /// Commands taken from the sessions, sequenced outside the edge's lock.
     submits: Vec<CommandBody>,
     /// Connection slots (tokens below this are connections).
@@ -142,6 +147,11 @@ impl Receiver {
                 edge.set_tls(ProtocolId(p), a);
             }
         }
+        for key in parts.killed_sessions {
+            if !edge.set_kill_switch(key, true) {
+                tracing::warn!(key = format_args!("{key:016x}"), "kill switch of a session no longer configured");
+            }
+        }
         let edge = Arc::new(Mutex::new(edge));
         let output = if parts.publisher_thread {
             Output::Thread(parts.publisher.spawn(Arc::clone(&edge), parts.wait, parts.waker)?)
@@ -158,6 +168,7 @@ impl Receiver {
             wait: parts.wait,
             logout_timeout: parts.logout_timeout,
             admin: parts.admin,
+            desk: parts.desk,
             submits: Vec::with_capacity(1024),
             max_conns: parts.max_conns,
         })
@@ -226,6 +237,7 @@ impl Receiver {
                     edge.take_submits(&mut self.submits);
                 }
                 self.sequence_submits(None);
+                self.take_desk();
             }
             Token(t) if t > LISTENER_BASE - self.listeners.len() && t <= LISTENER_BASE => {
                 self.accept(ProtocolId(LISTENER_BASE - t));
@@ -322,6 +334,40 @@ impl Receiver {
         edge.take_submits(&mut self.submits);
         drop(edge);
         self.drain_outbox();
+        // Requests whose wake-up was lost are taken here at the latest.
+        self.take_desk();
+    }
+
+    /// Sequences the operator desk's requests (after whatever the sessions queued) and answers
+    /// each with its commands' sequence numbers.
+    fn take_desk(&mut self) {
+        for req in self.desk.take() {
+            if self.shared.stop.load(std::sync::atomic::Ordering::Acquire) {
+                req.answer(Err("the appliance is stopping".into()));
+                continue;
+            }
+            let commands = {
+                let mut edge = lock(&self.edge);
+                req.commands(|name, engaged| {
+                    let (key, accounts) = edge.find_session(name)?;
+                    edge.set_kill_switch(key, engaged);
+                    Some((key, accounts))
+                })
+            };
+            match commands {
+                Ok(commands) => {
+                    // The operator commands' sequence numbers: the ones with audit records.
+                    let first = self.sequencer.next_seq();
+                    let audited = commands.iter().enumerate().filter(|(_, c)| matches!(c, CommandBody::Operator(_)));
+                    let seqs: Vec<u64> = audited.map(|(i, _)| first + i as u64).collect();
+                    self.submits.extend(commands);
+                    self.sequence_submits(None);
+                    let end = self.sequencer.next_seq();
+                    req.answer(Ok(seqs.into_iter().filter(|&s| s < end).collect()));
+                }
+                Err(e) => req.answer(Err(e)),
+            }
+        }
     }
 
     /// Every session says goodbye, FIX waits for the confirming Logout (application messages
