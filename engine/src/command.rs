@@ -202,6 +202,10 @@ pub enum CommandBody {
     AddInstrument(InstrumentSpec),
     /// Change an instrument's spec; tick and lot size only while it has no live orders.
     UpdateInstrument(InstrumentSpec),
+    /// What a configuration file says about an instrument: add it, or update its terms as
+    /// `UpdateInstrument` does but keeping its trading status (market state, set by
+    /// `SetTradingStatus`, not by configuration).
+    ConfigureInstrument(InstrumentSpec),
     /// Halt, resume or close an instrument.
     SetTradingStatus {
         /// Instrument.

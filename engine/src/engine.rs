@@ -200,6 +200,7 @@ impl Engine {
             CommandBody::Tick => {}
             CommandBody::AddInstrument(spec) => self.add_instrument(spec, out),
             CommandBody::UpdateInstrument(spec) => self.update_instrument(spec, out),
+            CommandBody::ConfigureInstrument(spec) => self.configure_instrument(spec, out),
             CommandBody::SetTradingStatus { instrument, status } => self.set_status(*instrument, *status, out),
             CommandBody::RemoveInstrument { instrument } => self.remove_instrument(*instrument, out),
             CommandBody::UpsertAccount(spec) => self.upsert_account(spec, out),
@@ -1410,6 +1411,16 @@ impl Engine {
         book.spec = *spec;
         book.tick_lot_nanos = tln;
         out.push(Event::Instrument { instrument: spec.id, status: Some(spec.status) });
+    }
+
+    fn configure_instrument(&mut self, spec: &InstrumentSpec, out: &mut impl EventSink) {
+        match self.instrument(spec.id) {
+            None => self.add_instrument(spec, out),
+            Some(current) => {
+                let kept = InstrumentSpec { status: current.status, ..*spec };
+                self.update_instrument(&kept, out);
+            }
+        }
     }
 
     fn set_status(&mut self, instrument: InstrumentId, status: TradingStatus, out: &mut impl EventSink) {

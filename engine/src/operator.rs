@@ -70,13 +70,15 @@ pub enum OperatorAction {
         /// True: engage; false: release.
         engaged: bool,
     },
-    /// Credentials and account settings were reloaded from the configuration file; the account
-    /// changes follow as `UpsertAccount` commands.
+    /// Credentials, account settings and instrument terms were reloaded from the configuration
+    /// file; the changes follow as `UpsertAccount` and `ConfigureInstrument` commands.
     Reload {
         /// Sessions whose credentials changed.
         credentials_changed: u16,
         /// `UpsertAccount` commands that follow this one.
         account_changes: u16,
+        /// `ConfigureInstrument` commands that follow the account changes.
+        instrument_changes: u16,
     },
 }
 

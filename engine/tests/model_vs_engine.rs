@@ -175,6 +175,8 @@ enum Op {
         status: TradingStatus,
         tick: u8,
         invalid: bool,
+        /// As `ConfigureInstrument` (adds a missing instrument, keeps the status).
+        configure: bool,
     },
     UpsertAccount {
         acct: u8,
@@ -360,14 +362,16 @@ fn op() -> impl Strategy<Value = Op> {
             prop_oneof![9 => Just(TradingStatus::Open), 1 => Just(TradingStatus::Halted)],
             prop_oneof![5 => Just(0u8), 1 => Just(1u8)],
             prop::bool::weighted(0.2),
+            prop::bool::weighted(0.3),
         )
-            .prop_map(|(inst, band_bps, reference, status, tick, invalid)| Op::UpdateInstrument {
+            .prop_map(|(inst, band_bps, reference, status, tick, invalid, configure)| Op::UpdateInstrument {
                 inst,
                 band_bps,
                 reference,
                 status,
                 tick,
-                invalid
+                invalid,
+                configure
             }),
         2 => (0u8..6, 0u8..3, stp_mode(), any::<bool>())
             .prop_map(|(acct, group, stp, tight)| Op::UpsertAccount { acct, group, stp, tight }),
@@ -663,7 +667,7 @@ impl Resolver<'_> {
                 instrument: if *inst == 2 { InstrumentId(SPARE_INSTRUMENT) } else { self.instrument(*inst) },
                 status: *status,
             },
-            Op::UpdateInstrument { inst, band_bps, reference, status, tick, invalid } => {
+            Op::UpdateInstrument { inst, band_bps, reference, status, tick, invalid, configure } => {
                 let id = if *inst == 2 { SPARE_INSTRUMENT } else { self.instrument(*inst).0 };
                 let mut s = model.insts.get(&id).map_or_else(|| spec(id, &self.case.insts[0]), |i| i.spec);
                 s.band_bps = *band_bps;
@@ -677,7 +681,7 @@ impl Resolver<'_> {
                 if *invalid {
                     s.min_qty_lots = 0;
                 }
-                CommandBody::UpdateInstrument(s)
+                if *configure { CommandBody::ConfigureInstrument(s) } else { CommandBody::UpdateInstrument(s) }
             }
             Op::UpsertAccount { acct, group, stp, tight } => {
                 let account = match *acct as usize {

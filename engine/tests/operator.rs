@@ -183,3 +183,20 @@ fn operator_commands_fit_the_encoding_bound_and_round_trip() {
     let bytes = c.encode(&mut buf).unwrap().to_vec();
     assert_eq!(Command::decode(&bytes).unwrap(), c);
 }
+
+#[test]
+fn configure_instrument_adds_or_updates_terms_but_keeps_the_trading_status() {
+    let mut t = T::new();
+    t.op(OperatorAction::SetTradingStatus { instrument: INST, status: TradingStatus::Halted });
+    let narrower = InstrumentSpec { max_qty_lots: 50, status: TradingStatus::Open, ..spec(INST) };
+    t.run(CommandBody::ConfigureInstrument(narrower));
+    let now = t.e.instrument(INST).copied().unwrap();
+    assert_eq!((now.max_qty_lots, now.status), (50, TradingStatus::Halted), "terms change, the halt stays");
+    let third = InstrumentSpec { symbol: Symbol::new("THRD").unwrap(), ..spec(InstrumentId(3)) };
+    t.run(CommandBody::ConfigureInstrument(third));
+    assert_eq!(t.e.instrument(InstrumentId(3)), Some(&third), "a missing instrument is added as configured");
+    t.op(OperatorAction::SetTradingStatus { instrument: INST, status: TradingStatus::Open });
+    assert_eq!(reject(&t.order(A, INST, "a1", Side::Buy, 100)), None);
+    let regrid = InstrumentSpec { tick_size: dec!(0.05), ..spec(INST) };
+    assert_eq!(reject(&t.run(CommandBody::ConfigureInstrument(regrid))), Some(RejectReason::InstrumentHasOrders));
+}

@@ -175,6 +175,16 @@ impl Edge {
         self.protocols.iter_mut().any(|p| p.set_kill_switch(key, engaged))
     }
 
+    /// Converts orders for `spec`'s instrument with `spec` from now on (a reload added it or
+    /// changed its terms on the same grid).
+    pub(crate) fn set_instrument(&mut self, spec: InstrumentSpec) {
+        let i = spec.id.0 as usize;
+        if self.instruments.len() <= i {
+            self.instruments.resize(i + 1, None);
+        }
+        self.instruments[i] = Some(spec);
+    }
+
     /// Queues a command to sequence (configuration commands at start, Ticks).
     pub(crate) fn submit(&mut self, body: CommandBody) {
         self.outbox.submit(body);

@@ -226,7 +226,7 @@ fn the_audit_trail_survives_restarts_and_an_edited_record_stops_the_start() {
 }
 
 #[test]
-fn reload_rotates_a_password_and_an_account_limit_without_a_restart() {
+fn reload_rotates_a_password_an_account_limit_and_instruments_without_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("sable.toml");
     std::fs::write(&file, gateway::config::DEFAULT_TOML).unwrap();
@@ -235,30 +235,56 @@ fn reload_rotates_a_password_and_an_account_limit_without_a_restart() {
     let mut seller = Client::login(app.local_addr(), 2, "demo2", "demo2").unwrap();
     seller.send(&order("s1", 2, Side::Sell, 11.0, 50)).unwrap();
     er(&mut seller, "s1", ExecType::New);
+    assert_eq!(act(admin, "/admin/instruments/1/halt").0, 200);
 
-    let edited = rotate(gateway::config::DEFAULT_TOML);
-    std::fs::write(&file, edited).unwrap();
+    std::fs::write(&file, rotate(gateway::config::DEFAULT_TOML, "0.01")).unwrap();
     let r = http(admin, "POST", "/admin/reload", Some(ADMIN_TOKEN));
     assert_eq!(r.status, 200, "{}", r.body);
-    let records = serde_json::from_str::<Value>(&r.body).unwrap()["records"].as_array().cloned().unwrap();
-    assert_eq!(records[0]["action"], "reload");
-    assert_eq!(records[0]["target"], "1 session credentials changed, 1 accounts changed");
-    seller.send(&order("s2", 2, Side::Sell, 11.0, 50)).unwrap();
+    let body: Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(body["records"][0]["action"], "reload");
+    let target = "1 session credentials changed, 1 accounts changed, 2 instruments changed";
+    assert_eq!(body["records"][0]["target"], target);
+
+    // Account 2's new limit applies; instrument 1 got its new terms but stays halted; the new
+    // instrument 2 trades at once.
+    let mut big = order("s2", 2, Side::Sell, 11.0, 50);
+    big.security_id = 2.into();
+    seller.send(&big).unwrap();
     assert_eq!(
         er(&mut seller, "s2", ExecType::Rejected).reject_code.get(),
         engine::RejectReason::AccountMaxOrderQty as u16
     );
+    seller.send(&order("s3", 2, Side::Sell, 11.0, 5)).unwrap();
+    let halted = er(&mut seller, "s3", ExecType::Rejected).reject_code.get();
+    assert_eq!(halted, engine::RejectReason::InstrumentNotOpen as u16, "a reload keeps the halt");
+    let mut new = order("s4", 2, Side::Sell, 11.0, 5);
+    new.security_id = 2.into();
+    seller.send(&new).unwrap();
+    er(&mut seller, "s4", ExecType::New);
+
+    // Passwords: the old one is refused, the new one taken.
     drop(seller);
     std::thread::sleep(Duration::from_millis(200));
     assert!(Client::login(app.local_addr(), 2, "demo2", "demo2").is_err(), "the old password is refused");
     Client::login(app.local_addr(), 2, "demo2", "rotated-0123").expect("the new password is taken");
-    assert_eq!(audit(admin, "?by=sre&action=reload").len(), 1);
+
+    // A new tick size on an instrument is not applied while running: the reload says so.
+    std::fs::write(&file, rotate(gateway::config::DEFAULT_TOML, "0.05")).unwrap();
+    let r = http(admin, "POST", "/admin/reload", Some(ADMIN_TOKEN));
+    let body: Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(
+        body["records"][0]["target"],
+        "0 session credentials changed, 0 accounts changed, 0 instruments changed"
+    );
+    let later = body["later"].to_string();
+    assert!(later.contains("instrument 1 (DEMO): a new tick or lot size waits for a restart"), "{later}");
+    assert_eq!(audit(admin, "?by=sre&action=reload").len(), 2);
     drop(app);
 }
 
-/// The default configuration with session `demo2`'s password and account 2's largest order
-/// changed.
-fn rotate(toml: &str) -> String {
+/// The default configuration with session `demo2`'s password, account 2's largest order and
+/// instrument 1's largest quantity and tick size changed, and instrument 2 (`NEWCO`) added.
+fn rotate(toml: &str, tick: &str) -> String {
     let mut out = String::new();
     let mut section = String::new();
     let mut account = 0;
@@ -274,10 +300,14 @@ fn rotate(toml: &str) -> String {
             ("[[accounts]]", l) if account == 2 && l.starts_with("max_open_orders") => {
                 format!("{l}\nmax_order_qty_lots = 10")
             }
+            ("[[instruments]]", l) if l.starts_with("max_qty_lots") => "max_qty_lots = 999999".to_owned(),
+            ("[[instruments]]", l) if l.starts_with("tick_size") => format!("tick_size = \"{tick}\""),
             (_, l) => l.to_owned(),
         };
         out.push_str(&line);
         out.push('\n');
     }
+    out.push_str("\n[[instruments]]\nid = 2\nsymbol = \"NEWCO\"\ntick_size = \"0.01\"\nlot_size = \"1\"\n");
+    out.push_str("min_qty_lots = 1\nmax_qty_lots = 1000\nmax_notional = \"100000000\"\nband_bps = 0\n");
     out
 }

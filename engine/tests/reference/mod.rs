@@ -560,7 +560,14 @@ impl Model {
         self.now = self.now.max(cmd.ts_ns);
         let mut out = Vec::new();
         self.expire_gtd(&mut out);
-        match &cmd.body {
+        let body = match &cmd.body {
+            CommandBody::ConfigureInstrument(spec) => match self.insts.get(&spec.id.0) {
+                None => CommandBody::AddInstrument(*spec),
+                Some(i) => CommandBody::UpdateInstrument(InstrumentSpec { status: i.spec.status, ..*spec }),
+            },
+            other => *other,
+        };
+        match &body {
             CommandBody::NewOrder(o) => self.new_order(o, &mut out),
             CommandBody::Cancel(c) => match self.find_live(c.account, c.order).map(|o| (o.instrument, o.id)) {
                 None => out.push(reject_event(
@@ -630,6 +637,7 @@ impl Model {
                 }
             }
             CommandBody::Operator(c) => self.operator(&c.action, &mut out),
+            CommandBody::ConfigureInstrument(_) => unreachable!("mapped onto Add/UpdateInstrument above"),
             CommandBody::SetTradingStatus { instrument, status } => match self.insts.get_mut(&instrument.0) {
                 None => out.push(admin_reject(*instrument, RejectReason::UnknownInstrument)),
                 Some(inst) => {

@@ -10,7 +10,10 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
-use engine::{AccountId, AccountSpec, CommandBody, MassCancelTarget, OperatorAction, OperatorCommand, OperatorName};
+use engine::{
+    AccountId, AccountSpec, CommandBody, InstrumentSpec, MassCancelTarget, OperatorAction, OperatorCommand,
+    OperatorName,
+};
 
 use super::DESK_TIMEOUT;
 use crate::audit::{AuditRecord, SharedAudit};
@@ -29,12 +32,14 @@ pub enum DeskAction {
         /// Engage or release.
         engaged: bool,
     },
-    /// A reload: a marker naming what changed, then the account changes.
+    /// A reload: a marker naming what changed, then the account and instrument changes.
     Reload {
         /// Sessions whose credentials changed.
         credentials_changed: u16,
         /// Accounts to upsert.
         accounts: Vec<AccountSpec>,
+        /// Instruments to add or to update (same price and quantity grid).
+        instruments: Vec<InstrumentSpec>,
     },
 }
 
@@ -66,11 +71,16 @@ impl DeskRequest {
                 }
                 Ok(v)
             }
-            DeskAction::Reload { credentials_changed, accounts } => {
-                let account_changes = u16::try_from(accounts.len()).unwrap_or(u16::MAX);
-                let mut v =
-                    vec![op(OperatorAction::Reload { credentials_changed: *credentials_changed, account_changes })];
+            DeskAction::Reload { credentials_changed, accounts, instruments } => {
+                let count = |n: usize| u16::try_from(n).unwrap_or(u16::MAX);
+                let marker = OperatorAction::Reload {
+                    credentials_changed: *credentials_changed,
+                    account_changes: count(accounts.len()),
+                    instrument_changes: count(instruments.len()),
+                };
+                let mut v = vec![op(marker)];
                 v.extend(accounts.iter().map(|a| CommandBody::UpsertAccount(*a)));
+                v.extend(instruments.iter().map(|i| CommandBody::ConfigureInstrument(*i)));
                 Ok(v)
             }
         }
@@ -107,8 +117,8 @@ pub struct Desk {
     config_path: Mutex<Option<PathBuf>>,
     /// The accounts the engine runs with (what a reload compares the file with).
     accounts: Mutex<Vec<AccountSpec>>,
-    /// The instruments the gateway started with (a reload names the ones the file changes).
-    instruments: Mutex<Vec<engine::InstrumentSpec>>,
+    /// The instruments the gateway runs with (what a reload compares the file with).
+    instruments: Mutex<Vec<InstrumentSpec>>,
 }
 
 impl Desk {
@@ -118,7 +128,7 @@ impl Desk {
         credentials: Arc<CredentialStore>,
         tls: Vec<Arc<crate::tls::TlsAcceptor>>,
         accounts: Vec<AccountSpec>,
-        instruments: Vec<engine::InstrumentSpec>,
+        instruments: Vec<InstrumentSpec>,
     ) -> Self {
         Desk {
             queue: Mutex::new(VecDeque::new()),
@@ -159,35 +169,41 @@ impl Desk {
     }
 
     /// Re-reads the configuration file: session credentials and TLS certificates swap in at
-    /// once, account changes are sequenced (after a `reload` audit record); instrument changes
-    /// wait for a restart (the gateway's price grids are fixed while it runs). Returns the
-    /// audit records and what was left for a restart.
+    /// once; account changes, new instruments and instrument changes on the same price and
+    /// quantity grid are sequenced after a `reload` audit record (an instrument keeps its
+    /// trading status); a grid change waits for a restart, as do new sessions. Returns the
+    /// audit records and what waits for a restart.
     pub fn reload(&self, by: &str) -> Result<Reloaded, String> {
         let path = lock(&self.config_path).clone().ok_or("running the built-in configuration: no file to reload")?;
         let cfg = crate::config::Config::load(&path).and_then(|c| c.validate()).map_err(|e| e.to_string())?;
         crate::tls::reload_all(&self.tls);
         let report = self.credentials.reload_file(&path).map_err(|e| e.to_string())?;
-        let changed: Vec<AccountSpec> = {
+        let accounts: Vec<AccountSpec> = {
             let running = lock(&self.accounts);
             cfg.accounts.iter().filter(|a| !running.contains(a)).copied().collect()
         };
-        let credentials_changed = u16::try_from(report.changed.len()).unwrap_or(u16::MAX);
-        let accounts_changed = changed.len();
-        let records = self.submit(by, DeskAction::Reload { credentials_changed, accounts: changed })?;
-        *lock(&self.accounts) = cfg.accounts.clone();
         let mut later: Vec<String> =
             report.not_running.iter().map(|s| format!("session {s} starts at a restart")).collect();
-        let started = lock(&self.instruments);
-        let differs = |s: &&engine::InstrumentSpec| {
-            !started.iter().any(|r| r.id == s.id && r.symbol == s.symbol && same_terms(r, s))
+        let (instruments, regrid) = instrument_changes(&lock(&self.instruments), &cfg.instruments);
+        later.extend(regrid.iter().map(|s| {
+            format!("instrument {} ({}): a new tick or lot size waits for a restart", s.id.0, s.symbol.as_str())
+        }));
+        let (credentials_changed, accounts_changed) = (report.changed.len(), accounts.len());
+        let action = DeskAction::Reload {
+            credentials_changed: u16::try_from(credentials_changed).unwrap_or(u16::MAX),
+            accounts,
+            instruments: instruments.clone(),
         };
-        later.extend(
-            cfg.instruments
-                .iter()
-                .filter(differs)
-                .map(|s| format!("instrument {} ({}) changes at a restart", s.id.0, s.symbol.as_str())),
-        );
-        Ok(Reloaded { records, later, credentials_changed: report.changed.len(), accounts_changed })
+        let records = self.submit(by, action)?;
+        *lock(&self.accounts) = cfg.accounts.clone();
+        let mut running = lock(&self.instruments);
+        for spec in instruments {
+            match running.iter_mut().find(|r| r.id == spec.id) {
+                Some(r) => *r = spec,
+                None => running.push(spec),
+            }
+        }
+        Ok(Reloaded { records, later, credentials_changed, accounts_changed })
     }
 
     /// Takes the queued requests (the gateway thread).
@@ -196,9 +212,24 @@ impl Desk {
     }
 }
 
-/// Whether two specs of an instrument trade alike (its status is market state, not configuration).
-fn same_terms(a: &engine::InstrumentSpec, b: &engine::InstrumentSpec) -> bool {
-    engine::InstrumentSpec { status: a.status, ..*b } == *a
+/// What a reload does to the instruments `running` → `file`: the specs to sequence (new ones,
+/// changed ones on the same grid) and the changed ones whose grid differs (at a restart).
+/// Instruments only in `running` stay as they are (they may hold orders); status is market
+/// state, never compared.
+fn instrument_changes(
+    running: &[InstrumentSpec],
+    file: &[InstrumentSpec],
+) -> (Vec<InstrumentSpec>, Vec<InstrumentSpec>) {
+    let (mut apply, mut regrid) = (Vec::new(), Vec::new());
+    for s in file {
+        match running.iter().find(|r| r.id == s.id) {
+            None => apply.push(*s),
+            Some(r) if InstrumentSpec { status: r.status, ..*s } == *r => {}
+            Some(r) if (r.tick_size, r.lot_size) == (s.tick_size, s.lot_size) => apply.push(*s),
+            Some(_) => regrid.push(*s),
+        }
+    }
+    (apply, regrid)
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -111,9 +111,13 @@ fn describe(a: &OperatorAction) -> (&'static str, String) {
         OperatorAction::KillSession { session, engaged } => {
             (if engaged { "kill_session" } else { "release_session" }, format!("session key {session:016x}"))
         }
-        OperatorAction::Reload { credentials_changed, account_changes } => {
-            ("reload", format!("{credentials_changed} session credentials changed, {account_changes} accounts changed"))
-        }
+        OperatorAction::Reload { credentials_changed, account_changes, instrument_changes } => (
+            "reload",
+            format!(
+                "{credentials_changed} session credentials changed, {account_changes} accounts changed, \
+                 {instrument_changes} instruments changed"
+            ),
+        ),
     }
 }
 

@@ -280,7 +280,10 @@ impl Translator {
         if self.instruments.len() <= idx {
             self.instruments.resize(idx + 1, None);
         }
-        if let CommandBody::AddInstrument(spec) | CommandBody::UpdateInstrument(spec) = request {
+        if let CommandBody::AddInstrument(spec)
+        | CommandBody::UpdateInstrument(spec)
+        | CommandBody::ConfigureInstrument(spec) = request
+        {
             let i = Instrument::from_spec(spec);
             self.instruments[idx] = Some(i);
             out.push(Message::StockDirectory { h: self.header(id), stock: i.stock, round_lot_size: i.share_mult });

@@ -95,6 +95,26 @@ pub(crate) struct Lookup {
     terms: IdMap<u64, OrderTerms>,
 }
 
+impl Lookup {
+    /// The engine added, changed or (`live` false) removed `instrument`; `request` carries the
+    /// spec when it was added or changed (a status change keeps the terms reports need).
+    fn instrument_changed(&mut self, instrument: InstrumentId, live: bool, request: &CommandBody) {
+        let i = instrument.0 as usize;
+        if self.instruments.len() <= i {
+            self.instruments.resize(i + 1, None);
+        }
+        match request {
+            _ if !live => self.instruments[i] = None,
+            CommandBody::AddInstrument(spec)
+            | CommandBody::UpdateInstrument(spec)
+            | CommandBody::ConfigureInstrument(spec) => {
+                self.instruments[i] = Some(*spec);
+            }
+            _ => {}
+        }
+    }
+}
+
 impl ReportLookup for Lookup {
     fn instrument(&self, id: InstrumentId) -> Option<&InstrumentSpec> {
         self.instruments.get(id.0 as usize).and_then(|s| s.as_ref())
@@ -234,7 +254,10 @@ impl Publisher {
             }
             return;
         }
-        if matches!(event, Event::Book(_) | Event::Instrument { .. } | Event::Account(_) | Event::Operator(_)) {
+        if let Event::Instrument { instrument, status } = event {
+            return self.lookup.instrument_changed(instrument, status.is_some(), &slot.request);
+        }
+        if matches!(event, Event::Book(_) | Event::Account(_) | Event::Operator(_)) {
             return;
         }
         if let Event::Rejected(r) = &event

@@ -348,11 +348,18 @@ impl Receiver {
             }
             let commands = {
                 let mut edge = lock(&self.edge);
-                req.commands(|name, engaged| {
+                let commands = req.commands(|name, engaged| {
                     let (key, accounts) = edge.find_session(name)?;
                     edge.set_kill_switch(key, engaged);
                     Some((key, accounts))
-                })
+                });
+                // Orders sequenced after a reload's instrument change convert with the new terms.
+                for c in commands.iter().flatten() {
+                    if let CommandBody::ConfigureInstrument(spec) = c {
+                        edge.set_instrument(*spec);
+                    }
+                }
+                commands
             };
             match commands {
                 Ok(commands) => {
