@@ -95,6 +95,8 @@ pub struct Engine {
     /// Sessions whose kill switch is engaged (gateway keys), ascending; at most
     /// [`crate::limits::MAX_KILLED_SESSIONS`], allocated when created.
     pub(crate) killed_sessions: Vec<u64>,
+    /// Operator commands applied so far (the audit log has one record for each).
+    pub(crate) operator_commands: u64,
 }
 
 /// How a taker's matching ended.
@@ -161,6 +163,7 @@ impl Engine {
             accounts: vec![None; limits.max_accounts as usize],
             gtd: BinaryHeap::with_capacity(limits.max_orders as usize + 1),
             killed_sessions: Vec::with_capacity(crate::limits::MAX_KILLED_SESSIONS),
+            operator_commands: 0,
         }
     }
 

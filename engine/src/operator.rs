@@ -118,6 +118,7 @@ pub struct OperatorOutcome {
 impl Engine {
     /// Applies an operator command; its last event is [`Event::Operator`].
     pub(crate) fn operator(&mut self, c: &OperatorCommand, out: &mut impl EventSink) {
+        self.operator_commands += 1;
         let before = self.scope_state(&c.action);
         let (cancelled, refused) = match self.operator_effect(&c.action, out) {
             Ok(n) => (n, None),
@@ -233,6 +234,11 @@ impl Engine {
     /// Sessions whose kill switch is engaged (the gateway's keys), ascending.
     pub fn killed_sessions(&self) -> &[u64] {
         &self.killed_sessions
+    }
+
+    /// Operator commands applied so far, refused ones included (one audit record each).
+    pub fn operator_commands(&self) -> u64 {
+        self.operator_commands
     }
 
     /// Whether `account`'s kill switch is engaged.

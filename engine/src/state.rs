@@ -51,6 +51,7 @@ struct Image {
     books: Vec<BookImage>,
     gtd: Vec<GtdEntry>,
     killed_sessions: Vec<u64>,
+    operator_commands: u64,
 }
 
 const LADDERS: [(Side, bool); 4] = [(Side::Buy, false), (Side::Sell, false), (Side::Buy, true), (Side::Sell, true)];
@@ -128,6 +129,7 @@ impl Engine {
             books,
             gtd,
             killed_sessions: self.killed_sessions.clone(),
+            operator_commands: self.operator_commands,
         }
     }
 
@@ -201,6 +203,7 @@ impl Engine {
             return Err(bad("killed sessions: too many or not strictly ascending".into()));
         }
         e.killed_sessions.extend_from_slice(&image.killed_sessions);
+        e.operator_commands = image.operator_commands;
         e.check_invariants().map_err(LoadError::Inconsistent)?;
         Ok(e)
     }

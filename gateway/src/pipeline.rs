@@ -318,7 +318,8 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
     shared.role.set_epoch(u64::from(epoch));
 
     // 2. Restore: newest usable snapshot + journal replay. Everything restored is durable.
-    let engine = restore(&store, &journal, &cfg)?;
+    let mut tail = crate::audit::TailCollector::default();
+    let (engine, replayed_from) = restore(&store, &journal, &cfg, &mut tail)?;
     let (restored_seq, restored_hash, last_ts_ns) = (engine.seq(), engine.state_hash(), engine.now_ns());
     for position in [&shared.seq_durable, &shared.seq_written, &shared.seq_local, &shared.seq_replica] {
         position.store(restored_seq, Ordering::Release);
@@ -329,7 +330,7 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
     // 3. Configuration commands to sequence first: whatever brings the restored engine's
     //    instruments and accounts to what the file says.
     let admin = crate::reconcile::reconcile(&engine, &cfg)?;
-    let audit = open_audit(&data_dir, &journal, &cfg, restored_seq)?;
+    let audit = open_audit(&data_dir, &journal, &cfg, &engine, replayed_from, &tail.entries)?;
     let killed_sessions = engine.killed_sessions().to_vec();
     let order_terms = live_order_terms(&engine);
     let follower_engine = if cfg.raw.snapshot.every_commands > 0 { Some(clone_engine(&engine)?) } else { None };
@@ -491,30 +492,27 @@ fn admin_port(
     Ok(Some(server))
 }
 
-/// Opens the audit log, verifies its chain and reconciles it with the journal (see
-/// [`crate::audit`]).
+/// Opens the audit log and reconciles it with the journal ([`crate::audit::open_at_start`]).
 fn open_audit(
     data_dir: &Path,
     journal: &Journal<journal::MmapStorage>,
     cfg: &Validated,
-    restored_seq: u64,
+    engine: &Engine,
+    replayed_from: u64,
+    tail: &[crate::audit::AuditEntry],
 ) -> Result<crate::audit::SharedAudit, PipelineError> {
-    let mut log = crate::audit::AuditLog::open(&data_dir.join(crate::audit::FILE_NAME))?;
-    let derived = crate::audit::derive(journal, cfg.limits)?;
-    if derived.is_none() {
-        tracing::warn!("the journal no longer starts at seq 1: audit records checked by their chain only");
-    }
-    let done = log.reconcile(derived.as_deref(), restored_seq)?;
-    tracing::info!(records = log.records().len(), verified = done.verified, appended = done.appended, "audit log");
-    Ok(crate::audit::SharedAudit::new(log))
+    let at = crate::audit::Restored { journal, limits: cfg.limits, engine, replayed_from, tail };
+    Ok(crate::audit::SharedAudit::new(crate::audit::open_at_start(data_dir, &at)?))
 }
 
 fn restore(
     store: &SnapshotStore,
     journal: &Journal<journal::MmapStorage>,
     cfg: &Validated,
-) -> Result<Engine, PipelineError> {
-    let (engine, report) = snapshot::restore(Some(store), journal, cfg.limits)?;
+    tail: &mut crate::audit::TailCollector,
+) -> Result<(Engine, u64), PipelineError> {
+    let (engine, report) =
+        snapshot::restore_observed(Some(store), journal, cfg.limits, &mut |cmd, events| tail.observe(cmd, events))?;
     tracing::info!(
         snapshot = ?report.snapshot.as_ref().map(|s| s.seq),
         replayed = report.replayed,
@@ -525,7 +523,7 @@ fn restore(
     for (seq, why) in &report.skipped {
         tracing::warn!(seq, why, "snapshot skipped");
     }
-    Ok(engine)
+    Ok((engine, report.snapshot.map_or(0, |s| s.seq)))
 }
 
 /// The input ring with its consumers: journaler ∥ matcher (pinned when configured), then the

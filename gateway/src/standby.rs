@@ -259,6 +259,10 @@ struct Node {
     verify_every: u64,
     sync: bool,
     status: Arc<StandbyStatus>,
+    /// The audit log, kept as the primary keeps it (so a promotion finds it complete).
+    audit: crate::audit::AuditLog,
+    /// An operator command's events (for its audit record).
+    events: Vec<engine::Event>,
 }
 
 impl Node {
@@ -271,8 +275,19 @@ impl Node {
         let config = JournalConfig { segment_len_bytes: cfg.raw.journal.segment_len_bytes, ..JournalConfig::default() };
         let journal = Journal::open_dir(journal_dir(&data_dir), config)?;
         let store = SnapshotStore::open(snapshot_dir(&data_dir))?;
-        let (engine, report) = snapshot::restore(Some(&store), &journal, cfg.limits)?;
+        let mut tail = crate::audit::TailCollector::default();
+        let (engine, report) =
+            snapshot::restore_observed(Some(&store), &journal, cfg.limits, &mut |c, e| tail.observe(c, e))?;
         tracing::debug!(seq = engine.seq(), replayed = report.replayed, "standby state restored");
+        let replayed_from = report.snapshot.map_or(0, |s| s.seq);
+        let at = crate::audit::Restored {
+            journal: &journal,
+            limits: cfg.limits,
+            engine: &engine,
+            replayed_from,
+            tail: &tail.entries,
+        };
+        let audit = crate::audit::open_at_start(&data_dir, &at)?;
         let every = match cfg.raw.snapshot.every_commands {
             0 => u64::MAX,
             n => n,
@@ -292,6 +307,8 @@ impl Node {
             verify_every: 0,
             sync: false,
             status,
+            audit,
+            events: Vec::new(),
         })
     }
 
@@ -508,7 +525,7 @@ impl Node {
                 .append(r.seq, r.timestamp_ns, r.kind, r.body)
                 .map_err(|e| End::Lost(format!("journal: {e}")))?;
             let cmd = Command::decode(r.body).map_err(|e| End::Diverged(format!("seq {}: {e}", r.seq)))?;
-            self.follower.apply(&cmd).map_err(|e| End::Diverged(format!("seq {}: {e}", r.seq)))?;
+            self.apply(&cmd).map_err(|e| End::Diverged(format!("seq {}: {e}", r.seq)))?;
             if self.verify_every > 0 && r.seq.is_multiple_of(self.verify_every) {
                 let ours = self.follower.engine().state_hash();
                 let result = self.check.ours(r.seq, ours);
@@ -517,6 +534,22 @@ impl Node {
             at += r.len_bytes();
         }
         self.status.next_seq.store(self.journal.next_seq(), Ordering::Release);
+        Ok(())
+    }
+
+    /// Applies `cmd`; an operator command's audit record is appended as the primary's is.
+    fn apply(&mut self, cmd: &Command) -> Result<(), snapshot::FollowerError> {
+        let engine::CommandBody::Operator(c) = &cmd.body else {
+            return self.follower.apply(cmd).map(drop);
+        };
+        self.events.clear();
+        self.follower.apply_into(cmd, &mut self.events)?;
+        if let Some(engine::Event::Operator(outcome)) = self.events.last() {
+            let entry = crate::audit::AuditEntry::new(cmd.seq, cmd.ts_ns, c, outcome);
+            if let Err(e) = self.audit.append(entry) {
+                tracing::error!(seq = cmd.seq, error = %e, "cannot write the audit record; it is rebuilt at the next start");
+            }
+        }
         Ok(())
     }
 

@@ -226,6 +226,27 @@ fn the_audit_trail_survives_restarts_and_an_edited_record_stops_the_start() {
 }
 
 #[test]
+fn a_standby_keeps_the_same_audit_log_as_its_primary() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(&dir.path().join("primary"));
+    cfg.pipeline.durability = gateway::config::DurabilityPolicy::Replicated;
+    cfg.replication.listen = "127.0.0.1:0".into();
+    let (app, admin) = start(cfg);
+    let mut scfg = config(&dir.path().join("standby"));
+    scfg.replication.primary = app.replication_addr().expect("replication port").to_string();
+    let standby = gateway::standby::start(scfg.validate().unwrap()).expect("standby starts");
+    sbe_flow::wait_until("the standby attached", || standby.status().attached());
+    for path in ["/admin/instruments/1/halt", "/admin/kill/account/2", "/admin/mass-cancel?all=true"] {
+        assert_eq!(act(admin, path).0, 200, "{path}");
+    }
+    let file = |node: &str| dir.path().join(node).join(gateway::audit::FILE_NAME);
+    let primary = std::fs::read(file("primary")).unwrap();
+    sbe_flow::wait_until("the standby's audit log", || std::fs::read(file("standby")).is_ok_and(|b| b == primary));
+    drop(standby);
+    drop(app);
+}
+
+#[test]
 fn reload_rotates_a_password_an_account_limit_and_instruments_without_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("sable.toml");

@@ -3,7 +3,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use engine::{ApplyError, Command, CountingSink, Engine};
+use engine::{ApplyError, Command, CountingSink, Engine, EventSink};
 
 use crate::store::{Retention, SnapshotError, SnapshotInfo, SnapshotStore};
 
@@ -57,6 +57,21 @@ impl Follower {
     /// Applies one command; writes a snapshot (and prunes old ones) when one is due.
     pub fn apply(&mut self, cmd: &Command) -> Result<Option<SnapshotInfo>, FollowerError> {
         self.engine.apply(cmd, &mut self.sink)?;
+        self.snapshot_if_due()
+    }
+
+    /// [`Follower::apply`], writing the command's events to `out` (a standby keeps the audit
+    /// records of operator commands).
+    pub fn apply_into(
+        &mut self,
+        cmd: &Command,
+        out: &mut impl EventSink,
+    ) -> Result<Option<SnapshotInfo>, FollowerError> {
+        self.engine.apply(cmd, out)?;
+        self.snapshot_if_due()
+    }
+
+    fn snapshot_if_due(&mut self) -> Result<Option<SnapshotInfo>, FollowerError> {
         if self.engine.seq() - self.last_snapshot_seq >= self.every_commands {
             return self.snapshot_now().map(Some);
         }

@@ -34,5 +34,5 @@ pub mod restore;
 pub mod store;
 
 pub use follower::{Follower, FollowerError};
-pub use restore::{RestoreError, RestoreReport, replay_journal, restore};
+pub use restore::{RestoreError, RestoreReport, replay_journal, replay_journal_observed, restore, restore_observed};
 pub use store::{Retention, SnapshotError, SnapshotInfo, SnapshotStore};

@@ -1,6 +1,6 @@
 //! Restore = newest valid snapshot + journal replay from its sequence number.
 
-use engine::{Command, CountingSink, Engine, EngineLimits};
+use engine::{Command, CommandBody, CountingSink, Engine, EngineLimits, Event};
 use journal::{Journal, JournalError, Storage};
 
 use crate::store::{SnapshotError, SnapshotInfo, SnapshotStore};
@@ -46,7 +46,18 @@ pub struct RestoreReport {
 /// Replays journal records from `engine.seq() + 1` to the journal's end into `engine`,
 /// returning how many were applied. Events are discarded: outputs are re-derived, not stored.
 pub fn replay_journal<S: Storage>(engine: &mut Engine, journal: &Journal<S>) -> Result<u64, RestoreError> {
+    replay_journal_observed(engine, journal, &mut |_, _| {})
+}
+
+/// [`replay_journal`], handing each operator command and its events to `observe` (the audit
+/// log re-derives its records from them; other commands' events are discarded as before).
+pub fn replay_journal_observed<S: Storage>(
+    engine: &mut Engine,
+    journal: &Journal<S>,
+    observe: &mut dyn FnMut(&Command, &[Event]),
+) -> Result<u64, RestoreError> {
     let mut sink = CountingSink::default();
+    let mut events: Vec<Event> = Vec::new();
     let mut applied = 0;
     for rec in journal.read_from(engine.seq() + 1)? {
         let rec = rec?;
@@ -61,7 +72,13 @@ pub fn replay_journal<S: Storage>(engine: &mut Engine, journal: &Journal<S>) -> 
                 cmd.seq, cmd.ts_ns, rec.seq, rec.timestamp_ns
             )));
         }
-        engine.apply(&cmd, &mut sink).map_err(|e| bad(e.to_string()))?;
+        if let CommandBody::Operator(_) = cmd.body {
+            events.clear();
+            engine.apply(&cmd, &mut events).map_err(|e| bad(e.to_string()))?;
+            observe(&cmd, &events);
+        } else {
+            engine.apply(&cmd, &mut sink).map_err(|e| bad(e.to_string()))?;
+        }
         applied += 1;
     }
     Ok(applied)
@@ -76,6 +93,17 @@ pub fn restore<S: Storage>(
     store: Option<&SnapshotStore>,
     journal: &Journal<S>,
     limits: EngineLimits,
+) -> Result<(Engine, RestoreReport), RestoreError> {
+    restore_observed(store, journal, limits, &mut |_, _| {})
+}
+
+/// [`restore`], handing each replayed operator command and its events to `observe` (see
+/// [`replay_journal_observed`]).
+pub fn restore_observed<S: Storage>(
+    store: Option<&SnapshotStore>,
+    journal: &Journal<S>,
+    limits: EngineLimits,
+    observe: &mut dyn FnMut(&Command, &[Event]),
 ) -> Result<(Engine, RestoreReport), RestoreError> {
     let mut report = RestoreReport::default();
     let last_seq = journal.appended_seq();
@@ -107,6 +135,6 @@ pub fn restore<S: Storage>(
         }
         None => Engine::new(limits),
     };
-    report.replayed = replay_journal(&mut engine, journal)?;
+    report.replayed = replay_journal_observed(&mut engine, journal, observe)?;
     Ok((engine, report))
 }

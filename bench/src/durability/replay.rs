@@ -4,7 +4,8 @@
 //! Four passes over the whole journal: a plain replay (every checksum and the chain checked,
 //! bodies borrowed from the mapping), the same plus `Command::decode` of every body, and both
 //! again with a timestamp pair around each record (the timer adds a few ns to those). Decoded
-//! commands are not applied here; restore does that.
+//! commands are not applied here; restore does that. Last, `audit_derive`: the audit log's
+//! start-up replay through a scratch engine, timed as a whole.
 
 use std::time::Instant;
 
@@ -87,4 +88,21 @@ pub fn run(ctx: &mut Ctx, journal: &Journal<MmapStorage>) {
     let line = summary_line("journal_replay_decode", "sable", records, decode_ops, &pd)
         + &format!(" p999_ns={:.0}", pd.p999_ns);
     ctx.summary(line);
+    audit_derive(ctx, journal, records);
+}
+
+/// `audit_derive`: what the audit log's start-up check costs (`gateway::audit::derive`: the
+/// whole journal replayed through a scratch engine), once, timed as a whole (no per-record
+/// percentiles: the engine's share is `restore`'s).
+fn audit_derive(ctx: &mut Ctx, journal: &Journal<MmapStorage>, records: u64) {
+    let started = Instant::now();
+    let entries = gateway::audit::derive(journal, super::LIMITS).expect("the scratch journal replays");
+    let s = started.elapsed().as_secs_f64();
+    let found = entries.map_or(0, |e| e.len());
+    println!("  [audit_derive] {:.2} M records/s in {s:.2} s ({found} operator commands)", records as f64 / s / 1e6);
+    ctx.summary(format!(
+        "workload=audit_derive engine=sable commands={records} ops_per_s={:.0} total_ms={:.0}",
+        records as f64 / s,
+        s * 1e3
+    ));
 }

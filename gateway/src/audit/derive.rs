@@ -1,5 +1,6 @@
-//! The audit entries a journal gives: its commands replayed through a scratch engine, each
-//! operator command's outcome read off its events.
+//! The audit entries a journal gives: each operator command's outcome read off its events,
+//! during the restore's own replay ([`TailCollector`]) or, to rebuild a whole log, with the
+//! journal replayed from seq 1 through a scratch engine ([`derive`]).
 
 use engine::{Command, CommandBody, Engine, EngineLimits, Event};
 use journal::{Journal, Storage};
@@ -26,4 +27,21 @@ pub fn derive<S: Storage>(journal: &Journal<S>, limits: EngineLimits) -> Result<
         }
     }
     Ok(Some(entries))
+}
+
+/// Collects the entries of the operator commands a restore replays
+/// (`snapshot::restore_observed`).
+#[derive(Default)]
+pub struct TailCollector {
+    /// The entries, in sequence order.
+    pub entries: Vec<AuditEntry>,
+}
+
+impl TailCollector {
+    /// The observer's call: one replayed operator command and its events.
+    pub fn observe(&mut self, cmd: &Command, events: &[Event]) {
+        if let (CommandBody::Operator(c), Some(Event::Operator(outcome))) = (&cmd.body, events.last()) {
+            self.entries.push(AuditEntry::new(cmd.seq, cmd.ts_ns, c, outcome));
+        }
+    }
 }

@@ -4,11 +4,13 @@
 //!
 //! Every field of a record is a function of the journal: who and what come from the command,
 //! when is its sequencer timestamp, before and after are the engine's outcome event. So the log
-//! is rebuilt, not trusted: at start-up the chain is verified line by line, then the journal is
-//! replayed through a scratch engine ([`derive`]) and every record must equal the one the
-//! journal gives; a missing tail (a crash between the journal and the log) is appended, a
-//! record the journal does not hold stops the start. A standby that is promoted rebuilds the
-//! same bytes from its copy of the journal.
+//! is rebuilt, not trusted. At start-up the chain is verified line by line; the records of the
+//! commands the restore replays (after its snapshot) must equal what the replay gives, a
+//! missing tail (a crash between the journal and the log) is appended, a record the journal
+//! does not hold stops the start; and the records before the snapshot must be as many as the
+//! engine counted (`Engine::operator_commands`). A log with fewer (lost, or a standby's first
+//! promotion) is rebuilt from the whole journal through a scratch engine ([`derive`]), which
+//! gives the same bytes the primary wrote.
 
 mod derive;
 mod record;
@@ -19,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-pub use derive::derive;
+pub use derive::{TailCollector, derive};
 pub use record::{AuditEntry, AuditRecord, Filter, GENESIS};
 
 /// The audit log's file name in the data directory.
@@ -59,6 +61,31 @@ pub enum AuditError {
     /// Replaying the journal failed.
     #[error("replaying the journal for the audit log: {0}")]
     Replay(String),
+    /// The log holds fewer records before the replay's start than the engine counted
+    /// operator commands there (rebuild it from the whole journal).
+    #[error("{path}: {have} records up to seq {upto}, the journal has {want} operator commands there")]
+    Short {
+        /// The file.
+        path: PathBuf,
+        /// The replay's start.
+        upto: u64,
+        /// Records in the file up to it.
+        have: u64,
+        /// Operator commands the engine applied up to it.
+        want: u64,
+    },
+}
+
+/// What the journal gives the audit log at start-up: the entries of the operator commands
+/// after `from` (the replayed tail, or everything from seq 1) and how many came before.
+#[derive(Clone, Copy, Debug)]
+pub struct Derived<'a> {
+    /// The entries were derived for the commands after this seq.
+    pub from: u64,
+    /// Operator commands at or before `from`.
+    pub before: u64,
+    /// The entries, in sequence order.
+    pub entries: &'a [AuditEntry],
 }
 
 /// What [`AuditLog::reconcile`] did.
@@ -94,8 +121,13 @@ impl AuditLog {
         &self.records
     }
 
-    /// Chains `entry` after the last record and appends it to the file.
+    /// Chains `entry` after the last record and appends it to the file. Records at or after
+    /// its seq (a standby's, past a cut of its journal) are dropped first.
     pub fn append(&mut self, entry: AuditEntry) -> Result<&AuditRecord, AuditError> {
+        if self.records.last().is_some_and(|r| r.entry.seq >= entry.seq) {
+            self.records.retain(|r| r.entry.seq < entry.seq);
+            self.rewrite()?;
+        }
         let prev = self.records.last().map_or(GENESIS.to_owned(), |r| r.hash.clone());
         let record = AuditRecord::chain(entry, prev);
         let mut line = serde_json::to_vec(&record).expect("a record serializes");
@@ -106,9 +138,9 @@ impl AuditLog {
     }
 
     /// Brings the log to what the journal says: `journal_end` is the last durable sequence
-    /// number and `derived` the entries the journal gives (`None` when the journal no longer
-    /// starts at 1: only the chain was checked). See the module docs.
-    pub fn reconcile(&mut self, derived: Option<&[AuditEntry]>, journal_end: u64) -> Result<Reconciled, AuditError> {
+    /// number and `derived` what the journal gives (`None` when nothing could be derived: only
+    /// the chain was checked). See the module docs.
+    pub fn reconcile(&mut self, derived: Option<Derived<'_>>, journal_end: u64) -> Result<Reconciled, AuditError> {
         let mut done = Reconciled::default();
         let keep = self.records.iter().take_while(|r| r.entry.seq <= journal_end).count();
         if keep < self.records.len() {
@@ -117,20 +149,26 @@ impl AuditLog {
             self.records.truncate(keep);
             self.rewrite()?;
         }
-        let Some(derived) = derived else { return Ok(done) };
-        for (r, d) in self.records.iter().zip(derived) {
-            if r.entry != *d {
-                let why = format!("differs from the journal's: file {:?}, journal {:?}", r.entry, d);
+        let Some(d) = derived else { return Ok(done) };
+        let before = self.records.iter().take_while(|r| r.entry.seq <= d.from).count();
+        if before as u64 != d.before {
+            let (have, want) = (before as u64, d.before);
+            return Err(AuditError::Short { path: self.path.clone(), upto: d.from, have, want });
+        }
+        for (r, e) in self.records[before..].iter().zip(d.entries) {
+            if r.entry != *e {
+                let why = format!("differs from the journal's: file {:?}, journal {:?}", r.entry, e);
                 return Err(AuditError::Journal { path: self.path.clone(), seq: r.entry.seq, why });
             }
             done.verified += 1;
         }
-        if let Some(extra) = self.records.get(derived.len()) {
+        if let Some(extra) = self.records.get(before + d.entries.len()) {
             let why = "is not an operator command in the journal".to_owned();
             return Err(AuditError::Journal { path: self.path.clone(), seq: extra.entry.seq, why });
         }
-        for d in &derived[self.records.len()..] {
-            self.append(d.clone())?;
+        let have = self.records.len() - before;
+        for e in &d.entries[have..] {
+            self.append(e.clone())?;
             done.appended += 1;
         }
         Ok(done)
@@ -150,6 +188,40 @@ impl AuditLog {
         self.file = OpenOptions::new().append(true).open(&self.path).map_err(io)?;
         Ok(())
     }
+}
+
+/// What a restore left for the audit log to be checked against.
+pub struct Restored<'a, S: journal::Storage> {
+    /// The journal.
+    pub journal: &'a journal::Journal<S>,
+    /// The engine's capacities (a rebuild replays through a scratch engine of them).
+    pub limits: engine::EngineLimits,
+    /// The restored engine.
+    pub engine: &'a engine::Engine,
+    /// The restore replayed the commands after this seq (its snapshot's; 0 without one).
+    pub replayed_from: u64,
+    /// The entries of the operator commands it replayed ([`TailCollector`]).
+    pub tail: &'a [AuditEntry],
+}
+
+/// Opens `<data_dir>/audit.jsonl`, verifies its chain and reconciles it with what the restore
+/// replayed; a log short of records before the replay is rebuilt from the whole journal.
+pub fn open_at_start<S: journal::Storage>(data_dir: &Path, r: &Restored<'_, S>) -> Result<AuditLog, AuditError> {
+    let started = Instant::now();
+    let mut log = AuditLog::open(&data_dir.join(FILE_NAME))?;
+    let before = r.engine.operator_commands() - r.tail.len() as u64;
+    let (end, tail) = (r.engine.seq(), Derived { from: r.replayed_from, before, entries: r.tail });
+    let done = match log.reconcile(Some(tail), end) {
+        Err(AuditError::Short { have, want, .. }) if have < want && r.journal.first_seq() <= 1 => {
+            tracing::warn!(have, want, "audit log short of records: rebuilding it from the whole journal");
+            let all = derive(r.journal, r.limits)?.unwrap_or_default();
+            log.reconcile(Some(Derived { from: 0, before: 0, entries: &all }), end)?
+        }
+        other => other?,
+    };
+    let ms = started.elapsed().as_millis() as u64;
+    tracing::info!(records = log.records.len(), verified = done.verified, appended = done.appended, ms, "audit log");
+    Ok(log)
 }
 
 /// Reads the records at `path` (none if it does not exist), checking each line's hash and its

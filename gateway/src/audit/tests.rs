@@ -74,7 +74,7 @@ fn a_rehashed_forgery_passes_the_chain_but_not_the_journal() {
     forged.by = "mallory".into();
     let path = log_with(dir.path(), &[forged]);
     let mut log = AuditLog::open(&path).expect("a consistently rehashed chain is well formed");
-    match log.reconcile(Some(&[halt(4)]), 10) {
+    match log.reconcile(Some(Derived { from: 0, before: 0, entries: &[halt(4)] }), 10) {
         Err(AuditError::Journal { seq: 4, .. }) => {}
         other => panic!("expected the journal to disagree at seq 4, got {other:?}"),
     }
@@ -86,7 +86,8 @@ fn reconcile_appends_what_the_log_missed_and_drops_what_never_became_durable() {
     let path = log_with(dir.path(), &[halt(4), halt(12)]);
     let mut log = AuditLog::open(&path).unwrap();
     let cancel = entry(8, "bob", OperatorAction::MassCancel(MassCancelTarget::Instrument(InstrumentId(1))));
-    let done = log.reconcile(Some(&[halt(4), cancel.clone()]), 10).unwrap();
+    let all = [halt(4), cancel.clone()];
+    let done = log.reconcile(Some(Derived { from: 0, before: 0, entries: &all }), 10).unwrap();
     assert_eq!(done, Reconciled { verified: 1, appended: 1, dropped: 1 });
     let reopened = AuditLog::open(&path).unwrap();
     let seqs: Vec<u64> = reopened.records().iter().map(|r| r.entry.seq).collect();
@@ -106,4 +107,19 @@ fn filters_select_by_operator_action_target_and_seq() {
     assert_eq!(seqs(Filter { target: Some("account 7".into()), ..Filter::default() }), vec![9]);
     assert_eq!(seqs(Filter { since_seq: Some(5), limit: Some(1), ..Filter::default() }), vec![9]);
     assert_eq!(shared.wait_for(&[4, 10], Duration::from_millis(1)).len(), 2);
+}
+
+#[test]
+fn after_a_snapshot_only_the_replayed_tail_is_compared_and_the_count_before_it_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = log_with(dir.path(), &[halt(4), halt(9), halt(15)]);
+    let mut log = AuditLog::open(&path).unwrap();
+    let tail = [halt(15), halt(18)];
+    let done = log.reconcile(Some(Derived { from: 10, before: 2, entries: &tail }), 20).unwrap();
+    assert_eq!(done, Reconciled { verified: 1, appended: 1, dropped: 0 });
+    let mut short = AuditLog::open(&path).unwrap();
+    match short.reconcile(Some(Derived { from: 10, before: 3, entries: &tail }), 20) {
+        Err(AuditError::Short { have: 2, want: 3, upto: 10, .. }) => {}
+        other => panic!("a log short of records before the snapshot must say so, got {other:?}"),
+    }
 }
