@@ -226,6 +226,55 @@ fn the_audit_trail_survives_restarts_and_an_edited_record_stops_the_start() {
 }
 
 #[test]
+fn sable_admin_takes_each_action_to_the_admin_port() {
+    use gateway::admin::cli::{AdminAction, AdminArgs, AuditArgs, SwitchKind, run};
+    let dir = tempfile::tempdir().unwrap();
+    let (app, admin) = start(config(dir.path()));
+    let token_file = dir.path().join("admin.token");
+    std::fs::write(&token_file, format!("{ADMIN_TOKEN}\n")).unwrap();
+    let args = |action| AdminArgs {
+        addr: Some(admin.to_string()),
+        config: None,
+        token_file: Some(token_file.clone()),
+        action,
+    };
+    let actions = [
+        AdminAction::Halt { instrument: 1 },
+        AdminAction::Resume { instrument: 1 },
+        AdminAction::Close { instrument: 1 },
+        AdminAction::MassCancel { account: Some(1), instrument: Some(1), all: false },
+        AdminAction::Kill { kind: SwitchKind::Account, name: "2".into() },
+        AdminAction::Release { kind: SwitchKind::Account, name: "2".into() },
+        AdminAction::Kill { kind: SwitchKind::Session, name: "demo2".into() },
+        AdminAction::Release { kind: SwitchKind::Session, name: "demo2".into() },
+    ];
+    for action in actions {
+        run(&args(action.clone())).unwrap_or_else(|e| panic!("{action:?}: {e}"));
+    }
+    let refused = run(&args(AdminAction::MassCancel { account: None, instrument: None, all: false })).unwrap_err();
+    assert!(refused.contains("400"), "{refused}");
+    let unknown = run(&args(AdminAction::Kill { kind: SwitchKind::Session, name: "no such".into() })).unwrap_err();
+    assert!(unknown.contains("409"), "{unknown}");
+    let listed: Vec<String> = audit(admin, "").iter().map(|r| r["action"].as_str().unwrap().to_owned()).collect();
+    let expect = [
+        "halt",
+        "resume",
+        "close",
+        "mass_cancel",
+        "kill_account",
+        "release_account",
+        "kill_session",
+        "mass_cancel",
+        "release_session",
+    ];
+    assert_eq!(listed, expect);
+    run(&args(AdminAction::Audit(AuditArgs { action: Some("halt".into()), ..AuditArgs::default() }))).unwrap();
+    let file = Some(dir.path().join(gateway::audit::FILE_NAME));
+    run(&args(AdminAction::Audit(AuditArgs { file, ..AuditArgs::default() }))).expect("the file's chain verifies");
+    drop(app);
+}
+
+#[test]
 fn a_standby_keeps_the_same_audit_log_as_its_primary() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(&dir.path().join("primary"));
