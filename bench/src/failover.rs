@@ -11,9 +11,12 @@
 //! promotion, the returning node rejoining (`halt` acknowledges nothing without a standby),
 //! reconnection.
 //!
+//! A FIX client (session CLIENT2, [`crate::failover_fix`]) trades beside the SBE one and
+//! resumes its session on the promoted node (no sequence reset).
+//!
 //! At the end the last primary is stopped with SIGTERM and checked offline: every order that
-//! was acknowledged is in its journal exactly once, and replaying that journal from scratch
-//! gives the state hash the process reported.
+//! was acknowledged, over SBE or FIX, is in its journal exactly once, and replaying that
+//! journal from scratch gives the state hash the process reported.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -99,8 +102,10 @@ pub struct Outcome {
     /// SIGKILL (or SIGUSR2: step-down) of the primary → the first acknowledgement from the
     /// promoted standby, per cycle.
     pub failover: Vec<Duration>,
-    /// Orders acknowledged over the run.
+    /// Orders acknowledged over the run (SBE and FIX).
     pub acked: u64,
+    /// Of them, over FIX (the session resumed on each promoted node).
+    pub fix_acked: u64,
     /// Acknowledged orders missing from the final primary's journal (must be 0).
     pub lost: u64,
     /// Orders in the journal more than once (must be 0).
@@ -328,17 +333,20 @@ pub fn run(opts: &Options) -> Result<Outcome, String> {
     let mut primary = a.spawn(&opts.sable, "run", (&b, url), "sable: listening on")?;
     let mut standby = b.spawn(&opts.sable, "standby", (&a, url), "following the primary")?;
     let mut trader = Trader { client: None, next: 0, acked: Vec::new() };
+    let mut fix = crate::failover_fix::FixTrader::default();
     let mut outcome = Outcome::default();
     for _ in 0..opts.cycles {
         let orders = 1 + rng.below(opts.max_orders_per_cycle);
         for _ in 0..orders {
-            if !trader.send_one(a.sbe)? {
-                return Err("the primary dropped the client before the kill".into());
+            if !trader.send_one(a.sbe)? || !fix.send_one(a.fix)? {
+                return Err("the primary dropped a client before the kill".into());
             }
         }
+        fix.fire();
         let killed = Instant::now();
         if opts.switchover {
             primary.signal(libc::SIGUSR2)?;
+            fix.answer_logout(STEP_TIMEOUT);
             primary.wait_for("sable: stepped down")?;
             let _ = primary.child.wait();
         } else {
@@ -356,14 +364,18 @@ pub fn run(opts: &Options) -> Result<Outcome, String> {
         trader.client = None;
         trader.until_acked(a.sbe)?;
         outcome.failover.push(killed.elapsed());
+        fix.disconnect();
+        fix.until_acked(a.fix)?;
     }
     drop(standby);
     primary.signal(libc::SIGTERM)?;
     let stopped = primary.wait_for("sable: stopped at seq")?;
     let reported = parse_state_hash(&stopped)?;
     let _ = primary.child.wait();
-    outcome.acked = trader.acked.len() as u64;
-    check_journal(&a, &trader.acked, reported, &mut outcome)?;
+    outcome.fix_acked = fix.acked.len() as u64;
+    let acked: Vec<String> = trader.acked.into_iter().chain(fix.acked).collect();
+    outcome.acked = acked.len() as u64;
+    check_journal(&a, &acked, reported, &mut outcome)?;
     Ok(outcome)
 }
 

@@ -12,6 +12,7 @@ pub mod durability;
 pub mod e2e;
 pub mod engines;
 pub mod failover;
+pub mod failover_fix;
 pub mod lobster;
 pub mod machine;
 pub mod naive;

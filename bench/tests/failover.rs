@@ -45,6 +45,7 @@ fn cycles_lose_and_duplicate_nothing(cycles: u32, switchover: bool, etcd: bool) 
     let outcome = run(&opts).unwrap_or_else(|e| panic!("seed {seed}: {e}; logs kept in {}", dir.keep().display()));
     assert_eq!(outcome.failover.len(), cycles as usize);
     assert!(outcome.acked >= u64::from(cycles) * 2, "orders flowed: {}", outcome.acked);
+    assert!(outcome.fix_acked > u64::from(cycles), "the FIX session resumed on every promoted node");
     assert_eq!((outcome.lost, outcome.duplicated), (0, 0), "seed {seed}");
     assert_eq!(outcome.state_hashes.0, outcome.state_hashes.1, "seed {seed}: reported vs replayed state hash");
 }
