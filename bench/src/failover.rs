@@ -106,6 +106,8 @@ pub struct Outcome {
     pub acked: u64,
     /// Of them, over FIX (the session resumed on each promoted node).
     pub fix_acked: u64,
+    /// ResendRequests the FIX client answered (its in-flight order left a gap).
+    pub fix_resend_requests: u64,
     /// Acknowledged orders missing from the final primary's journal (must be 0).
     pub lost: u64,
     /// Orders in the journal more than once (must be 0).
@@ -373,6 +375,7 @@ pub fn run(opts: &Options) -> Result<Outcome, String> {
     let reported = parse_state_hash(&stopped)?;
     let _ = primary.child.wait();
     outcome.fix_acked = fix.acked.len() as u64;
+    outcome.fix_resend_requests = fix.resend_requests;
     let acked: Vec<String> = trader.acked.into_iter().chain(fix.acked).collect();
     outcome.acked = acked.len() as u64;
     check_journal(&a, &acked, reported, &mut outcome)?;

@@ -47,6 +47,8 @@ pub struct FixTrader {
     next_cl: u64,
     /// ClOrdIDs acknowledged.
     pub acked: Vec<String>,
+    /// ResendRequests the server sent after a Logon (a gap the in-flight order left).
+    pub resend_requests: u64,
 }
 
 impl Default for FixTrader {
@@ -58,6 +60,7 @@ impl Default for FixTrader {
             next_out: 1,
             next_cl: 0,
             acked: Vec::new(),
+            resend_requests: 0,
         }
     }
 }
@@ -274,6 +277,7 @@ impl FixTrader {
                 Step::Other
             }
             b"2" => {
+                self.resend_requests += 1;
                 self.gap_fill(&field(7)).map_err(broken)?;
                 if waiting_for.is_some() { Step::Resend } else { Step::Other }
             }

@@ -85,10 +85,11 @@ fn main() -> ExitCode {
     }
     let p = Percentiles::from_raw(&h);
     println!(
-        "{} acked={} fix_acked={} lost={} duplicated={} state_hash_reported={:016x} state_hash_replayed={:016x}",
+        "{} acked={} fix_acked={} fix_resend_requests={} lost={} duplicated={} state_hash_reported={:016x} state_hash_replayed={:016x}",
         summary_line(workload(&opts), "sable", outcome.failover.len() as u64, 0.0, &p),
         outcome.acked,
         outcome.fix_acked,
+        outcome.fix_resend_requests,
         outcome.lost,
         outcome.duplicated,
         outcome.state_hashes.0,
