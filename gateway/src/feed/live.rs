@@ -9,7 +9,8 @@
 //!
 //! The array is reserved at its full size at start and filled as the ids reach further into it
 //! (the pages are touched on first use, never all at start). Removal empties the entry: no
-//! tombstones, no clean-up.
+//! tombstones, no clean-up. A bitmap of the occupied entries (one bit each) lets a snapshot or a
+//! session's opening visit only the orders shown, not every entry of the array.
 
 use crate::feed::translate::LiveOrder;
 use crate::feed::{MAX_LIVE_DIRECT, MIN_LIVE_DIRECT};
@@ -30,6 +31,8 @@ pub(crate) struct LiveOrders {
     /// Direct-mapped on `id & mask`; grows (within its reserved capacity) as ids reach further.
     direct: Vec<Entry>,
     mask: u64,
+    /// One bit per array entry, set while it holds an order.
+    occupied: Vec<u64>,
     /// Orders whose array entry is taken by another live order.
     overflow: IdMap<u64, LiveOrder>,
     len: usize,
@@ -43,7 +46,13 @@ impl LiveOrders {
         let size = max_orders.next_power_of_two().clamp(MIN_LIVE_DIRECT, MAX_LIVE_DIRECT);
         let mut overflow = IdMap::default();
         overflow.reserve(size / 16);
-        LiveOrders { direct: Vec::with_capacity(size), mask: size as u64 - 1, overflow, len: 0 }
+        LiveOrders {
+            direct: Vec::with_capacity(size),
+            mask: size as u64 - 1,
+            occupied: vec![0; size.div_ceil(64)],
+            overflow,
+            len: 0,
+        }
     }
 
     fn index(&self, id: u64) -> usize {
@@ -84,6 +93,7 @@ impl LiveOrders {
         let e = &mut self.direct[i];
         if e.key == EMPTY && id != EMPTY {
             *e = Entry { key: id, order };
+            self.occupied[i / 64] |= 1 << (i % 64);
         } else {
             self.overflow.insert(id, order);
         }
@@ -95,6 +105,7 @@ impl LiveOrders {
         let removed = match self.direct.get_mut(i) {
             Some(e) if e.key == id && id != EMPTY => {
                 e.key = EMPTY;
+                self.occupied[i / 64] &= !(1 << (i % 64));
                 Some(e.order)
             }
             _ if self.overflow.is_empty() => None,
@@ -108,7 +119,17 @@ impl LiveOrders {
 
     /// Every order shown, in no particular order.
     pub(crate) fn values(&self) -> impl Iterator<Item = &LiveOrder> {
-        self.direct.iter().filter(|e| e.key != EMPTY).map(|e| &e.order).chain(self.overflow.values())
+        let direct = self.occupied.iter().enumerate().filter(|(_, w)| **w != 0).flat_map(move |(at, &word)| {
+            let mut bits = word;
+            std::iter::from_fn(move || {
+                (bits != 0).then(|| {
+                    let i = at * 64 + bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    &self.direct[i].order
+                })
+            })
+        });
+        direct.chain(self.overflow.values())
     }
 
     /// Orders shown.
