@@ -3,7 +3,7 @@
 //!
 //! `cargo run --release -p bench --bin e2e -- [--quick] [--rate N]... [--connections N]
 //! [--protocol sbe|fix|both] [--durability memory|written|fsync] [--seconds S]
-//! [--wait backoff|yield|sleep|spin] [--rollovers] [--metrics off|on|scraped]...`
+//! [--wait backoff|yield|sleep|spin] [--rollovers] [--metrics off|on|scraped]... [--feed off|on]...`
 //!
 //! 1. The floors: a blocking TCP echo of one frame the size of an SBE NewOrderSingle
 //!    (`workload=tcp_floor`) and, when FIX runs, another of the size of the FIX NewOrderSingle
@@ -43,6 +43,13 @@
 //!    port on, `/metrics` fetched every second during the load; a
 //!    `workload=metrics_scrape_<rate>_<protocol>` line gives the scrapes' own latency). The
 //!    engine field is `sable_metrics_off` / `sable_metrics_scraped` for those arms.
+//!
+//! 6. With `--feed off --feed on`: the market-data feed's arms, each on a fresh appliance (`on`:
+//!    `[feed] enabled`, multicast on loopback, no subscriber; engine `sable_feed_on`), and a
+//!    `feed_vs_off` line per rate: the matcher's on-CPU ns per order in each arm and their ratio
+//!    (off / on: the matcher throughput kept with the feed on, the target ≥ 0.98), beside the
+//!    acknowledgements per second of each arm and their ratio (offer more than the appliance
+//!    takes to compare capacities; on a 2-core host the feed's thread competes for the cores).
 //!
 //! Summary lines carry `protocol=sbe|fix`; workloads are `e2e_<durability>_<rate>_<protocol>`.
 //! The exit status is non-zero if any run lost or duplicated an acknowledgement or had an error.
@@ -248,6 +255,20 @@ struct Args {
     /// `--metrics off --metrics scraped` (each on a fresh appliance).
     #[arg(long, value_enum, default_values_t = [MetricsArg::On])]
     metrics: Vec<MetricsArg>,
+    /// Market-data feed arm: `off` (the default configuration) or `on`; `--feed off --feed on`
+    /// runs both on fresh appliances and prints a `feed_vs_off` line per rate: the matcher's
+    /// CPU per order and the acknowledgements per second with the feed on against off.
+    #[arg(long, value_enum, default_values_t = [FeedArg::Off])]
+    feed: Vec<FeedArg>,
+}
+
+/// The feed arms on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum FeedArg {
+    /// `[feed] enabled = false` (the default configuration).
+    Off,
+    /// `[feed] enabled = true`, multicast on loopback.
+    On,
 }
 
 fn main() -> ExitCode {
@@ -424,7 +445,9 @@ fn run(args: Args) -> Result<bool, String> {
         let spec = LoadSpec { rate_per_s: rate, orders, connections: args.connections };
         let arms = args.durability.iter().flat_map(|d| args.gateway_threads.iter().map(move |t| (d, t)));
         let arms = arms.flat_map(|(d, t)| args.metrics.iter().map(move |m| (d, t, m.mode())));
-        for (&durability, &gateway_threads, metrics) in arms {
+        let arms = arms.flat_map(|(d, t, m)| args.feed.iter().map(move |f| (d, t, m, *f == FeedArg::On)));
+        let mut feed_arms: Vec<(bool, ArmCost)> = Vec::new();
+        for (&durability, &gateway_threads, metrics, feed) in arms {
             let setup = Setup {
                 durability: durability.policy(),
                 wait,
@@ -434,12 +457,16 @@ fn run(args: Args) -> Result<bool, String> {
                 segments: args.rollovers.then_some(SOAK_SEGMENTS),
                 gateway_threads,
                 metrics,
+                feed,
             };
             let mut runs = Vec::with_capacity(protocols.len());
             for (&p, fl) in protocols.iter().zip(&floors) {
-                let (ok, latency) = run_rate(&setup, p, spec, seconds, &parent, fl, fsync_p50)?;
+                let (ok, latency, cost) = run_rate(&setup, p, spec, seconds, &parent, fl, fsync_p50)?;
                 all_ok &= ok;
                 runs.push((ok, latency));
+                if p == Protocol::Sbe && ok {
+                    feed_arms.push((feed, cost));
+                }
                 println!();
             }
             if let [(sbe_ok, sbe), (fix_ok, fix)] = runs.as_slice() {
@@ -449,6 +476,9 @@ fn run(args: Args) -> Result<bool, String> {
                 comparisons.push(line);
             }
         }
+        if let Some(line) = feed_vs_off(rate, &feed_arms) {
+            println!("{line}\n");
+        }
     }
     if comparisons.len() > 1 {
         println!("# FIX vs SBE");
@@ -457,6 +487,32 @@ fn run(args: Args) -> Result<bool, String> {
         }
     }
     Ok(all_ok)
+}
+
+/// What an arm cost: the matcher's on-CPU ns per acknowledged order and acknowledgements/s.
+#[derive(Clone, Copy, Debug, Default)]
+struct ArmCost {
+    matcher_cpu_ns_per_order: f64,
+    acked_per_s: f64,
+}
+
+/// The `feed_vs_off` line of one rate (clean SBE runs of both arms): the matcher's throughput
+/// with the feed on against off, as the ratio of its CPU per order (off / on: the share of its
+/// throughput it keeps, the issue's target ≥ 0.98) and of the acknowledgements per second.
+fn feed_vs_off(rate: u64, arms: &[(bool, ArmCost)]) -> Option<String> {
+    let off = arms.iter().find(|(on, _)| !on)?.1;
+    let on = arms.iter().find(|(on, _)| *on)?.1;
+    let ratio = off.matcher_cpu_ns_per_order / on.matcher_cpu_ns_per_order.max(f64::MIN_POSITIVE);
+    Some(format!(
+        "feed_vs_off: offered_per_s={rate} matcher_cpu_ns_per_order_off={:.0} matcher_cpu_ns_per_order_on={:.0} \
+         matcher_throughput_ratio={ratio:.3} acked_per_s_off={:.0} acked_per_s_on={:.0} acked_ratio={:.3} target (>= 0.98): {}",
+        off.matcher_cpu_ns_per_order,
+        on.matcher_cpu_ns_per_order,
+        off.acked_per_s,
+        on.acked_per_s,
+        on.acked_per_s / off.acked_per_s.max(f64::MIN_POSITIVE),
+        verdict(ratio >= 0.98)
+    ))
 }
 
 /// The `fix_vs_sbe` line of one rate: FIX minus SBE, corrected latency, and the issue target.
@@ -492,7 +548,7 @@ fn run_rate(
     parent: &std::path::Path,
     floor: &Percentiles,
     fsync_p50: Option<f64>,
-) -> Result<(bool, Percentiles), String> {
+) -> Result<(bool, Percentiles, ArmCost), String> {
     println!(
         "## e2e_{}_{}_{}: {} orders offered at {}/s over {} {} connections",
         durability_of(setup.durability).name(),
@@ -532,6 +588,9 @@ fn run_rate(
     if setup.metrics != Metrics::On {
         engine = format!("{engine}_{}", setup.metrics.name());
     }
+    if setup.feed {
+        engine = format!("{engine}_feed_on");
+    }
     if let Some((h, bytes)) = &scrapes {
         let p = pct(h);
         let workload = format!("metrics_scrape_{}_{}", spec.rate_per_s, protocol.name());
@@ -547,7 +606,17 @@ fn run_rate(
     }
     println!("appliance: shut down cleanly at seq {} (state_hash {:016x})", stopped.last_seq, stopped.state_hash);
     report_cpu(&m);
-    Ok((ok, pct(&m.load.corrected)))
+    Ok((ok, pct(&m.load.corrected), arm_cost(&m)))
+}
+
+/// The matcher's CPU per acknowledged order and the acknowledgements per second of a run.
+fn arm_cost(m: &Measured) -> ArmCost {
+    let acked = (m.load.acked_new + m.load.rejected).max(1);
+    let matcher_ns = threads::appliance_cpu_ns(&m.before, &m.after)
+        .into_iter()
+        .find(|(g, _)| g == "matcher")
+        .map_or(0, |(_, ns)| ns);
+    ArmCost { matcher_cpu_ns_per_order: matcher_ns as f64 / acked as f64, acked_per_s: acked_per_s(&m.load) }
 }
 
 /// Logs in `connections` sessions of `protocol`; their streams in connection order.

@@ -78,6 +78,9 @@ pub struct Setup {
     pub gateway_threads: u8,
     /// What the admin port and the recorders do (`[admin] metrics`, a read token).
     pub metrics: Metrics,
+    /// `[feed] enabled`: the market-data feed on, to a multicast group on loopback with a free
+    /// port (no subscriber: its cost in the appliance, not a reader's).
+    pub feed: bool,
 }
 
 /// The metrics arms of a run.
@@ -124,6 +127,11 @@ impl Setup {
                 token: super::scrape::SCRAPE_TOKEN.into(),
                 scope: gateway::admin::auth::Scope::Read,
             }];
+        }
+        c.feed.enabled = self.feed;
+        if self.feed {
+            let port = std::net::UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).map_or(0, |a| a.port());
+            c.feed.group = format!("239.255.70.9:{port}");
         }
         if let Some(seg) = self.segments {
             c.journal.segment_len_bytes = seg.journal_segment_len_bytes;
@@ -181,7 +189,7 @@ impl Setup {
     pub fn describe(&self) -> String {
         format!(
             "default.toml except: listen and fix.listen 127.0.0.1:0, scratch data_dir, durability {:?}, wait_strategy {:?}, \
-             matcher_core {:?}, gateway_threads {}, metrics {}{}, {} accounts (stp allow, no open-order limit), each with {} (no throttle), \
+             matcher_core {:?}, gateway_threads {}, metrics {}, feed {}{}, {} accounts (stp allow, no open-order limit), each with {} (no throttle), \
              outbound_buffer_bytes {} MiB{}",
             self.durability,
             self.wait,
@@ -192,6 +200,7 @@ impl Setup {
                 Metrics::On => "on, not scraped",
                 Metrics::Scraped => "on, admin port on 127.0.0.1:0, /metrics scraped every second",
             },
+            if self.feed { "on (group 239.255.70.9:<free port> on loopback, no subscriber)" } else { "off" },
             if self.durability.needs_standby() {
                 ", replication.listen 127.0.0.1:0 and a standby in this process (data in <scratch>/standby, default config otherwise)"
             } else {

@@ -1,6 +1,6 @@
 //! The messages of the current session kept for re-requests: a preallocated ring of the last
 //! `capacity` messages, by sequence number. Shared between the feed thread (writes) and the
-//! re-request server (reads) behind one mutex, taken once per command and once per request.
+//! re-request server (reads) behind one mutex, taken once per packet sent and once per request.
 
 use crate::feed::itch::MAX_MESSAGE_LEN;
 use crate::feed::mold::SessionName;

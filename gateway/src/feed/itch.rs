@@ -270,6 +270,11 @@ impl Message {
         w.at
     }
 
+    /// Bytes of the encoded message ([`Message::encode`]'s length), without encoding it.
+    pub fn encoded_len(&self) -> usize {
+        Message::layout_len(self.kind()).expect("every message sable builds has a layout")
+    }
+
     /// The layout length of message type `kind`, if sable sends it.
     pub fn layout_len(kind: u8) -> Option<usize> {
         Some(match kind {
@@ -423,6 +428,7 @@ mod tests {
             let mut buf = [0u8; MAX_MESSAGE_LEN];
             let n = m.encode(&mut buf);
             assert_eq!(Some(n), Message::layout_len(m.kind()), "{m:?}");
+            assert_eq!(n, m.encoded_len(), "{m:?}");
             assert_eq!(buf[0], m.kind());
             assert_eq!(Message::decode(&buf[..n]), Ok(m));
             assert!(matches!(Message::decode(&buf[..n - 1]), Err(ItchError::Short { .. })));

@@ -14,10 +14,12 @@
 //! - [`soup`]: SoupBinTCP 3.0 framing for the snapshot/replay port (`stage/feed_snapshot.rs`).
 //! - [`cli`]: `sable feed`.
 //! - `tap.rs`: how the publisher hands durable output to the feed thread.
+//! - `live.rs`: the translator's table of the orders the feed shows, by engine order id.
 
 pub mod cli;
 pub mod history;
 pub mod itch;
+mod live;
 pub mod mold;
 pub mod rebuild;
 pub mod session;
@@ -55,6 +57,11 @@ pub const GATE_RECHECK_US: u64 = 100;
 pub const REREQUEST_POLL_MS: u64 = 200;
 /// Slots the feed thread takes from its ring at once.
 pub const FEED_BATCH: u64 = 1024;
+/// Fewest entries of the feed's direct-mapped table of live orders (`feed/live.rs`).
+pub const MIN_LIVE_DIRECT: usize = 1 << 10;
+/// Most entries of that table (56 bytes each, reserved at start, touched as order ids reach
+/// them: 224 MiB at most); orders beyond it share entries and the rest go to its overflow map.
+pub const MAX_LIVE_DIRECT: usize = 1 << 22;
 
 // ------------------------------------------------------------------ configuration
 

@@ -124,6 +124,17 @@ impl PacketBuilder {
     pub fn bytes(&self) -> &[u8] {
         &self.buf
     }
+
+    /// The packet's messages so far, in order.
+    pub fn blocks(&self) -> impl Iterator<Item = &[u8]> {
+        let mut at = HEADER_LEN.min(self.buf.len());
+        std::iter::from_fn(move || {
+            let len = usize::from(u16::from_be_bytes(self.buf.get(at..at + 2)?.try_into().ok()?));
+            let msg = self.buf.get(at + 2..at + 2 + len)?;
+            at += 2 + len;
+            Some(msg)
+        })
+    }
 }
 
 /// A heartbeat (count 0) announcing `next_seq`.
@@ -158,6 +169,9 @@ mod tests {
         let (h, blocks) = parse_packet(b.bytes()).expect("parses");
         assert_eq!(h, PacketHeader { session: S, seq: 41, count: 2 });
         assert_eq!(blocks, vec![&[b'D'; 19][..], &[b'D'; 19][..]]);
+        assert_eq!(b.blocks().collect::<Vec<_>>(), blocks);
+        b.start(&S, 43);
+        assert_eq!(b.blocks().count(), 0);
     }
 
     #[test]

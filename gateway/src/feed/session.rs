@@ -46,7 +46,6 @@ pub struct FeedSession {
     cur_seq: u64,
     in_command: bool,
     msgs: Vec<Message>,
-    encoded: Vec<([u8; MAX_MESSAGE_LEN], usize)>,
     builder: PacketBuilder,
 }
 
@@ -69,7 +68,6 @@ impl FeedSession {
             cur_seq: 0,
             in_command: false,
             msgs: Vec::with_capacity(256),
-            encoded: Vec::with_capacity(256),
             builder: PacketBuilder::new(max_datagram_bytes),
         }
     }
@@ -98,19 +96,9 @@ impl FeedSession {
     ///
     /// [`flush`]: FeedSession::flush
     pub(crate) fn on_slot(&mut self, slot: &OutSlot, send: &mut impl FnMut(&[u8])) {
-        if slot.seq != self.cur_seq {
-            self.begin(slot.seq, slot.ts_ns, send);
-        }
         match &slot.item {
-            OutItem::Event(e) => {
-                self.in_command = true;
-                self.translator.event(e, &slot.request, &mut self.msgs);
-            }
-            OutItem::Done => {
-                self.translator.end(&mut self.msgs);
-                self.commit(send);
-                self.in_command = false;
-            }
+            OutItem::Event(e) => self.on_event(slot.seq, slot.ts_ns, &slot.request, e, send),
+            OutItem::Done => self.on_done(slot.seq, slot.ts_ns, send),
         }
     }
 
@@ -124,14 +112,39 @@ impl FeedSession {
         events: &[engine::Event],
         send: &mut impl FnMut(&[u8]),
     ) {
-        let slot = |item| OutSlot { seq, ts_ns, request: *body, item };
+        // By reference: building a slot per event would copy the event and the body each time.
         for e in events {
-            let item = OutItem::Event(*e);
-            if crate::feed::tap::needed(&item) {
-                self.on_slot(&slot(item), send);
+            if crate::feed::tap::needed_event(e) {
+                self.on_event(seq, ts_ns, body, e, send);
             }
         }
-        self.on_slot(&slot(OutItem::Done), send);
+        self.on_done(seq, ts_ns, send);
+    }
+
+    /// An event of command `seq`.
+    fn on_event(
+        &mut self,
+        seq: u64,
+        ts_ns: u64,
+        request: &engine::CommandBody,
+        e: &engine::Event,
+        send: &mut impl FnMut(&[u8]),
+    ) {
+        if seq != self.cur_seq {
+            self.begin(seq, ts_ns, send);
+        }
+        self.in_command = true;
+        self.translator.event(e, request, &mut self.msgs);
+    }
+
+    /// The end of command `seq`: its messages are numbered and packed.
+    fn on_done(&mut self, seq: u64, ts_ns: u64, send: &mut impl FnMut(&[u8])) {
+        if seq != self.cur_seq {
+            self.begin(seq, ts_ns, send);
+        }
+        self.translator.end(&mut self.msgs);
+        self.commit(send);
+        self.in_command = false;
     }
 
     fn begin(&mut self, seq: u64, ts_ns: u64, send: &mut impl FnMut(&[u8])) {
@@ -154,39 +167,49 @@ impl FeedSession {
         self.translator.opening(true, &mut self.msgs);
     }
 
-    /// Numbers, retains and packs the messages gathered so far: in the open packet if all of
-    /// them fit, else in a new one (and more when they fill one).
+    /// Numbers and packs the messages gathered so far: in the open packet if all of them fit,
+    /// else in a new one (and more when they fill one). They are retained when their packet is
+    /// sent ([`FeedSession::send_packet`]): the history's lock is taken once a packet, not once
+    /// a command.
     fn commit(&mut self, send: &mut impl FnMut(&[u8])) {
         if self.msgs.is_empty() {
             return;
         }
-        self.encoded.clear();
-        let mut total = 0;
-        for m in self.msgs.drain(..) {
-            let mut buf = [0u8; MAX_MESSAGE_LEN];
-            let n = m.encode(&mut buf);
-            total += 2 + n;
-            self.encoded.push((buf, n));
-        }
+        let total: usize = self.msgs.iter().map(|m| 2 + m.encoded_len()).sum();
         if self.builder.count() > 0 && total > self.builder.room() {
             self.flush(send);
         }
-        let mut history = self.history.lock().unwrap_or_else(|p| p.into_inner());
-        for (buf, n) in &self.encoded {
-            let msg = &buf[..*n];
+        // Taken and put back so `send_packet` can borrow `self`; the capacity stays.
+        let mut msgs = std::mem::take(&mut self.msgs);
+        for m in msgs.drain(..) {
+            let mut buf = [0u8; MAX_MESSAGE_LEN];
+            let n = m.encode(&mut buf);
+            let msg = &buf[..n];
             if self.builder.count() == 0 {
                 self.builder.start(&self.session, self.next_seq);
             }
             if !self.builder.push(msg) {
-                send(self.builder.bytes());
-                self.builder.start(&self.session, self.next_seq);
+                self.send_packet(send);
                 let pushed = self.builder.push(msg);
                 debug_assert!(pushed, "a message always fits an empty packet");
             }
-            history.push(msg);
             self.next_seq += 1;
         }
-        assert_eq!(history.next_seq(), self.next_seq, "retained history and the feed agree on numbering");
+        self.msgs = msgs;
+    }
+
+    /// Retains the open packet's messages, sends it and starts the next: a message is in the
+    /// history before any subscriber can miss it.
+    fn send_packet(&mut self, send: &mut impl FnMut(&[u8])) {
+        {
+            let mut history = self.history.lock().unwrap_or_else(|p| p.into_inner());
+            for msg in self.builder.blocks() {
+                history.push(msg);
+            }
+            assert_eq!(history.next_seq(), self.next_seq, "retained history and the feed agree on numbering");
+        }
+        send(self.builder.bytes());
+        self.builder.start(&self.session, self.next_seq);
     }
 
     /// The book the feed shows, as messages (every instrument's `R` and `H`, every visible
@@ -212,8 +235,7 @@ impl FeedSession {
     /// Sends the open packet, if any.
     pub fn flush(&mut self, send: &mut impl FnMut(&[u8])) {
         if self.builder.count() > 0 {
-            send(self.builder.bytes());
-            self.builder.start(&self.session, self.next_seq);
+            self.send_packet(send);
         }
     }
 

@@ -36,16 +36,21 @@ pub(crate) struct Doorbell {
 pub(crate) fn needed(item: &OutItem) -> bool {
     match item {
         OutItem::Done => true,
-        OutItem::Event(e) => matches!(
-            e,
-            Event::Book(_)
-                | Event::Trade(_)
-                | Event::Instrument { .. }
-                | Event::Replaced { .. }
-                | Event::Accepted(_)
-                | Event::Triggered(_)
-        ),
+        OutItem::Event(e) => needed_event(e),
     }
+}
+
+/// Whether the feed needs event `e` (see [`needed`]).
+pub(crate) fn needed_event(e: &Event) -> bool {
+    matches!(
+        e,
+        Event::Book(_)
+            | Event::Trade(_)
+            | Event::Instrument { .. }
+            | Event::Replaced { .. }
+            | Event::Accepted(_)
+            | Event::Triggered(_)
+    )
 }
 
 /// The publisher's handle on the feed ring.

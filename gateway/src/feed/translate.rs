@@ -29,6 +29,7 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
 use crate::feed::itch::{Header, Message, stock_field};
+use crate::feed::live::LiveOrders;
 use crate::stage::publisher::IdMap;
 
 /// The high bit marks reference numbers the feed made up (re-entries of an order).
@@ -88,10 +89,18 @@ pub struct LiveOrder {
     added: u64,
 }
 
+#[cfg(test)]
+impl LiveOrder {
+    /// An order of instrument 1 and account 0, for tests of the order table.
+    pub(crate) fn for_tests(order_ref: u64, side: Side, price_ticks: i64, visible_lots: u64) -> Self {
+        LiveOrder { order_ref, instrument: 1, side, price_ticks, visible_lots, account: 0, added: 0 }
+    }
+}
+
 /// The translator's state.
 pub struct Translator {
     instruments: Vec<Option<Instrument>>,
-    live: IdMap<u64, LiveOrder>,
+    live: LiveOrders,
     attribution: IdMap<u32, [u8; 4]>,
     added: u64,
     seq: u64,
@@ -112,11 +121,9 @@ impl Translator {
     /// An empty translator; `attribution` maps accounts to the MPID their orders show (`F`).
     pub fn new(attribution: &[(u32, [u8; 4])], max_orders: usize) -> Self {
         let attribution = attribution.iter().copied().collect();
-        let mut live = IdMap::default();
-        live.reserve(max_orders);
         Translator {
             instruments: Vec::new(),
-            live,
+            live: LiveOrders::with_capacity(max_orders),
             attribution,
             added: 0,
             seq: 0,
@@ -203,7 +210,7 @@ impl Translator {
             }
             BookChange::Modify { order_id, qty_lots, .. } => self.modify(order_id.0, qty_lots, out),
             BookChange::Delete { order_id, .. } => {
-                let Some(o) = self.live.remove(&order_id.0) else { return };
+                let Some(o) = self.live.remove(order_id.0) else { return };
                 if self.replacing == Some(order_id.0) {
                     self.pending_delete = Some((order_id.0, o));
                 } else {
@@ -212,11 +219,11 @@ impl Translator {
             }
             BookChange::Execute { order_id, qty_lots, trade_id, .. } => {
                 self.pending_trade = None;
-                let Some(o) = self.live.get_mut(&order_id.0) else { return };
+                let Some(o) = self.live.get_mut(order_id.0) else { return };
                 o.visible_lots = o.visible_lots.saturating_sub(qty_lots);
                 let o = *o;
                 if o.visible_lots == 0 {
-                    self.live.remove(&order_id.0);
+                    self.live.remove(order_id.0);
                 }
                 let shares = self.shares(self.info(o.instrument), qty_lots);
                 out.push(Message::Executed {
@@ -234,7 +241,7 @@ impl Translator {
         order.account = match (first, self.pending_delete) {
             (Some(i), _) => self.first_add[i].1,
             (None, Some((id, old))) if id == order_id => old.account,
-            _ => self.live.get(&order_id).map_or(0, |o| o.account),
+            _ => self.live.get(order_id).map_or(0, |o| o.account),
         };
         order.order_ref = match first {
             Some(i) => {
@@ -262,14 +269,14 @@ impl Translator {
     }
 
     fn modify(&mut self, order_id: u64, qty_lots: u64, out: &mut Vec<Message>) {
-        let Some(o) = self.live.get(&order_id).copied() else { return };
+        let Some(o) = self.live.get(order_id).copied() else { return };
         if qty_lots < o.visible_lots {
             let shares = self.shares(self.info(o.instrument), o.visible_lots - qty_lots);
             out.push(Message::Cancel { h: self.header(o.instrument), order_ref: o.order_ref, shares });
-            self.live.get_mut(&order_id).expect("looked up above").visible_lots = qty_lots;
+            self.live.get_mut(order_id).expect("looked up above").visible_lots = qty_lots;
         } else if qty_lots > o.visible_lots {
             // Never produced by the engine today (a modify only reduces); shown as a re-entry.
-            self.live.remove(&order_id);
+            self.live.remove(order_id);
             out.push(Message::Delete { h: self.header(o.instrument), order_ref: o.order_ref });
             self.add(order_id, LiveOrder { visible_lots: qty_lots, ..o }, out);
         }

@@ -132,14 +132,11 @@ impl FeedStage {
         let mut shutdown = false;
         self.shared.metrics.feed.enabled.set(1);
         loop {
-            match self.poller.take(crate::feed::FEED_BATCH) {
-                Ok(mut guard) => held.extend(&mut guard),
-                Err(Polling::NoEvents) => {}
-                Err(Polling::Shutdown) => shutdown = true,
-            }
+            let durable = self.shared.seq_durable.load(Ordering::Acquire);
+            let (mut released, ended) = take_batch(&mut self.poller, &mut self.session, durable, &mut held, &mut send);
+            shutdown |= ended;
             answer_snapshots(&self.snapshots, &mut self.session);
             let durable = self.shared.seq_durable.load(Ordering::Acquire);
-            let mut released = false;
             while let Some(slot) = held.front().filter(|s| s.seq <= durable) {
                 self.session.on_slot(slot, &mut send);
                 held.pop_front();
@@ -182,6 +179,34 @@ impl FeedStage {
 
     fn poller_has_work(&self) -> bool {
         self.poller.has_available()
+    }
+}
+
+/// Takes the next batch from the ring: slots whose input is durable go straight to the
+/// session while nothing is held back (in order, so the gate is the same), the rest are copied
+/// aside into `held`. Returns (something was released, the ring has shut down).
+fn take_batch(
+    poller: &mut OutputPoller,
+    session: &mut FeedSession,
+    durable: u64,
+    held: &mut VecDeque<OutSlot>,
+    send: &mut impl FnMut(&[u8]),
+) -> (bool, bool) {
+    let mut released = false;
+    match poller.take(crate::feed::FEED_BATCH) {
+        Ok(mut guard) => {
+            for slot in &mut guard {
+                if held.is_empty() && slot.seq <= durable {
+                    session.on_slot(slot, send);
+                    released = true;
+                } else {
+                    held.push_back(*slot);
+                }
+            }
+            (released, false)
+        }
+        Err(Polling::NoEvents) => (false, false),
+        Err(Polling::Shutdown) => (false, true),
     }
 }
 
