@@ -16,7 +16,7 @@ mod derive;
 mod record;
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -105,15 +105,23 @@ pub struct AuditLog {
     path: PathBuf,
     file: File,
     records: Vec<AuditRecord>,
+    /// A write failed: nothing more is written, so the file stays a prefix of the log (the
+    /// next start appends the rest from the journal).
+    failed: bool,
 }
 
 impl AuditLog {
     /// Opens (or creates) the log at `path` and verifies its chain.
     pub fn open(path: &Path) -> Result<AuditLog, AuditError> {
         let io = |source| AuditError::Io { path: path.to_owned(), source };
-        let records = read_verified(path)?;
+        let (records, torn) = read_records(path)?;
         let file = OpenOptions::new().create(true).append(true).open(path).map_err(io)?;
-        Ok(AuditLog { path: path.to_owned(), file, records })
+        let mut log = AuditLog { path: path.to_owned(), file, records, failed: false };
+        if torn {
+            tracing::warn!(path = %path.display(), "audit log: a torn last line (a crash mid-write) dropped");
+            log.rewrite()?;
+        }
+        Ok(log)
     }
 
     /// Every record, in sequence order.
@@ -128,11 +136,18 @@ impl AuditLog {
             self.records.retain(|r| r.entry.seq < entry.seq);
             self.rewrite()?;
         }
+        if self.failed {
+            let source = std::io::Error::other("an earlier write failed; the next start rebuilds the log");
+            return Err(AuditError::Io { path: self.path.clone(), source });
+        }
         let prev = self.records.last().map_or(GENESIS.to_owned(), |r| r.hash.clone());
         let record = AuditRecord::chain(entry, prev);
         let mut line = serde_json::to_vec(&record).expect("a record serializes");
         line.push(b'\n');
-        self.file.write_all(&line).map_err(|source| AuditError::Io { path: self.path.clone(), source })?;
+        if let Err(source) = self.file.write_all(&line) {
+            self.failed = true;
+            return Err(AuditError::Io { path: self.path.clone(), source });
+        }
         self.records.push(record);
         Ok(self.records.last().expect("just pushed"))
     }
@@ -225,18 +240,25 @@ pub fn open_at_start<S: journal::Storage>(data_dir: &Path, r: &Restored<'_, S>) 
 }
 
 /// Reads the records at `path` (none if it does not exist), checking each line's hash and its
-/// link to the previous one, and that sequence numbers ascend.
+/// link to the previous one, and that sequence numbers ascend. A last line without its newline
+/// (a crash mid-write) is left out.
 pub fn read_verified(path: &Path) -> Result<Vec<AuditRecord>, AuditError> {
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+    read_records(path).map(|(records, _)| records)
+}
+
+/// [`read_verified`], and whether a torn last line was left out.
+fn read_records(path: &Path) -> Result<(Vec<AuditRecord>, bool), AuditError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), false)),
         Err(source) => return Err(AuditError::Io { path: path.to_owned(), source }),
     };
+    let torn = !text.is_empty() && !text.ends_with('\n');
+    let whole = if torn { &text[..text.rfind('\n').map_or(0, |i| i + 1)] } else { &text[..] };
     let mut records: Vec<AuditRecord> = Vec::new();
-    for (i, line) in BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|source| AuditError::Io { path: path.to_owned(), source })?;
+    for (i, line) in whole.lines().enumerate() {
         let broken = |why: String| AuditError::Broken { path: path.to_owned(), line: i + 1, why };
-        let r: AuditRecord = serde_json::from_str(&line).map_err(|e| broken(format!("not a record: {e}")))?;
+        let r: AuditRecord = serde_json::from_str(line).map_err(|e| broken(format!("not a record: {e}")))?;
         let prev = records.last().map_or(GENESIS, |p| p.hash.as_str());
         r.check(prev).map_err(broken)?;
         if records.last().is_some_and(|p| p.entry.seq >= r.entry.seq) {
@@ -244,7 +266,7 @@ pub fn read_verified(path: &Path) -> Result<Vec<AuditRecord>, AuditError> {
         }
         records.push(r);
     }
-    Ok(records)
+    Ok((records, torn))
 }
 
 /// The audit log shared by the publisher (which appends) and the admin port (which reads and
@@ -282,14 +304,9 @@ impl SharedAudit {
         let deadline = Instant::now() + timeout;
         let mut log = self.lock();
         loop {
-            let found: Vec<AuditRecord> = log
-                .records()
-                .iter()
-                .rev()
-                .take(64 + seqs.len())
-                .filter(|r| seqs.contains(&r.entry.seq))
-                .cloned()
-                .collect();
+            let records = log.records();
+            let at = |seq: &u64| records.binary_search_by_key(seq, |r| r.entry.seq).ok();
+            let found: Vec<AuditRecord> = seqs.iter().filter_map(at).map(|i| records[i].clone()).collect();
             let now = Instant::now();
             if found.len() == seqs.len() || now >= deadline {
                 let mut found = found;

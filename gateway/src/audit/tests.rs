@@ -123,3 +123,18 @@ fn after_a_snapshot_only_the_replayed_tail_is_compared_and_the_count_before_it_c
         other => panic!("a log short of records before the snapshot must say so, got {other:?}"),
     }
 }
+
+#[test]
+fn a_torn_last_line_is_dropped_and_the_log_goes_on_from_the_record_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = log_with(dir.path(), &[halt(4), halt(5)]);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let cut = text.len() - 40;
+    std::fs::write(&path, &text[..cut]).unwrap();
+    let mut log = AuditLog::open(&path).expect("a torn tail is a crash mid-write, not an edit");
+    assert_eq!(log.records().len(), 1);
+    log.append(halt(6)).unwrap();
+    let reopened = read_verified(&path).unwrap();
+    assert_eq!(reopened.iter().map(|r| r.entry.seq).collect::<Vec<_>>(), vec![4, 6]);
+    assert_eq!(reopened[1].prev, reopened[0].hash);
+}
