@@ -45,7 +45,9 @@
 //!    engine field is `sable_metrics_off` / `sable_metrics_scraped` for those arms.
 //!
 //! 6. With `--feed off --feed on`: the market-data feed's arms, each on a fresh appliance (`on`:
-//!    `[feed] enabled`, multicast on loopback, no subscriber; engine `sable_feed_on`), and a
+//!    `[feed] enabled`, multicast on loopback; engine `sable_feed_on`; a subscriber thread stamps
+//!    every Add Order and `workload=e2e_feed_<rate>_<protocol> engine=order_to_itch` gives order
+//!    (intended send time) → its Add Order at the subscriber beside the TCP floor), and a
 //!    `feed_vs_off` line per rate: the matcher's on-CPU ns per order in each arm and their ratio
 //!    (off / on: the matcher throughput kept with the feed on, the target ≥ 0.98), beside the
 //!    acknowledgements per second of each arm and their ratio (offer more than the appliance
@@ -575,7 +577,8 @@ fn run_rate(
     let time_bound = Duration::from_secs_f64(seconds * 2.0 + 5.0);
     let watch = setup.segments.map(|_| FileWatch::start(scratch.path())).transpose()?;
     let scraper = app.admin_addr().map(sable_bench::e2e::scrape::Scraper::start);
-    let m = measure(protocol, spec, streams, time_bound)?;
+    let feed = app.feed_addrs().map(|(group, _)| group).filter(|_| setup.feed);
+    let m = measure(protocol, spec, streams, feed, time_bound)?;
     let scrapes = scraper.map(sable_bench::e2e::scrape::Scraper::finish).transpose()?;
     let new_files = watch.map(FileWatch::finish);
     let lag = app.replication_lag();
@@ -604,9 +607,32 @@ fn run_rate(
     if let Some(lag) = lag {
         report_replication_lag(&lag, spec, protocol, floor);
     }
+    if let Some((h, matched)) = &m.load.order_to_itch {
+        report_order_to_itch(h, *matched, spec, protocol, floor);
+    }
     println!("appliance: shut down cleanly at seq {} (state_hash {:016x})", stopped.last_seq, stopped.state_hash);
     report_cpu(&m);
     Ok((ok, pct(&m.load.corrected), arm_cost(&m)))
+}
+
+/// The `order_to_itch` line of a feed-on run: order sent (intended time) → its Add Order at a
+/// subscriber on loopback, beside the TCP floor of the same run.
+fn report_order_to_itch(
+    h: &hdrhistogram::Histogram<u64>,
+    matched: u64,
+    spec: LoadSpec,
+    protocol: Protocol,
+    floor: &Percentiles,
+) {
+    let p = pct(h);
+    let workload = format!("e2e_feed_{}_{}", spec.rate_per_s, protocol.name());
+    println!(
+        "{} {} add_orders_matched={matched} p50/p50_floor={:.2} p99/p99_floor={:.2}",
+        summary_line(&workload, "order_to_itch", matched, 0.0, &p),
+        tail_fields(&p),
+        p.p50_ns / floor.p50_ns.max(1.0),
+        p.p99_ns / floor.p99_ns.max(1.0)
+    );
 }
 
 /// The matcher's CPU per acknowledged order and the acknowledgements per second of a run.
@@ -658,6 +684,7 @@ fn measure(
     protocol: Protocol,
     spec: LoadSpec,
     streams: Vec<TcpStream>,
+    feed: Option<std::net::SocketAddrV4>,
     time_bound: Duration,
 ) -> Result<Measured, String> {
     let accounts: Vec<u32> = (0..spec.connections).map(appliance::account_of).collect();
@@ -665,10 +692,10 @@ fn measure(
     let process_before = threads::process_cpu_ns();
     let wall0 = Instant::now();
     let load = match protocol {
-        Protocol::Sbe => load::run(spec, streams, SbeOrders::new(accounts), SbeAcks, time_bound)?,
+        Protocol::Sbe => load::run(spec, streams, (SbeOrders::new(accounts), SbeAcks), feed, time_bound)?,
         Protocol::Fix => {
             let seqs = vec![fix_login::FIRST_ORDER_SEQ; spec.connections];
-            load::run(spec, streams, FixOrders::new(accounts, seqs), FixAcks::default(), time_bound)?
+            load::run(spec, streams, (FixOrders::new(accounts, seqs), FixAcks::default()), feed, time_bound)?
         }
     };
     let wall_ns = wall0.elapsed().as_nanos() as u64;

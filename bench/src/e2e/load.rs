@@ -127,6 +127,11 @@ pub struct LoadResult {
     pub errors: Vec<String>,
     /// Errors in all.
     pub error_count: u64,
+    /// The engine order id each order's acknowledgement carried (by order index; 0: none).
+    pub order_ids: Vec<u64>,
+    /// With a feed probe: order → ITCH Add Order (intended send time → arrival, ns) and how
+    /// many Add Orders matched an order of the run ([`super::feed_probe`]).
+    pub order_to_itch: Option<(Histogram<u64>, u64)>,
 }
 
 impl LoadResult {
@@ -139,14 +144,15 @@ impl LoadResult {
 }
 
 /// Runs the load over the logged-in `streams` (one per connection, in connection order): the
-/// sender writes orders with `writer`, the receiver reads the server's messages with `reader`.
+/// sender writes orders with `writer`, the receiver reads the server's messages with `reader`;
+/// with `feed` (the market-data group), a subscriber measures order → Add Order too.
 /// Blocks until every order is acknowledged or the drain timeout passes after the last send;
 /// the whole run is bounded by `time_bound`.
 pub fn run<W: OrderWriter, R: AckReader>(
     spec: LoadSpec,
     streams: Vec<TcpStream>,
-    writer: W,
-    reader: R,
+    (writer, reader): (W, R),
+    feed: Option<std::net::SocketAddrV4>,
     time_bound: Duration,
 ) -> Result<LoadResult, String> {
     assert_eq!(streams.len(), spec.connections, "one stream per connection");
@@ -167,6 +173,7 @@ pub fn run<W: OrderWriter, R: AckReader>(
     }
 
     let clock = Clock::new();
+    let probe = feed.map(|group| super::feed_probe::FeedProbe::start(group, clock)).transpose()?;
     // Both threads start a little later so that thread creation is not in the first sends.
     let start_ns = clock.now_ns() + 20_000_000;
     let bound_ns = start_ns + time_bound.as_nanos() as u64;
@@ -204,6 +211,10 @@ pub fn run<W: OrderWriter, R: AckReader>(
     result.sender_gave_up = gave_up;
     for e in send_errors {
         result.error(e);
+    }
+    if let Some(probe) = probe {
+        let arrivals = probe.finish();
+        result.order_to_itch = Some(super::feed_probe::latency(&arrivals, &result.order_ids, start_ns, spec));
     }
     Ok(result)
 }
@@ -340,6 +351,8 @@ fn receive_loop<R: AckReader>(
         receiver_cpu: SchedStat::default(),
         errors: Vec::new(),
         error_count: 0,
+        order_ids: vec![0; spec.orders as usize],
+        order_to_itch: None,
     };
     let mut acks = vec![0u8; spec.orders as usize];
     let mut acked: u64 = 0;
@@ -458,7 +471,12 @@ fn handle_frames<R: AckReader>(
     let mut used = 0;
     while let Some((len, msg)) = reader.next_frame(buf)? {
         let first_ack_of = match msg {
-            Inbound::Ack { order, reject } => Some((order, reject)),
+            Inbound::Ack { order, reject, order_id } => {
+                if let Some(slot) = order.and_then(|i| r.order_ids.get_mut(i as usize)) {
+                    *slot = order_id;
+                }
+                Some((order, reject))
+            }
             Inbound::Trade => {
                 r.trades += 1;
                 None

@@ -19,6 +19,7 @@
 //! - [`files`]: segment files the appliance creates during a run (journal and store rollovers).
 
 pub mod appliance;
+pub mod feed_probe;
 pub mod files;
 pub mod fix_login;
 pub mod floor;

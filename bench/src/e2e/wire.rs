@@ -27,6 +27,8 @@ pub enum Inbound {
         order: Option<u64>,
         /// Rejected rather than accepted.
         reject: bool,
+        /// The engine's order id (OrderID 37), 0 when the message has none.
+        order_id: u64,
     },
     /// ExecutionReport Trade.
     Trade,
@@ -91,14 +93,20 @@ impl AckReader for SbeAcks {
         };
         let inbound = match msg.map_err(|e| format!("undecodable frame: {e}"))? {
             Outbound::ExecutionReport(er) => match ExecType::from_u8(er.exec_type) {
-                Some(ExecType::New) => Inbound::Ack { order: flow::parse_cl_ord_id(&er.cl_ord_id), reject: false },
-                Some(ExecType::Rejected) => Inbound::Ack { order: flow::parse_cl_ord_id(&er.cl_ord_id), reject: true },
+                Some(ExecType::New) => Inbound::Ack {
+                    order: flow::parse_cl_ord_id(&er.cl_ord_id),
+                    reject: false,
+                    order_id: er.order_id.get(),
+                },
+                Some(ExecType::Rejected) => {
+                    Inbound::Ack { order: flow::parse_cl_ord_id(&er.cl_ord_id), reject: true, order_id: 0 }
+                }
                 Some(ExecType::Trade) => Inbound::Trade,
                 Some(ExecType::Canceled) => Inbound::Cancel,
                 _ => Inbound::Other,
             },
             Outbound::BusinessMessageReject(m) => {
-                Inbound::Ack { order: flow::parse_cl_ord_id(&m.cl_ord_id), reject: true }
+                Inbound::Ack { order: flow::parse_cl_ord_id(&m.cl_ord_id), reject: true, order_id: 0 }
             }
             Outbound::Terminate(_) => return Err("the appliance sent Terminate".into()),
             _ => Inbound::Other,
@@ -169,13 +177,13 @@ impl AckReader for FixAcks {
         let order_of = |tag: u32| msg.get(tag).and_then(parse_u64);
         let inbound = match msg.msg_type() {
             b"8" => match msg.get(150) {
-                Some(b"0") => Inbound::Ack { order: order_of(11), reject: false },
-                Some(b"8") => Inbound::Ack { order: order_of(11), reject: true },
+                Some(b"0") => Inbound::Ack { order: order_of(11), reject: false, order_id: order_of(37).unwrap_or(0) },
+                Some(b"8") => Inbound::Ack { order: order_of(11), reject: true, order_id: 0 },
                 Some(b"F") => Inbound::Trade,
                 Some(b"4") => Inbound::Cancel,
                 _ => Inbound::Other,
             },
-            b"j" => Inbound::Ack { order: order_of(379), reject: true },
+            b"j" => Inbound::Ack { order: order_of(379), reject: true, order_id: 0 },
             b"5" => {
                 let text = msg.get(58).map(String::from_utf8_lossy).unwrap_or_default();
                 return Err(format!("the appliance sent Logout: {text}"));
@@ -246,7 +254,9 @@ mod tests {
     fn fix_messages_are_classified() {
         let mut r = FixAcks::default();
         let mut read = |bytes: &[u8]| r.next_frame(bytes).map(|f| f.map(|(len, m)| (len == bytes.len(), m)));
-        let ack = |order, reject| Ok(Some((true, Inbound::Ack { order, reject })));
+        let ack = |order, reject| Ok(Some((true, Inbound::Ack { order, reject, order_id: 0 })));
+        let new_with_id = Ok(Some((true, Inbound::Ack { order: Some(42), reject: false, order_id: 9 })));
+        assert_eq!(read(&fix(b"8", &[(11, "42"), (150, "0"), (39, "0"), (37, "9")])), new_with_id);
         assert_eq!(read(&fix(b"8", &[(11, "42"), (150, "0"), (39, "0")])), ack(Some(42), false));
         assert_eq!(read(&fix(b"8", &[(11, "42"), (150, "8"), (39, "8")])), ack(Some(42), true));
         assert_eq!(read(&fix(b"8", &[(11, "x1"), (150, "0")])), ack(None, false));
