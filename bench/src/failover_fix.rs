@@ -130,19 +130,7 @@ impl FixTrader {
         let px = format!("{}.{:02}", 200 + self.next_cl % 100, self.next_cl % 100);
         let deadline = Instant::now() + STEP_TIMEOUT;
         'send: loop {
-            let t = fix_time();
-            let order = [
-                (11, cl.as_str()),
-                (1, "2"),
-                (55, "DEMO"),
-                (54, "2"),
-                (60, t.as_str()),
-                (38, "10"),
-                (40, "2"),
-                (44, px.as_str()),
-                (59, "1"),
-            ];
-            if self.send(b"D", &order).is_err() {
+            if self.send_order(&cl, "10", &px).is_err() {
                 self.disconnect();
                 return Ok(false);
             }
@@ -173,21 +161,17 @@ impl FixTrader {
     pub fn fire(&mut self) {
         let cl = format!("x{}", self.next_cl);
         self.next_cl += 1;
-        let t = fix_time();
-        let order = [
-            (11, cl.as_str()),
-            (1, "2"),
-            (55, "DEMO"),
-            (54, "2"),
-            (60, t.as_str()),
-            (38, "1"),
-            (40, "2"),
-            (44, "299.99"),
-            (59, "1"),
-        ];
-        if self.stream.is_some() && self.send(b"D", &order).is_err() {
+        if self.stream.is_some() && self.send_order(&cl, "1", "299.99").is_err() {
             self.disconnect();
         }
+    }
+
+    /// A resting limit sell of account 2 (it never crosses the SBE client's buys).
+    fn send_order(&mut self, cl: &str, qty: &str, px: &str) -> Result<(), String> {
+        let t = fix_time();
+        let order =
+            [(11, cl), (1, "2"), (55, "DEMO"), (54, "2"), (60, t.as_str()), (38, qty), (40, "2"), (44, px), (59, "1")];
+        self.send(b"D", &order)
     }
 
     /// Reads until the server logs out (a stepping-down primary says goodbye and waits for
