@@ -67,7 +67,8 @@ enum Cmd {
     /// trades and the book.
     Feed(gateway::feed::cli::FeedArgs),
     /// Act on a running appliance through its admin port (token from SABLE_ADMIN_TOKEN or
-    /// --token-file): step-down, snapshot, status.
+    /// --token-file): halt/resume/close, mass-cancel, kill/release, reload, audit, step-down, promote,
+    /// snapshot, status.
     Admin(gateway::admin::cli::AdminArgs),
 }
 

@@ -80,7 +80,7 @@ pub enum AdminAction {
         /// Account id, or session name.
         name: String,
     },
-    /// Reload credentials, certificates and accounts from the configuration file.
+    /// Reload credentials, certificates, accounts and instruments from the configuration file.
     Reload,
     /// List the audit log, filtered; `--file` reads and verifies a log on disk instead.
     Audit(AuditArgs),
