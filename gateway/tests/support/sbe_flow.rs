@@ -90,7 +90,12 @@ pub fn silent_for(c: &mut Client, cl: &str, quiet: Duration) -> bool {
 
 /// Polls `ready` every few milliseconds for up to [`WAIT`].
 pub fn wait_until(what: &str, ready: impl Fn() -> bool) {
-    let deadline = Instant::now() + WAIT;
+    wait_until_within(what, WAIT, ready);
+}
+
+/// [`wait_until`] with its own bound (work a loaded machine's background threads do late).
+pub fn wait_until_within(what: &str, bound: Duration, ready: impl Fn() -> bool) {
+    let deadline = Instant::now() + bound;
     while !ready() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(5));
