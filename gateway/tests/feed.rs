@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use engine::{InstrumentId, Side as EngineSide};
 use gateway::client::Client;
-use gateway::config::{Config, DurabilityPolicy, WaitKind};
+use gateway::config::{Config, DurabilityPolicy};
 use gateway::feed::itch::Message;
 use gateway::feed::mold::{self, parse_packet};
 use gateway::feed::subscriber::{Book, Subscriber};
@@ -37,6 +37,8 @@ use zerocopy::little_endian::{I64, U32, U64};
 
 #[path = "support/sbe_flow.rs"]
 mod sbe_flow;
+#[path = "support/small_appliance.rs"]
+mod small_appliance;
 
 use sbe_flow::{order, px, wait_for};
 
@@ -50,18 +52,11 @@ fn group_port() -> u16 {
     UdpSocket::bind((LOOPBACK, 0)).and_then(|s| s.local_addr()).expect("ephemeral port").port()
 }
 
+/// The shared small test configuration with the feed on this test's group, a re-request port,
+/// more orders, longer journal segments, no snapshots and quick heartbeats.
 fn config(dir: &Path, port: u16) -> Config {
-    let mut c = Config::default_config();
-    c.server.listen = "127.0.0.1:0".into();
-    c.fix.listen = "127.0.0.1:0".into();
-    c.server.data_dir = dir.to_path_buf();
-    c.pipeline.durability = DurabilityPolicy::Written;
-    c.pipeline.wait_strategy = WaitKind::Backoff;
-    c.pipeline.input_ring_slots = 1024;
-    c.pipeline.output_ring_slots = 4096;
+    let mut c = small_appliance::config(dir);
     c.engine.max_orders = 8192;
-    c.engine.max_levels = 1024;
-    c.engine.max_levels_per_side = 256;
     c.journal.segment_len_bytes = 1 << 22;
     c.snapshot.every_commands = 0;
     c.feed.enabled = true;
