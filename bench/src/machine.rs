@@ -33,6 +33,44 @@ pub fn pin_current(core: CoreId) -> String {
     }
 }
 
+/// Runs `f` with the calling thread pinned to `core` (threads `f` spawns inherit it, unless
+/// they pin themselves elsewhere), then gives the thread back the CPUs it had. `None` when
+/// the thread's CPU mask cannot be read or set.
+pub fn pinned<T>(core: CoreId, f: impl FnOnce() -> T) -> Option<T> {
+    // SAFETY: `cpu_set_t` is plain data; the calls get its exact size and act on this thread.
+    unsafe {
+        let mut before: libc::cpu_set_t = std::mem::zeroed();
+        let size = std::mem::size_of::<libc::cpu_set_t>();
+        if libc::sched_getaffinity(0, size, &mut before) != 0 || !core_affinity::set_for_current(core) {
+            return None;
+        }
+        let out = f();
+        (libc::sched_setaffinity(0, size, &before) == 0).then_some(out)
+    }
+}
+
+/// Pins every thread of this process but those named `except` to `core` (threads they spawn
+/// later inherit it); how many were pinned.
+pub fn pin_threads_but(except: &str, core: CoreId) -> usize {
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else { return 0 };
+    let mut pinned = 0;
+    for entry in dir.flatten() {
+        let Some(tid) = entry.file_name().to_str().and_then(|s| s.parse::<libc::pid_t>().ok()) else { continue };
+        let name = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+        if name.trim() == except {
+            continue;
+        }
+        // SAFETY: plain data, its exact size, and a thread id of this process.
+        let ok = unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(core.id, &mut set);
+            libc::sched_setaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
+        };
+        pinned += usize::from(ok);
+    }
+    pinned
+}
+
 /// Pins the calling thread to the last listed core (the one the OS least likely fills first).
 pub fn pin_to_last_core() -> String {
     match cores().last() {

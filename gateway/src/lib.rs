@@ -36,6 +36,7 @@ pub mod election;
 mod fault;
 pub mod feed;
 pub mod fix;
+pub mod harness;
 mod limits;
 pub mod logging;
 pub mod pipeline;

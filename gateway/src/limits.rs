@@ -119,6 +119,12 @@ pub(crate) const MAX_GATEWAY_THREADS: u8 = 2;
 /// how long it goes between checks of durability and the sockets.
 pub(crate) const PUBLISH_BATCH: u64 = 256;
 
+/// Most records the journaler appends between commits: a burst larger than this (a large
+/// `input_ring_slots` arriving as one batch) is made durable, and so released to clients, in
+/// steps instead of only once the whole batch is written. The default input ring (4,096
+/// slots) never holds more.
+pub(crate) const JOURNAL_COMMIT_EVERY_RECORDS: usize = 4096;
+
 /// How long a shutdown waits for in-flight commands to be published before it gives up.
 pub(crate) const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Threads that open session stores at start (a promotion waits for every store).
@@ -141,6 +147,7 @@ const _: () = assert!(MAX_FIELDS <= 128, "the FIX dictionary marks top-level fie
 const _: () = assert!(MAX_GROUP_MEMBERS <= u64::BITS as usize, "group instances are tracked in a u64 mask");
 const _: () = assert!(MAX_CONNECTIONS * RECV_BUF_BYTES <= 1 << 32, "receive buffers stay within 4 GiB");
 const _: () = assert!(PUBLISH_BATCH as usize <= MAX_RING_SLOTS);
+const _: () = assert!(JOURNAL_COMMIT_EVERY_RECORDS >= MIN_RING_SLOTS);
 const _: () = assert!(
     "fix--".len() + 2 * MAX_COMP_ID_LEN <= crate::store::MAX_NAME_LEN_BYTES,
     "a FIX session's store name (fix-<sender>-<target>) must be a valid store name"

@@ -18,8 +18,8 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Barrier};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -288,10 +288,122 @@ pub fn snapshot_dir(data_dir: &Path) -> PathBuf {
 
 /// Starts the appliance: restore, rings, stages, listeners, gateway thread.
 ///
-/// Longer than a screen on purpose: the whole data flow is wired here, top to bottom in
-/// numbered steps, so it reads as the pipeline's diagram does (each step is a few lines; the
-/// details live in the helpers and the stage files).
+/// Steps 1–7 (storage, restore, rings, journaler ∥ matcher, sequencer, publisher) are
+/// [`build_core`]; the receiver, the replicator and the admin port are wired here, top to
+/// bottom in numbered steps, so it reads as the pipeline's diagram does.
 pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
+    let core = build_core(&cfg, None)?;
+    let Core { shared, wait, data_dir, store, sequencer, publisher, feed_thread, .. } = core;
+    let p = &cfg.raw.pipeline;
+
+    // 8. Receiver: listeners and sessions (each with its persistent store), on the gateway
+    //    thread with the sequencer; the publisher runs there too, or on a thread of its own
+    //    with `gateway_threads = 2`.
+    let poll = mio::Poll::new().map_err(|source| PipelineError::Io { what: "creating the poller", source })?;
+    let waker = Arc::new(
+        mio::Waker::new(poll.registry(), WAKER)
+            .map_err(|source| PipelineError::Io { what: "creating the waker", source })?,
+    );
+    let credentials = Arc::new(crate::session::credentials::CredentialStore::new(&cfg.raw));
+    let (protocols, local_addr, fix_addr) = listeners(&cfg, &data_dir, &credentials)?;
+    let tls = tls_acceptors(&cfg, fix_addr.is_some())?;
+    let desk = Arc::new(crate::admin::desk::Desk::new(
+        Arc::clone(&waker),
+        core.audit,
+        Arc::clone(&credentials),
+        tls.iter().flatten().cloned().collect(),
+        cfg.accounts.clone(),
+        cfg.instruments.clone(),
+    ));
+    let receiver = Receiver::new(ReceiverParts {
+        poll,
+        waker: Arc::clone(&waker),
+        protocols,
+        sequencer,
+        publisher,
+        publisher_thread: p.gateway_threads == 2,
+        shared: Arc::clone(&shared),
+        wait,
+        instruments: core.instruments,
+        max_conns: cfg.raw.sessions_limits.max_connections,
+        outbound_cap_bytes: cfg.raw.sessions_limits.outbound_buffer_bytes,
+        logout_timeout: Duration::from_secs(u64::from(cfg.raw.fix.defaults.logout_timeout_s)),
+        admin: core.admin,
+        tls: tls.clone(),
+        desk: Arc::clone(&desk),
+        killed_sessions: core.killed_sessions,
+    })
+    .map_err(|source| PipelineError::Io { what: "registering the listeners", source })?;
+
+    // 9. Replicator (with `[replication] listen`): streams the journal to a standby and, with a
+    //    `replicated` policy, moves the durability gate.
+    let (replicator, replication_addr) = replicator(&cfg, &data_dir, &shared, wait)?;
+    let gateway_shared = Arc::clone(&shared);
+    let handle = std::thread::Builder::new()
+        .name("sable-gateway".into())
+        .spawn(move || {
+            let run = receiver.run();
+            if let Some(r) = replicator {
+                r.stop();
+            }
+            if let Some(f) = feed_thread {
+                f.join();
+            }
+            run?;
+            final_snapshot(&gateway_shared, &store)
+        })
+        .map_err(|source| PipelineError::Io { what: "spawning the gateway thread", source })?;
+
+    // 10. Admin port (with tokens configured): health, metrics, dashboard, admin actions.
+    let admin = admin_port(&cfg, &shared, Some(&desk))?;
+
+    Ok(Appliance {
+        data_dir,
+        local_addr,
+        fix_addr,
+        replication_addr,
+        feed_addrs: core.feed_addrs,
+        feed_snapshot_addr: core.feed_snapshot_addr,
+        shared,
+        waker,
+        io: Some(handle),
+        restored_hash: core.restored_hash,
+        restored_seq: core.restored_seq,
+        credentials,
+        tls: tls.into_iter().flatten().collect(),
+        admin,
+        desk,
+    })
+}
+
+/// The stages behind the receiver, built and running (steps 1–7 of [`start`]): the journaler,
+/// matcher and follower on their threads; the sequencer and the publisher for whoever drives
+/// them (the receiver, or [`crate::harness`]).
+pub(crate) struct Core {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) wait: Wait,
+    pub(crate) data_dir: PathBuf,
+    pub(crate) store: SnapshotStore,
+    pub(crate) sequencer: Sequencer<InputProducer, WallClock>,
+    pub(crate) publisher: PublisherStage,
+    pub(crate) feed_thread: Option<crate::stage::feed::FeedThread>,
+    pub(crate) feed_addrs: Option<(std::net::SocketAddrV4, Option<SocketAddr>)>,
+    pub(crate) feed_snapshot_addr: Option<SocketAddr>,
+    /// Configuration commands to sequence before anything else.
+    pub(crate) admin: Vec<engine::CommandBody>,
+    pub(crate) audit: crate::audit::SharedAudit,
+    pub(crate) killed_sessions: Vec<u64>,
+    pub(crate) instruments: Vec<Option<engine::InstrumentSpec>>,
+    pub(crate) restored_seq: u64,
+    pub(crate) restored_hash: u64,
+}
+
+/// Steps 1–7 of [`start`]. With `matcher_gate`, the matcher thread waits on it before it
+/// takes its first command (a benchmark fills the input ring first; nothing on the hot path).
+///
+/// Longer than a screen on purpose: the data flow is wired here in numbered steps (each a few
+/// lines; the details live in the helpers and the stage files).
+pub(crate) fn build_core(cfg: &Validated, matcher_gate: Option<Arc<Barrier>>) -> Result<Core, PipelineError> {
     let p = &cfg.raw.pipeline;
     let wait = Wait::from_config(p);
     let data_dir = cfg.raw.server.data_dir.clone();
@@ -319,7 +431,7 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
 
     // 2. Restore: newest usable snapshot + journal replay. Everything restored is durable.
     let mut tail = crate::audit::TailCollector::default();
-    let (engine, replayed_from) = restore(&store, &journal, &cfg, &mut tail)?;
+    let (engine, replayed_from) = restore(&store, &journal, cfg, &mut tail)?;
     let (restored_seq, restored_hash, last_ts_ns) = (engine.seq(), engine.state_hash(), engine.now_ns());
     for position in [&shared.seq_durable, &shared.seq_written, &shared.seq_local, &shared.seq_replica] {
         position.store(restored_seq, Ordering::Release);
@@ -329,8 +441,8 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
 
     // 3. Configuration commands to sequence first: whatever brings the restored engine's
     //    instruments and accounts to what the file says.
-    let admin = crate::reconcile::reconcile(&engine, &cfg)?;
-    let audit = open_audit(&data_dir, &journal, &cfg, &engine, replayed_from, &tail.entries)?;
+    let admin = crate::reconcile::reconcile(&engine, cfg)?;
+    let audit = open_audit(&data_dir, &journal, cfg, &engine, replayed_from, &tail.entries)?;
     let killed_sessions = engine.killed_sessions().to_vec();
     let order_terms = live_order_terms(&engine);
     let follower_engine = if cfg.raw.snapshot.every_commands > 0 { Some(clone_engine(&engine)?) } else { None };
@@ -338,7 +450,7 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
     // 3b. Market-data feed (with `[feed] enabled`): rebuilt by replaying the journal, so it
     //     continues with the numbers and bytes an uninterrupted primary would send; its own
     //     thread, fed by the publisher with released output only.
-    let feed = crate::stage::feed::start(&cfg, &journal, &engine, &shared)?;
+    let feed = crate::stage::feed::start(cfg, &journal, &engine, &shared)?;
     let feed_addrs = feed.as_ref().map(|f| (f.group, f.rerequest));
     let feed_snapshot_addr = feed.as_ref().and_then(|f| f.snapshot);
 
@@ -361,7 +473,7 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
     };
     let verify_every = if cfg.replication_listen.is_some() { cfg.raw.replication.verify_every_commands } else { 0 };
     let follower = FollowerStage { follower, verify_every, shared: Arc::clone(&shared) };
-    let input = input_ring(&cfg, wait, journaler, matcher, follower);
+    let input = input_ring(cfg, wait, journaler, (matcher, matcher_gate), follower);
 
     // 6. Sequencer: stamps seq + timestamp once, after the restored journal's end.
     let sequencer = Sequencer::new(input, WallClock, restored_seq, last_ts_ns);
@@ -373,7 +485,7 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
         instruments.clone(),
         order_terms,
         cfg.limits.max_orders as usize,
-        report_routes(&cfg),
+        report_routes(cfg),
         restored_seq,
     );
     publisher.set_audit(audit.clone());
@@ -383,91 +495,30 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
     });
     let publisher = PublisherStage::new(publisher, out_poller, Arc::clone(&shared));
 
-    // 8. Receiver: listeners and sessions (each with its persistent store), on the gateway
-    //    thread with the sequencer; the publisher runs there too, or on a thread of its own
-    //    with `gateway_threads = 2`.
-    let poll = mio::Poll::new().map_err(|source| PipelineError::Io { what: "creating the poller", source })?;
-    let waker = Arc::new(
-        mio::Waker::new(poll.registry(), WAKER)
-            .map_err(|source| PipelineError::Io { what: "creating the waker", source })?,
-    );
-    let credentials = Arc::new(crate::session::credentials::CredentialStore::new(&cfg.raw));
-    let (protocols, local_addr, fix_addr) = listeners(&cfg, &data_dir, &credentials)?;
-    let tls = tls_acceptors(&cfg, fix_addr.is_some())?;
-    let desk = Arc::new(crate::admin::desk::Desk::new(
-        Arc::clone(&waker),
-        audit,
-        Arc::clone(&credentials),
-        tls.iter().flatten().cloned().collect(),
-        cfg.accounts.clone(),
-        cfg.instruments.clone(),
-    ));
-    let receiver = Receiver::new(ReceiverParts {
-        poll,
-        waker: Arc::clone(&waker),
-        protocols,
+    Ok(Core {
+        shared,
+        wait,
+        data_dir,
+        store,
         sequencer,
         publisher,
-        publisher_thread: p.gateway_threads == 2,
-        shared: Arc::clone(&shared),
-        wait,
-        instruments,
-        max_conns: cfg.raw.sessions_limits.max_connections,
-        outbound_cap_bytes: cfg.raw.sessions_limits.outbound_buffer_bytes,
-        logout_timeout: Duration::from_secs(u64::from(cfg.raw.fix.defaults.logout_timeout_s)),
-        admin,
-        tls: tls.clone(),
-        desk: Arc::clone(&desk),
-        killed_sessions,
-    })
-    .map_err(|source| PipelineError::Io { what: "registering the listeners", source })?;
-
-    // 9. Replicator (with `[replication] listen`): streams the journal to a standby and, with a
-    //    `replicated` policy, moves the durability gate.
-    let (replicator, replication_addr) = replicator(&cfg, &data_dir, &shared, wait)?;
-    let gateway_shared = Arc::clone(&shared);
-    let handle = std::thread::Builder::new()
-        .name("sable-gateway".into())
-        .spawn(move || {
-            let run = receiver.run();
-            if let Some(r) = replicator {
-                r.stop();
-            }
-            if let Some(f) = feed_thread {
-                f.join();
-            }
-            run?;
-            final_snapshot(&gateway_shared, &store)
-        })
-        .map_err(|source| PipelineError::Io { what: "spawning the gateway thread", source })?;
-
-    // 10. Admin port (with tokens configured): health, metrics, dashboard, admin actions.
-    let admin = admin_port(&cfg, &shared, &desk)?;
-
-    Ok(Appliance {
-        data_dir,
-        local_addr,
-        fix_addr,
-        replication_addr,
+        feed_thread,
         feed_addrs,
         feed_snapshot_addr,
-        shared,
-        waker,
-        io: Some(handle),
-        restored_hash,
-        restored_seq,
-        credentials,
-        tls: tls.into_iter().flatten().collect(),
         admin,
-        desk,
+        audit,
+        killed_sessions,
+        instruments,
+        restored_seq,
+        restored_hash,
     })
 }
 
-/// Starts the admin port when tokens are configured.
-fn admin_port(
+/// Starts the admin port when tokens are configured (without a desk: no market actions).
+pub(crate) fn admin_port(
     cfg: &Validated,
     shared: &Arc<Shared>,
-    desk: &Arc<crate::admin::desk::Desk>,
+    desk: Option<&Arc<crate::admin::desk::Desk>>,
 ) -> Result<Option<crate::admin::AdminServer>, PipelineError> {
     let section = &cfg.raw.admin;
     let tokens = section.resolve_tokens().map_err(|e| PipelineError::Config(e.to_string()))?;
@@ -486,7 +537,7 @@ fn admin_port(
         cfg.replication_listen.is_some(),
     );
     ctx.follower = cfg.raw.snapshot.every_commands > 0;
-    ctx.desk = Some(Arc::clone(desk));
+    ctx.desk = desk.cloned();
     let server = crate::admin::AdminServer::start(addr, ctx)
         .map_err(|source| PipelineError::Io { what: "starting the admin port", source })?;
     Ok(Some(server))
@@ -533,7 +584,7 @@ fn input_ring(
     cfg: &Validated,
     wait: Wait,
     journaler: Journaler,
-    matcher: Matcher,
+    (matcher, gate): (Matcher, Option<Arc<Barrier>>),
     follower: FollowerStage,
 ) -> InputProducer {
     let p = &cfg.raw.pipeline;
@@ -551,7 +602,12 @@ fn input_ring(
         .thread_name("sable-matcher")
         .handle_events_and_state_with(
             |m: &mut Matcher, slot: &Slot, _seq, end_of_batch| m.on_slot(slot, end_of_batch),
-            move || matcher,
+            move || {
+                if let Some(gate) = gate {
+                    gate.wait();
+                }
+                matcher
+            },
         )
         .and_then()
         .thread_name("sable-follower")
@@ -685,7 +741,7 @@ type Listeners = (Vec<(mio::net::TcpListener, Box<dyn Protocol + Send>)>, Socket
 
 /// Binds each protocol's listener and opens its sessions' stores: SBE first, then FIX when
 /// configured.
-fn listeners(
+pub(crate) fn listeners(
     cfg: &Validated,
     data_dir: &Path,
     credentials: &Arc<crate::session::credentials::CredentialStore>,

@@ -9,6 +9,7 @@ use std::sync::atomic::Ordering;
 use engine::Command;
 use journal::{Durability, Journal, MmapStorage};
 
+use crate::limits::JOURNAL_COMMIT_EVERY_RECORDS;
 use crate::rings::{Shared, Slot};
 use crate::stage::sequencer::{Clock, WallClock};
 
@@ -24,6 +25,8 @@ pub(crate) struct Journaler {
     /// Timestamps of the batch's commands, for their sequenced → durable latency at the commit
     /// (reserved for a whole ring: a batch never holds more).
     batch_ts_ns: Vec<u64>,
+    /// Records appended since the last commit.
+    uncommitted: usize,
 }
 
 impl Journaler {
@@ -36,10 +39,20 @@ impl Journaler {
     ) -> Self {
         let metrics = shared.metrics.enabled.load(Ordering::Acquire);
         let batch_ts_ns = Vec::with_capacity(if metrics { ring_slots } else { 0 });
-        Journaler { journal, level, shared, buf: [0; Command::MAX_ENCODED_LEN], dead: false, metrics, batch_ts_ns }
+        Journaler {
+            journal,
+            level,
+            shared,
+            buf: [0; Command::MAX_ENCODED_LEN],
+            dead: false,
+            metrics,
+            batch_ts_ns,
+            uncommitted: 0,
+        }
     }
 
-    /// One input slot; commits at the end of a batch (group commit). A failure stops the
+    /// One input slot; commits at the end of a batch (group commit), or after
+    /// [`JOURNAL_COMMIT_EVERY_RECORDS`] within a long one. A failure stops the
     /// journaler for good and fails the appliance: nothing after it may be acknowledged.
     pub(crate) fn on_slot(&mut self, slot: &Slot, end_of_batch: bool) {
         // After any stage's failure (a fenced primary's included) nothing more is journaled.
@@ -64,7 +77,9 @@ impl Journaler {
             }
             Err(e) => Err(e.to_string()),
         };
-        let res = res.and_then(|()| if end_of_batch { self.commit() } else { Ok(()) });
+        self.uncommitted += 1;
+        let due = end_of_batch || self.uncommitted >= JOURNAL_COMMIT_EVERY_RECORDS;
+        let res = res.and_then(|()| if due { self.commit() } else { Ok(()) });
         if let Err(e) = res {
             self.shared.metrics.journal.failures.add(1);
             self.dead = true;
@@ -73,6 +88,7 @@ impl Journaler {
     }
 
     fn commit(&mut self) -> Result<(), String> {
+        self.uncommitted = 0;
         let started_ns = if self.metrics { WallClock.now_ns() } else { 0 };
         self.journal.commit(self.level).map_err(|e| e.to_string())?;
         if self.metrics {

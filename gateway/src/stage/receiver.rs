@@ -77,7 +77,13 @@ pub(crate) struct ReceiverParts {
 
 /// A request was sequenced as `seq` at `ts_ns`: received → sequenced, and the stamp the
 /// publisher measures order → ack from.
-fn record_sequenced(m: &crate::admin::recorder::Metrics, seq: u64, ts_ns: u64, received_ns: Option<u64>, kind: usize) {
+pub(crate) fn record_sequenced(
+    m: &crate::admin::recorder::Metrics,
+    seq: u64,
+    ts_ns: u64,
+    received_ns: Option<u64>,
+    kind: usize,
+) {
     m.gateway.seq_sequenced.set(seq);
     let Some(received_ns) = received_ns else { return };
     m.gateway.received_to_sequenced.record(ts_ns.saturating_sub(received_ns));
