@@ -430,8 +430,26 @@ pub(crate) fn build_core(cfg: &Validated, matcher_gate: Option<Arc<Barrier>>) ->
     shared.role.set_epoch(u64::from(epoch));
 
     // 2. Restore: newest usable snapshot + journal replay. Everything restored is durable.
+    //    Beside it, the market-data feed (with `[feed] enabled`) is rebuilt by replaying the
+    //    journal from 1 into an engine of its own, so it continues with the numbers and bytes
+    //    an uninterrupted primary would send; both only read the journal.
     let mut tail = crate::audit::TailCollector::default();
-    let (engine, replayed_from) = restore(&store, &journal, cfg, &mut tail)?;
+    let (restored, feed) = std::thread::scope(|scope| {
+        let feed = std::thread::Builder::new()
+            .name("sable-feed-rebuild".into())
+            .spawn_scoped(scope, || crate::stage::feed::prepare(cfg, &journal));
+        let restored = restore(&store, &journal, cfg, &mut tail);
+        let feed = match feed {
+            Ok(handle) => {
+                handle.join().unwrap_or_else(|_| Err(PipelineError::Stage("the feed rebuild panicked".into())))
+            }
+            // No thread to spare: rebuild here, after the restore.
+            Err(_) => crate::stage::feed::prepare(cfg, &journal),
+        };
+        (restored, feed)
+    });
+    let (engine, replayed_from) = restored?;
+    let feed = feed?;
     let (restored_seq, restored_hash, last_ts_ns) = (engine.seq(), engine.state_hash(), engine.now_ns());
     for position in [&shared.seq_durable, &shared.seq_written, &shared.seq_local, &shared.seq_replica] {
         position.store(restored_seq, Ordering::Release);
@@ -445,12 +463,11 @@ pub(crate) fn build_core(cfg: &Validated, matcher_gate: Option<Arc<Barrier>>) ->
     let audit = open_audit(&data_dir, &journal, cfg, &engine, replayed_from, &tail.entries)?;
     let killed_sessions = engine.killed_sessions().to_vec();
     let order_terms = live_order_terms(&engine);
-    let follower_engine = if cfg.raw.snapshot.every_commands > 0 { Some(clone_engine(&engine)?) } else { None };
+    // The follower's copy of the engine: saved here, loaded on the follower's thread.
+    let follower_image = (cfg.raw.snapshot.every_commands > 0).then(|| engine.save());
 
-    // 3b. Market-data feed (with `[feed] enabled`): rebuilt by replaying the journal, so it
-    //     continues with the numbers and bytes an uninterrupted primary would send; its own
-    //     thread, fed by the publisher with released output only.
-    let feed = crate::stage::feed::start(cfg, &journal, &engine, &shared)?;
+    // 3b. Market-data feed: its own thread, fed by the publisher with released output only.
+    let feed = crate::stage::feed::start(cfg, feed, &engine, &shared)?;
     let feed_addrs = feed.as_ref().map(|f| (f.group, f.rerequest));
     let feed_snapshot_addr = feed.as_ref().and_then(|f| f.snapshot);
 
@@ -463,16 +480,16 @@ pub(crate) fn build_core(cfg: &Validated, matcher_gate: Option<Arc<Barrier>>) ->
     let level = if p.durability.syncs() { Durability::Fsync } else { Durability::Written };
     let journaler = Journaler::new(journal, level, Arc::clone(&shared), p.input_ring_slots);
     let matcher = Matcher::new(engine, out_producer, wait, Arc::clone(&shared));
-    let follower = match follower_engine {
-        Some(e) => {
+    let follower = match follower_image {
+        Some(image) => {
             let retention = Retention { keep_last: cfg.raw.snapshot.keep_last, max_age_ns: None };
-            let follower_store = SnapshotStore::open(snapshot_dir(&data_dir))?;
-            Some(Follower::new(e, follower_store, cfg.raw.snapshot.every_commands, retention))
+            let store = SnapshotStore::open(snapshot_dir(&data_dir))?;
+            Some(FollowerSeed { image, store, every: cfg.raw.snapshot.every_commands, retention })
         }
         None => None,
     };
     let verify_every = if cfg.replication_listen.is_some() { cfg.raw.replication.verify_every_commands } else { 0 };
-    let follower = FollowerStage { follower, verify_every, shared: Arc::clone(&shared) };
+    let follower = (follower, verify_every, Arc::clone(&shared));
     let input = input_ring(cfg, wait, journaler, (matcher, matcher_gate), follower);
 
     // 6. Sequencer: stamps seq + timestamp once, after the restored journal's end.
@@ -585,7 +602,7 @@ fn input_ring(
     wait: Wait,
     journaler: Journaler,
     (matcher, gate): (Matcher, Option<Arc<Barrier>>),
-    follower: FollowerStage,
+    (follower, verify_every, shared): (Option<FollowerSeed>, u64, Arc<Shared>),
 ) -> InputProducer {
     let p = &cfg.raw.pipeline;
     let builder = build_single_producer(p.input_ring_slots, Slot::default, wait)
@@ -613,10 +630,35 @@ fn input_ring(
         .thread_name("sable-follower")
         .handle_events_and_state_with_wait_strategy(
             |f: &mut FollowerStage, slot: &Slot, _seq, _end| f.follow(slot),
-            move || follower,
+            move || FollowerStage { follower: follower.and_then(|f| f.load(&shared)), verify_every, shared },
             Wait::Sleep(FOLLOWER_SLEEP),
         )
         .build()
+}
+
+/// What the follower starts from: the restored engine's image, loaded on the follower's own
+/// thread (a full-capacity engine takes tens of milliseconds to build; start-up and promotion
+/// do not wait for it).
+struct FollowerSeed {
+    image: Vec<u8>,
+    store: SnapshotStore,
+    every: u64,
+    retention: Retention,
+}
+
+impl FollowerSeed {
+    /// The follower, or none (logged and counted as a snapshot failure) if the image does not
+    /// load: the appliance runs on without periodic snapshots, as after a follower's failure.
+    fn load(self, shared: &Shared) -> Option<Follower> {
+        match Engine::load(&self.image) {
+            Ok(engine) => Some(Follower::new(engine, self.store, self.every, self.retention)),
+            Err(e) => {
+                shared.metrics.snapshots.failures.add(1);
+                tracing::error!(error = %e, "copying the engine for the follower failed; no periodic snapshots or state hashes");
+                None
+            }
+        }
+    }
 }
 
 /// The snapshot follower's place in the input ring; with replication it also hashes its
@@ -863,10 +905,6 @@ fn final_snapshot(shared: &Shared, store: &SnapshotStore) -> Result<ShutdownRepo
         "final snapshot written; stopped"
     );
     Ok(report)
-}
-
-fn clone_engine(engine: &Engine) -> Result<Engine, PipelineError> {
-    Engine::load(&engine.save()).map_err(|e| PipelineError::Stage(format!("copying the engine for the follower: {e}")))
 }
 
 /// Terms of every live order of a restored engine, so trades against them can be reported.

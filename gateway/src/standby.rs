@@ -45,8 +45,12 @@ const STOP_CHECK: Duration = Duration::from_millis(2);
 /// How long one attempt to reach the primary may take (short: the service watchdog expects the
 /// standby's thread to come round every second or so).
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
-/// Pause between attempts to reach the primary.
-const RECONNECT_PAUSE: Duration = Duration::from_millis(50);
+/// Pause between attempts to reach the primary: short, because a promoted primary's first
+/// acknowledgement under `on_standby_loss = "halt"` waits for a standby to attach (a refused
+/// connection on a live network costs microseconds).
+const RECONNECT_PAUSE: Duration = Duration::from_millis(10);
+/// Least time between two "replication link down" warnings while the link stays down.
+const LINK_DOWN_LOG_EVERY: Duration = Duration::from_secs(1);
 /// How long a read waits before the standby checks for a stop request.
 const READ_POLL: Duration = Duration::from_millis(50);
 
@@ -338,18 +342,24 @@ impl Node {
     }
 
     fn run(&mut self, primary: SocketAddr, stop: &AtomicBool) -> Result<Ran, PipelineError> {
+        let mut last_warned: Option<Instant> = None;
         while !stop.load(Ordering::Acquire) {
             self.status.beat();
             let end = match TcpStream::connect_timeout(&primary, CONNECT_TIMEOUT) {
                 Ok(stream) => self.follow(stream, stop),
                 Err(e) => End::Lost(format!("connecting to {primary}: {e}")),
             };
-            self.status.attached.store(false, Ordering::Release);
+            if self.status.attached.swap(false, Ordering::AcqRel) {
+                last_warned = None; // a link that was up: its loss is news
+            }
             match end {
                 End::Stopped => break,
                 End::Cut(keep_through) => return Ok(Ran::Cut(keep_through)),
                 End::Lost(why) => {
-                    tracing::warn!(%primary, %why, "replication link down; retrying");
+                    if last_warned.is_none_or(|t| t.elapsed() >= LINK_DOWN_LOG_EVERY) {
+                        tracing::warn!(%primary, %why, "replication link down; retrying");
+                        last_warned = Some(Instant::now());
+                    }
                     pause(stop, RECONNECT_PAUSE);
                 }
                 End::Diverged(why) => {

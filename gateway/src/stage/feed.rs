@@ -293,36 +293,55 @@ pub(crate) struct FeedStart {
     pub(crate) snapshot: Option<SocketAddr>,
 }
 
-/// With `[feed] enabled`: rebuilds the feed from the journal (or seeds it from the restored
-/// engine when the journal no longer starts at 1), opens its sockets and starts its threads.
-pub(crate) fn start<S: journal::Storage>(
+/// The feed before its threads start: its history, and its session rebuilt from the journal
+/// or (the journal no longer starts at 1) a translator waiting for the restored book.
+pub(crate) struct Prepared {
+    addrs: crate::feed::FeedAddrs,
+    history: Arc<Mutex<History>>,
+    session: Result<crate::feed::session::FeedSession, crate::feed::translate::Translator>,
+}
+
+/// With `[feed] enabled`: the feed's session rebuilt by replaying the journal from 1 into an
+/// engine of its own. It reads only the journal, so it runs beside the restore.
+pub(crate) fn prepare<S: journal::Storage>(
     cfg: &crate::config::Validated,
     journal: &journal::Journal<S>,
-    engine: &engine::Engine,
-    shared: &Arc<Shared>,
-) -> Result<Option<FeedStart>, crate::pipeline::PipelineError> {
-    use crate::feed::{rebuild, session::FeedSession, tap, translate::Translator};
+) -> Result<Option<Prepared>, crate::pipeline::PipelineError> {
+    use crate::feed::{rebuild, session::FeedSession, translate::Translator};
     use crate::pipeline::PipelineError;
     let f = &cfg.raw.feed;
     let Some(addrs) = f.validate().map_err(|e| PipelineError::Config(e.to_string()))? else { return Ok(None) };
-    let io = |what| move |source| PipelineError::Io { what, source };
     let history = Arc::new(Mutex::new(History::new(f.retained_messages)));
     let translator = Translator::new(&f.attribution_map(), cfg.limits.max_orders as usize);
-    let session = if journal.first_seq() <= 1 {
-        let mut s = FeedSession::new(translator, Arc::clone(&history), f.max_datagram_bytes, rebuild::SUFFIX);
-        let replayed = rebuild::replay(journal, cfg.limits, &mut s, &mut |_| {})
-            .map_err(|e| PipelineError::Stage(format!("feed: {e}")))?;
-        tracing::info!(replayed, next_seq = s.next_seq(), "feed rebuilt from the journal");
-        s
-    } else {
-        tracing::warn!(
-            first_seq = journal.first_seq(),
-            "feed: the journal no longer starts at 1; starting a new feed session from the restored book"
-        );
+    if journal.first_seq() > 1 {
+        return Ok(Some(Prepared { addrs, history, session: Err(translator) }));
+    }
+    let mut s = FeedSession::new(translator, Arc::clone(&history), f.max_datagram_bytes, rebuild::SUFFIX);
+    let replayed = rebuild::replay(journal, cfg.limits, &mut s, &mut |_| {})
+        .map_err(|e| PipelineError::Stage(format!("feed: {e}")))?;
+    tracing::info!(replayed, next_seq = s.next_seq(), "feed rebuilt from the journal");
+    Ok(Some(Prepared { addrs, history, session: Ok(s) }))
+}
+
+/// Starts a prepared feed: seeds its session from the restored engine when the journal did
+/// not reach back to 1, opens its sockets and starts its threads.
+pub(crate) fn start(
+    cfg: &crate::config::Validated,
+    prepared: Option<Prepared>,
+    engine: &engine::Engine,
+    shared: &Arc<Shared>,
+) -> Result<Option<FeedStart>, crate::pipeline::PipelineError> {
+    use crate::feed::{rebuild, session::FeedSession, tap};
+    use crate::pipeline::PipelineError;
+    let Some(Prepared { addrs, history, session }) = prepared else { return Ok(None) };
+    let f = &cfg.raw.feed;
+    let io = |what| move |source| PipelineError::Io { what, source };
+    let session = session.unwrap_or_else(|translator| {
+        tracing::warn!("feed: the journal no longer starts at 1; starting a new feed session from the restored book");
         let mut s = FeedSession::new(translator, Arc::clone(&history), f.max_datagram_bytes, rebuild::RESEEDED_SUFFIX);
         rebuild::seed(engine, &mut s);
         s
-    };
+    });
     let socket = multicast_socket(&addrs, f.ttl, f.loopback).map_err(io("opening the feed's multicast socket"))?;
     let (rerequest_socket, rerequest) = match addrs.rerequest {
         Some(a) => {
