@@ -48,18 +48,15 @@ impl Harness {
     /// for [`Harness::release`]; the input ring must hold what is submitted before it.
     pub fn start(cfg: Validated) -> Result<Self, PipelineError> {
         let gate = Arc::new(Barrier::new(2));
-        let core = build_core(&cfg, Some(Arc::clone(&gate)))?;
-        let Core {
-            shared, wait, data_dir, sequencer, publisher, feed_thread, admin: configuration, instruments, ..
-        } = core;
-        let publisher = match spawn_publisher(&cfg, &data_dir, publisher, &shared, wait, instruments) {
+        let core = build_core(&cfg, Some(Arc::clone(&gate)), None)?;
+        let Core { shared, wait, sequencer, publisher, feed_thread, admin: configuration, instruments, .. } = core;
+        let publisher = match spawn_publisher(&cfg, publisher, &shared, wait, instruments) {
             Ok(p) => p,
             Err(e) => {
                 gate.wait(); // let the matcher run so the stages can stop
                 return Err(e);
             }
         };
-        let admin = crate::pipeline::admin_port(&cfg, &shared, None)?;
         let mut h = Harness {
             sequencer,
             publisher: Some(publisher.0),
@@ -67,9 +64,11 @@ impl Harness {
             shared,
             gate,
             released: false,
-            admin,
+            admin: None,
             _poll: publisher.1,
         };
+        // From here on a failure drops `h`, which opens the gate and stops the stages.
+        h.admin = crate::pipeline::admin_port(&cfg, &h.shared, None)?;
         for body in configuration {
             h.submit(body)
                 .ok_or_else(|| PipelineError::Stage("the input ring is too small for the configuration".into()))?;
@@ -168,7 +167,6 @@ impl Drop for Harness {
 /// that never gets a connection.
 fn spawn_publisher(
     cfg: &Validated,
-    data_dir: &std::path::Path,
     publisher: crate::stage::publisher::PublisherStage,
     shared: &Arc<Shared>,
     wait: crate::wait::Wait,
@@ -178,7 +176,8 @@ fn spawn_publisher(
     let poll = mio::Poll::new().map_err(io("creating the poller"))?;
     let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER).map_err(io("creating the waker"))?);
     let credentials = Arc::new(crate::session::credentials::CredentialStore::new(&cfg.raw));
-    let (listeners, _, _) = crate::pipeline::listeners(cfg, data_dir, &credentials)?;
+    let stores = crate::pipeline::session_stores(cfg)?;
+    let (listeners, _, _) = crate::pipeline::listeners(cfg, stores, &credentials)?;
     let protocols = listeners.into_iter().map(|(_, p)| p).collect();
     let registry = poll.registry().try_clone().map_err(io("cloning the registry"))?;
     let limits = &cfg.raw.sessions_limits;

@@ -292,7 +292,22 @@ pub fn snapshot_dir(data_dir: &Path) -> PathBuf {
 /// [`build_core`]; the receiver, the replicator and the admin port are wired here, top to
 /// bottom in numbered steps, so it reads as the pipeline's diagram does.
 pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
-    let core = build_core(&cfg, None)?;
+    start_from(cfg, None)
+}
+
+/// What a promoted standby hands its pipeline: its open journal (no re-scan of the active
+/// segment) and the engine that applied it (no restore from disk).
+pub(crate) struct Handover {
+    pub(crate) engine: Engine,
+    pub(crate) journal: Journal<journal::MmapStorage>,
+}
+
+/// [`start`], continuing from a [`Handover`] when given one.
+pub(crate) fn start_from(cfg: Validated, handover: Option<Handover>) -> Result<Appliance, PipelineError> {
+    // The session stores open beside steps 1–7 (each open reads its active segment; nothing
+    // before step 8 needs them).
+    let stores = spawn_store_opening(&cfg)?;
+    let core = build_core(&cfg, None, handover)?;
     let Core { shared, wait, data_dir, store, sequencer, publisher, feed_thread, .. } = core;
     let p = &cfg.raw.pipeline;
 
@@ -305,7 +320,9 @@ pub fn start(cfg: Validated) -> Result<Appliance, PipelineError> {
             .map_err(|source| PipelineError::Io { what: "creating the waker", source })?,
     );
     let credentials = Arc::new(crate::session::credentials::CredentialStore::new(&cfg.raw));
-    let (protocols, local_addr, fix_addr) = listeners(&cfg, &data_dir, &credentials)?;
+    let stores =
+        stores.join().unwrap_or_else(|_| Err(PipelineError::Stage("opening the session stores panicked".into())))?;
+    let (protocols, local_addr, fix_addr) = listeners(&cfg, stores, &credentials)?;
     let tls = tls_acceptors(&cfg, fix_addr.is_some())?;
     let desk = Arc::new(crate::admin::desk::Desk::new(
         Arc::clone(&waker),
@@ -400,10 +417,15 @@ pub(crate) struct Core {
 
 /// Steps 1–7 of [`start`]. With `matcher_gate`, the matcher thread waits on it before it
 /// takes its first command (a benchmark fills the input ring first; nothing on the hot path).
+/// `handed`: a promoted standby's journal and engine, taken instead of opening and restoring.
 ///
 /// Longer than a screen on purpose: the data flow is wired here in numbered steps (each a few
 /// lines; the details live in the helpers and the stage files).
-pub(crate) fn build_core(cfg: &Validated, matcher_gate: Option<Arc<Barrier>>) -> Result<Core, PipelineError> {
+pub(crate) fn build_core(
+    cfg: &Validated,
+    matcher_gate: Option<Arc<Barrier>>,
+    handed: Option<Handover>,
+) -> Result<Core, PipelineError> {
     let p = &cfg.raw.pipeline;
     let wait = Wait::from_config(p);
     let data_dir = cfg.raw.server.data_dir.clone();
@@ -423,33 +445,28 @@ pub(crate) fn build_core(cfg: &Validated, matcher_gate: Option<Arc<Barrier>>) ->
         },
         ..JournalConfig::default()
     };
-    let mut journal = Journal::open_dir(journal_dir(&data_dir), journal_config)?;
+    let (mut journal, handed) = match handed {
+        Some(Handover { mut journal, engine })
+            if journal.config().segment_len_bytes == journal_config.segment_len_bytes =>
+        {
+            journal.set_writeback_hint_len_bytes(journal_config.writeback_hint_len_bytes)?;
+            (journal, Some(engine))
+        }
+        _ => (Journal::open_dir(journal_dir(&data_dir), journal_config)?, None),
+    };
     let store = SnapshotStore::open(snapshot_dir(&data_dir))?;
     let epoch = lead(&data_dir, &mut journal, p.durability)?;
     shared.epoch.store(epoch, Ordering::Release);
     shared.role.set_epoch(u64::from(epoch));
 
-    // 2. Restore: newest usable snapshot + journal replay. Everything restored is durable.
+    // 2. Restore: newest usable snapshot + journal replay, or a promoted standby's engine
+    //    when it applied exactly what the journal holds. Everything restored is durable.
     //    Beside it, the market-data feed (with `[feed] enabled`) is rebuilt by replaying the
     //    journal from 1 into an engine of its own, so it continues with the numbers and bytes
-    //    an uninterrupted primary would send; both only read the journal.
+    //    an uninterrupted primary would send.
     let mut tail = crate::audit::TailCollector::default();
-    let (restored, feed) = std::thread::scope(|scope| {
-        let feed = std::thread::Builder::new()
-            .name("sable-feed-rebuild".into())
-            .spawn_scoped(scope, || crate::stage::feed::prepare(cfg, &journal));
-        let restored = restore(&store, &journal, cfg, &mut tail);
-        let feed = match feed {
-            Ok(handle) => {
-                handle.join().unwrap_or_else(|_| Err(PipelineError::Stage("the feed rebuild panicked".into())))
-            }
-            // No thread to spare: rebuild here, after the restore.
-            Err(_) => crate::stage::feed::prepare(cfg, &journal),
-        };
-        (restored, feed)
-    });
-    let (engine, replayed_from) = restored?;
-    let feed = feed?;
+    let Restored { engine, replayed_from, feed, output: (out_poller, out_producer) } =
+        restore_beside_feed(cfg, (&store, &journal), handed, &mut tail, wait)?;
     let (restored_seq, restored_hash, last_ts_ns) = (engine.seq(), engine.state_hash(), engine.now_ns());
     for position in [&shared.seq_durable, &shared.seq_written, &shared.seq_local, &shared.seq_replica] {
         position.store(restored_seq, Ordering::Release);
@@ -471,10 +488,7 @@ pub(crate) fn build_core(cfg: &Validated, matcher_gate: Option<Arc<Barrier>>) ->
     let feed_addrs = feed.as_ref().map(|f| (f.group, f.rerequest));
     let feed_snapshot_addr = feed.as_ref().and_then(|f| f.snapshot);
 
-    // 4. Output ring: matcher → publisher.
-    let (out_poller, out_builder) =
-        build_single_producer(p.output_ring_slots, OutSlot::default, wait).new_event_poller();
-    let out_producer = out_builder.build();
+    // 4. Output ring: matcher → publisher (allocated during step 2).
 
     // 5. Input ring: sequencer → {journaler ∥ matcher} → follower.
     let level = if p.durability.syncs() { Durability::Fsync } else { Durability::Written };
@@ -528,6 +542,54 @@ pub(crate) fn build_core(cfg: &Validated, matcher_gate: Option<Arc<Barrier>>) ->
         instruments,
         restored_seq,
         restored_hash,
+    })
+}
+
+/// What step 2 leaves.
+struct Restored {
+    engine: Engine,
+    /// The snapshot the restore started from (the engine's seq for a handed engine).
+    replayed_from: u64,
+    feed: Option<crate::stage::feed::Prepared>,
+    /// The output ring's two ends.
+    output: (crate::rings::OutputPoller, crate::rings::OutputProducer),
+}
+
+/// Step 2 of [`build_core`]: the restore (or the handed engine) on this thread while the
+/// feed's journal replay runs on another (both only read the journal), then the output ring's
+/// allocation (its page faults take tens of milliseconds at the default size) while the replay
+/// finishes. Start-up is what a promotion waits for.
+fn restore_beside_feed(
+    cfg: &Validated,
+    (store, journal): (&SnapshotStore, &Journal<journal::MmapStorage>),
+    handed: Option<Engine>,
+    tail: &mut crate::audit::TailCollector,
+    wait: Wait,
+) -> Result<Restored, PipelineError> {
+    std::thread::scope(|scope| {
+        let feed = std::thread::Builder::new()
+            .name("sable-feed-rebuild".into())
+            .spawn_scoped(scope, || crate::stage::feed::prepare(cfg, journal));
+        let restored = match handed.filter(|e| e.seq() + 1 == journal.next_seq() && e.limits() == cfg.limits) {
+            Some(engine) => {
+                tracing::info!(seq = engine.seq(), "restored: the standby's engine, as it applied the journal");
+                let seq = engine.seq();
+                Ok((engine, seq))
+            }
+            None => restore(store, journal, cfg, tail),
+        };
+        let (poller, builder) =
+            build_single_producer(cfg.raw.pipeline.output_ring_slots, OutSlot::default, wait).new_event_poller();
+        let output = (poller, builder.build());
+        let feed = match feed {
+            Ok(handle) => {
+                handle.join().unwrap_or_else(|_| Err(PipelineError::Stage("the feed rebuild panicked".into())))
+            }
+            // No thread to spare: rebuild here, after the restore.
+            Err(_) => crate::stage::feed::prepare(cfg, journal),
+        };
+        let (engine, replayed_from) = restored?;
+        Ok(Restored { engine, replayed_from, feed: feed?, output })
     })
 }
 
@@ -781,19 +843,32 @@ fn report_routes(cfg: &Validated) -> IdMap<u32, Vec<SessionRef>> {
 
 type Listeners = (Vec<(mio::net::TcpListener, Box<dyn Protocol + Send>)>, SocketAddr, Option<SocketAddr>);
 
-/// Binds each protocol's listener and opens its sessions' stores: SBE first, then FIX when
-/// configured.
+/// Opens every session store the configuration names ([`open_stores`]) on a thread of its own.
+fn spawn_store_opening(cfg: &Validated) -> Result<JoinHandle<Result<Vec<SessionStore>, PipelineError>>, PipelineError> {
+    let cfg = cfg.clone();
+    std::thread::Builder::new()
+        .name("sable-store-open".into())
+        .spawn(move || session_stores(&cfg))
+        .map_err(|source| PipelineError::Io { what: "spawning the store opener", source })
+}
+
+/// The sessions' stores, in [`store_names`] order (the sessions dir made if missing).
+pub(crate) fn session_stores(cfg: &Validated) -> Result<Vec<SessionStore>, PipelineError> {
+    let dir = sessions_dir(&cfg.raw.server.data_dir);
+    std::fs::create_dir_all(&dir).map_err(|source| PipelineError::Io { what: "creating the sessions dir", source })?;
+    open_stores(&dir, cfg)
+}
+
+/// Binds each protocol's listener and gives it its sessions with their `stores`
+/// ([`session_stores`]): SBE first, then FIX when configured.
 pub(crate) fn listeners(
     cfg: &Validated,
-    data_dir: &Path,
+    stores: Vec<SessionStore>,
     credentials: &Arc<crate::session::credentials::CredentialStore>,
 ) -> Result<Listeners, PipelineError> {
-    let sessions_dir = sessions_dir(data_dir);
-    std::fs::create_dir_all(&sessions_dir)
-        .map_err(|source| PipelineError::Io { what: "creating the sessions dir", source })?;
     let limits = &cfg.raw.sessions_limits;
     let max_conns = limits.max_connections;
-    let mut stores = open_stores(&sessions_dir, cfg)?.into_iter();
+    let mut stores = stores.into_iter();
     let sbe_stores: Vec<_> = stores.by_ref().take(cfg.raw.sessions.len()).collect();
     let sbe = SbeSessions::new(cfg.raw.sessions.clone(), limits.clone(), sbe_stores, max_conns)
         .with_credentials(Arc::clone(credentials));

@@ -26,7 +26,7 @@ use journal::{Durability, Journal, JournalConfig, MmapStorage, decode_record};
 use snapshot::{Follower, Retention, SnapshotStore};
 
 use crate::config::Validated;
-use crate::pipeline::{PipelineError, journal_dir, sessions_dir, snapshot_dir, store_names};
+use crate::pipeline::{Handover, PipelineError, journal_dir, sessions_dir, snapshot_dir, store_names};
 use crate::replication::fence::NodeState;
 use crate::replication::wire::{self, Frame, Received};
 use crate::replication::{HashCheck, LINK_TIMEOUT, MAX_FRAME_LEN_BYTES};
@@ -122,7 +122,7 @@ pub struct StandbyReport {
 pub struct Standby {
     status: Arc<StandbyStatus>,
     stop: Arc<AtomicBool>,
-    handle: Option<JoinHandle<Result<StandbyReport, PipelineError>>>,
+    handle: Option<JoinHandle<Result<(StandbyReport, Handover), PipelineError>>>,
 }
 
 impl Standby {
@@ -160,7 +160,7 @@ impl Standby {
         if let Some(why) = self.status.diverged() {
             return Err(PipelineError::Config(format!("refusing promotion: this standby diverged: {why}")));
         }
-        let report = self.shutdown()?;
+        let (report, handover) = self.stop_following()?;
         let data_dir = cfg.raw.server.data_dir.clone();
         let state = NodeState::update(&data_dir, |s| {
             s.epoch = epoch.unwrap_or(s.epoch + 1).max(s.epoch + 1);
@@ -169,7 +169,9 @@ impl Standby {
         .map_err(|source| PipelineError::Io { what: "writing node-state", source })?;
         tracing::warn!(seq = report.last_seq, epoch = state.epoch, "standby promoted: starting as primary");
         let old_primary = primary_addr(&cfg).ok();
-        let appliance = crate::pipeline::start(cfg)?;
+        // The open journal and the engine that applied every record it holds: no re-scan and
+        // no restore from disk.
+        let appliance = crate::pipeline::start_from(cfg, Some(handover))?;
         if let Some(addr) = old_primary {
             crate::replication::fence::notify_superseded(addr, state.epoch, appliance.stop_flag());
         }
@@ -177,7 +179,12 @@ impl Standby {
     }
 
     /// Stops following, commits its journal and returns what it left.
-    pub fn shutdown(mut self) -> Result<StandbyReport, PipelineError> {
+    pub fn shutdown(self) -> Result<StandbyReport, PipelineError> {
+        self.stop_following().map(|(report, _)| report)
+    }
+
+    /// [`Standby::shutdown`], keeping the journal and the engine.
+    fn stop_following(mut self) -> Result<(StandbyReport, Handover), PipelineError> {
         self.request_stop();
         let handle = self.handle.take().expect("the standby thread handle is taken only here");
         handle.join().map_err(|_| PipelineError::Stage("the standby thread panicked".into()))?
@@ -225,10 +232,12 @@ fn follow_primary(
     cfg: &Validated,
     primary: SocketAddr,
     stop: &AtomicBool,
-) -> Result<StandbyReport, PipelineError> {
+) -> Result<(StandbyReport, Handover), PipelineError> {
     loop {
         match node.run(primary, stop)? {
-            Ran::Stopped(report) => return Ok(report),
+            Ran::Stopped(report) => {
+                return Ok((report, Handover { engine: node.follower.into_engine(), journal: node.journal }));
+            }
             Ran::Cut(keep_through) => node = node.cut(keep_through, cfg)?,
         }
     }

@@ -264,6 +264,20 @@ impl<S: Storage> Journal<S> {
         &self.config
     }
 
+    /// Changes [`JournalConfig::writeback_hint_len_bytes`] from the next append on (a
+    /// journal handed from one role to another: a standby's to the primary it becomes).
+    pub fn set_writeback_hint_len_bytes(&mut self, len_bytes: u64) -> Result<(), JournalError> {
+        let config = JournalConfig { writeback_hint_len_bytes: len_bytes, ..self.config };
+        config.validate()?;
+        self.config = config;
+        self.hinted_offset = self.write_offset;
+        self.writeback_hint_len_bytes = match len_bytes {
+            0 => usize::MAX,
+            len_bytes => usize::try_from(len_bytes).unwrap_or(usize::MAX),
+        };
+        Ok(())
+    }
+
     /// The storage underneath, for tools and tests.
     pub fn storage(&self) -> &S {
         &self.storage

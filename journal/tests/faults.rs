@@ -135,6 +135,21 @@ fn unsynced_bytes_are_hinted_for_writeback_every_so_often() {
 }
 
 #[test]
+fn writeback_hints_can_be_turned_off_and_on_while_open() {
+    let storage = FaultyStorage::new();
+    let config = journal::JournalConfig { writeback_hint_len_bytes: 8192, ..small_config() };
+    let mut journal = Journal::open(storage.clone(), config).unwrap();
+    journal.set_writeback_hint_len_bytes(0).unwrap();
+    append_many(&mut journal, 50, 1000, Durability::Written);
+    assert_eq!(storage.writeback_hint_count(), 0);
+    assert_eq!(journal.config().writeback_hint_len_bytes, 0);
+    assert!(matches!(journal.set_writeback_hint_len_bytes(100), Err(JournalError::InvalidConfig { .. })));
+    journal.set_writeback_hint_len_bytes(8192).unwrap();
+    append_many(&mut journal, 50, 1000, Durability::Written);
+    assert_eq!(storage.writeback_hint_count(), 6);
+}
+
+#[test]
 fn first_seq_of_an_empty_journal_is_configurable() {
     let storage = FaultyStorage::new();
     let config = journal::JournalConfig { first_seq: 1000, ..small_config() };

@@ -54,6 +54,11 @@ impl Follower {
         &self.engine
     }
 
+    /// The engine, the follower done with (a promoted standby hands it to its pipeline).
+    pub fn into_engine(self) -> Engine {
+        self.engine
+    }
+
     /// Applies one command; writes a snapshot (and prunes old ones) when one is due.
     pub fn apply(&mut self, cmd: &Command) -> Result<Option<SnapshotInfo>, FollowerError> {
         self.engine.apply(cmd, &mut self.sink)?;

@@ -297,6 +297,8 @@ pub(crate) struct FeedStart {
 /// or (the journal no longer starts at 1) a translator waiting for the restored book.
 pub(crate) struct Prepared {
     addrs: crate::feed::FeedAddrs,
+    /// The publisher → feed ring, allocated here too (off the start-up's main thread).
+    ring: (crate::rings::OutputPoller, crate::rings::OutputProducer),
     history: Arc<Mutex<History>>,
     session: Result<crate::feed::session::FeedSession, crate::feed::translate::Translator>,
 }
@@ -313,14 +315,17 @@ pub(crate) fn prepare<S: journal::Storage>(
     let Some(addrs) = f.validate().map_err(|e| PipelineError::Config(e.to_string()))? else { return Ok(None) };
     let history = Arc::new(Mutex::new(History::new(f.retained_messages)));
     let translator = Translator::new(&f.attribution_map(), cfg.limits.max_orders as usize);
+    let (poller, builder) =
+        disruptor::build_single_producer(f.ring_slots, OutSlot::default, disruptor::BusySpin).new_event_poller();
+    let ring = (poller, builder.build());
     if journal.first_seq() > 1 {
-        return Ok(Some(Prepared { addrs, history, session: Err(translator) }));
+        return Ok(Some(Prepared { addrs, ring, history, session: Err(translator) }));
     }
     let mut s = FeedSession::new(translator, Arc::clone(&history), f.max_datagram_bytes, rebuild::SUFFIX);
     let replayed = rebuild::replay(journal, cfg.limits, &mut s, &mut |_| {})
         .map_err(|e| PipelineError::Stage(format!("feed: {e}")))?;
     tracing::info!(replayed, next_seq = s.next_seq(), "feed rebuilt from the journal");
-    Ok(Some(Prepared { addrs, history, session: Ok(s) }))
+    Ok(Some(Prepared { addrs, ring, history, session: Ok(s) }))
 }
 
 /// Starts a prepared feed: seeds its session from the restored engine when the journal did
@@ -333,7 +338,7 @@ pub(crate) fn start(
 ) -> Result<Option<FeedStart>, crate::pipeline::PipelineError> {
     use crate::feed::{rebuild, session::FeedSession, tap};
     use crate::pipeline::PipelineError;
-    let Some(Prepared { addrs, history, session }) = prepared else { return Ok(None) };
+    let Some(Prepared { addrs, ring: (poller, producer), history, session }) = prepared else { return Ok(None) };
     let f = &cfg.raw.feed;
     let io = |what| move |source| PipelineError::Io { what, source };
     let session = session.unwrap_or_else(|translator| {
@@ -351,8 +356,6 @@ pub(crate) fn start(
         }
         None => (None, None),
     };
-    let (poller, builder) =
-        disruptor::build_single_producer(f.ring_slots, OutSlot::default, disruptor::BusySpin).new_event_poller();
     let doorbell = Arc::new(tap::Doorbell::default());
     let snapshots = Arc::new(crate::stage::feed_snapshot::Snapshots::default());
     let soup_listener = match addrs.snapshot {
@@ -381,7 +384,7 @@ pub(crate) fn start(
             .map_err(io("spawning the feed's snapshot port"))?;
         thread.soup = Some(soup);
     }
-    let tap = tap::FeedTap::new(builder.build(), doorbell, thread.thread());
+    let tap = tap::FeedTap::new(producer, doorbell, thread.thread());
     tracing::info!(group = %addrs.group, rerequest = ?rerequest, "market-data feed on");
     Ok(Some(FeedStart { tap, thread, group: addrs.group, rerequest, snapshot }))
 }
