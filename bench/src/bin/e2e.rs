@@ -262,6 +262,11 @@ struct Args {
     /// CPU per order and the acknowledgements per second with the feed on against off.
     #[arg(long, value_enum, default_values_t = [FeedArg::Off])]
     feed: Vec<FeedArg>,
+    /// Rounds of every arm, alternated (arm 1, arm 2, …, then again): with more than one, a
+    /// `rounds:` line per arm and protocol gives the median p50 and p99 over the rounds and
+    /// their ratio to the first arm's (a single run's p99 on a shared VM moves by tens of %).
+    #[arg(long, default_value_t = 1)]
+    rounds: u32,
 }
 
 /// The feed arms on the command line.
@@ -445,11 +450,11 @@ fn run(args: Args) -> Result<bool, String> {
     for &rate in &rates {
         let orders = ((rate as f64) * seconds).round().max(1.0) as u64;
         let spec = LoadSpec { rate_per_s: rate, orders, connections: args.connections };
-        let arms = args.durability.iter().flat_map(|d| args.gateway_threads.iter().map(move |t| (d, t)));
-        let arms = arms.flat_map(|(d, t)| args.metrics.iter().map(move |m| (d, t, m.mode())));
-        let arms = arms.flat_map(|(d, t, m)| args.feed.iter().map(move |f| (d, t, m, *f == FeedArg::On)));
         let mut feed_arms: Vec<(bool, ArmCost)> = Vec::new();
-        for (&durability, &gateway_threads, metrics, feed) in arms {
+        let mut rounds: Vec<RoundResult> = Vec::new();
+        for (arm_index, (&durability, &gateway_threads, metrics, feed)) in
+            (0..args.rounds).flat_map(|_| arms(&args).enumerate())
+        {
             let setup = Setup {
                 durability: durability.policy(),
                 wait,
@@ -466,6 +471,7 @@ fn run(args: Args) -> Result<bool, String> {
                 let (ok, latency, cost) = run_rate(&setup, p, spec, seconds, &parent, fl, fsync_p50)?;
                 all_ok &= ok;
                 runs.push((ok, latency));
+                rounds.push(RoundResult { arm: arm_index, name: arm_name(&setup), protocol: p, ok, latency });
                 if p == Protocol::Sbe && ok {
                     feed_arms.push((feed, cost));
                 }
@@ -481,6 +487,12 @@ fn run(args: Args) -> Result<bool, String> {
         if let Some(line) = feed_vs_off(rate, &feed_arms) {
             println!("{line}\n");
         }
+        if args.rounds > 1 {
+            for line in rounds_lines(rate, &rounds) {
+                println!("{line}");
+            }
+            println!();
+        }
     }
     if comparisons.len() > 1 {
         println!("# FIX vs SBE");
@@ -489,6 +501,67 @@ fn run(args: Args) -> Result<bool, String> {
         }
     }
     Ok(all_ok)
+}
+
+/// The arms of a run: every combination of the repeated options, in command-line order.
+fn arms(args: &Args) -> impl Iterator<Item = (&Durability, &u8, Metrics, bool)> {
+    let arms = args.durability.iter().flat_map(|d| args.gateway_threads.iter().map(move |t| (d, t)));
+    let arms = arms.flat_map(|(d, t)| args.metrics.iter().map(move |m| (d, t, m.mode())));
+    arms.flat_map(|(d, t, m)| args.feed.iter().map(move |f| (d, t, m, *f == FeedArg::On)))
+}
+
+/// One arm's run in one round.
+struct RoundResult {
+    arm: usize,
+    name: String,
+    protocol: Protocol,
+    ok: bool,
+    latency: Percentiles,
+}
+
+/// An arm's name in the `rounds:` lines.
+fn arm_name(setup: &Setup) -> String {
+    format!(
+        "{}_gw{}_{}_feed_{}",
+        durability_of(setup.durability).name(),
+        setup.gateway_threads,
+        setup.metrics.name(),
+        if setup.feed { "on" } else { "off" }
+    )
+}
+
+/// Per arm and protocol: the median p50 and p99 over the rounds (clean runs only) and their
+/// ratio to the first arm's.
+fn rounds_lines(rate: u64, rounds: &[RoundResult]) -> Vec<String> {
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(0.0)
+    };
+    let medians = |arm: usize, protocol: Protocol| {
+        let runs: Vec<&RoundResult> =
+            rounds.iter().filter(|r| r.arm == arm && r.protocol == protocol && r.ok).collect();
+        let p50 = median(runs.iter().map(|r| r.latency.p50_ns).collect());
+        (runs.len(), p50, median(runs.iter().map(|r| r.latency.p99_ns).collect()))
+    };
+    let arms = rounds.iter().map(|r| r.arm).max().map_or(0, |m| m + 1);
+    let mut lines = Vec::new();
+    for protocol in [Protocol::Sbe, Protocol::Fix] {
+        let (_, base_p50, base_p99) = medians(0, protocol);
+        for arm in 0..arms {
+            let Some(name) = rounds.iter().find(|r| r.arm == arm && r.protocol == protocol).map(|r| &r.name) else {
+                continue;
+            };
+            let (n, p50, p99) = medians(arm, protocol);
+            lines.push(format!(
+                "rounds: offered_per_s={rate} protocol={} arm={name} clean_rounds={n} median_p50_ns={p50:.0} \
+                 median_p99_ns={p99:.0} p50_vs_first={:.3} p99_vs_first={:.3}",
+                protocol.name(),
+                p50 / base_p50.max(1.0),
+                p99 / base_p99.max(1.0)
+            ));
+        }
+    }
+    lines
 }
 
 /// What an arm cost: the matcher's on-CPU ns per acknowledged order and acknowledgements/s.
