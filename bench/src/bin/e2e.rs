@@ -3,7 +3,8 @@
 //!
 //! `cargo run --release -p bench --bin e2e -- [--quick] [--rate N]... [--connections N]
 //! [--protocol sbe|fix|both] [--durability memory|written|fsync] [--seconds S]
-//! [--wait backoff|yield|sleep|spin] [--rollovers] [--metrics off|on|scraped]... [--feed off|on]...`
+//! [--wait backoff|yield|sleep|spin] [--rollovers] [--metrics off|on|scraped]... [--feed off|on]...
+//! [--rounds N]`
 //!
 //! 1. The floors: a blocking TCP echo of one frame the size of an SBE NewOrderSingle
 //!    (`workload=tcp_floor`) and, when FIX runs, another of the size of the FIX NewOrderSingle
