@@ -314,15 +314,25 @@ impl Trader {
 
     /// Reconnects to `addr` until an order is acknowledged there.
     fn until_acked(&mut self, addr: SocketAddr) -> Result<(), String> {
-        let deadline = Instant::now() + STEP_TIMEOUT;
-        while !self.send_one(addr)? {
-            if Instant::now() > deadline {
-                return Err(format!("no acknowledgement from {addr} within {} s", STEP_TIMEOUT.as_secs()));
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        Ok(())
+        retry_until_acked("", addr, || self.send_one(addr))
     }
+}
+
+/// Calls `send_one` (which reconnects as needed and says whether its order was acknowledged)
+/// every 2 ms until it is, for at most [`STEP_TIMEOUT`]; `what` names the protocol in the error.
+pub(crate) fn retry_until_acked(
+    what: &str,
+    addr: SocketAddr,
+    mut send_one: impl FnMut() -> Result<bool, String>,
+) -> Result<(), String> {
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    while !send_one()? {
+        if Instant::now() > deadline {
+            return Err(format!("no {what}acknowledgement from {addr} within {} s", STEP_TIMEOUT.as_secs()));
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    Ok(())
 }
 
 /// Runs the cycles; an `Err` is a failure to run, a non-zero `lost`/`duplicated` or differing

@@ -188,14 +188,7 @@ impl FixTrader {
 
     /// Reconnects to `addr` until an order is acknowledged there.
     pub fn until_acked(&mut self, addr: SocketAddr) -> Result<(), String> {
-        let deadline = Instant::now() + STEP_TIMEOUT;
-        while !self.send_one(addr)? {
-            if Instant::now() > deadline {
-                return Err(format!("no FIX acknowledgement from {addr} within {} s", STEP_TIMEOUT.as_secs()));
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        Ok(())
+        crate::failover::retry_until_acked("FIX ", addr, || self.send_one(addr))
     }
 
     /// Reads until one whole message is handled.
