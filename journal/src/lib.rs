@@ -158,4 +158,4 @@ pub use mmap_storage::{MmapSegment, MmapStorage};
 pub use reader::Replay;
 pub use segment::{SegmentInfo, SegmentStatus};
 pub use storage::{SegmentStorage, Storage};
-pub use tail::Tail;
+pub use tail::{IDLE_PROBE_EVERY, Tail};

@@ -9,10 +9,25 @@
 //! (the rollover thread renames it only when it seals the previous one), so the tail also looks
 //! among the spares for the one whose header continues the log. Every record is checked as
 //! replay checks it: header and body checksums, sequence number and parent checksum.
+//!
+//! A tail without a bound ([`Tail::next_available`]) cannot tell "not written yet" from "written
+//! in the next segment", so it looks for the next segment each time it finds nothing, which
+//! would cost a directory listing and a mapping (and unmapping: a TLB shoot-down on every CPU)
+//! per call of an idle follower. It keeps the spares it mapped, and while a record of the
+//! largest size still fits behind its position (the writer moves on only when a record does
+//! not fit) it looks only every [`IDLE_PROBE_EVERY`] calls.
 
 use crate::error::{CorruptReason, IoOp, JournalError};
-use crate::layout::{RECORD_HEADER_LEN_BYTES, Record, SEGMENT_HEADER_LEN_BYTES, SegmentHeader, decode_record_in_place};
+use crate::layout::{
+    MAX_RECORD_LEN_BYTES, RECORD_HEADER_LEN_BYTES, Record, SEGMENT_HEADER_LEN_BYTES, SegmentHeader,
+    decode_record_in_place,
+};
 use crate::storage::{SegmentStorage, Storage};
+
+/// Calls of [`Tail::next_available`] that find nothing, per look for a next segment, while a
+/// record of the largest size still fits in the current one (so the writer cannot have moved
+/// on; looking at all is only for a segment some other writer ended early).
+pub const IDLE_PROBE_EVERY: u32 = 1024;
 
 /// A reader following the log from a sequence number on.
 #[derive(Debug)]
@@ -26,6 +41,12 @@ pub struct Tail<S: Storage> {
     parent: u32,
     /// Records below this are read (to check the chain) but not yielded.
     from_seq: u64,
+    /// Spares mapped while looking for the next segment, by id (kept so that looking again
+    /// maps nothing; dropped once the directory no longer lists them).
+    spares: Vec<(u64, S::Segment)>,
+    /// Calls of [`Tail::next_available`] that found nothing since the last look for a next
+    /// segment.
+    idle_calls: u32,
 }
 
 impl<S: Storage> Tail<S> {
@@ -47,7 +68,17 @@ impl<S: Storage> Tail<S> {
         })?;
         let parent = header.prev_checksum.get();
         let offset = SEGMENT_HEADER_LEN_BYTES;
-        Ok(Tail { storage, segment, segment_base: base_seq, offset, next_seq: base_seq, parent, from_seq })
+        Ok(Tail {
+            storage,
+            segment,
+            segment_base: base_seq,
+            offset,
+            next_seq: base_seq,
+            parent,
+            from_seq,
+            spares: Vec::new(),
+            idle_calls: 0,
+        })
     }
 
     /// The storage it reads (to list what the writer still retains).
@@ -85,6 +116,9 @@ impl<S: Storage> Tail<S> {
     /// written now, and `None` is returned; call again later. A tail that stays on a record
     /// that never checks out is stuck on damage: [`Tail::next`] with a bound names it.
     pub fn next_available(&mut self) -> Result<Option<Record<'_>>, JournalError> {
+        if self.nothing_here_yet() {
+            return Ok(None);
+        }
         if !self.position(u64::MAX)? {
             return Ok(None);
         }
@@ -95,6 +129,21 @@ impl<S: Storage> Tail<S> {
         self.next_seq += 1;
         self.parent = record.checksum;
         Ok(Some(record))
+    }
+
+    /// For [`Tail::next_available`]: true if no record header is at the tail's position and the
+    /// writer cannot have moved to the next segment (a record of the largest size still fits
+    /// here), except on every [`IDLE_PROBE_EVERY`]th such call, which looks anyway.
+    fn nothing_here_yet(&mut self) -> bool {
+        let bytes = self.segment.bytes();
+        let header = bytes.get(self.offset..self.offset + RECORD_HEADER_LEN_BYTES);
+        if !header.is_none_or(|h| h.iter().all(|b| *b == 0)) {
+            self.idle_calls = 0;
+            return false;
+        }
+        let room = bytes.len().saturating_sub(self.offset);
+        self.idle_calls = self.idle_calls.wrapping_add(1);
+        room >= MAX_RECORD_LEN_BYTES && self.idle_calls % IDLE_PROBE_EVERY != 0
     }
 
     /// Gets to the record to yield next (skipping, checked, what comes before `from_seq`, and
@@ -133,16 +182,28 @@ impl<S: Storage> Tail<S> {
         if let Ok(segment) = self.storage.open_segment(base_seq) {
             return self.enter(segment).map(|()| true);
         }
-        let spares = self.storage.list_spares().map_err(|err| JournalError::io(IoOp::OpenSpare, None, err))?;
-        for id in spares {
-            let Ok(spare) = self.storage.open_spare(id) else { continue };
-            let continues = SegmentHeader::read(spare.bytes())
-                .is_ok_and(|h| h.base_seq.get() == base_seq && h.prev_checksum.get() == self.parent);
-            if continues {
-                return self.enter(spare).map(|()| true);
+        let ids = self.storage.list_spares().map_err(|err| JournalError::io(IoOp::OpenSpare, None, err))?;
+        self.spares.retain(|(id, _)| ids.contains(id));
+        for id in ids {
+            if !self.spares.iter().any(|(mapped, _)| *mapped == id)
+                && let Ok(spare) = self.storage.open_spare(id)
+                && spare.bytes().len() >= SEGMENT_HEADER_LEN_BYTES
+            {
+                self.spares.push((id, spare));
             }
         }
-        Ok(false)
+        let parent = self.parent;
+        let continuing = self.spares.iter().position(|(_, spare)| {
+            SegmentHeader::read(spare.bytes())
+                .is_ok_and(|h| h.base_seq.get() == base_seq && h.prev_checksum.get() == parent)
+        });
+        match continuing {
+            Some(i) => {
+                let (_, spare) = self.spares.swap_remove(i);
+                self.enter(spare).map(|()| true)
+            }
+            None => Ok(false),
+        }
     }
 
     fn enter(&mut self, segment: S::Segment) -> Result<(), JournalError> {

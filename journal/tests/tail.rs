@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use common::{Appended, append, append_many, record_for, small_background_config, small_config};
 use journal::{
-    CorruptReason, Durability, Journal, JournalError, MmapStorage, Tail, segment_file_name, spare_file_name,
+    CorruptReason, Durability, Journal, JournalConfig, JournalError, MAX_RECORD_BODY_LEN_BYTES, MIN_SEGMENT_LEN_BYTES,
+    MmapStorage, Tail, segment_file_name, spare_file_name,
 };
 
 const BODY_LEN_BYTES: usize = 2000;
@@ -56,6 +57,33 @@ fn a_tail_follows_a_live_journal_across_rollovers() {
     let got = reader.join().unwrap();
     assert!(journal.segments().len() > 10, "the run crossed rollovers");
     assert_eq!(got, appended);
+}
+
+/// `next_available` (no bound: the session stores' tails) finds each committed record on the
+/// very next call, across rollovers into spares, although an idle call looks for a next segment
+/// only where a record of the largest size no longer fits: a record the writer put in a new
+/// segment is never waited for.
+#[test]
+fn an_unbounded_tail_finds_every_record_at_once_across_rollovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let segment_len_bytes = (4 * MIN_SEGMENT_LEN_BYTES).next_multiple_of(4096);
+    let config = JournalConfig { segment_len_bytes, background_rollover: true, ..JournalConfig::default() };
+    let mut journal = Journal::open_dir(dir.path(), config).unwrap();
+    let mut tail = Tail::open(MmapStorage::open_read_only(dir.path()).unwrap(), 1).unwrap();
+    for batch in 0..300u64 {
+        let first = journal.next_seq();
+        let records: Vec<_> = (first..first + 1 + batch % 4)
+            .map(|seq| record_for(seq, if seq % 9 == 0 { MAX_RECORD_BODY_LEN_BYTES } else { BODY_LEN_BYTES }))
+            .collect();
+        records.iter().for_each(|r| append(&mut journal, r));
+        journal.commit(Durability::Written).unwrap();
+        for expected in &records {
+            let r = tail.next_available().unwrap().unwrap_or_else(|| panic!("seq {} not found at once", expected.seq));
+            assert_eq!((r.seq, r.body), (expected.seq, &expected.body[..]));
+        }
+        assert!(tail.next_available().unwrap().is_none(), "nothing past the last record");
+    }
+    assert!(journal.segments().len() > 10, "the run crossed rollovers");
 }
 
 #[test]
