@@ -33,6 +33,10 @@ const MAX_LAG_SAMPLES_IN_FLIGHT: usize = 4096;
 const LAG_HISTOGRAM_MAX_NS: u64 = 60_000_000_000;
 /// How long a stopping primary waits for its standby to receive what is written.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often the replication port is checked for a new connection. An `accept` on a
+/// non-blocking socket with nothing queued still allocates and frees a socket in the kernel
+/// (a few microseconds), too much for every round of a thread that streams every record.
+const ACCEPT_EVERY: Duration = Duration::from_millis(1);
 
 /// What a `replicated` policy asks of the standby.
 #[derive(Clone, Copy, Debug)]
@@ -59,6 +63,8 @@ pub(crate) struct Replicator {
     link: Option<Link>,
     /// When the standby last held everything written, or moved forward.
     last_progress: Instant,
+    /// When the port was last checked for a connection.
+    accept_checked: Instant,
     held: u64,
     degraded: bool,
     /// The loss was logged (once per loss).
@@ -122,6 +128,7 @@ impl Replicator {
             gate,
             link: None,
             last_progress: Instant::now(),
+            accept_checked: Instant::now(),
             held,
             degraded: false,
             loss_logged: false,
@@ -147,7 +154,10 @@ impl Replicator {
                 }
                 return;
             }
-            self.accept();
+            if self.accept_checked.elapsed() >= ACCEPT_EVERY {
+                self.accept_checked = Instant::now();
+                self.accept();
+            }
             self.shared.standby_attached.store(self.link.is_some(), Ordering::Release);
             let moved = match self.link.as_mut().map(|l| l.pump(&self.shared, &self.sessions_dir)) {
                 Some(Ok(moved)) => moved,
