@@ -13,7 +13,7 @@ use crate::layout::{
 };
 use crate::mmap_storage::MmapStorage;
 use crate::reader::Replay;
-use crate::rollover::{BACKGROUND_THREAD_SUFFIX, Rollover, SealJob, Spare};
+use crate::rollover::{BACKGROUND_THREAD_SUFFIX, Rollover, SPARES_AHEAD, SealJob, Spare};
 use crate::segment::{SegmentInfo, SegmentSlot, SegmentStatus};
 use crate::spares::recover_spares;
 use crate::storage::{SegmentStorage, Storage};
@@ -130,6 +130,11 @@ pub struct RecoveryReport {
     /// Spares that did not continue the log (prepared and unused, or behind a torn tail) and
     /// were removed.
     pub removed_spares: u64,
+    /// Spares kept for reuse: the configured length and a blank header (never moved on to). With
+    /// [`JournalConfig::background_rollover`] only, at most as many as it prepares ahead; the
+    /// background thread reads each whole and reuses it only if every byte is zero (else
+    /// removes it and makes a new one).
+    pub kept_spares: u64,
 }
 
 /// An append-only log of sequenced records in preallocated, memory-mapped segment files.
@@ -194,7 +199,8 @@ impl<S: Storage> Journal<S> {
     /// record; a torn last-segment header with no records behind it is replaced. Anything else
     /// — damage followed by a good record, a misplaced or duplicated record, a gap between
     /// segments — is [`JournalError::Corrupt`] and nothing is changed. Spares are installed when
-    /// they continue the log and removed otherwise (see the crate docs). Finally the last
+    /// they continue the log; blank ones may be kept for reuse, the rest removed (see the crate
+    /// docs). Finally the last
     /// segment's used range is synced, so all recovered records count as durable, and with
     /// [`JournalConfig::background_rollover`] the background thread starts preparing a spare.
     pub fn open(mut storage: S, config: JournalConfig) -> Result<Self, JournalError> {
@@ -202,9 +208,14 @@ impl<S: Storage> Journal<S> {
         let inspection = inspect(&storage)?;
         inspection.verdict()?;
         let mut scanned = inspection.segments;
-        let spares = recover_spares(&mut storage, &mut scanned)?;
-        let mut recovery =
-            RecoveryReport { installed_spares: spares.installed, removed_spares: spares.removed, ..Default::default() };
+        let keep_blank = if config.background_rollover { SPARES_AHEAD } else { 0 };
+        let spares = recover_spares(&mut storage, &mut scanned, (keep_blank, config.segment_len_bytes))?;
+        let mut recovery = RecoveryReport {
+            installed_spares: spares.installed,
+            removed_spares: spares.removed,
+            kept_spares: spares.blank.len() as u64,
+            ..Default::default()
+        };
         let last_status = scanned.last().map_or(SegmentStatus::Clean, |last| last.status);
         let mut segments: Vec<_> = scanned.into_iter().map(|scanned| scanned.slot).collect();
         repair_last(&mut storage, &mut segments, last_status, &config, &mut recovery)?;
@@ -228,7 +239,7 @@ impl<S: Storage> Journal<S> {
             config.background_rollover.then_some((config.background_cpu, config.background_thread_name)),
             next_spare_id,
             active.info.base_seq,
-            config.segment_len_bytes,
+            (config.segment_len_bytes, &spares.blank),
         )?;
         Ok(Journal {
             storage,

@@ -93,7 +93,7 @@
 //!
 //! | spare found at open                                                      | what recovery does |
 //! |--------------------------------------------------------------------------|--------------------|
-//! | prepared and never used (zero header)                                    | removed            |
+//! | prepared and never used (zero header)                                    | with [`JournalConfig::background_rollover`], up to two of the configured length are kept: the background thread reads each whole and reuses it if every byte is zero, else removes it and makes a new one ([`Storage::reuse_spare`]); otherwise removed |
 //! | header continues the log: its base seq follows the last named segment's last record, its chain anchor is that record's checksum, and that segment ends cleanly | installed: the segment before it synced whole, its header synced, renamed, directory synced; then scanned as the last segment (a torn tail in it is cut as usual). Repeats for a spare continuing that one. |
 //! | any other header (its predecessor's tail was lost, or it belongs to nothing) | removed          |
 //!

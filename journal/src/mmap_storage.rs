@@ -205,6 +205,17 @@ impl Storage for MmapStorage {
         self.open_mapped(&self.spare_path(spare_id))
     }
 
+    fn reuse_spare(&mut self, spare_id: u64, len_bytes: u64) -> io::Result<Option<MmapSegment>> {
+        self.check_writable()?;
+        let mut spare = self.open_spare(spare_id)?;
+        let bytes = spare.bytes();
+        if bytes.len() as u64 != len_bytes || crate::layout::end_of_non_zero(bytes).is_some() {
+            return Ok(None);
+        }
+        spare.prefault()?;
+        Ok(Some(spare))
+    }
+
     fn remove_spare(&mut self, spare_id: u64) -> io::Result<()> {
         self.check_writable()?;
         fs::remove_file(self.spare_path(spare_id))

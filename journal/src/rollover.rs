@@ -55,8 +55,25 @@ pub(crate) struct SealJob {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Job {
-    Prepare { spare_id: u64, len_bytes: u64 },
+    Prepare {
+        spare_id: u64,
+        len_bytes: u64,
+    },
+    /// A spare kept from an earlier process: reused if blank, else removed and `fallback_id`
+    /// prepared instead.
+    Reuse {
+        spare_id: u64,
+        fallback_id: u64,
+        len_bytes: u64,
+    },
     Seal(SealJob),
+}
+
+impl Job {
+    /// Makes a spare (rather than sealing a segment).
+    fn is_spare(&self) -> bool {
+        matches!(self, Job::Prepare { .. } | Job::Reuse { .. })
+    }
 }
 
 /// Runs the four steps of a [`SealJob`] on `storage`. Step 2 is skipped when
@@ -90,8 +107,31 @@ fn create_spare<S: Storage>(storage: &mut S, spare_id: u64, len_bytes: u64) -> R
 /// storage can make one (mapping it is then also off the writer's thread).
 fn prepare<S: Storage>(storage: &mut S, id: u64, len_bytes: u64) -> Result<Spare<S::Segment>, JournalError> {
     let segment = create_spare(storage, id, len_bytes)?;
+    ready(id, segment)
+}
+
+/// The spare with its read-only twin.
+fn ready<G: SegmentStorage>(id: u64, segment: G) -> Result<Spare<G>, JournalError> {
     let read_only = segment.read_only_twin().map_err(|err| JournalError::io(IoOp::CreateSpare, None, err))?;
     Ok(Spare { id, segment, read_only })
+}
+
+/// Spare `id` kept from an earlier process, if every byte of it is zero; otherwise it is
+/// removed and a new spare `fallback_id` made.
+fn reuse<S: Storage>(
+    storage: &mut S,
+    (id, fallback_id): (u64, u64),
+    len_bytes: u64,
+) -> Result<Spare<S::Segment>, JournalError> {
+    if let Ok(Some(segment)) = storage.reuse_spare(id, len_bytes) {
+        return ready(id, segment);
+    }
+    match storage.remove_spare(id) {
+        Ok(()) => storage.sync_dir().map_err(|err| JournalError::io(IoOp::SyncDir, None, err))?,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => return Err(JournalError::io(IoOp::RemoveSpare, None, err)),
+    }
+    prepare(storage, fallback_id, len_bytes)
 }
 
 /// A spare segment for the writer to move on to.
@@ -122,23 +162,28 @@ pub(crate) enum Rollover<G> {
 impl<G: SegmentStorage + Send + 'static> Rollover<G> {
     /// Starts rollover work for a journal whose segments up to `installed_base_seq` are all
     /// installed; spare ids start at `next_spare_id`. With `thread` (`Some(cpu)`), spawns the
-    /// background thread (pinned to `cpu` if given) and has it prepare spares right away.
+    /// background thread (pinned to `cpu` if given) and has it prepare spares right away,
+    /// reusing the `blank` ones an earlier process left (see [`Storage::reuse_spare`]).
     pub(crate) fn start<S: Storage<Segment = G>>(
         storage: &S,
         thread: Option<(Option<usize>, &'static str)>,
         next_spare_id: u64,
         installed_base_seq: u64,
-        spare_len_bytes: u64,
+        (spare_len_bytes, blank): (u64, &[u64]),
     ) -> Result<Self, JournalError> {
         let Some((cpu, name)) = thread else {
             return Ok(Rollover::Inline { next_spare_id, installed_base_seq });
         };
         let helper = storage.helper().map_err(|err| JournalError::io(IoOp::OpenStorage, None, err))?;
         let mut background = Background::spawn(helper, (cpu, name), next_spare_id, installed_base_seq)?;
-        for _ in 0..SPARES_AHEAD {
-            let prepare = Job::Prepare { spare_id: background.next_spare_id, len_bytes: spare_len_bytes };
+        for i in 0..SPARES_AHEAD {
+            let spare_id = background.next_spare_id;
             background.next_spare_id += 1;
-            background.queue(&[prepare]);
+            let job = match blank.get(i) {
+                Some(&kept) => Job::Reuse { spare_id: kept, fallback_id: spare_id, len_bytes: spare_len_bytes },
+                None => Job::Prepare { spare_id, len_bytes: spare_len_bytes },
+            };
+            background.queue(&[job]);
         }
         Ok(Rollover::Background(background))
     }
@@ -430,17 +475,14 @@ fn run<S: Storage>(mut storage: S, cpu: Option<usize>, shared: &Shared<S::Segmen
                 .wait_while(state, |state| state.jobs.is_empty() && !state.stop)
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             // Stopping: seals still run (they name segments the log already uses); spares not.
-            while state.stop && matches!(state.jobs.front(), Some(Job::Prepare { .. })) {
+            while state.stop && state.jobs.front().is_some_and(Job::is_spare) {
                 state.jobs.pop_front();
             }
             // Seals run in order among themselves; a spare may overtake them when none is
             // ready, because the writer waits for a spare but not for a seal (except a commit at
             // `fsync`, which waits for one seal, not for the spare).
-            let spare_first = if state.spares.is_empty() && !state.stop {
-                state.jobs.iter().position(|job| matches!(job, Job::Prepare { .. }))
-            } else {
-                None
-            };
+            let spare_first =
+                if state.spares.is_empty() && !state.stop { state.jobs.iter().position(Job::is_spare) } else { None };
             let next = match spare_first {
                 Some(index) => state.jobs.remove(index),
                 None => state.jobs.pop_front(),
@@ -458,6 +500,10 @@ fn run<S: Storage>(mut storage: S, cpu: Option<usize>, shared: &Shared<S::Segmen
             Job::Prepare { spare_id, len_bytes } => prepare(&mut storage, spare_id, len_bytes).map(|spare| {
                 shared.lock().spares.push_back(spare);
             }),
+            Job::Reuse { spare_id, fallback_id, len_bytes } => reuse(&mut storage, (spare_id, fallback_id), len_bytes)
+                .map(|spare| {
+                    shared.lock().spares.push_back(spare);
+                }),
             Job::Seal(seal_job) => seal(&mut storage, seal_job, shared.header_synced_base_seq.load(Ordering::Acquire))
                 .map(|()| {
                     shared.installed_base_seq.store(seal_job.base_seq, Ordering::Release);

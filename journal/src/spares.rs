@@ -7,7 +7,10 @@
 //! they were acknowledged at nothing, because `synced_seq` waits for the rename to be durable.
 //! The rule that keeps both: a spare is installed when it continues the log exactly (its header
 //! names the next sequence number and chains from the last record) and the log's last segment
-//! ends cleanly; any other spare is removed.
+//! ends cleanly; any other spare is removed, except a few of the configured length whose header
+//! is blank: those are kept for the background thread, which reuses one only after reading it
+//! whole and finding nothing but zeros (a spare some writer moved on to has a header, unless
+//! power loss dropped the header's page, and then a later page may still hold records).
 
 use crate::error::{IoOp, JournalError};
 use crate::layout::{SEGMENT_HEADER_LEN_BYTES, SegmentHeader};
@@ -15,7 +18,7 @@ use crate::segment::{ScannedSegment, SegmentStatus, scan_segment};
 use crate::storage::{SegmentStorage, Storage};
 
 /// What [`recover_spares`] did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct SpareRecovery {
     /// Spares installed as segments.
     pub(crate) installed: u64,
@@ -23,6 +26,8 @@ pub(crate) struct SpareRecovery {
     pub(crate) removed: u64,
     /// Highest spare id seen, so new ones never reuse a name.
     pub(crate) max_spare_id: Option<u64>,
+    /// Spares kept for reuse (blank header, the configured length), ascending.
+    pub(crate) blank: Vec<u64>,
 }
 
 /// A spare file, opened, with its header if that checks out.
@@ -33,11 +38,13 @@ struct Spare<G> {
 }
 
 /// Installs every spare that continues `segments` (scanned, in order, the last one scanned as
-/// last), appending it scanned, and removes every other spare. Changes nothing and returns
-/// [`JournalError::Corrupt`] if a spare that would be installed is corrupt.
+/// last), appending it scanned, keeps up to `keep` spares of `len_bytes` with a blank header, and
+/// removes every other spare. Changes nothing and returns [`JournalError::Corrupt`] if a spare
+/// that would be installed is corrupt.
 pub(crate) fn recover_spares<S: Storage>(
     storage: &mut S,
     segments: &mut Vec<ScannedSegment<S::Segment>>,
+    (keep, len_bytes): (usize, u64),
 ) -> Result<SpareRecovery, JournalError> {
     let ids = storage.list_spares().map_err(|err| JournalError::io(IoOp::ListSegments, None, err))?;
     let mut recovery = SpareRecovery { max_spare_id: ids.last().copied(), ..SpareRecovery::default() };
@@ -64,9 +71,16 @@ pub(crate) fn recover_spares<S: Storage>(
         segments.push(scanned);
         recovery.installed += 1;
     }
+    spares.sort_unstable_by_key(|spare| spare.spare_id);
     for spare in spares {
+        let bytes = spare.segment.bytes();
+        let blank = bytes.len() as u64 == len_bytes && bytes[..SEGMENT_HEADER_LEN_BYTES].iter().all(|b| *b == 0);
         // Unmap before unlinking.
         drop(spare.segment);
+        if blank && recovery.blank.len() < keep {
+            recovery.blank.push(spare.spare_id);
+            continue;
+        }
         storage.remove_spare(spare.spare_id).map_err(|err| JournalError::io(IoOp::RemoveSpare, None, err))?;
         recovery.removed += 1;
     }

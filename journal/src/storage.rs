@@ -61,6 +61,17 @@ pub trait Storage {
     /// Opens an existing spare file.
     fn open_spare(&self, spare_id: u64) -> io::Result<Self::Segment>;
 
+    /// Spare `spare_id` (left by an earlier process), ready to be written as a fresh one would
+    /// be ([`Storage::create_spare`]) if it is exactly `len_bytes` long and every byte is zero;
+    /// `None` if not. Reading it whole is cheaper than making a new one (no allocation, no
+    /// zeroing, no zeros written to disk again).
+    fn reuse_spare(&mut self, spare_id: u64, len_bytes: u64) -> io::Result<Option<Self::Segment>> {
+        let spare = self.open_spare(spare_id)?;
+        let bytes = spare.bytes();
+        let blank = bytes.len() as u64 == len_bytes && crate::layout::end_of_non_zero(bytes).is_none();
+        Ok(blank.then_some(spare))
+    }
+
     /// Deletes a spare file. The journal calls [`Storage::sync_dir`] afterwards.
     fn remove_spare(&mut self, spare_id: u64) -> io::Result<()>;
 

@@ -120,6 +120,30 @@ fn unused_spare_is_removed_at_open() {
     assert_eq!(reopened.storage().segment_bases(), vec![1]);
 }
 
+/// With the background thread, a blank spare survives a power loss and is reused: the journal
+/// rolls over into it, and another power loss after that recovers every synced record.
+#[test]
+fn a_blank_spare_is_kept_at_open_and_reused_across_power_loss() {
+    let storage = FaultyStorage::new();
+    let journal = Journal::open(storage.clone(), small_background_config()).unwrap();
+    journal.wait_for_background().unwrap();
+    drop(journal);
+    let crashed = storage.crash(CrashMode::PowerLoss);
+    let mut reopened = Journal::open(crashed.clone(), small_background_config()).unwrap();
+    reopened.wait_for_background().unwrap();
+    assert_eq!((reopened.recovery().kept_spares, reopened.recovery().removed_spares), (2, 0));
+    assert_eq!(crashed.spare_ids(), vec![1, 2], "no new spare made");
+    let mut log = Vec::new();
+    append_committed(&mut reopened, FIRST_SEGMENT_RECORDS + 5, Durability::Fsync, &mut log).unwrap();
+    reopened.wait_for_background().unwrap();
+    assert_eq!(crashed.segment_bases(), vec![1, FIRST_SEGMENT_RECORDS + 1], "rolled over into a kept spare");
+    assert_eq!(crashed.spare_ids().len(), 2, "the other kept spare and the one made after the rollover");
+    let after = crashed.crash(CrashMode::PowerLoss);
+    drop(reopened);
+    let mut recovered = reopen(&after).unwrap();
+    check_recovered(&mut recovered, &log, log.len() as u64, "power loss after reusing a spare");
+}
+
 /// Lets held background syncs go when dropped, so that a failing assertion unwinds instead of
 /// waiting forever for the journal's background thread. Declare it after the journal.
 struct ResumeOnDrop(FaultyStorage);
