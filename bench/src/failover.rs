@@ -59,7 +59,8 @@ pub struct Options {
     /// over; the standby promotes itself; the old primary rejoins as the standby.
     pub switchover: bool,
     /// Automatic failover: an `etcd` (from PATH) on loopback holds the leadership; nobody
-    /// sends SIGUSR1, the standby promotes itself once the dead primary's lease expires.
+    /// sends SIGUSR1, the standby promotes itself: it deposes the dead primary (revokes its lease: its
+    /// reconnects are refused and it ran `halt`) and wins the election.
     pub etcd: bool,
     /// Leader lease TTL of the etcd runs, seconds (etcd counts whole seconds; it grants 1 only
     /// with the short raft timings [`Etcd::start`] sets).

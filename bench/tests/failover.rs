@@ -8,7 +8,7 @@ use sable_bench::failover::{Options, run};
 
 /// Kill/promote cycles CI runs (the issue asks for at least 20).
 const CYCLES: u32 = 20;
-/// Kill cycles with automatic failover through etcd CI runs (each waits out a lease).
+/// Kill cycles with automatic failover through etcd CI runs (each deposes the dead primary).
 const ETCD_CYCLES: u32 = 5;
 /// Planned switchovers (step-down, handover, the old primary rejoining) CI runs.
 const SWITCHOVERS: u32 = 5;
@@ -61,7 +61,7 @@ fn step_down_cycles_lose_and_duplicate_nothing() {
 }
 
 /// Automatic failover: etcd (installed by the test set-up script) holds the leadership; the
-/// standby promotes itself when the killed primary's lease expires.
+/// standby deposes the killed primary (its lease revoked: its port refuses and it ran `halt`) and promotes itself.
 #[test]
 fn etcd_failover_cycles_lose_and_duplicate_nothing() {
     cycles_lose_and_duplicate_nothing(ETCD_CYCLES, false, true);

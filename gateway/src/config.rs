@@ -152,6 +152,14 @@ pub struct ElectionSection {
     /// This node's name in the leader key.
     #[serde(default = "default_node_name")]
     pub node: String,
+    /// A standby whose `halt` primary's process is gone (the link dropped and every reconnect
+    /// since was refused) revokes that primary's lease instead of waiting for it to run out.
+    #[serde(default = "default_depose_on_refusal")]
+    pub depose_on_refusal: bool,
+}
+
+fn default_depose_on_refusal() -> bool {
+    true
 }
 
 fn default_election_prefix() -> String {
@@ -178,6 +186,7 @@ impl Default for ElectionSection {
             prefix: default_election_prefix(),
             lease_ttl_s: default_lease_ttl_s(),
             node: default_node_name(),
+            depose_on_refusal: default_depose_on_refusal(),
         }
     }
 }

@@ -63,6 +63,10 @@ pub struct StandbyStatus {
     attached: AtomicBool,
     followed: AtomicBool,
     handed_over: AtomicBool,
+    /// The last primary followed halts without a standby (its `WELCOME` said so).
+    primary_halts: AtomicBool,
+    /// The link to it dropped and every reconnect since was refused.
+    primary_gone: AtomicBool,
     diverged: Mutex<Option<String>>,
 }
 
@@ -101,6 +105,14 @@ impl StandbyStatus {
     /// records: its owner promotes it.
     pub fn handed_over(&self) -> bool {
         self.handed_over.load(Ordering::Acquire)
+    }
+
+    /// Whether the primary it followed is gone and acknowledged nothing this standby does not
+    /// hold: the link dropped, every reconnect since was refused (nothing listens on its
+    /// replication port: its process died; a partition makes connects time out instead), and it
+    /// halts without a standby. An election may then depose it instead of waiting for its lease.
+    pub fn primary_gone_holding_nothing_more(&self) -> bool {
+        self.primary_gone.load(Ordering::Acquire) && self.primary_halts.load(Ordering::Acquire)
     }
 
     /// Why this standby diverged from its primary, if it did (it then refuses promotion).
@@ -352,15 +364,22 @@ impl Node {
 
     fn run(&mut self, primary: SocketAddr, stop: &AtomicBool) -> Result<Ran, PipelineError> {
         let mut last_warned: Option<Instant> = None;
+        // The link was up and every reconnect since has been refused.
+        let mut refused_since_up = false;
         while !stop.load(Ordering::Acquire) {
             self.status.beat();
-            let end = match TcpStream::connect_timeout(&primary, CONNECT_TIMEOUT) {
-                Ok(stream) => self.follow(stream, stop),
-                Err(e) => End::Lost(format!("connecting to {primary}: {e}")),
+            let (end, refused) = match TcpStream::connect_timeout(&primary, CONNECT_TIMEOUT) {
+                Ok(stream) => (self.follow(stream, stop), false),
+                Err(e) => {
+                    (End::Lost(format!("connecting to {primary}: {e}")), e.kind() == ErrorKind::ConnectionRefused)
+                }
             };
-            if self.status.attached.swap(false, Ordering::AcqRel) {
+            let was_up = self.status.attached.swap(false, Ordering::AcqRel);
+            if was_up {
                 last_warned = None; // a link that was up: its loss is news
             }
+            refused_since_up = was_up || (refused_since_up && refused);
+            self.status.primary_gone.store(refused_since_up && refused, Ordering::Release);
             match end {
                 End::Stopped => break,
                 End::Cut(keep_through) => return Ok(Ran::Cut(keep_through)),
@@ -440,9 +459,10 @@ impl Node {
             match frame {
                 Frame::Truncate { keep_through } => return Err(self.truncate(keep_through)),
                 Frame::Handover { last_seq } => self.take_over(last_seq)?,
-                Frame::Welcome { verify_every, sync, .. } => {
+                Frame::Welcome { verify_every, sync, halts, .. } => {
                     self.adopt(epoch)?;
                     (self.verify_every, self.sync) = (verify_every, sync);
+                    self.status.primary_halts.store(halts, Ordering::Release);
                     self.status.attached.store(true, Ordering::Release);
                     self.status.followed.store(true, Ordering::Release);
                     tracing::info!(next_seq = self.journal.next_seq(), verify_every, sync, "following the primary");

@@ -3,6 +3,10 @@
 //! under `degrade`, acknowledges alone for a while, then fails itself before its etcd lease
 //! can have expired; the standby wins the election once it has and leads at the next epoch.
 //! Every acknowledgement of the old epoch arrives before the new epoch's first.
+//!
+//! And a primary whose process is gone (the standby's link drops and its reconnects are
+//! refused): under `halt` the standby deposes it (revokes its lease) and leads well before the
+//! lease would have run out; under `degrade` it waits for the lease.
 
 #[path = "support/etcd_and_proxy.rs"]
 mod etcd_and_proxy;
@@ -128,4 +132,77 @@ fn a_cut_off_primary_acknowledges_nothing_after_the_new_epochs_first_acknowledge
     let stopped = primary.shutdown();
     assert!(stopped.is_err_and(|e| e.to_string().contains("lease")), "the old primary fenced itself");
     promoted.shutdown().unwrap();
+}
+
+/// A primary (lease 10 s) and its standby, the standby reaching it through a proxy; the
+/// primary's replication "process" then dies (the proxy's listener closes, then its links).
+/// How long the standby took to be ready to lead, if it was within `wait`; and whether the old
+/// primary then fenced itself for the lost lease.
+fn primary_gone(loss: StandbyLoss, wait: Duration) -> (Option<Duration>, bool) {
+    let (edir, pdir, sdir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let etcd = Etcd::start(edir.path());
+    let mut p = node_config(pdir.path(), &etcd.url, "a");
+    p.election.lease_ttl_s = 10;
+    p.pipeline.durability = DurabilityPolicy::Replicated;
+    p.replication.listen = "127.0.0.1:0".into();
+    p.replication.on_standby_loss = loss;
+    let p = p.validate().unwrap();
+    let p_election = Election::from_config(&p.raw.election).expect("election on");
+    let held = p_election.keep(p_election.lead(pdir.path()).expect("the first primary wins")).unwrap();
+    let primary = pipeline::start(p).unwrap();
+    held.attach(&primary);
+    let to_primary = Proxy::start(primary.replication_addr().unwrap());
+    let mut s = node_config(sdir.path(), &etcd.url, "b");
+    s.election.lease_ttl_s = 10;
+    s.replication.primary = to_primary.addr.to_string();
+    let s = s.validate().unwrap();
+    let s_election = Election::from_config(&s.raw.election).unwrap();
+    let standby = standby::start(s.clone()).unwrap();
+    wait_until("the standby to follow", Duration::from_secs(10), || standby.status().attached());
+    let mut c = Client::login(primary.local_addr(), 1, "demo", "demo").unwrap();
+    c.send(&order("before", 1, Side::Buy, 9.0, 1)).unwrap();
+    er(&mut c, "before", ExecType::New);
+
+    let killed = Instant::now();
+    to_primary.kill();
+    let asked = AtomicBool::new(false);
+    let ready = loop {
+        if let Some(won) = ready_to_lead(&standby, Some(&s_election), &asked, sdir.path()) {
+            break Some(won.expect("won in the election"));
+        }
+        if killed.elapsed() > wait {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let took = killed.elapsed();
+    let Some(won) = ready else {
+        primary.shutdown().unwrap();
+        return (None, false);
+    };
+    let held_new = s_election.keep(won).unwrap();
+    let promoted = standby.promote_at(s, Some(won.epoch)).unwrap();
+    held_new.attach(&promoted);
+    let mut c = Client::login(promoted.local_addr(), 1, "demo", "demo").unwrap();
+    c.send(&order("after", 1, Side::Buy, 9.0, 1)).unwrap();
+    er(&mut c, "after", ExecType::New);
+    // Its lease revoked, the old primary fails itself at its next refresh (every TTL/4).
+    wait_until("the old primary to fence itself", Duration::from_secs(10), || primary.is_finished());
+    let fenced = primary.shutdown().is_err_and(|e| e.to_string().contains("lease"));
+    promoted.shutdown().unwrap();
+    (Some(took), fenced)
+}
+
+#[test]
+fn a_gone_primary_that_halts_is_deposed_before_its_lease_runs_out() {
+    let (took, fenced) = primary_gone(StandbyLoss::Halt, Duration::from_secs(5));
+    let took = took.expect("the standby leads within half the 10 s lease");
+    eprintln!("deposed: the standby was ready to lead {took:?} after the primary's port closed");
+    assert!(fenced, "the old primary, its lease revoked, fenced itself");
+}
+
+#[test]
+fn a_gone_primary_that_degrades_keeps_its_lease() {
+    let (took, _) = primary_gone(StandbyLoss::Degrade, Duration::from_secs(2));
+    assert_eq!(took, None, "a degrading primary may have acknowledged alone: its lease is waited for");
 }

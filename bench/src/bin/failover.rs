@@ -66,7 +66,9 @@ fn main() -> ExitCode {
         (true, false) => "SIGUSR2 (step-down: drain, hand over, the standby promotes itself)",
         (true, true) => "SIGUSR2 (step-down, hand over; the standby wins the etcd election and promotes itself)",
         (false, false) => "SIGKILL; promotion by SIGUSR1 right after the kill",
-        (false, true) => "SIGKILL; the standby promotes itself once the dead primary's etcd lease expires",
+        (false, true) => {
+            "SIGKILL; the standby deposes the dead primary in etcd (its port refuses, it ran halt) and promotes itself"
+        }
     };
     println!(
         "# failover: {} cycles, up to {} orders before each {how}, seed {}; durability replicated, on_standby_loss halt",

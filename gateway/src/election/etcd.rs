@@ -25,13 +25,15 @@ pub enum EtcdError {
     Answer(String),
 }
 
-/// A key's value and the revision that last changed it.
+/// A key's value, the revision that last changed it and the lease it is attached to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Versioned {
     /// The value.
     pub value: Vec<u8>,
     /// `mod_revision`: the compare of a compare-and-swap.
     pub mod_revision: i64,
+    /// The lease id the key is attached to (0: none).
+    pub lease: i64,
 }
 
 /// A client of one etcd endpoint (`http://host:port`).
@@ -79,7 +81,7 @@ impl Etcd {
         let value = kv["value"].as_str().map_or(Ok(Vec::new()), |v| B64.decode(v));
         let value = value.map_err(|e| EtcdError::Answer(format!("value of {key}: {e}")))?;
         let mod_revision = int(&kv["mod_revision"]).ok_or_else(|| EtcdError::Answer(format!("range: {kv}")))?;
-        Ok(Some(Versioned { value, mod_revision }))
+        Ok(Some(Versioned { value, mod_revision, lease: int(&kv["lease"]).unwrap_or(0) }))
     }
 
     /// One transaction: if `absent` does not exist and `cas` still has `cas_revision` (0: does

@@ -11,7 +11,11 @@
 //! pipeline before the lease can have expired in etcd (at sent + TTL − TTL/4): nothing is
 //! acknowledged or journaled after a successor could exist. A standby (`sable standby`) watches
 //! the leader key and, once it is gone (or its primary handed over), campaigns and promotes
-//! itself at the epoch it won. Without `[election] etcd` promotion is manual only.
+//! itself at the epoch it won. It need not wait out the lease of a primary whose process is gone
+//! (its link dropped, every reconnect refused) when that primary halts without a standby: such a
+//! primary acknowledged nothing the standby does not hold, so the standby revokes its lease
+//! (`depose_on_refusal`) and campaigns at once; were that primary alive after all, it fails
+//! itself at its next refresh. Without `[election] etcd` promotion is manual only.
 
 pub mod etcd;
 
@@ -97,6 +101,22 @@ impl Election {
         Ok(None)
     }
 
+    /// Revokes the lease of the leader at `epoch` (the primary this standby followed: the epoch
+    /// key and the leader key are written in one transaction), so its key goes now instead of
+    /// when the lease runs out. True if a lease was revoked; false if etcd's epoch has moved on
+    /// or no leader key is left.
+    pub fn depose(&self, epoch: u32) -> Result<bool, EtcdError> {
+        let current = self.etcd.get(&self.key("epoch"))?;
+        if current.is_none_or(|v| String::from_utf8_lossy(&v.value).trim() != epoch.to_string()) {
+            return Ok(false);
+        }
+        let Some(leader) = self.etcd.get(&self.key("leader"))?.filter(|l| l.lease != 0) else { return Ok(false) };
+        self.etcd.revoke(leader.lease)?;
+        let name = String::from_utf8_lossy(&leader.value);
+        tracing::warn!(epoch, leader = %name, "deposed the leader: its process is gone (reconnects refused) and, halting without a standby, it acknowledged nothing this standby does not hold");
+        Ok(true)
+    }
+
     /// A primary's start: it leads only after winning, at the epoch it won (written to
     /// node-state for the pipeline); refused on a superseded node or while another leads.
     pub fn lead(&self, data_dir: &Path) -> Result<Won, String> {
@@ -135,8 +155,9 @@ impl Election {
 
 /// Whether `standby` should lead now, and after which won election (`Some(None)`: by hand,
 /// without an election). By hand: `asked` (SIGUSR1) or a handover. With an election: once no
-/// one leads (the primary's lease expired, or it handed over and released it) and this node
-/// wins; being asked then also needs the win. A standby that never followed a primary in this
+/// one leads (the primary's lease expired, or it handed over and released it, or this standby
+/// deposed it: see [`Election::depose`] and `depose_on_refusal`) and this node wins; being asked
+/// then also needs the win. A standby that never followed a primary in this
 /// run may lack what the last one acknowledged: it campaigns only when asked.
 pub fn ready_to_lead(
     standby: &Standby,
@@ -150,6 +171,12 @@ pub fn ready_to_lead(
         return None;
     }
     let node_epoch = NodeState::load(data_dir).map(|s| s.epoch).unwrap_or_default();
+    if election.section.depose_on_refusal
+        && standby.status().primary_gone_holding_nothing_more()
+        && let Err(e) = election.depose(node_epoch)
+    {
+        tracing::warn!(error = %e, "election: deposing the gone primary failed; waiting for its lease");
+    }
     match election.campaign(node_epoch) {
         Ok(Some(won)) => Some(Some(won)),
         Ok(None) => {

@@ -17,7 +17,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 /// Version of the replication protocol in `HELLO`.
-pub(crate) const PROTOCOL_VERSION: u16 = 2;
+pub(crate) const PROTOCOL_VERSION: u16 = 3;
 /// Largest frame (length field) either side accepts.
 pub(crate) const MAX_FRAME_LEN_BYTES: usize = 1 << 20;
 /// Record bytes the primary puts in one `RECORDS` frame, at most.

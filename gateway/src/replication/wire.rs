@@ -31,9 +31,11 @@ pub(crate) const FRAME_HEADER_LEN_BYTES: usize = 9;
 pub(crate) enum Frame<'a> {
     /// The standby's greeting: where its journal ends and the epoch of its last record.
     Hello { version: u16, next_seq: u64, last_epoch: u32 },
-    /// The primary's answer: how often state hashes come, how far its journal is written, and
-    /// whether the standby must sync before it reports (a `replicated+fsync` policy).
-    Welcome { verify_every: u64, written_seq: u64, sync: bool },
+    /// The primary's answer: how often state hashes come, how far its journal is written,
+    /// whether the standby must sync before it reports (a `replicated+fsync` policy), and whether
+    /// it halts without a standby (a `replicated` policy with `on_standby_loss = "halt"`: it
+    /// acknowledges nothing its standby does not hold).
+    Welcome { verify_every: u64, written_seq: u64, sync: bool, halts: bool },
     /// Journal records.
     Records(&'a [u8]),
     /// The primary's state hash after `seq`.
@@ -107,9 +109,9 @@ pub(crate) fn encode(epoch: u32, frame: &Frame<'_>, out: &mut Vec<u8>) {
         }
         Frame::Truncate { keep_through } => put(out, &[keep_through], TRUNCATE),
         Frame::Handover { last_seq } => put(out, &[last_seq], HANDOVER),
-        Frame::Welcome { verify_every, written_seq, sync } => {
+        Frame::Welcome { verify_every, written_seq, sync, halts } => {
             put(out, &[verify_every, written_seq], WELCOME);
-            out.push(u8::from(sync));
+            out.push(u8::from(sync) | (u8::from(halts) << 1));
             WELCOME
         }
         Frame::Records(bytes) => {
@@ -212,9 +214,12 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Option<Received<'_>>, WireError> {
         }
         (TRUNCATE, 8) => Frame::Truncate { keep_through: u(0) },
         (HANDOVER, 8) => Frame::Handover { last_seq: u(0) },
-        (WELCOME, 17) if payload[16] <= 1 => {
-            Frame::Welcome { verify_every: u(0), written_seq: u(1), sync: payload[16] == 1 }
-        }
+        (WELCOME, 17) if payload[16] <= 0b11 => Frame::Welcome {
+            verify_every: u(0),
+            written_seq: u(1),
+            sync: payload[16] & 1 == 1,
+            halts: payload[16] & 0b10 != 0,
+        },
         (RECORDS, _) => Frame::Records(payload),
         (STATE_HASH, 16) => Frame::StateHash { seq: u(0), state_hash: u(1) },
         (HEARTBEAT, 8) => Frame::Heartbeat { written_seq: u(0) },
@@ -271,7 +276,8 @@ mod tests {
         round_trip(hello(42, 3));
         round_trip(Frame::Truncate { keep_through: 99 });
         round_trip(Frame::Handover { last_seq: 12 });
-        round_trip(Frame::Welcome { verify_every: 10_000, written_seq: 7, sync: true });
+        round_trip(Frame::Welcome { verify_every: 10_000, written_seq: 7, sync: true, halts: false });
+        round_trip(Frame::Welcome { verify_every: 1, written_seq: 0, sync: false, halts: true });
         round_trip(Frame::Records(&[1, 2, 3, 4]));
         round_trip(Frame::StateHash { seq: 9, state_hash: u64::MAX });
         round_trip(Frame::Heartbeat { written_seq: 3 });

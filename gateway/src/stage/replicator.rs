@@ -329,7 +329,9 @@ impl Replicator {
         let written_seq = self.shared.seq_written.load(Ordering::Acquire);
         let mut out = Vec::with_capacity(RECORDS_BATCH_BYTES * 2);
         let sync = self.gate.is_some_and(|g| g.synced);
-        wire::encode(self.epoch, &Frame::Welcome { verify_every: self.verify_every, written_seq, sync }, &mut out);
+        let halts = self.gate.is_some_and(|g| g.loss == StandbyLoss::Halt);
+        let welcome = Frame::Welcome { verify_every: self.verify_every, written_seq, sync, halts };
+        wire::encode(self.epoch, &welcome, &mut out);
         stream.set_nonblocking(true).map_err(|e| e.to_string())?;
         let _ = stream.set_nodelay(true);
         let now = Instant::now();

@@ -71,6 +71,9 @@ pub struct Proxy {
     pub addr: SocketAddr,
     cut: Arc<AtomicBool>,
     conns: Arc<Mutex<Vec<TcpStream>>>,
+    /// Set by [`Proxy::kill`]: the accepting thread returns, closing the listener.
+    dead: Arc<AtomicBool>,
+    accepting: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl Proxy {
@@ -79,9 +82,13 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let (cut, conns) = (Arc::new(AtomicBool::new(false)), Arc::new(Mutex::new(Vec::new())));
-        let (c, cs) = (Arc::clone(&cut), Arc::clone(&conns));
-        std::thread::spawn(move || {
+        let dead = Arc::new(AtomicBool::new(false));
+        let (c, cs, d) = (Arc::clone(&cut), Arc::clone(&conns), Arc::clone(&dead));
+        let accepting = std::thread::spawn(move || {
             for inbound in listener.incoming() {
+                if d.load(Ordering::Acquire) {
+                    return;
+                }
                 let Ok(inbound) = inbound else { continue };
                 if c.load(Ordering::Acquire) {
                     continue; // dropped: closed on arrival
@@ -94,7 +101,18 @@ impl Proxy {
                 pipe(outbound, inbound);
             }
         });
-        Proxy { addr, cut, conns }
+        Proxy { addr, cut, conns, dead, accepting: Mutex::new(Some(accepting)) }
+    }
+
+    /// What the process behind it dying looks like: the listener closes first (connects are
+    /// refused from then on), then every connection.
+    pub fn kill(&self) {
+        self.dead.store(true, Ordering::Release);
+        let _ = TcpStream::connect(self.addr); // wakes the accepting thread
+        if let Some(t) = self.accepting.lock().unwrap().take() {
+            t.join().unwrap();
+        }
+        self.cut();
     }
 
     /// The partition: every connection through it closes, and new ones are refused.
