@@ -295,6 +295,31 @@ impl Node {
     /// of the session stores.
     fn open(cfg: &Validated, status: Arc<StandbyStatus>) -> Result<Node, PipelineError> {
         let data_dir = cfg.raw.server.data_dir.clone();
+        // The session-store copies open beside the journal and the restore (each open reads
+        // its active segment; they share nothing).
+        let limits = cfg.raw.sessions_limits.store_limits();
+        let (copies_dir, names) = (sessions_dir(&data_dir), store_names(cfg));
+        std::thread::scope(|scope| {
+            let copies = std::thread::Builder::new()
+                .name("sable-store-open".into())
+                .spawn_scoped(scope, || SessionCopies::open(copies_dir, &names, limits))
+                .map_err(|source| PipelineError::Io { what: "spawning the store opener", source })?;
+            let node = Self::restore(cfg, &data_dir, status);
+            let sessions = copies
+                .join()
+                .unwrap_or_else(|_| Err(PipelineError::Stage("opening the session-store copies panicked".into())))?;
+            node.map(|node| node(sessions))
+        })
+    }
+
+    /// Node-state, journal, engine (snapshot + journal) and audit log; the node once its
+    /// session-store copies are open.
+    fn restore(
+        cfg: &Validated,
+        data_dir: &Path,
+        status: Arc<StandbyStatus>,
+    ) -> Result<impl FnOnce(SessionCopies) -> Node, PipelineError> {
+        let data_dir = data_dir.to_path_buf();
         let state =
             NodeState::load(&data_dir).map_err(|source| PipelineError::Io { what: "reading node-state", source })?;
         let config = JournalConfig { segment_len_bytes: cfg.raw.journal.segment_len_bytes, ..JournalConfig::default() };
@@ -320,9 +345,7 @@ impl Node {
         let retention = Retention { keep_last: cfg.raw.snapshot.keep_last, max_age_ns: None };
         let follower = Follower::new(engine, store, every, retention);
         status.next_seq.store(journal.next_seq(), Ordering::Release);
-        let limits = cfg.raw.sessions_limits.store_limits();
-        let sessions = SessionCopies::open(sessions_dir(&data_dir), &store_names(cfg), limits)?;
-        Ok(Node {
+        Ok(move |sessions| Node {
             data_dir,
             state,
             journal,
