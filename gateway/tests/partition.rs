@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use etcd_and_proxy::{Etcd, Proxy, wait_until};
 use gateway::client::Client;
-use gateway::config::{Config, DurabilityPolicy, StandbyLoss};
-use gateway::election::{Election, ready_to_lead};
+use gateway::config::{Config, DurabilityPolicy, StandbyLoss, Validated};
+use gateway::election::{Election, Held, Won, ready_to_lead};
 use gateway::pipeline;
 use gateway::sbe::codec::{Outbound, decode_outbound};
 use gateway::sbe::messages::{ExecType, Side};
@@ -37,6 +37,36 @@ fn node_config(dir: &Path, etcd: &str, node: &str) -> Config {
     c.election.lease_ttl_s = 2;
     c.election.node = node.to_owned();
     c
+}
+
+/// Asks [`ready_to_lead`] every 20 ms until the standby has won the election; `None` after `wait`.
+fn wait_to_lead(standby: &standby::Standby, election: &Election, dir: &Path, wait: Duration) -> Option<Won> {
+    let (asked, since) = (AtomicBool::new(false), Instant::now());
+    while since.elapsed() < wait {
+        if let Some(won) = ready_to_lead(standby, Some(election), &asked, dir) {
+            return Some(won.expect("won in the election"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+/// Promotes `standby` at the epoch it won, keeping that lease, and has an order acknowledged
+/// there.
+fn promote_and_trade(
+    standby: standby::Standby,
+    cfg: Validated,
+    election: &Election,
+    won: Won,
+    cl_ord_id: &str,
+) -> (pipeline::Appliance, Held) {
+    let held = election.keep(won).unwrap();
+    let promoted = standby.promote_at(cfg, Some(won.epoch)).unwrap();
+    held.attach(&promoted);
+    let mut c = Client::login(promoted.local_addr(), 1, "demo", "demo").unwrap();
+    c.send(&order(cl_ord_id, 1, Side::Buy, 9.0, 1)).unwrap();
+    er(&mut c, cl_ord_id, ExecType::New);
+    (promoted, held)
 }
 
 /// Sends orders one after another on `client` until `until`; the arrival time of every New.
@@ -101,21 +131,10 @@ fn a_cut_off_primary_acknowledges_nothing_after_the_new_epochs_first_acknowledge
     to_etcd.cut();
     to_primary.cut();
 
-    let asked = AtomicBool::new(false);
-    let won = loop {
-        if let Some(won) = ready_to_lead(&standby, Some(&s_election), &asked, sdir.path()) {
-            break won.expect("won in the election");
-        }
-        assert!(cut.elapsed() < Duration::from_secs(15), "the standby never won the election");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let won = wait_to_lead(&standby, &s_election, sdir.path(), Duration::from_secs(15))
+        .expect("the standby never won the election");
     assert!(won.epoch > primary.epoch(), "the new leader's epoch is newer");
-    let held_new = s_election.keep(won).unwrap();
-    let promoted = standby.promote_at(s, Some(won.epoch)).unwrap();
-    held_new.attach(&promoted);
-    let mut c = Client::login(promoted.local_addr(), 1, "demo", "demo").unwrap();
-    c.send(&order("n0", 1, Side::Buy, 9.0, 1)).unwrap();
-    er(&mut c, "n0", ExecType::New);
+    let (promoted, _held) = promote_and_trade(standby, s, &s_election, won, "n0");
     let first_new = Instant::now();
 
     let old_acks = old.join().unwrap();
@@ -165,27 +184,13 @@ fn primary_gone(loss: StandbyLoss, wait: Duration) -> (Option<Duration>, bool) {
 
     let killed = Instant::now();
     to_primary.kill();
-    let asked = AtomicBool::new(false);
-    let ready = loop {
-        if let Some(won) = ready_to_lead(&standby, Some(&s_election), &asked, sdir.path()) {
-            break Some(won.expect("won in the election"));
-        }
-        if killed.elapsed() > wait {
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let ready = wait_to_lead(&standby, &s_election, sdir.path(), wait);
     let took = killed.elapsed();
     let Some(won) = ready else {
         primary.shutdown().unwrap();
         return (None, false);
     };
-    let held_new = s_election.keep(won).unwrap();
-    let promoted = standby.promote_at(s, Some(won.epoch)).unwrap();
-    held_new.attach(&promoted);
-    let mut c = Client::login(promoted.local_addr(), 1, "demo", "demo").unwrap();
-    c.send(&order("after", 1, Side::Buy, 9.0, 1)).unwrap();
-    er(&mut c, "after", ExecType::New);
+    let (promoted, _held) = promote_and_trade(standby, s, &s_election, won, "after");
     // Its lease revoked, the old primary fails itself at its next refresh (every TTL/4).
     wait_until("the old primary to fence itself", Duration::from_secs(10), || primary.is_finished());
     let fenced = primary.shutdown().is_err_and(|e| e.to_string().contains("lease"));
