@@ -200,9 +200,9 @@ impl<S: Storage> Journal<S> {
     /// — damage followed by a good record, a misplaced or duplicated record, a gap between
     /// segments — is [`JournalError::Corrupt`] and nothing is changed. Spares are installed when
     /// they continue the log; blank ones may be kept for reuse, the rest removed (see the crate
-    /// docs). Finally the last
-    /// segment's used range is synced, so all recovered records count as durable, and with
-    /// [`JournalConfig::background_rollover`] the background thread starts preparing a spare.
+    /// docs). Finally the last segment's used range is synced, so all recovered records count
+    /// as durable, and with [`JournalConfig::background_rollover`] the background thread starts
+    /// preparing a spare.
     pub fn open(mut storage: S, config: JournalConfig) -> Result<Self, JournalError> {
         config.validate()?;
         let inspection = inspect(&storage)?;
