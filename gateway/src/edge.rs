@@ -15,7 +15,6 @@
 //! outbox, where the slow-consumer bound sees it.
 
 use std::io::{ErrorKind, Read, Write};
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use engine::{CommandBody, InstrumentSpec};
@@ -62,8 +61,8 @@ pub(crate) struct Edge {
     auth: Option<AuthClient>,
     /// Each protocol's TLS configuration, when its listener has one.
     tls: Vec<Option<Arc<TlsAcceptor>>>,
-    /// What the admin port reads (`Some` when `[admin] metrics` is on).
-    metrics: Option<Arc<Shared>>,
+    /// What the admin port reads (recorded while [`crate::admin::recorder::Metrics::recording`]).
+    shared: Arc<Shared>,
     /// When the last read that brought bytes returned (wall clock, ns).
     last_read_ns: u64,
     /// When the session gauges were last taken.
@@ -86,7 +85,6 @@ impl Edge {
         outbound_cap_bytes: usize,
         shared: &Arc<Shared>,
     ) -> Self {
-        let metrics = shared.metrics.enabled.load(Ordering::Acquire).then(|| Arc::clone(shared));
         Edge {
             registry,
             protocols,
@@ -96,7 +94,7 @@ impl Edge {
             next_exec_id: GATEWAY_EXEC_ID_BASE,
             outbound_cap_bytes,
             stopping: false,
-            metrics,
+            shared: Arc::clone(shared),
             last_read_ns: 0,
             gauges_ns: 0,
             auth: None,
@@ -223,10 +221,9 @@ impl Edge {
         self.protocols[p.0].handle_connect(ConnId(i), peer.map(|a| a.ip()), WallClock.now_ns());
         let recv = vec![0; RECV_BUF_BYTES];
         self.conns[i] = Some(Conn { stream, tls, protocol: p, recv, recv_len: 0, closing: false });
-        if let Some(g) = self.gateway_metrics() {
-            g.connections[p.0].add(1);
-            g.connections_accepted[p.0].add(1);
-        }
+        let g = &self.shared.metrics.gateway;
+        g.connections[p.0].add(1);
+        g.connections_accepted[p.0].add(1);
         true
     }
 
@@ -266,8 +263,8 @@ impl Edge {
         let before = self.outbox.submits_len();
         let consumed = protocol.handle_input(conn, &c.recv[..c.recv_len], now, &mut env, &mut self.outbox);
         self.last_read_ns = now;
-        if let Some(s) = self.metrics.as_deref() {
-            let counters = &s.metrics.gateway.requests[c.protocol.0];
+        if let Some(g) = self.shared.metrics.recording().then_some(&self.shared.metrics.gateway) {
+            let counters = &g.requests[c.protocol.0];
             for body in self.outbox.submits_from(before) {
                 counters[request_type(body)].add(1);
             }
@@ -332,9 +329,8 @@ impl Edge {
     /// Closes `conn` and tells its session.
     pub(crate) fn drop_conn(&mut self, conn: ConnId, why: &str) {
         let Some(mut c) = self.conns[conn.0].take() else { return };
-        if let Some(g) = self.gateway_metrics() {
-            g.connections[c.protocol.0].set(g.connections[c.protocol.0].get().saturating_sub(1));
-        }
+        let g = &self.shared.metrics.gateway;
+        g.connections[c.protocol.0].set(g.connections[c.protocol.0].get().saturating_sub(1));
         let _ = self.registry.deregister(&mut c.stream);
         self.outbox.tx(conn).clear();
         tracing::info!(conn = conn.0, why, "disconnected");
@@ -370,7 +366,7 @@ impl Edge {
     }
 
     fn gateway_metrics(&self) -> Option<&crate::admin::recorder::GatewayMetrics> {
-        self.metrics.as_deref().map(|s| &s.metrics.gateway)
+        self.shared.metrics.recording().then_some(&self.shared.metrics.gateway)
     }
 
     /// Shutdown starts: every session says goodbye; cancel-on-disconnect no longer applies.

@@ -88,7 +88,7 @@ impl Harness {
             std::thread::yield_now();
             released && shared.failure().is_none()
         })?;
-        if shared.metrics.enabled.load(Ordering::Relaxed) {
+        if shared.metrics.recording() {
             record_sequenced(&shared.metrics, seq, self.sequencer.last_ts_ns(), Some(received_ns), kind);
         }
         Some(seq)

@@ -97,6 +97,18 @@ pub struct ShutdownReport {
     pub snapshot_seq: u64,
 }
 
+/// Switches metrics recording on a running appliance's pipeline threads
+/// ([`Appliance::metrics_switch`]); it may outlive the appliance.
+#[derive(Clone)]
+pub struct MetricsSwitch(Arc<Shared>);
+
+impl MetricsSwitch {
+    /// Recording on or off from the stages' next batch on.
+    pub fn set(&self, on: bool) {
+        self.0.metrics.set_recording(on);
+    }
+}
+
 /// A running appliance.
 pub struct Appliance {
     data_dir: PathBuf,
@@ -135,6 +147,12 @@ impl Appliance {
     /// What the stages share (the fencer stops with the appliance).
     pub(crate) fn stop_flag(&self) -> Arc<Shared> {
         Arc::clone(&self.shared)
+    }
+
+    /// A handle that switches metrics recording on the pipeline threads on or off while they
+    /// run (`[admin] metrics` sets it at start): the benchmarks alternate the two in one run.
+    pub fn metrics_switch(&self) -> MetricsSwitch {
+        MetricsSwitch(Arc::clone(&self.shared))
     }
 
     /// Replication lag so far (the journaler writing a record → the standby reporting it

@@ -1,6 +1,7 @@
 //! The admin port end to end, on a real appliance: every metric the issue names appears and
 //! moves under a scripted flow (orders, a fill, rejects, throttled messages, a disconnect);
-//! tokens and scopes are enforced; health says why it is not ready; `promtool` accepts the
+//! recording switched off while the appliance runs stands still and moves again when switched
+//! on; tokens and scopes are enforced; health says why it is not ready; `promtool` accepts the
 //! exposition and the shipped alert rules.
 
 mod obs_support;
@@ -128,6 +129,45 @@ fn every_metric_appears_and_moves_under_a_scripted_flow() {
     let ack_inf = get(&after, "sable_order_ack_latency_seconds_bucket{le=\"+Inf\"}");
     assert_eq!(ack_inf, get(&after, "sable_order_ack_latency_seconds_count"));
     assert!(total(&after, "sable_order_ack_latency_seconds_bucket") > ack_inf, "finer buckets hold values too");
+    drop(app);
+}
+
+/// The per-order series the stages record (each moves by one per acknowledged new order).
+const PER_ORDER: [&str; 4] = [
+    "sable_requests_received_total{protocol=\"sbe\",type=\"new_order\"}",
+    "sable_execution_reports_sent_total{protocol=\"sbe\"}",
+    "sable_journal_records_total",
+    "sable_order_ack_latency_seconds_count",
+];
+
+#[test]
+fn recording_switched_off_while_running_stands_still_and_moves_again_when_switched_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, admin) = start(config(dir.path()));
+    let mut buyer = Client::login(app.local_addr(), 1, "demo", "demo").unwrap();
+    let switch = app.metrics_switch();
+    switch.set(false);
+    let (_, before) = scrape(admin);
+    buyer.send(&order("b1", 1, Side::Buy, 10.0, 5)).unwrap();
+    er(&mut buyer, "b1", ExecType::New);
+    let _seller = Client::login(app.local_addr(), 2, "demo2", "demo2").unwrap();
+    // The report reached the client, so every stage is done with the order.
+    let (_, off) = scrape(admin);
+    for series in PER_ORDER {
+        assert_eq!(get(&off, series), get(&before, series), "{series} moved while recording was off");
+    }
+    assert_eq!(get(&off, "sable_connections{protocol=\"sbe\"}"), 2.0, "connections are counted either way");
+    switch.set(true);
+    buyer.send(&order("b2", 1, Side::Buy, 10.0, 5)).unwrap();
+    er(&mut buyer, "b2", ExecType::New);
+    let on = scrape_until(admin, "the second order's series", |m| {
+        PER_ORDER.iter().all(|series| get(m, series) > get(&off, series))
+    });
+    // Ticks are journaled too, and account 1's reports go to every session that may act on it
+    // (the throttled session 3 too), so only these two count exactly one per order.
+    for series in [PER_ORDER[0], PER_ORDER[3]] {
+        assert_eq!(get(&on, series), get(&off, series) + 1.0, "{series}: one order while on");
+    }
     drop(app);
 }
 

@@ -3,7 +3,8 @@
 //!
 //! `cargo run --release -p bench --bin e2e -- [--quick] [--rate N]... [--connections N]
 //! [--protocol sbe|fix|both] [--durability memory|written|fsync] [--seconds S]
-//! [--wait backoff|yield|sleep|spin] [--rollovers] [--metrics off|on|scraped]... [--feed off|on]...
+//! [--wait backoff|yield|sleep|spin] [--rollovers] [--metrics off|on|scraped|windows|windows-control]...
+//! [--feed off|on]...
 //! [--rounds N]`
 //!
 //! 1. The floors: a blocking TCP echo of one frame the size of an SBE NewOrderSingle
@@ -43,7 +44,14 @@
 //!    (`[admin] metrics = false`), `on` (the default configuration) and `scraped` (the admin
 //!    port on, `/metrics` fetched every second during the load; a
 //!    `workload=metrics_scrape_<rate>_<protocol>` line gives the scrapes' own latency). The
-//!    engine field is `sable_metrics_off` / `sable_metrics_scraped` for those arms.
+//!    engine field is `sable_metrics_off` / `sable_metrics_scraped` for those arms. `windows`
+//!    compares the two in one appliance instead (`sable_bench::e2e::windows`): windows of
+//!    `--window-ms` (1 s by default) alternating off and on (A B B A; from 100 ms `/metrics` is
+//!    scraped in the on windows only, below that in both), each order counted in the arm of
+//!    the window it was due in, and a `metrics_windows` line with the arms' p50/p99/p99.9
+//!    ratios and the target (p99 within 2 %); `windows-control` switches the same way
+//!    with both arms off, the method's own noise. Engines `sable_metrics_windows_off` /
+//!    `_scraped`, `_control_a` / `_b`.
 //!
 //! 6. With `--feed off --feed on`: the market-data feed's arms, each on a fresh appliance (`on`:
 //!    `[feed] enabled`, multicast on loopback; engine `sable_feed_on`; a subscriber thread stamps
@@ -73,6 +81,7 @@ use sable_bench::e2e::appliance::{self, MAX_CONNECTIONS, Metrics, SOAK_SEGMENTS,
 use sable_bench::e2e::files::{FileWatch, NewFiles};
 use sable_bench::e2e::load::{self, LoadResult, LoadSpec};
 use sable_bench::e2e::threads::{self, ThreadCpu};
+use sable_bench::e2e::windows::{self, Switched, Switcher};
 use sable_bench::e2e::wire::{self, FixAcks, FixOrders, SbeAcks, SbeOrders};
 use sable_bench::e2e::{fix_login, floor, flow, login};
 use sable_bench::machine;
@@ -199,6 +208,11 @@ enum MetricsArg {
     On,
     /// Recorded and `/metrics` scraped every second (prints the scrapes' own latency).
     Scraped,
+    /// One appliance, windows (`--window-ms`) alternating off and on (A B B A), each order
+    /// counted in its window's arm; a `metrics_windows` line compares the two.
+    Windows,
+    /// The control of `windows`: the same switching with both arms off (the method's noise).
+    WindowsControl,
 }
 
 impl MetricsArg {
@@ -207,6 +221,8 @@ impl MetricsArg {
             MetricsArg::Off => Metrics::Off,
             MetricsArg::On => Metrics::On,
             MetricsArg::Scraped => Metrics::Scraped,
+            MetricsArg::Windows => Metrics::Windows,
+            MetricsArg::WindowsControl => Metrics::WindowsControl,
         }
     }
 }
@@ -268,6 +284,11 @@ struct Args {
     /// their ratio to the first arm's (a single run's p99 on a shared VM moves by tens of %).
     #[arg(long, default_value_t = 1)]
     rounds: u32,
+    /// Window length of the `windows` metrics arms, ms: from 100 ms `/metrics` is scraped in the
+    /// on windows only; shorter windows put a stall of the machine on both arms alike (and
+    /// the scrapes too: then the comparison is recording on against off, both scraped).
+    #[arg(long, default_value_t = windows::WINDOW_MS)]
+    window_ms: u64,
 }
 
 /// The feed arms on the command line.
@@ -450,9 +471,11 @@ fn run(args: Args) -> Result<bool, String> {
     let mut comparisons = Vec::new();
     for &rate in &rates {
         let orders = ((rate as f64) * seconds).round().max(1.0) as u64;
-        let spec = LoadSpec { rate_per_s: rate, orders, connections: args.connections };
+        let window_ns = args.window_ms.saturating_mul(1_000_000).max(1);
+        let spec = LoadSpec { rate_per_s: rate, orders, connections: args.connections, window_ns };
         let mut feed_arms: Vec<(bool, ArmCost)> = Vec::new();
         let mut rounds: Vec<RoundResult> = Vec::new();
+        let mut pooled: Vec<(usize, WindowArms)> = Vec::new();
         for (arm_index, (&durability, &gateway_threads, metrics, feed)) in
             (0..args.rounds).flat_map(|_| arms(&args).enumerate())
         {
@@ -469,8 +492,12 @@ fn run(args: Args) -> Result<bool, String> {
             };
             let mut runs = Vec::with_capacity(protocols.len());
             for (&p, fl) in protocols.iter().zip(&floors) {
-                let (ok, latency, cost) = run_rate(&setup, p, spec, seconds, &parent, fl, fsync_p50)?;
+                let RunOutcome { ok, latency, cost, windows } =
+                    run_rate(&setup, p, spec, seconds, &parent, fl, fsync_p50)?;
                 all_ok &= ok;
+                if let Some(w) = windows {
+                    pool(&mut pooled, arm_index, w);
+                }
                 runs.push((ok, latency));
                 rounds.push(RoundResult { arm: arm_index, name: arm_name(&setup), protocol: p, ok, latency });
                 if p == Protocol::Sbe && ok {
@@ -491,6 +518,9 @@ fn run(args: Args) -> Result<bool, String> {
         if args.rounds > 1 {
             for line in rounds_lines(rate, &rounds) {
                 println!("{line}");
+            }
+            for line in pooled.iter().flat_map(|(_, w)| w.lines()) {
+                println!("all rounds: {line}");
             }
             println!();
         }
@@ -518,6 +548,14 @@ struct RoundResult {
     protocol: Protocol,
     ok: bool,
     latency: Percentiles,
+}
+
+/// Adds a windowed run's arms to those of the same arm and protocol in earlier rounds.
+fn pool(pooled: &mut Vec<(usize, WindowArms)>, arm: usize, w: WindowArms) {
+    match pooled.iter_mut().find(|(a, p)| *a == arm && p.workload == w.workload) {
+        Some((_, p)) => p.add(&w.latency, w.windows),
+        None => pooled.push((arm, w)),
+    }
 }
 
 /// An arm's name in the `rounds:` lines.
@@ -613,8 +651,19 @@ fn compare(
     )
 }
 
-/// One run of one protocol at one rate on a fresh appliance; whether it was clean, and its
-/// corrected latency.
+/// What one run gave the comparisons after it.
+struct RunOutcome {
+    /// No order lost or duplicated, no error.
+    ok: bool,
+    /// Corrected latency.
+    latency: Percentiles,
+    /// The matcher's CPU and the acknowledgement rate.
+    cost: ArmCost,
+    /// A windowed metrics run's arms.
+    windows: Option<WindowArms>,
+}
+
+/// One run of one protocol at one rate on a fresh appliance.
 #[allow(clippy::too_many_arguments)]
 fn run_rate(
     setup: &Setup,
@@ -624,7 +673,7 @@ fn run_rate(
     parent: &std::path::Path,
     floor: &Percentiles,
     fsync_p50: Option<f64>,
-) -> Result<(bool, Percentiles, ArmCost), String> {
+) -> Result<RunOutcome, String> {
     println!(
         "## e2e_{}_{}_{}: {} orders offered at {}/s over {} {} connections",
         durability_of(setup.durability).name(),
@@ -650,10 +699,22 @@ fn run_rate(
     // The run may take twice its nominal time before the sender gives up on the schedule.
     let time_bound = Duration::from_secs_f64(seconds * 2.0 + 5.0);
     let watch = setup.segments.map(|_| FileWatch::start(scratch.path())).transpose()?;
-    let scraper = app.admin_addr().map(sable_bench::e2e::scrape::Scraper::start);
+    let windowed = matches!(setup.metrics, Metrics::Windows | Metrics::WindowsControl);
+    let spec = LoadSpec { window_ns: if windowed { spec.window_ns } else { 0 }, ..spec };
+    let scraper = app.admin_addr().filter(|_| !windowed).map(sable_bench::e2e::scrape::Scraper::start);
+    let (switcher, on_window) = match app.admin_addr().filter(|_| windowed) {
+        Some(admin) => {
+            let control = setup.metrics == Metrics::WindowsControl;
+            let window = Duration::from_nanos(spec.window_ns);
+            let (s, on_window) = Switcher::start(app.metrics_switch(), admin, window, control)?;
+            (Some(s), Some(on_window))
+        }
+        None => (None, None),
+    };
     let feed = app.feed_addrs().map(|(group, _)| group).filter(|_| setup.feed);
-    let m = measure(protocol, spec, streams, feed, time_bound)?;
+    let m = measure(protocol, spec, streams, (feed, on_window), time_bound)?;
     let scrapes = scraper.map(sable_bench::e2e::scrape::Scraper::finish).transpose()?;
+    let switched = switcher.map(Switcher::finish).transpose()?;
     let new_files = watch.map(FileWatch::finish);
     let lag = app.replication_lag();
     let stopped = app.shutdown().map_err(|e| format!("appliance shutdown: {e}"))?;
@@ -675,6 +736,12 @@ fn run_rate(
     }
     let dur = durability_of(setup.durability);
     let ok = report_rate(dur, protocol, &engine, &m, spec, floor, fsync_p50);
+    let windows = switched.map(|s| {
+        let mut arms = WindowArms::new(dur, protocol, spec.rate_per_s, setup.metrics == Metrics::WindowsControl);
+        arms.add(&m.load.windows, s.windows);
+        report_windows(&arms, &s, spec.rate_per_s, protocol);
+        arms
+    });
     if let Some(files) = new_files {
         report_soak(dur, protocol, &m.load, spec, seconds, floor, files);
     }
@@ -686,7 +753,93 @@ fn run_rate(
     }
     println!("appliance: shut down cleanly at seq {} (state_hash {:016x})", stopped.last_seq, stopped.state_hash);
     report_cpu(&m);
-    Ok((ok, pct(&m.load.corrected), arm_cost(&m)))
+    Ok(RunOutcome { ok, latency: pct(&m.load.corrected), cost: arm_cost(&m), windows })
+}
+
+/// Each arm's latency in a windowed metrics run (the orders due in its windows), summed over
+/// the rounds of one arm and protocol.
+struct WindowArms {
+    workload: String,
+    control: bool,
+    latency: [Histogram<u64>; 2],
+    windows: [u64; 2],
+    runs: u32,
+}
+
+impl WindowArms {
+    fn new(dur: Durability, protocol: Protocol, rate: u64, control: bool) -> WindowArms {
+        WindowArms {
+            workload: format!("e2e_{}_{}_{}", dur.name(), rate, protocol.name()),
+            control,
+            latency: [sable_bench::report::histogram(), sable_bench::report::histogram()],
+            windows: [0; 2],
+            runs: 0,
+        }
+    }
+
+    fn add(&mut self, latency: &[Histogram<u64>; 2], windows: [u64; 2]) {
+        for i in 0..2 {
+            // Both come from `report::histogram`, so the bounds agree and adding cannot fail.
+            let _ = self.latency[i].add(&latency[i]);
+            self.windows[i] += windows[i];
+        }
+        self.runs += 1;
+    }
+
+    /// Each arm's summary line, then the `metrics_windows` line: the ratios of arm B (scraped)
+    /// to arm A (off) and the target, the p99 within 2 %.
+    fn lines(&self) -> Vec<String> {
+        let names = if self.control {
+            ["sable_metrics_control_a", "sable_metrics_control_b"]
+        } else {
+            ["sable_metrics_windows_off", "sable_metrics_windows_scraped"]
+        };
+        let [a, b] = [pct(&self.latency[0]), pct(&self.latency[1])];
+        let mut lines: Vec<String> = [&a, &b]
+            .into_iter()
+            .zip(names)
+            .zip(self.windows)
+            .map(|((p, name), w)| {
+                format!(
+                    "{} {} windows={w} runs={}",
+                    summary_line(&self.workload, name, p.count, 0.0, p),
+                    tail_fields(p),
+                    self.runs
+                )
+            })
+            .collect();
+        let p99_ratio = b.p99_ns / a.p99_ns.max(1.0);
+        let verdict = if self.control {
+            "(the control: identical arms, the method's noise)".to_string()
+        } else {
+            format!("target (p99 within 2 %): {}", verdict(p99_ratio <= 1.02))
+        };
+        lines.push(format!(
+            "metrics_windows: workload={} arms={} runs={} p50_ratio={:.3} p99_ratio={p99_ratio:.3} p999_ratio={:.3} {verdict}",
+            self.workload,
+            if self.control { "b_vs_a_both_off" } else { "scraped_vs_off" },
+            self.runs,
+            b.p50_ns / a.p50_ns.max(1.0),
+            b.p999_ns / a.p999_ns.max(1.0),
+        ));
+        lines
+    }
+}
+
+/// The lines of one windowed metrics run: the scrapes' own latency, then [`WindowArms::lines`].
+fn report_windows(arms: &WindowArms, s: &Switched, rate: u64, protocol: Protocol) {
+    if !arms.control {
+        let p = pct(&s.scrapes);
+        let workload = format!("metrics_scrape_{rate}_{}", protocol.name());
+        println!(
+            "{} exposition_bytes={}",
+            summary_line(&workload, "sable_metrics_windows_scraped", p.count, 0.0, &p),
+            s.bytes
+        );
+    }
+    for line in arms.lines() {
+        println!("{line}");
+    }
 }
 
 /// The `order_to_itch` line of a feed-on run: order sent (intended time) → its Add Order at a
@@ -754,22 +907,26 @@ struct Measured {
 }
 
 /// Runs the load over `streams` between two samples of every thread's CPU.
+/// `probes`: the feed group to subscribe to, and what the sender calls at each window
+/// ([`load::run`]).
 fn measure(
     protocol: Protocol,
     spec: LoadSpec,
     streams: Vec<TcpStream>,
-    feed: Option<std::net::SocketAddrV4>,
+    probes: (Option<std::net::SocketAddrV4>, Option<load::OnWindow>),
     time_bound: Duration,
 ) -> Result<Measured, String> {
+    let (feed, on_window) = probes;
     let accounts: Vec<u32> = (0..spec.connections).map(appliance::account_of).collect();
     let before = threads::sample();
     let process_before = threads::process_cpu_ns();
     let wall0 = Instant::now();
     let load = match protocol {
-        Protocol::Sbe => load::run(spec, streams, (SbeOrders::new(accounts), SbeAcks), feed, time_bound)?,
+        Protocol::Sbe => load::run(spec, streams, (SbeOrders::new(accounts), SbeAcks), feed, on_window, time_bound)?,
         Protocol::Fix => {
             let seqs = vec![fix_login::FIRST_ORDER_SEQ; spec.connections];
-            load::run(spec, streams, (FixOrders::new(accounts, seqs), FixAcks::default()), feed, time_bound)?
+            let codec = (FixOrders::new(accounts, seqs), FixAcks::default());
+            load::run(spec, streams, codec, feed, on_window, time_bound)?
         }
     };
     let wall_ns = wall0.elapsed().as_nanos() as u64;

@@ -92,6 +92,11 @@ pub enum Metrics {
     On,
     /// Recorded, the admin port on with a read token, and `/metrics` scraped every second.
     Scraped,
+    /// As `Scraped`, in windows that alternate with windows of `Off`, in one appliance
+    /// ([`super::windows`]).
+    Windows,
+    /// The control of `Windows`: the same appliance and switching, both arms `Off`.
+    WindowsControl,
 }
 
 impl Metrics {
@@ -101,6 +106,8 @@ impl Metrics {
             Metrics::Off => "metrics_off",
             Metrics::On => "metrics_on",
             Metrics::Scraped => "metrics_scraped",
+            Metrics::Windows => "metrics_windows",
+            Metrics::WindowsControl => "metrics_windows_control",
         }
     }
 }
@@ -120,7 +127,7 @@ impl Setup {
         c.sessions_limits.outbound_buffer_bytes = OUTBOUND_BUFFER_BYTES;
         c.sessions_limits.max_connections = MAX_CONNECTIONS;
         c.admin.metrics = self.metrics != Metrics::Off;
-        if self.metrics == Metrics::Scraped {
+        if matches!(self.metrics, Metrics::Scraped | Metrics::Windows | Metrics::WindowsControl) {
             c.admin.listen = "127.0.0.1:0".into();
             c.admin.tokens = vec![gateway::admin::auth::Token {
                 name: "bench".into(),
@@ -199,6 +206,8 @@ impl Setup {
                 Metrics::Off => "off ([admin] metrics = false)",
                 Metrics::On => "on, not scraped",
                 Metrics::Scraped => "on, admin port on 127.0.0.1:0, /metrics scraped every second",
+                Metrics::Windows => "admin port on 127.0.0.1:0; 1 s windows A B B A: A off, B on and /metrics scraped",
+                Metrics::WindowsControl => "admin port on 127.0.0.1:0; 1 s windows A B B A, both off (the control)",
             },
             if self.feed { "on (group 239.255.70.9:<free port> on loopback, no subscriber)" } else { "off" },
             if self.durability.needs_standby() {

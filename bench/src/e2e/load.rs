@@ -75,6 +75,16 @@ pub struct LoadSpec {
     pub orders: u64,
     /// Connections.
     pub connections: usize,
+    /// With windows (non-zero): the run's time cut into windows of this many ns by intended
+    /// send time, each order's latency also recorded in its window's arm ([`window_arm`]).
+    pub window_ns: u64,
+}
+
+/// The arm (0 or 1) of window `k`: A B B A, repeated, so that a drift over the run weighs on
+/// both arms alike.
+#[inline]
+pub fn window_arm(k: u64) -> usize {
+    [0, 1, 1, 0][(k % 4) as usize]
 }
 
 impl LoadSpec {
@@ -129,6 +139,9 @@ pub struct LoadResult {
     pub error_count: u64,
     /// The engine order id each order's acknowledgement carried (by order index; 0: none).
     pub order_ids: Vec<u64>,
+    /// With windows ([`LoadSpec::window_ns`]): the corrected latency of the orders due in arm
+    /// 0's windows and in arm 1's.
+    pub windows: [Histogram<u64>; 2],
     /// With a feed probe: order → ITCH Add Order (intended send time → arrival, ns) and how
     /// many Add Orders matched an order of the run ([`super::feed_probe`]).
     pub order_to_itch: Option<(Histogram<u64>, u64)>,
@@ -145,7 +158,8 @@ impl LoadResult {
 
 /// Runs the load over the logged-in `streams` (one per connection, in connection order): the
 /// sender writes orders with `writer`, the receiver reads the server's messages with `reader`;
-/// with `feed` (the market-data group), a subscriber measures order → Add Order too.
+/// with `feed` (the market-data group), a subscriber measures order → Add Order too; with
+/// `on_window`, the sender calls it as it reaches each window ([`LoadSpec::window_ns`]).
 /// Blocks until every order is acknowledged or the drain timeout passes after the last send;
 /// the whole run is bounded by `time_bound`.
 pub fn run<W: OrderWriter, R: AckReader>(
@@ -153,6 +167,7 @@ pub fn run<W: OrderWriter, R: AckReader>(
     streams: Vec<TcpStream>,
     (writer, reader): (W, R),
     feed: Option<std::net::SocketAddrV4>,
+    on_window: Option<OnWindow>,
     time_bound: Duration,
 ) -> Result<LoadResult, String> {
     assert_eq!(streams.len(), spec.connections, "one stream per connection");
@@ -185,7 +200,9 @@ pub fn run<W: OrderWriter, R: AckReader>(
         std::thread::Builder::new()
             .name("e2e-sender".into())
             .spawn(move || {
-                let r = send_loop(spec, send_streams, writer, clock, start_ns, bound_ns, &sent_at, &sent_total);
+                let on_window = on_window.map(|f| (f, u64::MAX));
+                let progress = Progress { sent_at: &sent_at, sent_total: &sent_total, on_window };
+                let r = send_loop(spec, send_streams, writer, clock, start_ns, bound_ns, progress);
                 sender_done.store(true, Ordering::Release);
                 r
             })
@@ -240,7 +257,33 @@ fn unix_now_ns() -> i64 {
     i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Called by the sender with the number of the window it has just reached (from 0), before
+/// it sends that window's first order ([`LoadSpec::window_ns`]).
+pub type OnWindow = Box<dyn FnMut(u64) + Send>;
+
+/// What the sender tells the others as it goes.
+struct Progress<'a> {
+    /// Actual send time + 1 per order.
+    sent_at: &'a [AtomicU64],
+    /// Orders sent.
+    sent_total: &'a AtomicU64,
+    /// Told each window as the sender reaches it, and the last one told.
+    on_window: Option<(OnWindow, u64)>,
+}
+
+impl Progress<'_> {
+    /// The sender is about to send order `next`.
+    fn reached(&mut self, spec: &LoadSpec, next: u64) {
+        if let Some((on_window, last)) = self.on_window.as_mut()
+            && let Some(k) = spec.due_ns(next).checked_div(spec.window_ns)
+            && *last != k
+        {
+            *last = k;
+            on_window(k);
+        }
+    }
+}
+
 fn send_loop<W: OrderWriter>(
     spec: LoadSpec,
     mut streams: Vec<TcpStream>,
@@ -248,9 +291,9 @@ fn send_loop<W: OrderWriter>(
     clock: Clock,
     start_ns: u64,
     bound_ns: u64,
-    sent_at: &[AtomicU64],
-    sent_total: &AtomicU64,
+    mut progress: Progress<'_>,
 ) -> SendOutcome {
+    let (sent_at, sent_total) = (progress.sent_at, progress.sent_total);
     // Wall-clock time of the run clock's zero: a protocol's send time (FIX SendingTime) is
     // this plus the monotonic clock, one `clock_gettime` per order, not two.
     let unix_at_zero_ns = unix_now_ns() - clock.now_ns() as i64;
@@ -282,6 +325,7 @@ fn send_loop<W: OrderWriter>(
             gave_up = true;
             break;
         }
+        progress.reached(&spec, next);
         // Everything due by now, up to the batch limit, goes out in one write per connection.
         let mut batch = 0;
         while next < spec.orders && batch < MAX_BATCH_ORDERS && start_ns + spec.due_ns(next) <= now {
@@ -352,6 +396,7 @@ fn receive_loop<R: AckReader>(
         errors: Vec::new(),
         error_count: 0,
         order_ids: vec![0; spec.orders as usize],
+        windows: [report::histogram(), report::histogram()],
         order_to_itch: None,
     };
     let mut acks = vec![0u8; spec.orders as usize];
@@ -501,7 +546,11 @@ fn handle_frames<R: AckReader>(
                         } else {
                             r.acked_new += 1;
                         }
-                        r.corrected.saturating_record((now.saturating_sub(start_ns + spec.due_ns(i))).max(1));
+                        let latency = now.saturating_sub(start_ns + spec.due_ns(i)).max(1);
+                        r.corrected.saturating_record(latency);
+                        if let Some(k) = spec.due_ns(i).checked_div(spec.window_ns) {
+                            r.windows[window_arm(k)].saturating_record(latency);
+                        }
                         let sent = sent_at[i as usize].load(Ordering::Acquire);
                         if sent > 0 {
                             r.uncorrected.saturating_record(now.saturating_sub(sent - 1).max(1));

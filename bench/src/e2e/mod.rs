@@ -17,6 +17,8 @@
 //! - [`threads`]: CPU time of every thread of the process, so the generator's share is visible,
 //!   and of the appliance's threads per order.
 //! - [`files`]: segment files the appliance creates during a run (journal and store rollovers).
+//! - [`scrape`], [`windows`]: the metrics-cost arms: a `/metrics` scraper, and metrics switched
+//!   on and off in alternating windows of one run.
 
 pub mod appliance;
 pub mod feed_probe;
@@ -28,6 +30,7 @@ pub mod load;
 pub mod login;
 pub mod scrape;
 pub mod threads;
+pub mod windows;
 pub mod wire;
 
 use std::time::Instant;

@@ -55,7 +55,8 @@ impl Scraper {
     }
 }
 
-fn scrape_once(addr: SocketAddr) -> Result<usize, String> {
+/// One scrape of `/metrics` over a fresh connection; the response's size in bytes.
+pub fn scrape_once(addr: SocketAddr) -> Result<usize, String> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| format!("scrape: {e}"))?;
     s.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
     let req = format!(

@@ -20,8 +20,9 @@ pub struct AdminSection {
     pub tokens: Vec<Token>,
     /// A file of more tokens, one `name scope token` per line (`#` comments); empty: none.
     pub token_file: String,
-    /// Whether the pipeline records metrics and stage latencies (off: counters stay 0 and no
-    /// stage reads a clock for them; the benchmarks compare both).
+    /// Whether the pipeline records metrics and stage latencies (off: every counter but the
+    /// connection counts stays 0 and no stage reads a clock for them; the benchmarks compare
+    /// both).
     pub metrics: bool,
 }
 

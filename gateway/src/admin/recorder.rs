@@ -169,7 +169,7 @@ pub struct ReplicationMetrics {
 /// Everything the pipeline records, in [`crate::rings::Shared`].
 #[derive(Default)]
 pub struct Metrics {
-    /// Whether the stages record (`[admin] metrics`; set once before they start).
+    /// Whether the stages record (`[admin] metrics` at start; [`Metrics::set_recording`] after).
     pub enabled: std::sync::atomic::AtomicBool,
     /// Gateway thread.
     pub gateway: GatewayMetrics,
@@ -185,6 +185,22 @@ pub struct Metrics {
     pub feed: FeedMetrics,
     /// Request stamps from the receiver to the publisher (order → ack).
     pub stamps: StampTable,
+}
+
+impl Metrics {
+    /// Whether the stages record now. Each stage reads this once per batch (a plain load on
+    /// x86, of a line nobody writes while it runs), so it can be switched while the pipeline
+    /// runs: what a stage takes in after the switch is recorded, or not, as switched.
+    #[inline]
+    pub fn recording(&self) -> bool {
+        self.enabled.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Switches recording on the pipeline threads on or off. Counters and histograms keep
+    /// what they hold (while off they do not move); connection counts are kept either way.
+    pub fn set_recording(&self, on: bool) {
+        self.enabled.store(on, std::sync::atomic::Ordering::Release);
+    }
 }
 
 /// When each in-flight command was received and stamped, by sequence number modulo

@@ -20,7 +20,8 @@ pub(crate) struct Journaler {
     shared: Arc<Shared>,
     buf: [u8; Command::MAX_ENCODED_LEN],
     dead: bool,
-    /// Whether metrics are recorded (`[admin] metrics`).
+    /// Whether the records of the commit in progress are recorded: read at its first record
+    /// (the metrics can be switched while the pipeline runs).
     metrics: bool,
     /// Timestamps of the batch's commands, for their sequenced → durable latency at the commit
     /// (reserved for a whole ring: a batch never holds more).
@@ -37,8 +38,8 @@ impl Journaler {
         shared: Arc<Shared>,
         ring_slots: usize,
     ) -> Self {
-        let metrics = shared.metrics.enabled.load(Ordering::Acquire);
-        let batch_ts_ns = Vec::with_capacity(if metrics { ring_slots } else { 0 });
+        let metrics = shared.metrics.recording();
+        let batch_ts_ns = Vec::with_capacity(ring_slots);
         Journaler {
             journal,
             level,
@@ -59,6 +60,9 @@ impl Journaler {
         if self.dead || self.shared.failed.load(Ordering::Relaxed) {
             self.dead = true;
             return;
+        }
+        if self.uncommitted == 0 {
+            self.metrics = self.shared.metrics.recording();
         }
         let cmd = &slot.command;
         let res = match cmd.encode(&mut self.buf) {

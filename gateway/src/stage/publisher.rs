@@ -317,16 +317,13 @@ pub(crate) struct PublisherStage {
     publisher: Publisher,
     source: OutputPoller,
     shared: Arc<Shared>,
-    /// Whether metrics are recorded (`[admin] metrics`).
-    metrics: bool,
 }
 
 impl PublisherStage {
     /// The stage; it reports progress in `shared.seq_published`.
     pub(crate) fn new(publisher: Publisher, source: OutputPoller, shared: Arc<Shared>) -> Self {
         shared.seq_published.store(publisher.seq_published(), Ordering::Release);
-        let metrics = shared.metrics.enabled.load(Ordering::Acquire);
-        PublisherStage { publisher, source, shared, metrics }
+        PublisherStage { publisher, source, shared }
     }
 
     /// Releases durable output to the sessions and writes what they queued; true if anything
@@ -337,7 +334,9 @@ impl PublisherStage {
             return false;
         }
         let seq_durable = self.shared.seq_durable.load(Ordering::Acquire);
-        let m = self.metrics.then_some(&self.shared.metrics.publisher);
+        // Read once per call: the metrics can be switched while the pipeline runs.
+        let recording = self.shared.metrics.recording();
+        let m = recording.then_some(&self.shared.metrics.publisher);
         let mut source = Observed { inner: &mut self.source, metrics: m };
         if !self.publisher.ready(&mut source, seq_durable) {
             return false;
@@ -354,7 +353,7 @@ impl PublisherStage {
         edge.flush_all();
         drop(edge);
         let to = self.publisher.seq_published();
-        if self.metrics {
+        if recording {
             record_sent(&self.shared.metrics, from, to);
         }
         self.shared.seq_published.store(to, Ordering::Release);

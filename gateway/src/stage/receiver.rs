@@ -293,7 +293,7 @@ impl Receiver {
     fn sequence_submits(&mut self, received_ns: Option<u64>) {
         let (sequencer, output, edge, shared, wait) =
             (&mut self.sequencer, &mut self.output, &self.edge, &self.shared, self.wait);
-        let metrics = shared.metrics.enabled.load(std::sync::atomic::Ordering::Relaxed).then_some(&shared.metrics);
+        let metrics = shared.metrics.recording().then_some(&shared.metrics);
         for body in self.submits.drain(..) {
             let mut rounds = 0u32;
             let kind = crate::admin::recorder::request_type(&body);
