@@ -46,9 +46,9 @@
 //!    `workload=metrics_scrape_<rate>_<protocol>` line gives the scrapes' own latency). The
 //!    engine field is `sable_metrics_off` / `sable_metrics_scraped` for those arms. `windows`
 //!    compares the two in one appliance instead (`sable_bench::e2e::windows`): windows of
-//!    `--window-ms` (1 s by default) alternating off and on (A B B A; from 100 ms `/metrics` is
-//!    scraped in the on windows only, below that in both), each order counted in the arm of
-//!    the window it was due in, and a `metrics_windows` line with the arms' p50/p99/p99.9
+//!    `--window-ms` (1 ms by default) alternating off and on (A B B A; `/metrics` scraped once a
+//!    second at the start of an on window), each order counted in the arm of the window it
+//!    was due in, and a `metrics_windows` line with the arms' p50/p99/p99.9
 //!    ratios and the target (p99 within 2 %); `windows-control` switches the same way
 //!    with both arms off, the method's own noise. Engines `sable_metrics_windows_off` /
 //!    `_scraped`, `_control_a` / `_b`.
@@ -284,9 +284,9 @@ struct Args {
     /// their ratio to the first arm's (a single run's p99 on a shared VM moves by tens of %).
     #[arg(long, default_value_t = 1)]
     rounds: u32,
-    /// Window length of the `windows` metrics arms, ms: from 100 ms `/metrics` is scraped in the
-    /// on windows only; shorter windows put a stall of the machine on both arms alike (and
-    /// the scrapes too: then the comparison is recording on against off, both scraped).
+    /// Window length of the `windows` metrics arms, ms (`/metrics` scraped once a second, at
+    /// the start of an on window): windows shorter than the machine's stalls put each stall on
+    /// both arms alike.
     #[arg(long, default_value_t = windows::WINDOW_MS)]
     window_ms: u64,
 }

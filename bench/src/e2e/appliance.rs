@@ -206,8 +206,10 @@ impl Setup {
                 Metrics::Off => "off ([admin] metrics = false)",
                 Metrics::On => "on, not scraped",
                 Metrics::Scraped => "on, admin port on 127.0.0.1:0, /metrics scraped every second",
-                Metrics::Windows => "admin port on 127.0.0.1:0; 1 s windows A B B A: A off, B on and /metrics scraped",
-                Metrics::WindowsControl => "admin port on 127.0.0.1:0; 1 s windows A B B A, both off (the control)",
+                Metrics::Windows =>
+                    "admin port on 127.0.0.1:0; windows A B B A: A off, B on, /metrics scraped once a second in B",
+                Metrics::WindowsControl =>
+                    "admin port on 127.0.0.1:0; windows A B B A, both off, not scraped (the control)",
             },
             if self.feed { "on (group 239.255.70.9:<free port> on loopback, no subscriber)" } else { "off" },
             if self.durability.needs_standby() {

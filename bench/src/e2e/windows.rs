@@ -6,19 +6,20 @@
 //! machine's drift over the run, which separate appliances (one per arm) do not: on a 2-vCPU VM
 //! those differ by 7–9 % between identical arms.
 //!
-//! `/metrics` is scraped once a second by a thread of its own. With windows of at least
-//! [`SCRAPE_IN_ARM_B_FROM`] it scrapes only in arm B windows (at the start of each and every
-//! second within), so arm B is "recorded and scraped" and arm A "off". Shorter windows are
-//! shorter than a scrape's reach, so the scrapes fall on both arms alike and the comparison is
-//! recording on against off, both scraped; those windows exist because a stall of the machine
-//! (milliseconds on this VM) then spans windows of both arms instead of landing on one.
+//! `/metrics` is scraped by a thread of its own, woken by the sender as it enters an arm B
+//! window at least a second after the last scrape: with windows of a second or more, at the
+//! start of each arm B window; with shorter ones, at the start of a B B pair, so that a scrape
+//! (about a millisecond here) falls on arm B's windows. Short windows exist because a stall of
+//! the machine (milliseconds on this VM) then spans windows of both arms instead of landing on
+//! one: with 1 ms windows the arms' p99 agree within a few % where 1 s windows leave tens.
 //!
-//! The control (`control`): the same switching with arm B off too, so the two arms are
-//! identical and their difference is the method's own noise.
+//! The control (`control`): the same switching with arm B off too and nothing scraped, so the
+//! two arms are identical and their difference is the method's own noise.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -28,15 +29,10 @@ use hdrhistogram::Histogram;
 use super::load::{OnWindow, window_arm};
 use super::scrape::{SCRAPE_PERIOD, scrape_once};
 
-/// Default window length, ms: one scrape per arm-B window at Prometheus' most aggressive
-/// common interval.
-pub const WINDOW_MS: u64 = 1000;
-
-/// Windows this long or longer are scraped in arm B only.
-pub const SCRAPE_IN_ARM_B_FROM: Duration = Duration::from_millis(100);
-
-/// How often the scraper looks at the window the sender reached.
-const FOLLOW_EVERY: Duration = Duration::from_millis(1);
+/// Default window length, ms: shorter than the machine's stalls, longer than an order's
+/// latency at the p50 (so that the switch an order was sent under is, mostly, the one each
+/// stage sees for it).
+pub const WINDOW_MS: u64 = 1;
 
 /// What the run saw: the scrapes' latency (ns), the last exposition's size, and the windows
 /// the sender reached per arm.
@@ -51,16 +47,15 @@ pub struct Switched {
 
 /// The scraper thread and what the sender's switch counts.
 pub struct Switcher {
-    stop: Arc<AtomicBool>,
     windows: Arc<[AtomicU64; 2]>,
     metrics: MetricsSwitch,
-    handle: JoinHandle<Result<(Histogram<u64>, usize), String>>,
+    scraper: JoinHandle<Result<(Histogram<u64>, usize), String>>,
 }
 
 impl Switcher {
     /// Recording off until the first arm B window; the sender's switch (give it to
-    /// [`super::load::run`]) and the scraper of `admin`. With `control`, arm B is off too and,
-    /// with long windows, nothing is scraped.
+    /// [`super::load::run`]: the scraper ends when the load drops it) and the scraper of
+    /// `admin`. With `control`, arm B is off too and nothing is scraped.
     pub fn start(
         metrics: MetricsSwitch,
         admin: SocketAddr,
@@ -68,74 +63,47 @@ impl Switcher {
         control: bool,
     ) -> Result<(Switcher, OnWindow), String> {
         metrics.set(false);
-        let reached = Arc::new(AtomicU64::new(0));
         let windows = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
+        let (wake, woken) = mpsc::channel::<()>();
         let on_window: OnWindow = {
-            let (metrics, reached, windows) = (metrics.clone(), Arc::clone(&reached), Arc::clone(&windows));
+            let (metrics, windows) = (metrics.clone(), Arc::clone(&windows));
+            let mut last_scrape: Option<Instant> = None;
             Box::new(move |k| {
                 let arm = window_arm(k);
                 metrics.set(arm == 1 && !control);
                 windows[arm].fetch_add(1, Ordering::Relaxed);
-                reached.store(k + 1, Ordering::Release);
+                let starts_b = arm == 1 && (window >= SCRAPE_PERIOD || window_arm(k.wrapping_sub(1)) == 0);
+                if starts_b && !control && last_scrape.is_none_or(|t| t.elapsed() >= SCRAPE_PERIOD) {
+                    last_scrape = Some(Instant::now());
+                    // The scraper only ends once this closure is dropped.
+                    let _ = wake.send(());
+                }
             })
         };
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
-        let scrape = match (control, window >= SCRAPE_IN_ARM_B_FROM) {
-            (true, true) => Scrape::Never,
-            (false, true) => Scrape::InArmB(reached),
-            (_, false) => Scrape::Always,
-        };
-        let handle = std::thread::Builder::new()
+        let scraper = std::thread::Builder::new()
             .name("e2e-scraper".into())
-            .spawn(move || scrape_while(admin, &scrape, &flag))
+            .spawn(move || scrape_when_woken(admin, &woken))
             .map_err(|e| format!("the scraper thread: {e}"))?;
-        Ok((Switcher { stop, windows, metrics, handle }, on_window))
+        Ok((Switcher { windows, metrics, scraper }, on_window))
     }
 
-    /// Stops (recording is left off); what the run saw.
+    /// Waits for the scraper (the load has ended and dropped the switch); recording is left
+    /// off. What the run saw.
     pub fn finish(self) -> Result<Switched, String> {
-        self.stop.store(true, Ordering::Release);
         self.metrics.set(false);
-        let (scrapes, bytes) = self.handle.join().map_err(|_| "the scraper panicked".to_string())??;
+        let (scrapes, bytes) = self.scraper.join().map_err(|_| "the scraper panicked".to_string())??;
         let windows = [0, 1].map(|arm| self.windows[arm].load(Ordering::Relaxed));
         Ok(Switched { scrapes, bytes, windows })
     }
 }
 
-/// When the scraper scrapes.
-enum Scrape {
-    /// Never (the control with long windows).
-    Never,
-    /// In arm B windows (the sender's window + 1 here, 0 before the first).
-    InArmB(Arc<AtomicU64>),
-    /// Every second whatever the window.
-    Always,
-}
-
-fn scrape_while(admin: SocketAddr, when: &Scrape, stop: &AtomicBool) -> Result<(Histogram<u64>, usize), String> {
+fn scrape_when_woken(admin: SocketAddr, woken: &mpsc::Receiver<()>) -> Result<(Histogram<u64>, usize), String> {
     let mut scrapes = Histogram::new_with_bounds(1, 60_000_000_000, 3).map_err(|e| e.to_string())?;
     let mut bytes = 0;
-    let (mut current, mut next) = (0, Instant::now());
-    while !stop.load(Ordering::Acquire) {
-        let due = match when {
-            Scrape::Never => false,
-            Scrape::Always => Instant::now() >= next,
-            Scrape::InArmB(reached) => {
-                let w = reached.load(Ordering::Acquire);
-                if w != current {
-                    (current, next) = (w, Instant::now());
-                }
-                w > 0 && window_arm(w - 1) == 1 && Instant::now() >= next
-            }
-        };
-        if due {
-            next = Instant::now() + SCRAPE_PERIOD;
-            let t0 = Instant::now();
-            bytes = scrape_once(admin)?;
-            scrapes.saturating_record(t0.elapsed().as_nanos() as u64);
-        }
-        std::thread::sleep(FOLLOW_EVERY);
+    while woken.recv().is_ok() {
+        let t0 = Instant::now();
+        bytes = scrape_once(admin)?;
+        scrapes.saturating_record(t0.elapsed().as_nanos() as u64);
     }
     Ok((scrapes, bytes))
 }
