@@ -30,16 +30,18 @@ const EXEC_N_BITS: u32 = 20;
 
 /// Where output slots come from (the output ring; a queue in tests).
 pub(crate) trait OutputSource {
-    /// Moves up to `max` slots into `into`; false when there were none.
-    fn take_into(&mut self, into: &mut VecDeque<OutSlot>, max: u64) -> bool;
+    /// Shows up to `max` slots to `each`, in order, and consumes them; false when there were
+    /// none. The ring's slots are shown where they lie: a slot released at once is never
+    /// copied.
+    fn take_each(&mut self, max: u64, each: impl FnMut(&OutSlot)) -> bool;
 }
 
 impl OutputSource for OutputPoller {
-    fn take_into(&mut self, into: &mut VecDeque<OutSlot>, max: u64) -> bool {
+    fn take_each(&mut self, max: u64, mut each: impl FnMut(&OutSlot)) -> bool {
         match self.take(max) {
             Ok(mut guard) => {
                 for s in &mut guard {
-                    into.push_back(*s);
+                    each(s);
                 }
                 true
             }
@@ -49,9 +51,9 @@ impl OutputSource for OutputPoller {
 }
 
 impl OutputSource for VecDeque<OutSlot> {
-    fn take_into(&mut self, into: &mut VecDeque<OutSlot>, max: u64) -> bool {
+    fn take_each(&mut self, max: u64, mut each: impl FnMut(&OutSlot)) -> bool {
         let n = self.len().min(max as usize);
-        into.extend(self.drain(..n));
+        self.drain(..n).for_each(|s| each(&s));
         n > 0
     }
 }
@@ -191,13 +193,20 @@ impl Publisher {
         self.seq_published
     }
 
-    /// Tops up the held output from `source`; whether the oldest held slot may leave now
-    /// (lets a caller skip the sessions' lock when there is nothing to release).
-    pub(crate) fn ready(&mut self, source: &mut impl OutputSource, seq_durable: u64) -> bool {
-        if self.held.is_empty() {
-            source.take_into(&mut self.held, PUBLISH_BATCH);
+    /// Whether something may be released now, without touching the ring (lets a caller skip
+    /// the sessions' lock when there is nothing to release): the oldest held slot is durable,
+    /// or nothing is held and the matcher has applied (`seq_applied`) a command past the last
+    /// published one whose input is durable. The matcher counts a command applied just before
+    /// its last slot, so a `true` may find that slot not yet there: the next call takes it.
+    pub(crate) fn ready(&self, seq_applied: u64, seq_durable: u64) -> bool {
+        match self.held.front() {
+            Some(s) => self.may_leave(s, seq_durable),
+            None => seq_applied.min(if self.ungated { u64::MAX } else { seq_durable }) > self.seq_published,
         }
-        self.held.front().is_some_and(|s| self.ungated || s.seq <= seq_durable)
+    }
+
+    fn may_leave(&self, slot: &OutSlot, seq_durable: u64) -> bool {
+        self.ungated || slot.seq <= seq_durable
     }
 
     /// Discards what was held and what `source` has (shutdown, after every session closed);
@@ -205,13 +214,13 @@ impl Publisher {
     pub(crate) fn discard(&mut self, source: &mut impl OutputSource) -> bool {
         let had = !self.held.is_empty();
         self.held.clear();
-        let took = source.take_into(&mut self.held, u64::MAX);
-        self.held.clear();
-        had || took
+        had | source.take_each(u64::MAX, |_| {})
     }
 
     /// Takes slots from `source` and releases, in order, every one whose input is durable
-    /// (`seq ≤ seq_durable`, or always under `memory`). True if anything was released.
+    /// (`seq ≤ seq_durable`, or always under `memory`): straight from the ring while nothing
+    /// is held, the rest of a batch from the first slot that must wait into the held queue.
+    /// True if anything was released.
     pub(crate) fn pump(
         &mut self,
         source: &mut impl OutputSource,
@@ -220,18 +229,28 @@ impl Publisher {
     ) -> bool {
         let mut moved = false;
         loop {
-            if self.held.is_empty() && !source.take_into(&mut self.held, PUBLISH_BATCH) {
-                self.ring_feed();
-                return moved;
-            }
-            while let Some(slot) = self.held.front().copied() {
-                if !self.ungated && slot.seq > seq_durable {
+            while let Some(slot) = self.held.front() {
+                if !self.may_leave(slot, seq_durable) {
                     self.ring_feed();
                     return moved;
                 }
-                self.held.pop_front();
+                let slot = self.held.pop_front().expect("a front slot");
                 self.release(&slot, sink);
                 moved = true;
+            }
+            // Nothing is held here, and seqs rise through the ring: once a slot must wait, so
+            // must every later one.
+            let took = source.take_each(PUBLISH_BATCH, |slot| {
+                if self.may_leave(slot, seq_durable) {
+                    self.release(slot, sink);
+                    moved = true;
+                } else {
+                    self.held.push_back(*slot);
+                }
+            });
+            if !took {
+                self.ring_feed();
+                return moved;
             }
         }
     }
@@ -334,13 +353,13 @@ impl PublisherStage {
             return false;
         }
         let seq_durable = self.shared.seq_durable.load(Ordering::Acquire);
+        if !self.publisher.ready(self.shared.seq_applied.0.load(Ordering::Acquire), seq_durable) {
+            return false;
+        }
         // Read once per call: the metrics can be switched while the pipeline runs.
         let recording = self.shared.metrics.recording();
         let m = recording.then_some(&self.shared.metrics.publisher);
         let mut source = Observed { inner: &mut self.source, metrics: m };
-        if !self.publisher.ready(&mut source, seq_durable) {
-            return false;
-        }
         let mut edge = lock(edge);
         let now = WallClock.now_ns();
         let from = self.publisher.seq_published();
@@ -408,14 +427,16 @@ struct Observed<'a, S> {
 }
 
 impl<S: OutputSource> OutputSource for Observed<'_, S> {
-    fn take_into(&mut self, into: &mut VecDeque<OutSlot>, max: u64) -> bool {
-        let before = into.len();
-        let took = self.inner.take_into(into, max);
-        let Some(m) = self.metrics.filter(|_| took) else { return took };
-        let now_ns = WallClock.now_ns();
-        for slot in into.iter().skip(before) {
+    fn take_each(&mut self, max: u64, mut each: impl FnMut(&OutSlot)) -> bool {
+        let Some(m) = self.metrics else { return self.inner.take_each(max, each) };
+        // One clock read per take that holds a command's last slot.
+        let mut now = None;
+        self.inner.take_each(max, |slot| {
             match &slot.item {
-                OutItem::Done => m.sequenced_to_matched.record(now_ns.saturating_sub(slot.ts_ns)),
+                OutItem::Done => {
+                    let now_ns = *now.get_or_insert_with(|| WallClock.now_ns());
+                    m.sequenced_to_matched.record(now_ns.saturating_sub(slot.ts_ns));
+                }
                 OutItem::Event(Event::Trade(_)) => m.trades.add(1),
                 OutItem::Event(Event::Rejected(r)) if r.request != RequestKind::Admin => {
                     if let Some(c) = m.rejects.get(r.reason as usize) {
@@ -424,8 +445,8 @@ impl<S: OutputSource> OutputSource for Observed<'_, S> {
                 }
                 OutItem::Event(_) => {}
             }
-        }
-        took
+            each(slot);
+        })
     }
 }
 
@@ -545,12 +566,35 @@ mod tests {
         assert!(!p.pump(&mut feed.slots, seq - 1, &mut |to, r| got.push((to, exec(r)))));
         assert!(got.is_empty());
         assert_eq!(p.seq_published(), 3);
-        assert!(!p.ready(&mut feed.slots, seq - 1) && p.ready(&mut feed.slots, seq), "held until durable");
+        assert!(!p.ready(seq, seq - 1) && p.ready(seq, seq), "held until durable");
         assert!(p.pump(&mut feed.slots, seq, &mut |to, r| got.push((to, exec(r)))));
         let new = ExecType::New.to_u8();
         assert_eq!(got, vec![(SBE_1, (seq << 20, new, 1)), (FIX_1, (seq << 20, new, 1))]);
         assert_eq!(p.seq_published(), seq);
-        assert!(!p.ready(&mut feed.slots, u64::MAX), "nothing left");
+        assert!(!p.ready(seq, u64::MAX), "nothing left");
+    }
+
+    #[test]
+    fn a_batch_durable_in_part_leaves_up_to_its_durable_seq_and_holds_the_rest() {
+        let mut feed = Feed::new();
+        let first = feed.apply(order(1, "b1", Side::Buy, 100, 5));
+        let second = feed.apply(order(2, "s1", Side::Sell, 100, 3));
+        let mut p = publisher(false);
+        assert!(!p.ready(second, first - 1), "nothing held, nothing durable past the last published");
+        assert!(p.ready(second, first));
+        let mut got = Vec::new();
+        assert!(p.pump(&mut feed.slots, first, &mut |to, r| got.push((to, exec(r).1))));
+        let new = ExecType::New.to_u8();
+        assert_eq!(got, vec![(SBE_1, new), (FIX_1, new)], "the first order's New only");
+        assert_eq!(p.seq_published(), first);
+        assert!(feed.slots.is_empty(), "the whole batch was taken: the second command's output is held");
+        assert!(!p.ready(second, first) && p.ready(second, second));
+        got.clear();
+        assert!(p.pump(&mut feed.slots, second, &mut |to, r| got.push((to, exec(r).1))));
+        let trade = ExecType::Trade.to_u8();
+        assert_eq!(got, vec![(SBE_2, new), (SBE_2, trade), (SBE_1, trade), (FIX_1, trade)]);
+        assert_eq!(p.seq_published(), second);
+        assert!(!p.ready(second, u64::MAX), "nothing left");
     }
 
     #[test]
