@@ -635,52 +635,121 @@ fn write_instrument(w: &mut impl BodyWriter, symbol: &[u8], security_id: u32) {
     }
 }
 
+/// In ascending tag order, as the message goes out: the session's sort then has nothing to do.
 fn write_execution_report(m: &ExecutionReport, symbol: &[u8], w: &mut impl BodyWriter) {
-    write_order_id(w, m.order_id.get());
-    write_cl_ord_id(w, tag::CL_ORD_ID, &m.cl_ord_id);
-    write_cl_ord_id(w, tag::ORIG_CL_ORD_ID, &m.orig_cl_ord_id);
-    w.u64_field(tag::EXEC_ID, m.exec_id.get());
-    w.char_field(tag::EXEC_TYPE, exec_type_char(m.exec_type));
-    w.char_field(tag::ORD_STATUS, ord_status_char(m.ord_status));
+    let qty = |v: u64| i64::try_from(if v == QTY4_NULL { 0 } else { v }).unwrap_or(i64::MAX);
+    let (trade, rejected) = (m.exec_type == ExecType::Trade.to_u8(), m.exec_type == ExecType::Rejected.to_u8());
+    let code = m.reject_code.get();
     w.u64_field(tag::ACCOUNT, u64::from(m.account.get()));
-    write_instrument(w, symbol, m.security_id.get());
+    let avg = m.avg_px.get();
+    w.decimal_field(tag::AVG_PX, if avg == PRICE9_NULL { 0 } else { avg }, PRICE9_SCALE);
+    write_cl_ord_id(w, tag::CL_ORD_ID, &m.cl_ord_id);
+    w.decimal_field(tag::CUM_QTY, qty(m.cum_qty.get()), QTY4_SCALE);
+    w.u64_field(tag::EXEC_ID, m.exec_id.get());
+    if symbol.is_empty() {
+        w.char_field(tag::SECURITY_ID_SOURCE, b'8');
+    }
+    if trade {
+        w.decimal_field(tag::LAST_PX, m.last_px.get(), PRICE9_SCALE);
+        w.decimal_field(tag::LAST_QTY, qty(m.last_qty.get()), QTY4_SCALE);
+    }
+    write_order_id(w, m.order_id.get());
+    if m.order_qty.get() != QTY4_NULL {
+        w.decimal_field(tag::ORDER_QTY, qty(m.order_qty.get()), QTY4_SCALE);
+    }
+    w.char_field(tag::ORD_STATUS, ord_status_char(m.ord_status));
+    if let Some(t) = OrdType::from_u8(m.ord_type) {
+        w.char_field(tag::ORD_TYPE, b'0' + t.to_u8());
+    }
+    write_cl_ord_id(w, tag::ORIG_CL_ORD_ID, &m.orig_cl_ord_id);
+    if m.price.get() != PRICE9_NULL {
+        w.decimal_field(tag::PRICE, m.price.get(), PRICE9_SCALE);
+    }
+    if symbol.is_empty() {
+        w.u64_field(tag::SECURITY_ID, u64::from(m.security_id.get()));
+    }
     if let Some(s) = Side::from_u8(m.side) {
         w.char_field(tag::SIDE, if s == Side::Buy { b'1' } else { b'2' });
     }
-    if let Some(t) = OrdType::from_u8(m.ord_type) {
-        w.char_field(tag::ORD_TYPE, b'0' + t.to_u8());
+    w.str_field(tag::SYMBOL, if symbol.is_empty() { b"[N/A]" } else { symbol });
+    if rejected {
+        write_reject_text(w, code);
     }
     if let Some(t) = TimeInForce::from_u8(m.time_in_force) {
         w.char_field(tag::TIME_IN_FORCE, b'0' + t.to_u8());
     }
-    if m.price.get() != PRICE9_NULL {
-        w.decimal_field(tag::PRICE, m.price.get(), PRICE9_SCALE);
-    }
+    w.timestamp_field(tag::TRANSACT_TIME, m.transact_time.get());
     if m.stop_px.get() != PRICE9_NULL {
         w.decimal_field(tag::STOP_PX, m.stop_px.get(), PRICE9_SCALE);
     }
-    let qty = |v: u64| i64::try_from(if v == QTY4_NULL { 0 } else { v }).unwrap_or(i64::MAX);
-    if m.order_qty.get() != QTY4_NULL {
-        w.decimal_field(tag::ORDER_QTY, qty(m.order_qty.get()), QTY4_SCALE);
-    }
-    if m.exec_type == ExecType::Trade.to_u8() {
-        w.decimal_field(tag::LAST_QTY, qty(m.last_qty.get()), QTY4_SCALE);
-        w.decimal_field(tag::LAST_PX, m.last_px.get(), PRICE9_SCALE);
-        if m.trade_id.get() != 0 {
-            w.u64_field(tag::TRADE_ID, m.trade_id.get());
-        }
-        if Side::from_u8(m.aggressor).is_some() {
-            w.char_field(tag::AGGRESSOR_INDICATOR, if m.aggressor == m.side { b'Y' } else { b'N' });
-        }
-    }
-    w.decimal_field(tag::LEAVES_QTY, qty(m.leaves_qty.get()), QTY4_SCALE);
-    w.decimal_field(tag::CUM_QTY, qty(m.cum_qty.get()), QTY4_SCALE);
-    let avg = m.avg_px.get();
-    w.decimal_field(tag::AVG_PX, if avg == PRICE9_NULL { 0 } else { avg }, PRICE9_SCALE);
-    let code = m.reject_code.get();
-    if m.exec_type == ExecType::Rejected.to_u8() {
+    if rejected {
         w.u64_field(tag::ORD_REJ_REASON, u64::from(ord_rej_reason(code)));
-        write_reject_text(w, code);
     }
-    w.timestamp_field(tag::TRANSACT_TIME, m.transact_time.get());
+    w.char_field(tag::EXEC_TYPE, exec_type_char(m.exec_type));
+    w.decimal_field(tag::LEAVES_QTY, qty(m.leaves_qty.get()), QTY4_SCALE);
+    if trade && m.trade_id.get() != 0 {
+        w.u64_field(tag::TRADE_ID, m.trade_id.get());
+    }
+    if trade && Side::from_u8(m.aggressor).is_some() {
+        w.char_field(tag::AGGRESSOR_INDICATOR, if m.aggressor == m.side { b'Y' } else { b'N' });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use zerocopy::little_endian::{I64, U16};
+
+    use super::*;
+
+    /// The tags a report's body is written with, in order.
+    #[derive(Default)]
+    struct Tags(Vec<u32>);
+
+    impl BodyWriter for Tags {
+        fn str_field(&mut self, tag: u32, _: &[u8]) {
+            self.0.push(tag);
+        }
+        fn u64_field(&mut self, tag: u32, _: u64) {
+            self.0.push(tag);
+        }
+        fn char_field(&mut self, tag: u32, _: u8) {
+            self.0.push(tag);
+        }
+        fn decimal_field(&mut self, tag: u32, _: i64, _: u32) {
+            self.0.push(tag);
+        }
+        fn timestamp_field(&mut self, tag: u32, _: u64) {
+            self.0.push(tag);
+        }
+    }
+
+    fn report(exec_type: ExecType) -> ExecutionReport {
+        let mut m = ExecutionReport::new_zeroed();
+        m.exec_type = exec_type.to_u8();
+        m.order_id = U64::new(7);
+        m.cl_ord_id = *b"c1\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
+        m.orig_cl_ord_id = *b"c0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
+        m.side = Side::Buy.to_u8();
+        m.aggressor = Side::Sell.to_u8();
+        m.ord_type = OrdType::Limit.to_u8();
+        m.time_in_force = TimeInForce::Day.to_u8();
+        m.price = I64::new(1_000_000_000);
+        m.stop_px = I64::new(2_000_000_000);
+        m.order_qty = U64::new(10_000);
+        m.trade_id = U64::new(3);
+        m.reject_code = U16::new(1);
+        m
+    }
+
+    #[test]
+    fn execution_reports_are_written_in_ascending_tag_order() {
+        for exec_type in [ExecType::New, ExecType::Trade, ExecType::Rejected, ExecType::Canceled] {
+            for symbol in [&b"DEMO"[..], b""] {
+                let mut tags = Tags::default();
+                write_report(&Report::Execution(report(exec_type)), symbol, &mut tags);
+                assert!(tags.0.is_sorted_by(|a, b| a < b), "{exec_type:?}, symbol {symbol:?}: {:?}", tags.0);
+                assert!(tags.0.contains(&tag::EXEC_TYPE) && tags.0.contains(&tag::TRANSACT_TIME));
+            }
+        }
+    }
 }

@@ -84,6 +84,11 @@ pub struct Writer<'a> {
     body_start: usize,
     pos: usize,
     error: Option<WriteError>,
+    /// Tag of the last field written.
+    last_tag: u32,
+    /// Where the last field with a lower tag than the one before it starts (0: none yet):
+    /// [`Writer::sort_fields_since`] has nothing to do when that is not past its mark.
+    last_descent: usize,
 }
 
 impl<'a> Writer<'a> {
@@ -93,7 +98,8 @@ impl<'a> Writer<'a> {
     /// [`WRITE_BUFFER_LEN_BYTES`] always suffices.
     pub fn new(buf: &'a mut [u8], begin_string: &'a str, msg_type: &[u8]) -> Self {
         let body_start = 2 + begin_string.len() + 1 + 2 + BODY_LENGTH_DIGITS + 1;
-        let mut w = Writer { buf, begin_string, body_start, pos: body_start, error: None };
+        let mut w =
+            Writer { buf, begin_string, body_start, pos: body_start, error: None, last_tag: 0, last_descent: 0 };
         if begin_string.is_empty() || begin_string.len() > MAX_BEGIN_STRING_LEN_BYTES || begin_string.contains('\x01') {
             w.error = Some(WriteError::BeginString);
         }
@@ -117,6 +123,10 @@ impl<'a> Writer<'a> {
         if tag == 0 {
             return self.fail(WriteError::Tag);
         }
+        if tag < self.last_tag {
+            self.last_descent = self.pos;
+        }
+        self.last_tag = tag;
         let mut b = itoa::Buffer::new();
         let t = b.format(tag).as_bytes();
         let len = t.len() + 1 + value.len() + 1;
@@ -230,9 +240,10 @@ impl<'a> Writer<'a> {
     /// Puts the fields written since `mark` in ascending tag order, keeping the order of equal
     /// tags (QuickFIX writes header and body fields that way, and conformance tests compare
     /// field order). For messages without repeating groups; the buffer's unused tail is the
-    /// scratch space, so nothing is allocated.
+    /// scratch space, so nothing is allocated. Fields written in order already (no tag since
+    /// `mark` lower than the one before it) are left as they are, unread.
     pub fn sort_fields_since(&mut self, mark: usize) -> &mut Self {
-        if self.error.is_some() || mark >= self.pos {
+        if self.error.is_some() || mark >= self.pos || self.last_descent <= mark {
             return self;
         }
         let (start, end) = (mark, self.pos);
@@ -270,13 +281,14 @@ impl<'a> Writer<'a> {
             out += to - from;
         }
         self.buf.copy_within(end..end + len, start);
+        (self.last_tag, self.last_descent) = (index[n - 1].0, 0);
         self
     }
 
     /// Completes the message: BodyLength, BeginString, CheckSum. Returns its length; the
     /// message is `buf[..len]`.
     pub fn finish(self) -> Result<usize, WriteError> {
-        let Writer { buf, begin_string, body_start, pos, error } = self;
+        let Writer { buf, begin_string, body_start, pos, error, .. } = self;
         if let Some(e) = error {
             return Err(e);
         }
@@ -470,6 +482,26 @@ mod tests {
         ];
         assert_eq!(got[..want.len()], want);
         assert_eq!(got.len(), want.len() + 1, "then the checksum: {got:?}");
+    }
+
+    #[test]
+    fn sort_fields_since_sorts_only_what_is_out_of_order_after_the_mark() {
+        let body = |fields: &[(u32, &str)]| {
+            let mut buf = [0u8; WRITE_BUFFER_LEN_BYTES * 2];
+            let mut w = Writer::new(&mut buf, "FIX.4.4", b"8");
+            w.u64(34, 7).str(56, "C");
+            let mark = w.mark();
+            for &(t, v) in fields {
+                w.str(t, v);
+            }
+            w.sort_fields_since(mark);
+            let n = w.finish().unwrap();
+            fields_of(&buf[..n])[5..].to_vec()
+        };
+        // In order after the mark, though lower than the header's last tag: left as written.
+        assert_eq!(body(&[(1, "a"), (6, "b"), (6, "c"), (60, "d")])[..4], ["1=a", "6=b", "6=c", "60=d"]);
+        // The last field out of order: sorted, equal tags in the order written.
+        assert_eq!(body(&[(1, "a"), (6, "b"), (60, "d"), (6, "c")])[..4], ["1=a", "6=b", "6=c", "60=d"]);
     }
 
     #[test]
