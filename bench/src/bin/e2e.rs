@@ -729,10 +729,8 @@ fn run_rate(
     if setup.feed {
         engine = format!("{engine}_feed_on");
     }
-    if let Some((h, bytes)) = &scrapes {
-        let p = pct(h);
-        let workload = format!("metrics_scrape_{}_{}", spec.rate_per_s, protocol.name());
-        println!("{} exposition_bytes={bytes}", summary_line(&workload, &engine, p.count, 0.0, &p));
+    if let Some(s) = &scrapes {
+        println!("{}", s.summary(spec.rate_per_s, protocol.name(), &engine));
     }
     let dur = durability_of(setup.durability);
     let ok = report_rate(dur, protocol, &engine, &m, spec, floor, fsync_p50);
@@ -829,13 +827,7 @@ impl WindowArms {
 /// The lines of one windowed metrics run: the scrapes' own latency, then [`WindowArms::lines`].
 fn report_windows(arms: &WindowArms, s: &Switched, rate: u64, protocol: Protocol) {
     if !arms.control {
-        let p = pct(&s.scrapes);
-        let workload = format!("metrics_scrape_{rate}_{}", protocol.name());
-        println!(
-            "{} exposition_bytes={}",
-            summary_line(&workload, "sable_metrics_windows_scraped", p.count, 0.0, &p),
-            s.bytes
-        );
+        println!("{}", s.scrapes.summary(rate, protocol.name(), "sable_metrics_windows_scraped"));
     }
     for line in arms.lines() {
         println!("{line}");

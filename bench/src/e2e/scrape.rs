@@ -11,16 +11,50 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
+use crate::report::{Percentiles, summary_line};
+
 /// The bearer token the benchmark configures for its scraper (read scope).
 pub const SCRAPE_TOKEN: &str = "bench-scrape-token-0123456789";
 
 /// Time between scrapes: Prometheus' most aggressive common setting.
 pub const SCRAPE_PERIOD: Duration = Duration::from_secs(1);
 
+/// Scrapes taken: their latency, request sent to last byte read (ns), and the size of the
+/// last exposition.
+pub struct Scrapes {
+    /// Latency of each scrape, ns.
+    pub latency: Histogram<u64>,
+    /// Bytes of the last exposition.
+    pub bytes: usize,
+}
+
+impl Scrapes {
+    /// None yet.
+    pub fn new() -> Result<Scrapes, String> {
+        let latency = Histogram::new_with_bounds(1, 60_000_000_000, 3).map_err(|e| e.to_string())?;
+        Ok(Scrapes { latency, bytes: 0 })
+    }
+
+    /// Scrapes `addr` once and records it.
+    pub fn take(&mut self, addr: SocketAddr) -> Result<(), String> {
+        let t0 = Instant::now();
+        self.bytes = scrape_once(addr)?;
+        self.latency.saturating_record(t0.elapsed().as_nanos() as u64);
+        Ok(())
+    }
+
+    /// The `workload=metrics_scrape_<rate>_<protocol>` summary line.
+    pub fn summary(&self, rate: u64, protocol: &str, engine: &str) -> String {
+        let p = Percentiles::from_raw(&self.latency);
+        let workload = format!("metrics_scrape_{rate}_{protocol}");
+        format!("{} exposition_bytes={}", summary_line(&workload, engine, p.count, 0.0, &p), self.bytes)
+    }
+}
+
 /// A scraper thread.
 pub struct Scraper {
     stop: Arc<AtomicBool>,
-    handle: JoinHandle<Result<(Histogram<u64>, usize), String>>,
+    handle: JoinHandle<Result<Scrapes, String>>,
 }
 
 impl Scraper {
@@ -29,8 +63,7 @@ impl Scraper {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let handle = std::thread::spawn(move || {
-            let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).map_err(|e| e.to_string())?;
-            let mut bytes = 0;
+            let mut scrapes = Scrapes::new()?;
             let mut next = Instant::now();
             while !flag.load(Ordering::Acquire) {
                 let now = Instant::now();
@@ -39,24 +72,22 @@ impl Scraper {
                     continue;
                 }
                 next += SCRAPE_PERIOD;
-                let t0 = Instant::now();
-                bytes = scrape_once(addr)?;
-                h.saturating_record(t0.elapsed().as_nanos() as u64);
+                scrapes.take(addr)?;
             }
-            Ok((h, bytes))
+            Ok(scrapes)
         });
         Scraper { stop, handle }
     }
 
-    /// Stops; the scrape latencies (ns) and the size of the last exposition.
-    pub fn finish(self) -> Result<(Histogram<u64>, usize), String> {
+    /// Stops; the scrapes taken.
+    pub fn finish(self) -> Result<Scrapes, String> {
         self.stop.store(true, Ordering::Release);
         self.handle.join().map_err(|_| "the scraper panicked".to_string())?
     }
 }
 
 /// One scrape of `/metrics` over a fresh connection; the response's size in bytes.
-pub fn scrape_once(addr: SocketAddr) -> Result<usize, String> {
+fn scrape_once(addr: SocketAddr) -> Result<usize, String> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| format!("scrape: {e}"))?;
     s.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
     let req = format!(

@@ -24,23 +24,19 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use gateway::pipeline::MetricsSwitch;
-use hdrhistogram::Histogram;
 
 use super::load::{OnWindow, window_arm};
-use super::scrape::{SCRAPE_PERIOD, scrape_once};
+use super::scrape::{SCRAPE_PERIOD, Scrapes};
 
 /// Default window length, ms: shorter than the machine's stalls, longer than an order's
 /// latency at the p50 (so that the switch an order was sent under is, mostly, the one each
 /// stage sees for it).
 pub const WINDOW_MS: u64 = 1;
 
-/// What the run saw: the scrapes' latency (ns), the last exposition's size, and the windows
-/// the sender reached per arm.
+/// What the run saw: the scrapes, and the windows the sender reached per arm.
 pub struct Switched {
-    /// Scrape latencies, request to last byte (ns).
-    pub scrapes: Histogram<u64>,
-    /// Bytes of the last exposition.
-    pub bytes: usize,
+    /// The scrapes taken.
+    pub scrapes: Scrapes,
     /// Windows reached, per arm.
     pub windows: [u64; 2],
 }
@@ -49,7 +45,7 @@ pub struct Switched {
 pub struct Switcher {
     windows: Arc<[AtomicU64; 2]>,
     metrics: MetricsSwitch,
-    scraper: JoinHandle<Result<(Histogram<u64>, usize), String>>,
+    scraper: JoinHandle<Result<Scrapes, String>>,
 }
 
 impl Switcher {
@@ -91,19 +87,16 @@ impl Switcher {
     /// off. What the run saw.
     pub fn finish(self) -> Result<Switched, String> {
         self.metrics.set(false);
-        let (scrapes, bytes) = self.scraper.join().map_err(|_| "the scraper panicked".to_string())??;
+        let scrapes = self.scraper.join().map_err(|_| "the scraper panicked".to_string())??;
         let windows = [0, 1].map(|arm| self.windows[arm].load(Ordering::Relaxed));
-        Ok(Switched { scrapes, bytes, windows })
+        Ok(Switched { scrapes, windows })
     }
 }
 
-fn scrape_when_woken(admin: SocketAddr, woken: &mpsc::Receiver<()>) -> Result<(Histogram<u64>, usize), String> {
-    let mut scrapes = Histogram::new_with_bounds(1, 60_000_000_000, 3).map_err(|e| e.to_string())?;
-    let mut bytes = 0;
+fn scrape_when_woken(admin: SocketAddr, woken: &mpsc::Receiver<()>) -> Result<Scrapes, String> {
+    let mut scrapes = Scrapes::new()?;
     while woken.recv().is_ok() {
-        let t0 = Instant::now();
-        bytes = scrape_once(admin)?;
-        scrapes.saturating_record(t0.elapsed().as_nanos() as u64);
+        scrapes.take(admin)?;
     }
-    Ok((scrapes, bytes))
+    Ok(scrapes)
 }
